@@ -1,0 +1,99 @@
+"""The ``carepath`` command line. Thin: parse, call one use case, render.
+
+Heavy modules (engine, storage, web) are imported inside the commands that need them, so that
+``carepath --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+app = typer.Typer(
+    help="carepath: clinical care pathways as explainable, versioned state machines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """carepath: clinical care pathways as explainable, versioned state machines."""
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr and a non-zero exit: how every user error ends."""
+    typer.echo(f"carepath: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def replay(
+    files: Annotated[list[Path], typer.Argument(help="Scenario files (JSON or YAML), see SCENARIOS.md.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the replay output as JSON.")] = False,
+    definition: Annotated[
+        Path | None, typer.Option(help="Replay against this definition file instead of the shipped one.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes for large cohorts (default: one per core).")
+    ] = None,
+) -> None:
+    """Replay scenario files on a virtual clock; exit 1 if an expectation fails, 2 if a file is not a scenario."""
+    import orjson
+
+    from carepath.replay import replay_many
+    from carepath.scenario import load_scenario
+    from pathway.definition import load_definition
+    from pathway.errors import PathwayError
+    from pathway.usecases import DefinitionRegistry
+
+    try:
+        definitions = DefinitionRegistry(load_definition(definition))
+        scenarios = [load_scenario(f) for f in files]
+        results = replay_many(scenarios, definitions, workers=workers)
+    except PathwayError as exc:
+        fail(str(exc))
+    for result in results:
+        for failure in result.failures:
+            typer.echo(f"{result.output['scenario']}: {failure}", err=True)
+    if json_out:
+        outputs = [r.output for r in results]
+        body = outputs[0] if len(files) == 1 else outputs
+        sys.stdout.buffer.write(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        for result in results:
+            typer.echo(_render(result.output, result.failures))
+    raise typer.Exit(max((r.exit_code for r in results), default=0))
+
+
+def _render(output: dict, failures: tuple[str, ...]) -> str:
+    lines = [f"{output['scenario']}  ({output['definition']['version']})"]
+    for step in output["steps"]:
+        rules = ", ".join(step["rules"]) or "-"
+        extra = ""
+        if step["refused"]:
+            extra += f"  refused: {', '.join(step['refused'])}"
+        if step["error"]:
+            extra += f"  error: {step['error']['type']}: {step['error']['message']}"
+        timers = ", ".join(t["timer"] for t in step["timers_fired"])
+        timers = f"  timers: {timers}" if timers else ""
+        lines.append(
+            f"  step {step['step']:>2}  day {step['day']:>4}  {step['kind']:<8} → {step['state']:<27}"
+            f" {rules}{timers}{extra}"
+        )
+    verdict = "audit verified" if output["audit_verified"] else "AUDIT CHAIN BROKEN"
+    expectations = f"{len(failures)} expectation(s) failed" if failures else "expectations met"
+    lines.append(f"  final: {output['final_state']} · {verdict} · {expectations}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Scenario replay: run a scenario through the real use cases on a virtual clock.
+
+Before each event the clock moves to that event's day and every timer due by then fires in due
+order, exactly as the scheduler would fire them; then the event is applied. The result is the
+output object of SCENARIOS.md, plus the list of expectations that failed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from carepath.scenario import Scenario
+from pathway import usecases
+from pathway.audit import verify_chain
+from pathway.errors import InvalidScenario, PathwayError
+from pathway.unit_of_work import InMemoryUnitOfWork, UnitOfWork
+from pathway.usecases import Applied, DefinitionRegistry
+
+ACTOR = "replay"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    output: dict[str, Any]
+    failures: tuple[str, ...]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+
+def replay(
+    scenario: Scenario,
+    definitions: DefinitionRegistry,
+    make_uow: Callable[[], UnitOfWork] = InMemoryUnitOfWork,
+) -> ReplayResult:
+    """Replay one scenario; raises InvalidScenario only if its patient cannot be opened."""
+    uow = make_uow()
+    start = scenario.start
+    try:
+        opened = usecases.open_episode(uow, definitions, scenario.patient, at=start, now=start, actor=ACTOR)
+    except PathwayError as exc:
+        raise InvalidScenario(f"{scenario.source}: patient: {exc}") from None
+    episode_id = opened.outcome.episode_id
+    definition = definitions.current
+    steps = []
+    for index, event in enumerate(scenario.events):
+        now = start + timedelta(days=event.day)
+        rules: list[str] = []
+        refused: list[str] = []
+        transitions: list[dict[str, Any]] = []
+        timers_fired = []
+        for applied in usecases.fire_due_timers(uow, definitions, now, episode_id=episode_id):
+            decision = applied.decision
+            timer = decision.timer_fired  # type: ignore[union-attr]
+            timers_fired.append({"timer": timer.rule_id, "due_day": (timer.due_at - start).days})
+            _collect(applied, rules, refused, transitions)
+        error = None
+        try:
+            applied = _apply(uow, definitions, episode_id, event.kind, event.value, now)
+            if applied is not None:
+                _collect(applied, rules, refused, transitions)
+        except PathwayError as exc:
+            error = {"type": type(exc).__name__, "message": exc.message}
+        with uow:
+            state = uow.get_episode(episode_id).state
+        steps.append(
+            {
+                "step": index,
+                "day": event.day,
+                "kind": event.kind,
+                "state": state,
+                "rules": rules,
+                "refused": refused,
+                "error": error,
+                "timers_fired": timers_fired,
+                "transitions": transitions,
+            }
+        )
+    with uow:
+        episode = uow.get_episode(episode_id)
+        check = verify_chain(episode_id, uow.audit_records(episode_id), (episode.version, episode.audit_hash))
+    output = {
+        "scenario": scenario.name,
+        "definition": {"id": definition.id, "version": definition.version},
+        "steps": steps,
+        "final_state": episode.state,
+        "audit_verified": check.ok,
+    }
+    return ReplayResult(output, tuple(check_expectations(scenario, steps)))
+
+
+def _apply(uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, kind: str, value: Any, now: Any) -> Applied | None:
+    if kind == "observe":
+        return usecases.observe(uow, definitions, episode_id, value, at=now, now=now, actor=ACTOR)
+    if kind == "request":
+        return usecases.request(uow, definitions, episode_id, value, at=now, now=now, actor=ACTOR)
+    if kind == "close":
+        return usecases.close(uow, definitions, episode_id, value, at=now, now=now, actor=ACTOR)
+    return None  # advance: time passing only
+
+
+def _collect(applied: Applied, rules: list[str], refused: list[str], transitions: list[dict[str, Any]]) -> None:
+    decision = applied.decision
+    if decision is None:
+        return
+    rules.extend(decision.rule_ids)
+    refused.extend(decision.refused_ids)
+    transitions.extend({"from": t.source, "to": t.dest, "rules": list(t.rules)} for t in decision.transitions)
+
+
+def check_expectations(scenario: Scenario, steps: Sequence[dict[str, Any]]) -> list[str]:
+    """Every expectation not met, said as 'step N: expected …, got …'."""
+    failures = []
+    for x in scenario.expect:
+        step = steps[x.step]
+        if x.state is not None and step["state"] != x.state:
+            failures.append(f"step {x.step}: expected state {x.state!r}, got {step['state']!r}")
+        missing = [r for r in x.rules if r not in step["rules"]]
+        if missing:
+            failures.append(f"step {x.step}: expected rules {missing} to fire, fired {step['rules']}")
+        missing = [r for r in x.refused if r not in step["refused"]]
+        if missing:
+            failures.append(f"step {x.step}: expected {missing} to refuse, refused {step['refused']}")
+    return failures
+
+
+def replay_many(
+    scenarios: Sequence[Scenario],
+    definitions: DefinitionRegistry,
+    make_uow: Callable[[], UnitOfWork] = InMemoryUnitOfWork,
+    workers: int | None = None,
+) -> list[ReplayResult]:
+    """Replay in order; a large in-memory cohort is spread over the machine's cores."""
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if workers <= 1 or len(scenarios) < 400 or make_uow is not InMemoryUnitOfWork:
+        return [replay(s, definitions, make_uow) for s in scenarios]
+    import multiprocessing
+
+    global _POOL_DEFINITIONS
+    _POOL_DEFINITIONS = definitions
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(workers) as pool:
+        chunk = max(1, len(scenarios) // (workers * 8))
+        return pool.map(_replay_in_worker, scenarios, chunksize=chunk)
+
+
+_POOL_DEFINITIONS: DefinitionRegistry | None = None
+
+
+def _replay_in_worker(scenario: Scenario) -> ReplayResult:
+    return replay(scenario, _POOL_DEFINITIONS)  # type: ignore[arg-type]

@@ -1,0 +1,332 @@
+"""Criteria as declarative trees that explain themselves.
+
+A criterion in the definition file is JSON::
+
+    {"all": [c, ...]}   {"any": [c, ...]}   {"not": c}   true
+    {"fact": "vertebral_collapse_pct", ">": 50}
+    {"fact": "fracture_levels", "measure": "count", ">": 1}
+    {"fact": "pain_score", ">=": {"var": "previous_review_pain"}}
+    {"fact": "kyphosis_progression", "scope": "event", "is": true}
+    {"known": "previous_review_pain"}
+    {"rule": "WU-MALIG"}          (the criterion of another rule)
+    {"condition": "resolved"}     (a named criterion of the definition's ``conditions``)
+
+Compiling turns the tree into nodes with two methods: ``test`` (a fast bool, used on every
+event) and ``explain`` (the evidence: the leaves that decided the result, with the values
+observed and the observation they came from; computed only for rules that fired or refused).
+A comparison with an unknown fact is false: a criterion never fires on missing data.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pathway.errors import InvalidDefinition
+
+OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "is": operator.is_,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "in": lambda a, b: a in b,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One leaf of a criterion as evaluated: what was tested, what was seen, where from."""
+
+    test: str
+    observed: Any
+    observation_id: str | None
+    held: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        observed = list(self.observed) if isinstance(self.observed, tuple) else self.observed
+        return {
+            "test": self.test,
+            "observed": observed,
+            "observation_id": self.observation_id,
+            "held": self.held,
+        }
+
+
+class Context:
+    """What criteria read: sticky facts, this event's facts, and engine-derived values."""
+
+    __slots__ = ("facts", "event", "event_observation_id", "derived")
+
+    def __init__(
+        self,
+        facts: Mapping[str, Any],
+        event: Mapping[str, Any],
+        event_observation_id: str | None,
+        derived: Mapping[str, Any],
+    ) -> None:
+        self.facts = facts  # name -> FactValue (value, observation_id)
+        self.event = event
+        self.event_observation_id = event_observation_id
+        self.derived = derived
+
+    def lookup(self, name: str, scope: str | None = None) -> tuple[Any, str | None]:
+        """Return (value, observation id); value None when the name is unknown."""
+        if scope == "event":
+            return self.event.get(name), self.event_observation_id
+        fv = self.facts.get(name)
+        if fv is not None:
+            return fv.value, fv.observation_id
+        return self.derived.get(name), None
+
+
+class Node:
+    """A compiled criterion."""
+
+    __slots__ = ()
+
+    def test(self, ctx: Context) -> bool:
+        raise NotImplementedError
+
+    def explain(self, ctx: Context) -> list[Evidence]:
+        raise NotImplementedError
+
+
+class Always(Node):
+    __slots__ = ()
+
+    def test(self, ctx: Context) -> bool:
+        return True
+
+    def explain(self, ctx: Context) -> list[Evidence]:
+        return []
+
+
+class All(Node):
+    __slots__ = ("children",)
+
+    def __init__(self, children: list[Node]) -> None:
+        self.children = children
+
+    def test(self, ctx: Context) -> bool:
+        return all(c.test(ctx) for c in self.children)
+
+    def explain(self, ctx: Context) -> list[Evidence]:
+        held = self.test(ctx)
+        out: list[Evidence] = []
+        for c in self.children:
+            if held or not c.test(ctx):  # held: every part counts; failed: the failing parts
+                out.extend(c.explain(ctx))
+        return out
+
+
+class AnyOf(Node):
+    __slots__ = ("children",)
+
+    def __init__(self, children: list[Node]) -> None:
+        self.children = children
+
+    def test(self, ctx: Context) -> bool:
+        return any(c.test(ctx) for c in self.children)
+
+    def explain(self, ctx: Context) -> list[Evidence]:
+        held = self.test(ctx)
+        out: list[Evidence] = []
+        for c in self.children:
+            if not held or c.test(ctx):  # held: the parts that held; failed: every part
+                out.extend(c.explain(ctx))
+        return out
+
+
+class Not(Node):
+    __slots__ = ("child",)
+
+    def __init__(self, child: Node) -> None:
+        self.child = child
+
+    def test(self, ctx: Context) -> bool:
+        return not self.child.test(ctx)
+
+    def explain(self, ctx: Context) -> list[Evidence]:
+        return [
+            Evidence("not " + e.test, e.observed, e.observation_id, not e.held)
+            for e in self.child.explain(ctx)
+        ]
+
+
+class Compare(Node):
+    __slots__ = ("name", "op", "fn", "value", "var", "count", "scope", "label")
+
+    def __init__(
+        self,
+        name: str,
+        op: str,
+        value: Any,
+        var: str | None,
+        count: bool,
+        scope: str | None,
+    ) -> None:
+        self.name, self.op, self.fn = name, op, OPERATORS[op]
+        self.value, self.var, self.count, self.scope = value, var, count, scope
+        subject = f"count({name})" if count else name
+        if scope == "event":
+            subject = f"this observation's {subject}"
+        self.label = f"{subject} {op} {var if var else _show(value)}"
+
+    def _observed(self, ctx: Context) -> tuple[Any, str | None]:
+        value, source = ctx.lookup(self.name, self.scope)
+        if value is not None and self.count:
+            value = len(value)
+        return value, source
+
+    def _holds(self, ctx: Context, value: Any) -> bool:
+        if value is None:
+            return False
+        target = self.value
+        if self.var is not None:
+            target = ctx.lookup(self.var)[0]
+            if target is None:
+                return False
+        return self.fn(value, target)
+
+    def test(self, ctx: Context) -> bool:
+        return self._holds(ctx, self._observed(ctx)[0])
+
+    def explain(self, ctx: Context) -> list[Evidence]:
+        value, source = self._observed(ctx)
+        label = self.label
+        if self.var is not None:
+            label = f"{label} (= {_show(ctx.lookup(self.var)[0])})"
+        return [Evidence(label, value, source, self._holds(ctx, value))]
+
+
+class Known(Node):
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def test(self, ctx: Context) -> bool:
+        return ctx.lookup(self.name)[0] is not None
+
+    def explain(self, ctx: Context) -> list[Evidence]:
+        value, source = ctx.lookup(self.name)
+        return [Evidence(f"{self.name} is known", value, source, value is not None)]
+
+
+class RuleRef(Node):
+    """Another rule's (or a named condition's) criterion; resolved once all are compiled."""
+
+    __slots__ = ("rule_id", "target")
+
+    def __init__(self, rule_id: str) -> None:
+        self.rule_id = rule_id
+        self.target: Node | None = None
+
+    def test(self, ctx: Context) -> bool:
+        return self.target.test(ctx)  # type: ignore[union-attr]
+
+    def explain(self, ctx: Context) -> list[Evidence]:
+        return self.target.explain(ctx)  # type: ignore[union-attr]
+
+
+def _show(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+@dataclass(slots=True)
+class Compiler:
+    """Compiles criteria, checking every name against the facts and derived values allowed."""
+
+    names: frozenset[str]
+    rule_refs: list[RuleRef]
+
+    def compile(self, raw: Any, where: str) -> Node:
+        if raw is True or raw is None:
+            return Always()
+        if not isinstance(raw, dict):
+            raise InvalidDefinition(f"{where}: got {raw!r}, expected a criterion object")
+        if "all" in raw or "any" in raw:
+            key = "all" if "all" in raw else "any"
+            items = raw[key]
+            if not isinstance(items, list) or not items:
+                raise InvalidDefinition(f"{where}.{key}: expected a non-empty list")
+            children = [self.compile(c, f"{where}.{key}[{i}]") for i, c in enumerate(items)]
+            return All(children) if key == "all" else AnyOf(children)
+        if "not" in raw:
+            return Not(self.compile(raw["not"], f"{where}.not"))
+        if "rule" in raw or "condition" in raw:
+            ref = RuleRef(raw["rule"] if "rule" in raw else "condition:" + raw["condition"])
+            self.rule_refs.append(ref)
+            return ref
+        if "known" in raw:
+            self._check_name(raw["known"], where)
+            return Known(raw["known"])
+        if "fact" in raw:
+            return self._compare(raw, where)
+        raise InvalidDefinition(f"{where}: got {raw!r}, expected all/any/not/fact/known/rule")
+
+    def _compare(self, raw: dict[str, Any], where: str) -> Node:
+        name = raw["fact"]
+        self._check_name(name, where)
+        ops = [k for k in raw if k in OPERATORS]
+        if len(ops) != 1:
+            raise InvalidDefinition(
+                f"{where}: expected exactly one operator of {', '.join(OPERATORS)}"
+            )
+        op = ops[0]
+        value, var = raw[op], None
+        if isinstance(value, dict):
+            var = value.get("var")
+            self._check_name(var, where)
+            value = None
+        scope = raw.get("scope")
+        if scope not in (None, "event"):
+            raise InvalidDefinition(f"{where}.scope: got {scope!r}, expected 'event'")
+        measure = raw.get("measure")
+        if measure not in (None, "count"):
+            raise InvalidDefinition(f"{where}.measure: got {measure!r}, expected 'count'")
+        return Compare(name, op, value, var, measure == "count", scope)
+
+    def _check_name(self, name: Any, where: str) -> None:
+        if name not in self.names:
+            raise InvalidDefinition(
+                f"{where}: unknown fact {name!r}, expected a fact of the vocabulary "
+                "or a derived value"
+            )
+
+
+def resolve_rule_refs(refs: list[RuleRef], criteria: Mapping[str, Node]) -> None:
+    """Point each reference at its compiled criterion; reject unknown ids and cycles."""
+    for ref in refs:
+        target = criteria.get(ref.rule_id)
+        if target is None:
+            raise InvalidDefinition(
+                f"criterion refers to {ref.rule_id!r}, which is not a rule with a criterion "
+                "nor a condition"
+            )
+        ref.target = target
+    for ref in refs:
+        _check_acyclic(ref, ())
+
+
+def _check_acyclic(node: Node, path: tuple[str, ...]) -> None:
+    if isinstance(node, RuleRef):
+        if node.rule_id in path:
+            raise InvalidDefinition(
+                "criteria refer to each other in a cycle: " + " → ".join((*path, node.rule_id))
+            )
+        path = (*path, node.rule_id)
+        node = node.target  # type: ignore[assignment]
+    for child in getattr(node, "children", ()):
+        _check_acyclic(child, path)
+    if isinstance(node, Not):
+        _check_acyclic(node.child, path)

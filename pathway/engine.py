@@ -1,0 +1,359 @@
+"""The engine: what one event does to one episode, with the evidence for every part of it.
+
+``decide(definition, episode, event, now)`` is pure: it reads the snapshot, never changes it,
+and returns a ``Decision`` holding the new snapshot and everything that happened on the way
+(rules fired with evidence and citations, transitions, refusals, timers set and cancelled,
+tasks opened and closed). Same input, same output. ``now`` is only used to say how late a
+timer fired; clinical time is the event's ``at``.
+
+Evaluation order (PROTOCOL.md): facts are updated, the TX check runs, then the state's routes in
+order (first that applies decides); evaluation goes on while a transition applies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pathway.criteria import Context, Evidence
+from pathway.definition import Definition, Route, Rule
+from pathway.errors import EpisodeClosed, InvalidRequest, TransitionNotAllowed
+from pathway.model import (
+    CANCELLED,
+    FIRED,
+    OPEN,
+    PENDING,
+    Close,
+    Decision,
+    Episode,
+    Event,
+    FactValue,
+    FireTimer,
+    Observation,
+    Observe,
+    Open,
+    Refusal,
+    Request,
+    RuleFiring,
+    Task,
+    Timer,
+    Transition,
+)
+
+_DAY = 86400.0
+
+
+def open_episode(definition: Definition, event: Open, episode_id: str, now: datetime) -> Decision:
+    """Start an episode in the initial state; facts given at opening are evaluated like an observation."""
+    facts = definition.vocabulary.validate(event.facts) if event.facts else {}
+    at = event.at
+    episode = Episode(
+        id=episode_id,
+        definition_version=definition.version,
+        state=definition.initial_state,
+        opened_at=at,
+        state_entered_at=at,
+        patient_ref=event.patient_ref,
+        label=event.label,
+        version=1,
+    )
+    work = _Work(definition, episode, Decision(event, None, episode), 1)
+    work.enter(definition.initial_state)
+    if facts:
+        work.observe(facts, event, source="open")
+    return work.finish()
+
+
+def decide(definition: Definition, episode: Episode, event: Event, now: datetime) -> Decision:
+    """Decide what ``event`` does to ``episode``. Raises a PathwayError (and changes nothing) on bad input."""
+    if isinstance(event, FireTimer):
+        return _fire_timer(definition, episode, event, now)
+    if definition.is_terminal(episode.state):
+        raise EpisodeClosed(episode.id, episode.state, f"{event.kind} event")
+    if isinstance(event, Observe):
+        facts = definition.vocabulary.validate(event.facts)
+        work = _Work.start(definition, episode, event)
+        work.observe(facts, event, source=event.source)
+        return work.finish()
+    if isinstance(event, Request):
+        return _request(definition, episode, event)
+    if isinstance(event, Close):
+        close = definition.close
+        if event.reason not in close.reasons:
+            raise InvalidRequest(
+                "reason", event.reason, "one of " + ", ".join(close.reasons), episode_id=episode.id
+            )
+        work = _Work.start(definition, episode, event)
+        work.episode.closed_reason = event.reason
+        work.fire(definition.rules[close.rule], [])
+        work.move(close.to, close.rule, (close.rule,))
+        return work.finish()
+    raise InvalidRequest("event", type(event).__name__, "observe, request, close or timer")
+
+
+def _request(definition: Definition, episode: Episode, event: Request) -> Decision:
+    spec = definition.requests.get(event.action)
+    if spec is None:
+        raise InvalidRequest(
+            "action", event.action, "one of " + ", ".join(definition.requests), episode_id=episode.id
+        )
+    work = _Work.start(definition, episode, event)
+    rule = definition.rules[spec.rule]
+    if spec.refused_always:
+        work.refuse(event.action, rule, [])
+        return work.finish()
+    ctx = work.context()
+    allowed_state = episode.state in spec.allowed_from
+    if allowed_state and rule.criterion.test(ctx):
+        work.fire(rule, rule.criterion.explain(ctx))
+        if spec.to:
+            work.move(spec.to, rule.id, (rule.id,))
+        return work.finish()
+    evidence = rule.criterion.explain(ctx)
+    if not allowed_state:
+        allowed = ", ".join(sorted(spec.allowed_from))
+        evidence.insert(0, Evidence(f"state in {allowed}", episode.state, None, False))
+    work.refuse(event.action, rule, evidence)
+    return work.finish()
+
+
+def _fire_timer(definition: Definition, episode: Episode, event: FireTimer, now: datetime) -> Decision:
+    timer = next((t for t in episode.timers if t.key == event.timer_key), None)
+    if timer is None or timer.status != PENDING or definition.is_terminal(episode.state):
+        return Decision(event, episode, episode, skipped=True)  # cancelled or already fired
+    work = _Work.start(definition, episode, event)
+    work.decision.lateness_seconds = max(0.0, (now - timer.due_at).total_seconds())
+    work.set_timer_status(timer, FIRED)
+    rule = definition.rules[timer.rule_id]
+    ctx = work.context()
+    if rule.criterion.test(ctx):
+        work.fire(rule, rule.criterion.explain(ctx), state=timer.state)
+    spec = definition.timers[timer.rule_id]
+    if spec.moves_to and episode.state in spec.moves_from:
+        work.move(spec.moves_to, timer.rule_id, (timer.rule_id,))
+    return work.finish()
+
+
+class _Work:
+    """The decision under construction: a private copy of the episode plus what happened."""
+
+    __slots__ = ("definition", "episode", "decision", "version", "event_facts", "observation_id")
+
+    def __init__(self, definition: Definition, episode: Episode, decision: Decision, version: int) -> None:
+        self.definition = definition
+        self.episode = episode
+        self.decision = decision
+        self.version = version
+        self.event_facts: dict[str, Any] = {}
+        self.observation_id: str | None = None
+
+    @classmethod
+    def start(cls, definition: Definition, episode: Episode, event: Event) -> _Work:
+        copy = Episode(
+            id=episode.id,
+            definition_version=episode.definition_version,
+            state=episode.state,
+            opened_at=episode.opened_at,
+            state_entered_at=episode.state_entered_at,
+            care_started_at=episode.care_started_at,
+            facts=episode.facts,
+            timers=episode.timers,
+            tasks=episode.tasks,
+            last_review_pain=episode.last_review_pain,
+            closed_reason=episode.closed_reason,
+            version=episode.version + 1,
+            patient_ref=episode.patient_ref,
+            label=episode.label,
+            audit_hash=episode.audit_hash,
+        )
+        return cls(definition, copy, Decision(event, episode, copy), episode.version + 1)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def context(self) -> Context:
+        ep, at = self.episode, self.decision.event.at
+        derived: dict[str, Any] = {
+            "episode_day": int((at - ep.opened_at).total_seconds() // _DAY),
+            "previous_review_pain": ep.last_review_pain,
+        }
+        if ep.care_started_at is not None:
+            derived["care_day"] = int((at - ep.care_started_at).total_seconds() // _DAY)
+        return Context(ep.facts, self.event_facts, self.observation_id, derived)
+
+    # -- observations ----------------------------------------------------------------------
+
+    def observe(self, facts: dict[str, Any], event: Event, source: str) -> None:
+        ep, at = self.episode, event.at
+        obs = Observation(event.event_id, facts, at, event.actor, source)
+        self.decision.observation = obs
+        self.event_facts, self.observation_id = facts, obs.id
+        merged = dict(ep.facts)
+        for name, value in facts.items():
+            merged[name] = FactValue(value, obs.id, at)
+        ep.facts = merged
+        was_review = self.definition.states[ep.state].review
+        visited = [ep.state]
+        self._settle(visited)
+        ctx = self.context()
+        for state in visited:
+            sdef = self.definition.states[state]
+            if sdef.terminal:
+                continue
+            for rid in sdef.checks:
+                rule = self.definition.rules[rid]
+                if rid not in self.decision.rule_ids and rule.criterion.test(ctx):
+                    self.fire(rule, rule.criterion.explain(ctx))
+        if was_review:
+            ep.last_review_pain = ep.fact("pain_score")
+        self._resolve_escalations(ctx)
+
+    def _settle(self, visited: list[str]) -> None:
+        """TX check, then the state's routes, for as long as a transition applies."""
+        ctx = self.context()
+        for route in self.definition.global_routes:
+            if self._take(route, ctx):
+                visited.append(self.episode.state)
+                return
+        for _ in range(len(self.definition.states)):
+            sdef = self.definition.states[self.episode.state]
+            if sdef.terminal:
+                return
+            before = self.episode.state
+            ctx = self.context()
+            taken = next((r for r in sdef.routes if self._take(r, ctx)), None)
+            if taken is None or taken.to is None or self.episode.state == before:
+                return
+            visited.append(self.episode.state)
+
+    def _take(self, route: Route, ctx: Context) -> bool:
+        """Apply the route if it applies: fire its rules, move, set its timers."""
+        if route.when is not None and not route.when.test(ctx):
+            return False
+        rules = self.definition.rules
+        holding = [rules[r] for r in route.rules if rules[r].criterion.test(ctx)]
+        if not holding:
+            return False
+        guard = route.when.explain(ctx) if route.when is not None else []
+        for rule in holding:
+            self.fire(rule, rule.criterion.explain(ctx) + guard)
+        for rid in route.also:
+            rule = rules[rid]
+            if rule.criterion.test(ctx):
+                self.fire(rule, rule.criterion.explain(ctx))
+        if route.to is not None:
+            self.move(route.to, route.trigger, tuple(r.id for r in holding))
+        for tid in route.timers:
+            self.set_timer(tid)
+        return True
+
+    def _resolve_escalations(self, ctx: Context) -> None:
+        rules = self.definition.rules
+        for task in self.episode.tasks:
+            if task.status == OPEN and task.kind == "escalation":
+                rule = rules[task.rule_id]
+                if rule.resolves_when_false and not rule.criterion.test(ctx):
+                    self.close_task(task, "resolved")
+
+    # -- effects ---------------------------------------------------------------------------
+
+    def fire(self, rule: Rule, evidence: list[Evidence], state: str | None = None) -> None:
+        d = self.decision
+        d.fired.append(RuleFiring(rule.id, rule.title, rule.citations, rule.refs, tuple(evidence)))
+        if rule.action is None:
+            return
+        for task in self.episode.tasks:
+            if task.rule_id == rule.id and task.status == OPEN:
+                return  # already asked for and not yet done
+        fired = set(d.rule_ids)
+        for other in self.definition.rules.values():
+            if rule.id in other.supersedes and other.id in fired:
+                return
+        for rid in rule.supersedes:  # a stronger rule withdraws a weaker one's task of this decision
+            for task in list(d.tasks_opened):
+                if task.rule_id == rid:
+                    d.tasks_opened.remove(task)
+                    self.episode.tasks = tuple(t for t in self.episode.tasks if t.key != task.key)
+        task = Task(
+            key=f"{rule.id}@{self.version}",
+            rule_id=rule.id,
+            kind=rule.action.kind,
+            text=rule.action.text,
+            created_at=d.event.at,
+            state=state if rule.action.kind == "escalation" else None,
+        )
+        d.tasks_opened.append(task)
+        self.episode.tasks = (*self.episode.tasks, task)
+
+    def refuse(self, action: str, rule: Rule, evidence: list[Evidence]) -> None:
+        firing = RuleFiring(rule.id, rule.title, rule.citations, rule.refs, tuple(evidence))
+        self.decision.refused.append(Refusal(action, firing))
+
+    def move(self, dest: str, trigger: str, rules: tuple[str, ...]) -> None:
+        ep = self.episode
+        source = ep.state
+        if not self.definition.graph.allows(trigger, source, dest):
+            raise TransitionNotAllowed(
+                f"definition {self.definition.version} has no edge {trigger}: {source} → {dest}",
+                episode_id=ep.id,
+            )
+        self.decision.transitions.append(Transition(source, dest, rules))
+        for timer in ep.timers:
+            if timer.status == PENDING and timer.state == source:
+                self.set_timer_status(timer, CANCELLED)
+        for task in ep.tasks:
+            if task.status == OPEN and task.state == source:
+                self.close_task(task, CANCELLED)
+        self.enter(dest)
+
+    def enter(self, state: str) -> None:
+        ep, at = self.episode, self.decision.event.at
+        ep.state, ep.state_entered_at = state, at
+        sdef = self.definition.states[state]
+        if sdef.terminal:
+            for timer in ep.timers:
+                if timer.status == PENDING:
+                    self.set_timer_status(timer, CANCELLED)
+            for task in ep.tasks:
+                if task.status == OPEN and task.kind == "escalation":
+                    self.close_task(task, CANCELLED)
+            return
+        if sdef.starts_care:
+            if ep.care_started_at is not None:
+                return  # back in care: care day and its timeline go on
+            ep.care_started_at = at
+        ctx = self.context()
+        for rid in sdef.on_enter:
+            rule = self.definition.rules[rid]
+            if rule.criterion.test(ctx):
+                self.fire(rule, rule.criterion.explain(ctx))
+        for tid in sdef.timers:
+            self.set_timer(tid)
+
+    def set_timer(self, timer_id: str) -> None:
+        spec = self.definition.timers[timer_id]
+        at = self.decision.event.at
+        timer = Timer(
+            key=f"{timer_id}@{self.version}",
+            rule_id=timer_id,
+            due_at=at + timedelta(days=spec.days),
+            state=self.episode.state if spec.state_bound else None,
+            order=self.version * 100 + len(self.decision.timers_set),
+        )
+        self.decision.timers_set.append(timer)
+        self.episode.timers = (*self.episode.timers, timer)
+
+    def set_timer_status(self, timer: Timer, status: str) -> None:
+        updated = Timer(timer.key, timer.rule_id, timer.due_at, status, timer.state, timer.order)
+        self.episode.timers = tuple(updated if t.key == timer.key else t for t in self.episode.timers)
+        if status == CANCELLED:
+            self.decision.timers_cancelled.append(updated)
+        else:
+            self.decision.timer_fired = updated
+
+    def close_task(self, task: Task, status: str) -> None:
+        updated = Task(task.key, task.rule_id, task.kind, task.text, task.created_at, status, task.state)
+        self.episode.tasks = tuple(updated if t.key == task.key else t for t in self.episode.tasks)
+        self.decision.tasks_closed.append(updated)
+
+    def finish(self) -> Decision:
+        return self.decision

@@ -1,0 +1,218 @@
+"""The values the engine reads and writes: episodes, facts, timers, tasks, events, decisions.
+
+An ``Episode`` is a snapshot: everything the engine needs to decide the next event, nothing
+more. Storage persists it as rows; the engine never mutates one it was given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pathway.criteria import Evidence
+
+# Timer and task statuses
+PENDING, FIRED, CANCELLED = "pending", "fired", "cancelled"
+OPEN, DONE, NOT_DONE = "open", "done", "not_done"
+
+
+@dataclass(frozen=True, slots=True)
+class FactValue:
+    """The value of a fact in force, and the observation it came from (for evidence)."""
+
+    value: Any
+    observation_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """A timer of one episode; ``key`` is unique per episode and stable across storage."""
+
+    key: str
+    rule_id: str
+    due_at: datetime
+    status: str = PENDING
+    state: str | None = None  # set for state-bound timers: cancelled when the state is left
+    order: int = 0  # ties on due time fire in the order the timers were set
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """Something a person must do: an order, a task, or an escalation (overdue)."""
+
+    key: str
+    rule_id: str
+    kind: str
+    text: str
+    created_at: datetime
+    status: str = OPEN
+    state: str | None = None  # escalations of state-bound timers close when the state is left
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One recorded set of facts: kept forever, superseded fact by fact by later ones."""
+
+    id: str
+    facts: dict[str, Any]
+    at: datetime
+    actor: str
+    source: str = "user"
+
+
+@dataclass(slots=True)
+class Episode:
+    """One patient's place in one pathway version."""
+
+    id: str
+    definition_version: str
+    state: str
+    opened_at: datetime
+    state_entered_at: datetime
+    care_started_at: datetime | None = None
+    facts: dict[str, FactValue] = field(default_factory=dict)
+    timers: tuple[Timer, ...] = ()
+    tasks: tuple[Task, ...] = ()
+    last_review_pain: int | None = None
+    closed_reason: str | None = None
+    version: int = 0
+    patient_ref: str | None = None
+    label: str | None = None
+    audit_hash: str = "0" * 64  # head of this episode's audit chain (entry ``version``)
+
+    def pending_timers(self) -> list[Timer]:
+        """Pending timers in firing order: due time, then the order they were set in."""
+        return sorted((t for t in self.timers if t.status == PENDING), key=lambda t: (t.due_at, t.order))
+
+    def open_escalations(self) -> list[Task]:
+        return [t for t in self.tasks if t.kind == "escalation" and t.status == OPEN]
+
+    def fact(self, name: str) -> Any:
+        fv = self.facts.get(name)
+        return None if fv is None else fv.value
+
+
+# Events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of everything that can happen to an episode; ``at`` is clinical time."""
+
+    event_id: str
+    at: datetime
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class Open(Event):
+    facts: dict[str, Any] = field(default_factory=dict)
+    patient_ref: str | None = None
+    label: str | None = None
+
+    kind = "open"
+
+
+@dataclass(frozen=True, slots=True)
+class Observe(Event):
+    facts: dict[str, Any] = field(default_factory=dict)
+    source: str = "user"
+
+    kind = "observe"
+
+
+@dataclass(frozen=True, slots=True)
+class Request(Event):
+    action: str = ""
+
+    kind = "request"
+
+
+@dataclass(frozen=True, slots=True)
+class Close(Event):
+    reason: str = ""
+
+    kind = "close"
+
+
+@dataclass(frozen=True, slots=True)
+class FireTimer(Event):
+    """A due timer, fired at clinical time ``at`` (= its due time) by the scheduler or replay."""
+
+    timer_key: str = ""
+
+    kind = "timer"
+
+
+# Decisions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFiring:
+    """A rule that fired, with the evidence that made it fire and where it comes from."""
+
+    rule_id: str
+    title: str
+    citations: tuple[str, ...]
+    refs: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule_id,
+            "title": self.title,
+            "refs": list(self.refs),
+            "citations": list(self.citations),
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    source: str
+    dest: str
+    rules: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"from": self.source, "to": self.dest, "rules": list(self.rules)}
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A request the pathway refused, with the rule, its citation and why."""
+
+    action: str
+    firing: RuleFiring
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, **self.firing.to_dict()}
+
+
+@dataclass(slots=True)
+class Decision:
+    """What one event does: the engine's whole answer, from which storage writes one transaction."""
+
+    event: Event
+    episode_before: Episode | None
+    episode: Episode
+    fired: list[RuleFiring] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    timers_set: list[Timer] = field(default_factory=list)
+    timers_cancelled: list[Timer] = field(default_factory=list)
+    timer_fired: Timer | None = None
+    tasks_opened: list[Task] = field(default_factory=list)
+    tasks_closed: list[Task] = field(default_factory=list)
+    observation: Observation | None = None
+    lateness_seconds: float | None = None
+    skipped: bool = False  # a timer no longer pending: nothing happened
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return [f.rule_id for f in self.fired]
+
+    @property
+    def refused_ids(self) -> list[str]:
+        return [r.firing.rule_id for r in self.refused]

@@ -1,0 +1,204 @@
+"""The unit of work the use cases run in, and a complete in-memory implementation of it.
+
+A unit of work is a context manager: leaving it without ``commit()`` rolls back, so nothing is
+half-written by default. ``save`` takes one ``Change`` (the decision, its audit entry and its
+outcome) and the backend writes all of it in the transaction or none of it; a stale episode
+version raises ``ConcurrencyConflict``.
+
+``InMemoryUnitOfWork`` is a real implementation, not a mock: the same use-case suite runs on it,
+on SQLite and on PostgreSQL, and ``carepath replay`` uses it by default for speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, Self
+
+from pathway.audit import AuditRecord
+from pathway.errors import ConcurrencyConflict, EpisodeNotFound
+from pathway.model import PENDING, Decision, Episode, Observation, Timer
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a command did, as returned to its caller and replayed for a repeated event id."""
+
+    event_id: str
+    episode_id: str
+    kind: str
+    version: int
+    state: str
+    rules: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+    transitions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    repeated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "episode_id": self.episode_id,
+            "kind": self.kind,
+            "version": self.version,
+            "state": self.state,
+            "rules": list(self.rules),
+            "refused": list(self.refused),
+            "transitions": [{"from": a, "to": b, "rules": list(r)} for a, b, r in self.transitions],
+            "repeated": self.repeated,
+        }
+
+    @classmethod
+    def of(cls, decision: Decision) -> Outcome:
+        ep = decision.episode
+        return cls(
+            event_id=decision.event.event_id,
+            episode_id=ep.id,
+            kind=decision.event.kind,
+            version=ep.version,
+            state=ep.state,
+            rules=tuple(decision.rule_ids),
+            refused=tuple(decision.refused_ids),
+            transitions=tuple((t.source, t.dest, t.rules) for t in decision.transitions),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Everything one decision writes, in one transaction."""
+
+    decision: Decision
+    audit: AuditRecord
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class DueTimer:
+    episode_id: str
+    timer: Timer
+
+
+class UnitOfWork(Protocol):
+    """What the use cases need from storage. Implemented in memory here and in SQL in storage/."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def get_episode(self, episode_id: str) -> Episode:
+        """The episode's current snapshot; EpisodeNotFound if there is none."""
+        ...
+
+    def find_outcome(self, event_id: str) -> Outcome | None:
+        """The outcome recorded for this event id, if it was already applied."""
+        ...
+
+    def save(self, change: Change) -> None:
+        """Write the decision (episode with version check, observation, timers, tasks), its audit
+        entry and its outcome; ConcurrencyConflict if the episode moved since it was read."""
+        ...
+
+    def due_timers(self, now: datetime, limit: int, episode_id: str | None = None) -> list[DueTimer]:
+        """Pending timers due by ``now`` on non-terminal episodes, in firing order."""
+        ...
+
+    def audit_records(self, episode_id: str) -> list[AuditRecord]:
+        """The episode's audit entries in seq order."""
+        ...
+
+    def observations(self, episode_id: str) -> list[Observation]:
+        """Every observation recorded on the episode, oldest first."""
+        ...
+
+    def episode_ids(self) -> list[str]:
+        ...
+
+
+@dataclass
+class InMemoryStore:
+    """The committed data of in-memory units of work; share one between several of them."""
+
+    episodes: dict[str, Episode] = field(default_factory=dict)
+    audit: dict[str, list[AuditRecord]] = field(default_factory=dict)
+    observations: dict[str, list[Observation]] = field(default_factory=dict)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+
+class InMemoryUnitOfWork:
+    """A complete unit of work over plain dicts: staged on ``save``, applied on ``commit``."""
+
+    def __init__(self, store: InMemoryStore | None = None) -> None:
+        self.store = store if store is not None else InMemoryStore()
+        self._staged: list[Change] = []
+
+    def __enter__(self) -> Self:
+        self._staged = []
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.rollback()
+
+    def commit(self) -> None:
+        store = self.store
+        for change in self._staged:  # check every change before applying any
+            before = change.decision.episode_before
+            current = store.episodes.get(change.decision.episode.id)
+            expected = before.version if before else None
+            found = current.version if current else None
+            if found != expected:
+                raise ConcurrencyConflict(change.decision.episode.id, expected or 0, found)
+        for change in self._staged:
+            ep = change.decision.episode
+            store.episodes[ep.id] = ep
+            store.audit.setdefault(ep.id, []).append(change.audit)
+            if change.decision.observation is not None:
+                store.observations.setdefault(ep.id, []).append(change.decision.observation)
+            store.outcomes[change.outcome.event_id] = change.outcome
+        self._staged = []
+
+    def rollback(self) -> None:
+        self._staged = []
+
+    def get_episode(self, episode_id: str) -> Episode:
+        for change in reversed(self._staged):
+            if change.decision.episode.id == episode_id:
+                return change.decision.episode
+        try:
+            return self.store.episodes[episode_id]
+        except KeyError:
+            raise EpisodeNotFound(episode_id) from None
+
+    def find_outcome(self, event_id: str) -> Outcome | None:
+        for change in self._staged:
+            if change.outcome.event_id == event_id:
+                return change.outcome
+        return self.store.outcomes.get(event_id)
+
+    def save(self, change: Change) -> None:
+        self._staged.append(change)
+
+    def due_timers(self, now: datetime, limit: int, episode_id: str | None = None) -> list[DueTimer]:
+        episodes: Iterator[Episode] = (
+            iter([self.get_episode(episode_id)]) if episode_id else iter(self.store.episodes.values())
+        )
+        due = [
+            DueTimer(ep.id, t)
+            for ep in episodes
+            for t in ep.timers
+            if t.status == PENDING and t.due_at <= now
+        ]
+        due.sort(key=lambda d: (d.timer.due_at, d.episode_id, d.timer.order))
+        return due[:limit]
+
+    def audit_records(self, episode_id: str) -> list[AuditRecord]:
+        return list(self.store.audit.get(episode_id, ()))
+
+    def observations(self, episode_id: str) -> list[Observation]:
+        return list(self.store.observations.get(episode_id, ()))
+
+    def episode_ids(self) -> list[str]:
+        return list(self.store.episodes)

@@ -1,0 +1,152 @@
+"""The use cases: open, observe, request, close, fire timers — each one transaction.
+
+Each takes a unit of work, runs the engine on the stored snapshot and saves the decision, its
+audit entry and its outcome together. An event id seen before returns the first outcome and
+writes nothing; a timer's event id is derived from the timer, so firing it twice is a no-op.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pathway.audit import entry_for
+from pathway.definition import Definition
+from pathway.engine import decide, open_episode as _open
+from pathway.errors import InvalidDefinition
+from pathway.model import Close, Decision, Event, FireTimer, Observe, Open, Request
+from pathway.unit_of_work import Change, Outcome, UnitOfWork
+
+
+class DefinitionRegistry:
+    """The definition versions episodes may be pinned to; ``current`` is used for new episodes."""
+
+    def __init__(self, current: Definition, others: Iterable[Definition] = ()) -> None:
+        self.current = current
+        self._by_version = {d.version: d for d in (current, *others)}
+
+    def add(self, definition: Definition) -> None:
+        self._by_version[definition.version] = definition
+
+    def get(self, version: str) -> Definition:
+        try:
+            return self._by_version[version]
+        except KeyError:
+            raise InvalidDefinition(
+                f"definition version {version!r} is not loaded; loaded: {sorted(self._by_version)}"
+            ) from None
+
+    def versions(self) -> list[str]:
+        return list(self._by_version)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A command's result: its outcome, and the full decision when it was decided just now."""
+
+    outcome: Outcome
+    decision: Decision | None
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+def open_episode(
+    uow: UnitOfWork,
+    definitions: DefinitionRegistry,
+    facts: dict[str, Any],
+    *,
+    at: datetime,
+    now: datetime,
+    actor: str,
+    event_id: str | None = None,
+    episode_id: str | None = None,
+    patient_ref: str | None = None,
+    label: str | None = None,
+) -> Applied:
+    event = Open(event_id or new_event_id(), at, actor, facts, patient_ref, label)
+    with uow:
+        prior = uow.find_outcome(event.event_id)
+        if prior is not None:
+            return Applied(_repeated(prior), None)
+        decision = _open(definitions.current, event, episode_id or uuid.uuid4().hex, now)
+        return _save(uow, decision, now)
+
+
+def observe(
+    uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, facts: dict[str, Any], *,
+    at: datetime, now: datetime, actor: str, event_id: str | None = None, source: str = "user",
+) -> Applied:
+    return _apply(uow, definitions, episode_id, Observe(event_id or new_event_id(), at, actor, facts, source), now)
+
+
+def request(
+    uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, action: str, *,
+    at: datetime, now: datetime, actor: str, event_id: str | None = None,
+) -> Applied:
+    return _apply(uow, definitions, episode_id, Request(event_id or new_event_id(), at, actor, action), now)
+
+
+def close(
+    uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, reason: str, *,
+    at: datetime, now: datetime, actor: str, event_id: str | None = None,
+) -> Applied:
+    return _apply(uow, definitions, episode_id, Close(event_id or new_event_id(), at, actor, reason), now)
+
+
+def fire_timer(
+    uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, timer_key: str, due_at: datetime, *,
+    now: datetime, actor: str = "scheduler",
+) -> Applied:
+    """Fire one timer at its due (clinical) time; a timer no longer pending changes nothing."""
+    event = FireTimer(f"timer:{episode_id}:{timer_key}", due_at, actor, timer_key)
+    return _apply(uow, definitions, episode_id, event, now)
+
+
+def fire_due_timers(
+    uow: UnitOfWork, definitions: DefinitionRegistry, now: datetime, *,
+    episode_id: str | None = None, batch: int = 100, actor: str = "scheduler",
+) -> list[Applied]:
+    """Fire every timer due by ``now`` in due order, including timers that firing sets and that
+    are themselves already due; each firing is its own transaction."""
+    fired: list[Applied] = []
+    while True:
+        with uow:
+            due = uow.due_timers(now, batch, episode_id)
+        progressed = False
+        for item in due:
+            applied = fire_timer(uow, definitions, item.episode_id, item.timer.key, item.timer.due_at, now=now, actor=actor)
+            if applied.decision is not None:
+                fired.append(applied)
+                progressed = True
+        if not progressed:
+            return fired
+
+
+def _apply(uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, event: Event, now: datetime) -> Applied:
+    with uow:
+        prior = uow.find_outcome(event.event_id)
+        if prior is not None:
+            return Applied(_repeated(prior), None)
+        episode = uow.get_episode(episode_id)
+        decision = decide(definitions.get(episode.definition_version), episode, event, now)
+        if decision.skipped:
+            return Applied(Outcome.of(decision), None)
+        return _save(uow, decision, now)
+
+
+def _save(uow: UnitOfWork, decision: Decision, now: datetime) -> Applied:
+    record = entry_for(decision, now)
+    decision.episode.audit_hash = record.hash
+    outcome = Outcome.of(decision)
+    uow.save(Change(decision, record, outcome))
+    uow.commit()
+    return Applied(outcome, decision)
+
+
+def _repeated(outcome: Outcome) -> Outcome:
+    return Outcome(**{**{f: getattr(outcome, f) for f in outcome.__slots__}, "repeated": True})
