@@ -41,6 +41,10 @@ def replay(
     workers: Annotated[
         int | None, typer.Option(help="Processes for large cohorts (default: one per core).")
     ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(help="Replay through the SQL unit of work on this database URL ('sqlite://' for in memory)."),
+    ] = None,
 ) -> None:
     """Replay scenario files on a virtual clock; exit 1 if an expectation fails, 2 if a file is not a scenario."""
     import orjson
@@ -54,7 +58,12 @@ def replay(
     try:
         definitions = DefinitionRegistry(load_definition(definition))
         scenarios = [load_scenario(f) for f in files]
-        results = replay_many(scenarios, definitions, workers=workers)
+        if database:
+            from storage.unit_of_work import uow_factory
+
+            results = replay_many(scenarios, definitions, uow_factory(database, definitions))
+        else:
+            results = replay_many(scenarios, definitions, workers=workers)
     except PathwayError as exc:
         fail(str(exc))
     for result in results:
@@ -89,6 +98,9 @@ def _render(output: dict, failures: tuple[str, ...]) -> str:
     expectations = f"{len(failures)} expectation(s) failed" if failures else "expectations met"
     lines.append(f"  final: {output['final_state']} · {verdict} · {expectations}")
     return "\n".join(lines)
+
+
+# --- command groups (each in its own module, imported when the group is registered) ---
 
 
 def main() -> None:
