@@ -33,7 +33,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 @app.command()
 def replay(
-    files: Annotated[list[Path], typer.Argument(help="Scenario files (JSON or YAML), see SCENARIOS.md.")],
+    files: Annotated[list[str], typer.Argument(help="Scenario files (JSON or YAML), see SCENARIOS.md.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print the replay output as JSON.")] = False,
     definition: Annotated[
         Path | None, typer.Option(help="Replay against this definition file instead of the shipped one.")
@@ -47,9 +47,7 @@ def replay(
     ] = None,
 ) -> None:
     """Replay scenario files on a virtual clock; exit 1 if an expectation fails, 2 if a file is not a scenario."""
-    import orjson
-
-    from carepath.replay import replay_many
+    from carepath.replay import replay_files, replay_many
     from carepath.scenario import load_scenario
     from pathway.definition import load_definition
     from pathway.errors import PathwayError
@@ -57,26 +55,39 @@ def replay(
 
     try:
         definitions = DefinitionRegistry(load_definition(definition))
-        scenarios = [load_scenario(f) for f in files]
-        if database:
-            from storage.unit_of_work import uow_factory
-
-            results = replay_many(scenarios, definitions, uow_factory(database, definitions))
+        if json_out and not database:
+            outputs, failures, code = replay_files([str(f) for f in files], definitions, workers)
         else:
-            results = replay_many(scenarios, definitions, workers=workers)
+            make_uow = None
+            if database:
+                from storage.unit_of_work import uow_factory
+
+                make_uow = uow_factory(database, definitions)
+            scenarios = [load_scenario(f) for f in files]
+            results = replay_many(scenarios, definitions, *([make_uow] if make_uow else []))
+            outputs = [_dump(r.output) for r in results] if json_out else []
+            failures = [f"{r.output['scenario']}: {f}" for r in results for f in r.failures]
+            code = max((r.exit_code for r in results), default=0)
     except PathwayError as exc:
         fail(str(exc))
-    for result in results:
-        for failure in result.failures:
-            typer.echo(f"{result.output['scenario']}: {failure}", err=True)
+    for failure in failures:
+        typer.echo(failure, err=True)
+    out = sys.stdout.buffer
     if json_out:
-        outputs = [r.output for r in results]
-        body = outputs[0] if len(files) == 1 else outputs
-        sys.stdout.buffer.write(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
+        if len(files) == 1:
+            out.write(outputs[0] + b"\n")
+        else:
+            out.write(b"[\n" + b",\n".join(outputs) + b"\n]\n")
     else:
         for result in results:
             typer.echo(_render(result.output, result.failures))
-    raise typer.Exit(max((r.exit_code for r in results), default=0))
+    raise typer.Exit(code)
+
+
+def _dump(output: dict) -> bytes:
+    import orjson
+
+    return orjson.dumps(output, option=orjson.OPT_INDENT_2)
 
 
 def _render(output: dict, failures: tuple[str, ...]) -> str:

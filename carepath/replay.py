@@ -8,6 +8,8 @@ output object of SCENARIOS.md, plus the list of expectations that failed.
 from __future__ import annotations
 
 import os
+
+import orjson
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -46,6 +48,7 @@ def replay(
     except PathwayError as exc:
         raise InvalidScenario(f"{scenario.source}: patient: {exc}") from None
     episode_id = opened.outcome.episode_id
+    state = opened.outcome.state
     definition = definitions.current
     steps = []
     for index, event in enumerate(scenario.events):
@@ -59,15 +62,15 @@ def replay(
             timer = decision.timer_fired  # type: ignore[union-attr]
             timers_fired.append({"timer": timer.rule_id, "due_day": (timer.due_at - start).days})
             _collect(applied, rules, refused, transitions)
+            state = applied.outcome.state
         error = None
         try:
             applied = _apply(uow, definitions, episode_id, event.kind, event.value, now)
             if applied is not None:
                 _collect(applied, rules, refused, transitions)
+                state = applied.outcome.state
         except PathwayError as exc:
             error = {"type": type(exc).__name__, "message": exc.message}
-        with uow:
-            state = uow.get_episode(episode_id).state
         steps.append(
             {
                 "step": index,
@@ -133,24 +136,54 @@ def replay_many(
     scenarios: Sequence[Scenario],
     definitions: DefinitionRegistry,
     make_uow: Callable[[], UnitOfWork] = InMemoryUnitOfWork,
-    workers: int | None = None,
 ) -> list[ReplayResult]:
-    """Replay in order; a large in-memory cohort is spread over the machine's cores."""
-    workers = workers if workers is not None else (os.cpu_count() or 1)
-    if workers <= 1 or len(scenarios) < 400 or make_uow is not InMemoryUnitOfWork:
-        return [replay(s, definitions, make_uow) for s in scenarios]
-    import multiprocessing
+    """Replay scenarios in order in this process."""
+    return [replay(s, definitions, make_uow) for s in scenarios]
 
+
+def replay_files(
+    paths: Sequence[str], definitions: DefinitionRegistry, workers: int | None = None
+) -> tuple[list[bytes], list[str], int]:
+    """Load and replay files on the in-memory unit of work: (JSON outputs, failures, exit code).
+
+    A large cohort is split over the machine's cores; each worker parses, replays and
+    serialises its share, so only bytes cross process boundaries. Any file that is not a
+    scenario raises InvalidScenario and nothing is printed.
+    """
+    workers = workers if workers is not None else (os.cpu_count() or 1)
     global _POOL_DEFINITIONS
     _POOL_DEFINITIONS = definitions
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        chunk = max(1, len(scenarios) // (workers * 8))
-        return pool.map(_replay_in_worker, scenarios, chunksize=chunk)
+    if workers <= 1 or len(paths) < 200:
+        parts = [_replay_chunk(list(paths))]
+    else:
+        import multiprocessing
+
+        size = max(1, -(-len(paths) // (workers * 4)))
+        chunks = [list(paths[i : i + size]) for i in range(0, len(paths), size)]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_replay_chunk, chunks, chunksize=1)
+    outputs: list[bytes] = []
+    failures: list[str] = []
+    code = 0
+    for chunk_outputs, chunk_failures, chunk_code in parts:
+        outputs.extend(chunk_outputs)
+        failures.extend(chunk_failures)
+        code = max(code, chunk_code)
+    return outputs, failures, code
 
 
 _POOL_DEFINITIONS: DefinitionRegistry | None = None
 
 
-def _replay_in_worker(scenario: Scenario) -> ReplayResult:
-    return replay(scenario, _POOL_DEFINITIONS)  # type: ignore[arg-type]
+def _replay_chunk(paths: list[str]) -> tuple[list[bytes], list[str], int]:
+    from carepath.scenario import load_scenario
+
+    definitions = _POOL_DEFINITIONS
+    assert definitions is not None
+    outputs, failures, code = [], [], 0
+    for path in paths:
+        result = replay(load_scenario(path), definitions)
+        outputs.append(orjson.dumps(result.output, option=orjson.OPT_INDENT_2))
+        failures.extend(f"{result.output['scenario']}: {f}" for f in result.failures)
+        code = max(code, result.exit_code)
+    return outputs, failures, code

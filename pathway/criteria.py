@@ -38,7 +38,7 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Evidence:
     """One leaf of a criterion as evaluated: what was tested, what was seen, where from."""
 
@@ -58,9 +58,13 @@ class Evidence:
 
 
 class Context:
-    """What criteria read: sticky facts, this event's facts, and engine-derived values."""
+    """What criteria read: sticky facts, this event's facts, and engine-derived values.
 
-    __slots__ = ("facts", "event", "event_observation_id", "derived")
+    ``values`` is one flat name → value map (facts and derived values never share a name),
+    built once per evaluation so that the hot ``test`` path is a dict lookup.
+    """
+
+    __slots__ = ("values", "facts", "event", "event_observation_id")
 
     def __init__(
         self,
@@ -69,10 +73,12 @@ class Context:
         event_observation_id: str | None,
         derived: Mapping[str, Any],
     ) -> None:
-        self.facts = facts  # name -> FactValue (value, observation_id)
+        values = {name: fv.value for name, fv in facts.items()}
+        values.update(derived)
+        self.values = values
+        self.facts = facts  # name -> FactValue (value, observation_id), for evidence
         self.event = event
         self.event_observation_id = event_observation_id
-        self.derived = derived
 
     def lookup(self, name: str, scope: str | None = None) -> tuple[Any, str | None]:
         """Return (value, observation id); value None when the name is unknown."""
@@ -81,16 +87,17 @@ class Context:
         fv = self.facts.get(name)
         if fv is not None:
             return fv.value, fv.observation_id
-        return self.derived.get(name), None
+        return self.values.get(name), None
+
+
+Test = Callable[[Context], bool]
 
 
 class Node:
-    """A compiled criterion."""
+    """A compiled criterion: ``test`` is a closure built once (the hot path); ``explain``
+    recomputes the leaves with their sources (only for rules that fired or refused)."""
 
-    __slots__ = ()
-
-    def test(self, ctx: Context) -> bool:
-        raise NotImplementedError
+    __slots__ = ("test",)
 
     def explain(self, ctx: Context) -> list[Evidence]:
         raise NotImplementedError
@@ -99,11 +106,15 @@ class Node:
 class Always(Node):
     __slots__ = ()
 
-    def test(self, ctx: Context) -> bool:
-        return True
+    def __init__(self) -> None:
+        self.test = _always
 
     def explain(self, ctx: Context) -> list[Evidence]:
         return []
+
+
+def _always(ctx: Context) -> bool:
+    return True
 
 
 class All(Node):
@@ -111,9 +122,15 @@ class All(Node):
 
     def __init__(self, children: list[Node]) -> None:
         self.children = children
+        tests = [c.test for c in children]
 
-    def test(self, ctx: Context) -> bool:
-        return all(c.test(ctx) for c in self.children)
+        def test(ctx: Context) -> bool:
+            for t in tests:
+                if not t(ctx):
+                    return False
+            return True
+
+        self.test = test
 
     def explain(self, ctx: Context) -> list[Evidence]:
         held = self.test(ctx)
@@ -129,9 +146,15 @@ class AnyOf(Node):
 
     def __init__(self, children: list[Node]) -> None:
         self.children = children
+        tests = [c.test for c in children]
 
-    def test(self, ctx: Context) -> bool:
-        return any(c.test(ctx) for c in self.children)
+        def test(ctx: Context) -> bool:
+            for t in tests:
+                if t(ctx):
+                    return True
+            return False
+
+        self.test = test
 
     def explain(self, ctx: Context) -> list[Evidence]:
         held = self.test(ctx)
@@ -147,9 +170,8 @@ class Not(Node):
 
     def __init__(self, child: Node) -> None:
         self.child = child
-
-    def test(self, ctx: Context) -> bool:
-        return not self.child.test(ctx)
+        inner = child.test
+        self.test = lambda ctx: not inner(ctx)
 
     def explain(self, ctx: Context) -> list[Evidence]:
         return [
@@ -176,6 +198,19 @@ class Compare(Node):
         if scope == "event":
             subject = f"this observation's {subject}"
         self.label = f"{subject} {op} {var if var else _show(value)}"
+        self.test = self._compile()
+
+    def _compile(self) -> Test:
+        name, fn, target, var = self.name, self.fn, self.value, self.var
+        if self.scope == "event":
+            return lambda ctx: self._holds(ctx, self._observed(ctx)[0])
+        if self.count:
+            return lambda ctx: (v := ctx.values.get(name)) is not None and fn(len(v), target)
+        if var is not None:
+            return lambda ctx: self._holds(ctx, ctx.values.get(name))
+        if self.op == "is":
+            return lambda ctx: ctx.values.get(name) is target
+        return lambda ctx: (v := ctx.values.get(name)) is not None and fn(v, target)
 
     def _observed(self, ctx: Context) -> tuple[Any, str | None]:
         value, source = ctx.lookup(self.name, self.scope)
@@ -188,19 +223,16 @@ class Compare(Node):
             return False
         target = self.value
         if self.var is not None:
-            target = ctx.lookup(self.var)[0]
+            target = ctx.values.get(self.var)
             if target is None:
                 return False
         return self.fn(value, target)
-
-    def test(self, ctx: Context) -> bool:
-        return self._holds(ctx, self._observed(ctx)[0])
 
     def explain(self, ctx: Context) -> list[Evidence]:
         value, source = self._observed(ctx)
         label = self.label
         if self.var is not None:
-            label = f"{label} (= {_show(ctx.lookup(self.var)[0])})"
+            label = f"{label} (= {_show(ctx.values.get(self.var))})"
         return [Evidence(label, value, source, self._holds(ctx, value))]
 
 
@@ -209,9 +241,7 @@ class Known(Node):
 
     def __init__(self, name: str) -> None:
         self.name = name
-
-    def test(self, ctx: Context) -> bool:
-        return ctx.lookup(self.name)[0] is not None
+        self.test = lambda ctx: ctx.values.get(name) is not None
 
     def explain(self, ctx: Context) -> list[Evidence]:
         value, source = ctx.lookup(self.name)
@@ -226,9 +256,7 @@ class RuleRef(Node):
     def __init__(self, rule_id: str) -> None:
         self.rule_id = rule_id
         self.target: Node | None = None
-
-    def test(self, ctx: Context) -> bool:
-        return self.target.test(ctx)  # type: ignore[union-attr]
+        self.test = lambda ctx: self.target.test(ctx)  # type: ignore[union-attr]
 
     def explain(self, ctx: Context) -> list[Evidence]:
         return self.target.explain(ctx)  # type: ignore[union-attr]

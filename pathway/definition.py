@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,10 @@ class TimerDef:
     moves_to: str | None
     order: int
 
+    @property
+    def delay(self) -> timedelta:
+        return timedelta(days=self.days)
+
 
 @dataclass(frozen=True, slots=True)
 class RequestDef:
@@ -121,6 +126,7 @@ class Definition:
     global_routes: tuple[Route, ...]
     graph: StateGraph
     document: Mapping[str, Any]
+    superseded_by: Mapping[str, frozenset[str]]  # rule → the rules whose action replaces its own
 
     def is_terminal(self, state: str) -> bool:
         return self.states[state].terminal
@@ -213,6 +219,11 @@ class _Builder:
             global_routes=global_routes,
             graph=graph,
             document=doc,
+            superseded_by={
+                rid: frozenset(r.id for r in rules.values() if rid in r.supersedes)
+                for rid in rules
+                if any(rid in r.supersedes for r in rules.values())
+            },
         )
 
     def _rule(self, rid: str, raw: dict[str, Any], references: Mapping[str, str]) -> Rule:

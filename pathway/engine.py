@@ -118,12 +118,13 @@ def _request(definition: Definition, episode: Episode, event: Request) -> Decisi
 
 
 def _fire_timer(definition: Definition, episode: Episode, event: FireTimer, now: datetime) -> Decision:
-    timer = next((t for t in episode.timers if t.key == event.timer_key), None)
+    index = next((i for i, t in enumerate(episode.timers) if t.key == event.timer_key), None)
+    timer = episode.timers[index] if index is not None else None
     if timer is None or timer.status != PENDING or definition.is_terminal(episode.state):
         return Decision(event, episode, episode, skipped=True)  # cancelled or already fired
     work = _Work.start(definition, episode, event)
     work.decision.lateness_seconds = max(0.0, (now - timer.due_at).total_seconds())
-    work.set_timer_status(timer, FIRED)
+    work._timer_status(index, FIRED)
     rule = definition.rules[timer.rule_id]
     ctx = work.context()
     if rule.criterion.test(ctx):
@@ -137,7 +138,10 @@ def _fire_timer(definition: Definition, episode: Episode, event: FireTimer, now:
 class _Work:
     """The decision under construction: a private copy of the episode plus what happened."""
 
-    __slots__ = ("definition", "episode", "decision", "version", "event_facts", "observation_id")
+    __slots__ = (
+        "definition", "episode", "decision", "version", "event_facts", "observation_id",
+        "timers", "tasks", "_ctx", "_open_rules",
+    )
 
     def __init__(self, definition: Definition, episode: Episode, decision: Decision, version: int) -> None:
         self.definition = definition
@@ -146,6 +150,10 @@ class _Work:
         self.version = version
         self.event_facts: dict[str, Any] = {}
         self.observation_id: str | None = None
+        self.timers = list(episode.timers)  # written back to the episode by finish()
+        self.tasks = list(episode.tasks)
+        self._ctx: Context | None = None  # valid until facts change or care starts
+        self._open_rules: set[str] | None = None  # rules with an open task
 
     @classmethod
     def start(cls, definition: Definition, episode: Episode, event: Event) -> _Work:
@@ -171,6 +179,11 @@ class _Work:
     # -- reading ---------------------------------------------------------------------------
 
     def context(self) -> Context:
+        if self._ctx is None:
+            self._ctx = self._build_context()
+        return self._ctx
+
+    def _build_context(self) -> Context:
         ep, at = self.episode, self.decision.event.at
         derived: dict[str, Any] = {
             "episode_day": int((at - ep.opened_at).total_seconds() // _DAY),
@@ -191,6 +204,7 @@ class _Work:
         for name, value in facts.items():
             merged[name] = FactValue(value, obs.id, at)
         ep.facts = merged
+        self._ctx = None
         was_review = self.definition.states[ep.state].review
         visited = [ep.state]
         self._settle(visited)
@@ -248,11 +262,11 @@ class _Work:
 
     def _resolve_escalations(self, ctx: Context) -> None:
         rules = self.definition.rules
-        for task in self.episode.tasks:
+        for i, task in enumerate(self.tasks):
             if task.status == OPEN and task.kind == "escalation":
                 rule = rules[task.rule_id]
                 if rule.resolves_when_false and not rule.criterion.test(ctx):
-                    self.close_task(task, "resolved")
+                    self._task_status(i, "resolved")
 
     # -- effects ---------------------------------------------------------------------------
 
@@ -261,18 +275,19 @@ class _Work:
         d.fired.append(RuleFiring(rule.id, rule.title, rule.citations, rule.refs, tuple(evidence)))
         if rule.action is None:
             return
-        for task in self.episode.tasks:
-            if task.rule_id == rule.id and task.status == OPEN:
-                return  # already asked for and not yet done
-        fired = set(d.rule_ids)
-        for other in self.definition.rules.values():
-            if rule.id in other.supersedes and other.id in fired:
-                return
+        if self._open_rules is None:
+            self._open_rules = {t.rule_id for t in self.tasks if t.status == OPEN}
+        if rule.id in self._open_rules:
+            return  # already asked for and not yet done
+        superseded_by = self.definition.superseded_by.get(rule.id)
+        if superseded_by and any(f.rule_id in superseded_by for f in d.fired):
+            return
         for rid in rule.supersedes:  # a stronger rule withdraws a weaker one's task of this decision
-            for task in list(d.tasks_opened):
-                if task.rule_id == rid:
-                    d.tasks_opened.remove(task)
-                    self.episode.tasks = tuple(t for t in self.episode.tasks if t.key != task.key)
+            for task in [t for t in d.tasks_opened if t.rule_id == rid]:
+                d.tasks_opened.remove(task)
+                self.tasks.remove(task)
+                self._open_rules.discard(rid)
+        self._open_rules.add(rule.id)
         task = Task(
             key=f"{rule.id}@{self.version}",
             rule_id=rule.id,
@@ -282,7 +297,7 @@ class _Work:
             state=state if rule.action.kind == "escalation" else None,
         )
         d.tasks_opened.append(task)
-        self.episode.tasks = (*self.episode.tasks, task)
+        self.tasks.append(task)
 
     def refuse(self, action: str, rule: Rule, evidence: list[Evidence]) -> None:
         firing = RuleFiring(rule.id, rule.title, rule.citations, rule.refs, tuple(evidence))
@@ -297,12 +312,12 @@ class _Work:
                 episode_id=ep.id,
             )
         self.decision.transitions.append(Transition(source, dest, rules))
-        for timer in ep.timers:
+        for i, timer in enumerate(self.timers):
             if timer.status == PENDING and timer.state == source:
-                self.set_timer_status(timer, CANCELLED)
-        for task in ep.tasks:
+                self._timer_status(i, CANCELLED)
+        for i, task in enumerate(self.tasks):
             if task.status == OPEN and task.state == source:
-                self.close_task(task, CANCELLED)
+                self._task_status(i, CANCELLED)
         self.enter(dest)
 
     def enter(self, state: str) -> None:
@@ -310,17 +325,18 @@ class _Work:
         ep.state, ep.state_entered_at = state, at
         sdef = self.definition.states[state]
         if sdef.terminal:
-            for timer in ep.timers:
+            for i, timer in enumerate(self.timers):
                 if timer.status == PENDING:
-                    self.set_timer_status(timer, CANCELLED)
-            for task in ep.tasks:
+                    self._timer_status(i, CANCELLED)
+            for i, task in enumerate(self.tasks):
                 if task.status == OPEN and task.kind == "escalation":
-                    self.close_task(task, CANCELLED)
+                    self._task_status(i, CANCELLED)
             return
         if sdef.starts_care:
             if ep.care_started_at is not None:
                 return  # back in care: care day and its timeline go on
             ep.care_started_at = at
+            self._ctx = None
         ctx = self.context()
         for rid in sdef.on_enter:
             rule = self.definition.rules[rid]
@@ -331,29 +347,35 @@ class _Work:
 
     def set_timer(self, timer_id: str) -> None:
         spec = self.definition.timers[timer_id]
-        at = self.decision.event.at
         timer = Timer(
-            key=f"{timer_id}@{self.version}",
-            rule_id=timer_id,
-            due_at=at + timedelta(days=spec.days),
-            state=self.episode.state if spec.state_bound else None,
-            order=self.version * 100 + len(self.decision.timers_set),
+            f"{timer_id}@{self.version}",
+            timer_id,
+            self.decision.event.at + spec.delay,
+            PENDING,
+            self.episode.state if spec.state_bound else None,
+            self.version * 100 + len(self.decision.timers_set),
         )
         self.decision.timers_set.append(timer)
-        self.episode.timers = (*self.episode.timers, timer)
+        self.timers.append(timer)
 
-    def set_timer_status(self, timer: Timer, status: str) -> None:
-        updated = Timer(timer.key, timer.rule_id, timer.due_at, status, timer.state, timer.order)
-        self.episode.timers = tuple(updated if t.key == timer.key else t for t in self.episode.timers)
+    def _timer_status(self, index: int, status: str) -> None:
+        t = self.timers[index]
+        updated = Timer(t.key, t.rule_id, t.due_at, status, t.state, t.order)
+        self.timers[index] = updated
         if status == CANCELLED:
             self.decision.timers_cancelled.append(updated)
         else:
             self.decision.timer_fired = updated
 
-    def close_task(self, task: Task, status: str) -> None:
-        updated = Task(task.key, task.rule_id, task.kind, task.text, task.created_at, status, task.state)
-        self.episode.tasks = tuple(updated if t.key == task.key else t for t in self.episode.tasks)
+    def _task_status(self, index: int, status: str) -> None:
+        t = self.tasks[index]
+        updated = Task(t.key, t.rule_id, t.kind, t.text, t.created_at, status, t.state)
+        self.tasks[index] = updated
         self.decision.tasks_closed.append(updated)
+        if self._open_rules is not None:
+            self._open_rules.discard(t.rule_id)
 
     def finish(self) -> Decision:
+        self.episode.timers = tuple(self.timers)
+        self.episode.tasks = tuple(self.tasks)
         return self.decision

@@ -21,7 +21,7 @@ from pathway.errors import ConcurrencyConflict, EpisodeNotFound
 from pathway.model import PENDING, Decision, Episode, Observation, Timer
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
     """What a command did, as returned to its caller and replayed for a repeated event id."""
 
@@ -63,7 +63,7 @@ class Outcome:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Change:
     """Everything one decision writes, in one transaction."""
 
@@ -72,7 +72,7 @@ class Change:
     outcome: Outcome
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DueTimer:
     episode_id: str
     timer: Timer

@@ -7,6 +7,7 @@ writes nothing; a timer's event id is derived from the timer, so firing it twice
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ class Applied:
 
 
 def new_event_id() -> str:
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def open_episode(

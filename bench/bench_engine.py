@@ -1,0 +1,75 @@
+"""Engine speed: decisions/s on the in-memory unit of work, and episodes/s for one
+`carepath replay` call over a generated cohort of scenario files (target ≥ 7,500 episodes/s).
+
+Run: python bench/bench_engine.py [--patients 10000]
+Prints figures; asserts nothing (benchmarks are not tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cohort import write_cohort  # noqa: E402
+
+from pathway import usecases  # noqa: E402
+from pathway.definition import load_definition  # noqa: E402
+from pathway.unit_of_work import InMemoryUnitOfWork  # noqa: E402
+from pathway.usecases import DefinitionRegistry  # noqa: E402
+
+
+def decisions_per_second(n_episodes: int = 3000) -> tuple[int, float]:
+    """Full episodes through the use cases on one in-memory unit of work; count decisions."""
+    defs = DefinitionRegistry(load_definition())
+    uow = InMemoryUnitOfWork()
+    t0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    decisions = 0
+    start = time.perf_counter()
+    for i in range(n_episodes):
+        ep = usecases.open_episode(uow, defs, {"age": 70 + i % 20, "first_fracture": True}, at=t0, now=t0, actor="b").outcome.episode_id
+        usecases.observe(uow, defs, ep, {"fracture_levels": ["L1"], "pain_score": 7}, at=t0, now=t0, actor="b")
+        d1 = t0 + timedelta(days=1)
+        usecases.observe(uow, defs, ep, {"mri_done": True, "vertebral_collapse_pct": 20, "neuro_exam_done": True}, at=d1, now=d1, actor="b")
+        d30 = t0 + timedelta(days=30)
+        fired = usecases.fire_due_timers(uow, defs, d30, episode_id=ep)
+        usecases.observe(uow, defs, ep, {"pain_score": 2, "dxa_done": True, "osteoporosis_referral_placed": True}, at=d30, now=d30, actor="b")
+        decisions += 4 + len(fired)
+    return decisions, time.perf_counter() - start
+
+
+def replay_cohort(n: int, workers: int | None) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_cohort(Path(tmp), n)
+        cmd = [sys.executable, "-m", "carepath.cli", "replay", "--json", *map(str, paths)]
+        if workers is not None:
+            cmd[4:4] = ["--workers", str(workers)]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True)
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"replay failed ({proc.returncode}): {proc.stderr.decode()[:500]}")
+        return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--patients", type=int, default=10000)
+    args = parser.parse_args()
+    decisions, secs = decisions_per_second()
+    print(f"engine decisions/s (in-memory unit of work, use cases + audit): {decisions / secs:,.0f}  ({decisions} in {secs:.2f} s)")
+    one = replay_cohort(args.patients, 1)
+    print(f"carepath replay, {args.patients} files, 1 process:   {args.patients / one:,.0f} episodes/s ({one:.2f} s)")
+    many = replay_cohort(args.patients, None)
+    print(f"carepath replay, {args.patients} files, all cores:   {args.patients / many:,.0f} episodes/s ({many:.2f} s)")
+    print("target: ≥ 7,500 episodes/s  (SpiffWorkflow 3.2 baseline measured at ~755 episodes/s)")
+    print(f"ratio to target (all cores): {args.patients / many / 7500:.2f}×")
+
+
+if __name__ == "__main__":
+    main()
