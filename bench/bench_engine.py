@@ -32,13 +32,33 @@ def decisions_per_second(n_episodes: int = 3000) -> tuple[int, float]:
     decisions = 0
     start = time.perf_counter()
     for i in range(n_episodes):
-        ep = usecases.open_episode(uow, defs, {"age": 70 + i % 20, "first_fracture": True}, at=t0, now=t0, actor="b").outcome.episode_id
-        usecases.observe(uow, defs, ep, {"fracture_levels": ["L1"], "pain_score": 7}, at=t0, now=t0, actor="b")
+        ep = usecases.open_episode(
+            uow, defs, {"age": 70 + i % 20, "first_fracture": True}, at=t0, now=t0, actor="b"
+        ).outcome.episode_id
+        usecases.observe(
+            uow, defs, ep, {"fracture_levels": ["L1"], "pain_score": 7}, at=t0, now=t0, actor="b"
+        )
         d1 = t0 + timedelta(days=1)
-        usecases.observe(uow, defs, ep, {"mri_done": True, "vertebral_collapse_pct": 20, "neuro_exam_done": True}, at=d1, now=d1, actor="b")
+        usecases.observe(
+            uow,
+            defs,
+            ep,
+            {"mri_done": True, "vertebral_collapse_pct": 20, "neuro_exam_done": True},
+            at=d1,
+            now=d1,
+            actor="b",
+        )
         d30 = t0 + timedelta(days=30)
         fired = usecases.fire_due_timers(uow, defs, d30, episode_id=ep)
-        usecases.observe(uow, defs, ep, {"pain_score": 2, "dxa_done": True, "osteoporosis_referral_placed": True}, at=d30, now=d30, actor="b")
+        usecases.observe(
+            uow,
+            defs,
+            ep,
+            {"pain_score": 2, "dxa_done": True, "osteoporosis_referral_placed": True},
+            at=d30,
+            now=d30,
+            actor="b",
+        )
         decisions += 4 + len(fired)
     return decisions, time.perf_counter() - start
 
@@ -62,11 +82,17 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=10000)
     args = parser.parse_args()
     decisions, secs = decisions_per_second()
-    print(f"engine decisions/s (in-memory unit of work, use cases + audit): {decisions / secs:,.0f}  ({decisions} in {secs:.2f} s)")
+    print(
+        f"engine decisions/s (in-memory unit of work, use cases + audit): {decisions / secs:,.0f}  ({decisions} in {secs:.2f} s)"
+    )
     one = replay_cohort(args.patients, 1)
-    print(f"carepath replay, {args.patients} files, 1 process:   {args.patients / one:,.0f} episodes/s ({one:.2f} s)")
+    print(
+        f"carepath replay, {args.patients} files, 1 process:   {args.patients / one:,.0f} episodes/s ({one:.2f} s)"
+    )
     many = replay_cohort(args.patients, None)
-    print(f"carepath replay, {args.patients} files, all cores:   {args.patients / many:,.0f} episodes/s ({many:.2f} s)")
+    print(
+        f"carepath replay, {args.patients} files, all cores:   {args.patients / many:,.0f} episodes/s ({many:.2f} s)"
+    )
     print("target: ≥ 7,500 episodes/s  (SpiffWorkflow 3.2 baseline measured at ~755 episodes/s)")
     print(f"ratio to target (all cores): {args.patients / many / 7500:.2f}×")
 

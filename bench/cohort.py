@@ -28,10 +28,23 @@ def patient(rng: random.Random) -> dict[str, Any]:
 def scenario(i: int, rng: random.Random) -> dict[str, Any]:
     level = rng.choice(["L1", "L2"])
     events: list[dict[str, Any]] = [
-        {"day": 0, "observe": {"fracture_levels": [level], "pain_score": rng.randint(5, 9), "high_energy_trauma": False}},
+        {
+            "day": 0,
+            "observe": {
+                "fracture_levels": [level],
+                "pain_score": rng.randint(5, 9),
+                "high_energy_trauma": False,
+            },
+        },
     ]
-    workup = {"mri_done": True, "vertebral_collapse_pct": rng.randint(5, 45), "posterior_column_involvement": False,
-              "alignment_abnormality": False, "neuro_exam_done": True, "neuro_deficit_motor": False}
+    workup = {
+        "mri_done": True,
+        "vertebral_collapse_pct": rng.randint(5, 45),
+        "posterior_column_involvement": False,
+        "alignment_abnormality": False,
+        "neuro_exam_done": True,
+        "neuro_deficit_motor": False,
+    }
     roll = rng.random()
     if roll < 0.10:
         workup["vertebral_collapse_pct"] = rng.randint(51, 80) if rng.random() < 0.5 else 30
@@ -43,23 +56,48 @@ def scenario(i: int, rng: random.Random) -> dict[str, Any]:
     if rng.random() < 0.2:
         events.append({"day": rng.randint(3, 20), "request": "vertebroplasty"})
     if roll < 0.70:
-        events.append({"day": rng.randint(29, 40), "observe": {"pain_score": rng.randint(0, 3), "dxa_done": True,
-                                                               "osteoporosis_treatment_started": True}})
+        events.append(
+            {
+                "day": rng.randint(29, 40),
+                "observe": {
+                    "pain_score": rng.randint(0, 3),
+                    "dxa_done": True,
+                    "osteoporosis_treatment_started": True,
+                },
+            }
+        )
     elif roll < 0.80:
         events.append({"day": rng.randint(29, 35), "observe": {"pain_score": 2}})
-        events.append({"day": rng.randint(45, 60), "observe": {"dxa_done": True, "osteoporosis_referral_placed": True}})
+        events.append(
+            {
+                "day": rng.randint(45, 60),
+                "observe": {"dxa_done": True, "osteoporosis_referral_placed": True},
+            }
+        )
     elif roll < 0.95:
-        events.append({"day": rng.randint(29, 40), "observe": {"pain_score": rng.randint(5, 7), "dxa_done": True}})
+        events.append(
+            {
+                "day": rng.randint(29, 40),
+                "observe": {"pain_score": rng.randint(5, 7), "dxa_done": True},
+            }
+        )
         outcome = rng.random()
         if outcome < 0.4:
             events.append({"day": rng.randint(92, 100), "observe": {"pain_score": 8}})
         elif outcome < 0.7:
-            events.append({"day": rng.randint(92, 100), "observe": {"pain_score": 5, "kyphosis_progression": True}})
+            events.append(
+                {
+                    "day": rng.randint(92, 100),
+                    "observe": {"pain_score": 5, "kyphosis_progression": True},
+                }
+            )
         else:
             events.append({"day": rng.randint(92, 100), "observe": {"pain_score": 5}})
             events.append({"day": 125, "request": "kyphoplasty"})
     else:
-        events.append({"day": rng.randint(21, 60), "close": rng.choice(["lost_to_follow_up", "declined"])})
+        events.append(
+            {"day": rng.randint(21, 60), "close": rng.choice(["lost_to_follow_up", "declined"])}
+        )
     events.append({"day": 150, "advance": True})
     return {"name": f"cohort-{i}", "patient": patient(rng), "events": events}
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
+
+from carepath.console import fail
 
 app = typer.Typer(
     help="carepath: clinical care pathways as explainable, versioned state machines.",
@@ -25,25 +27,26 @@ def _root() -> None:
     """carepath: clinical care pathways as explainable, versioned state machines."""
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """One line on stderr and a non-zero exit: how every user error ends."""
-    typer.echo(f"carepath: error: {message}", err=True)
-    raise typer.Exit(code)
-
-
 @app.command()
 def replay(
-    files: Annotated[list[str], typer.Argument(help="Scenario files (JSON or YAML), see SCENARIOS.md.")],
-    json_out: Annotated[bool, typer.Option("--json", help="Print the replay output as JSON.")] = False,
+    files: Annotated[
+        list[str], typer.Argument(help="Scenario files (JSON or YAML), see SCENARIOS.md.")
+    ],
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the replay output as JSON.")
+    ] = False,
     definition: Annotated[
-        Path | None, typer.Option(help="Replay against this definition file instead of the shipped one.")
+        Path | None,
+        typer.Option(help="Replay against this definition file instead of the shipped one."),
     ] = None,
     workers: Annotated[
         int | None, typer.Option(help="Processes for large cohorts (default: one per core).")
     ] = None,
     database: Annotated[
         str | None,
-        typer.Option(help="Replay through the SQL unit of work on this database URL ('sqlite://' for in memory)."),
+        typer.Option(
+            help="Replay through the SQL unit of work on this database URL ('sqlite://' for in memory)."
+        ),
     ] = None,
 ) -> None:
     """Replay scenario files on a virtual clock; exit 1 if an expectation fails, 2 if a file is not a scenario."""
@@ -114,7 +117,16 @@ def _render(output: dict, failures: tuple[str, ...]) -> str:
 # --- command groups (each in its own module, imported when the group is registered) ---
 
 
+def _register_groups() -> None:
+    from carepath.cli_episode import audit_app, db_app, episode_app
+
+    app.add_typer(episode_app, name="episode")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(db_app, name="db")
+
+
 def main() -> None:
+    _register_groups()
     app()
 
 

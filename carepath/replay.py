@@ -8,12 +8,12 @@ output object of SCENARIOS.md, plus the list of expectations that failed.
 from __future__ import annotations
 
 import os
-
-import orjson
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+
+import orjson
 
 from carepath.scenario import Scenario
 from pathway import usecases
@@ -44,7 +44,9 @@ def replay(
     uow = make_uow()
     start = scenario.start
     try:
-        opened = usecases.open_episode(uow, definitions, scenario.patient, at=start, now=start, actor=ACTOR)
+        opened = usecases.open_episode(
+            uow, definitions, scenario.patient, at=start, now=start, actor=ACTOR
+        )
     except PathwayError as exc:
         raise InvalidScenario(f"{scenario.source}: patient: {exc}") from None
     episode_id = opened.outcome.episode_id
@@ -86,7 +88,9 @@ def replay(
         )
     with uow:
         episode = uow.get_episode(episode_id)
-        check = verify_chain(episode_id, uow.audit_records(episode_id), (episode.version, episode.audit_hash))
+        check = verify_chain(
+            episode_id, uow.audit_records(episode_id), (episode.version, episode.audit_hash)
+        )
     output = {
         "scenario": scenario.name,
         "definition": {"id": definition.id, "version": definition.version},
@@ -97,7 +101,14 @@ def replay(
     return ReplayResult(output, tuple(check_expectations(scenario, steps)))
 
 
-def _apply(uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, kind: str, value: Any, now: Any) -> Applied | None:
+def _apply(
+    uow: UnitOfWork,
+    definitions: DefinitionRegistry,
+    episode_id: str,
+    kind: str,
+    value: Any,
+    now: Any,
+) -> Applied | None:
     if kind == "observe":
         return usecases.observe(uow, definitions, episode_id, value, at=now, now=now, actor=ACTOR)
     if kind == "request":
@@ -107,13 +118,17 @@ def _apply(uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, ki
     return None  # advance: time passing only
 
 
-def _collect(applied: Applied, rules: list[str], refused: list[str], transitions: list[dict[str, Any]]) -> None:
+def _collect(
+    applied: Applied, rules: list[str], refused: list[str], transitions: list[dict[str, Any]]
+) -> None:
     decision = applied.decision
     if decision is None:
         return
     rules.extend(decision.rule_ids)
     refused.extend(decision.refused_ids)
-    transitions.extend({"from": t.source, "to": t.dest, "rules": list(t.rules)} for t in decision.transitions)
+    transitions.extend(
+        {"from": t.source, "to": t.dest, "rules": list(t.rules)} for t in decision.transitions
+    )
 
 
 def check_expectations(scenario: Scenario, steps: Sequence[dict[str, Any]]) -> list[str]:
@@ -125,10 +140,14 @@ def check_expectations(scenario: Scenario, steps: Sequence[dict[str, Any]]) -> l
             failures.append(f"step {x.step}: expected state {x.state!r}, got {step['state']!r}")
         missing = [r for r in x.rules if r not in step["rules"]]
         if missing:
-            failures.append(f"step {x.step}: expected rules {missing} to fire, fired {step['rules']}")
+            failures.append(
+                f"step {x.step}: expected rules {missing} to fire, fired {step['rules']}"
+            )
         missing = [r for r in x.refused if r not in step["refused"]]
         if missing:
-            failures.append(f"step {x.step}: expected {missing} to refuse, refused {step['refused']}")
+            failures.append(
+                f"step {x.step}: expected {missing} to refuse, refused {step['refused']}"
+            )
     return failures
 
 

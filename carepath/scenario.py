@@ -82,7 +82,9 @@ class _Parser:
             raise self.fail("top level", type(data).__name__, "an object with 'events'")
         unknown = set(data) - {"name", "start", "patient", "events", "expect", "description"}
         if unknown:
-            raise self.fail("top level", sorted(unknown)[0], "keys name, start, patient, events, expect")
+            raise self.fail(
+                "top level", sorted(unknown)[0], "keys name, start, patient, events, expect"
+            )
         name = data.get("name", Path(self.source).stem)
         if not isinstance(name, str):
             raise self.fail("name", name, "a string")
@@ -95,7 +97,11 @@ class _Parser:
         parsed = tuple(self.event(i, e) for i, e in enumerate(events))
         for i in range(1, len(parsed)):
             if parsed[i].day < parsed[i - 1].day:
-                raise self.fail(f"events[{i}].day", parsed[i].day, f"a day ≥ {parsed[i - 1].day} (days never go backwards)")
+                raise self.fail(
+                    f"events[{i}].day",
+                    parsed[i].day,
+                    f"a day ≥ {parsed[i - 1].day} (days never go backwards)",
+                )
         expect = data.get("expect", [])
         if not isinstance(expect, list):
             raise self.fail("expect", expect, "a list of expectations")
@@ -117,7 +123,9 @@ class _Parser:
             try:
                 moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
             except ValueError:
-                raise self.fail("start", value, "an ISO 8601 time such as 2026-03-02T09:00:00Z") from None
+                raise self.fail(
+                    "start", value, "an ISO 8601 time such as 2026-03-02T09:00:00Z"
+                ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)

@@ -119,16 +119,42 @@ def verify_chain(
     prev, n = GENESIS, 0
     for n, rec in enumerate(records, start=1):
         if rec.seq != n:
-            return ChainCheck(episode_id, False, n, rec.seq, f"entry {rec.seq} found where entry {n} was expected (missing or reordered)")
+            return ChainCheck(
+                episode_id,
+                False,
+                n,
+                rec.seq,
+                f"entry {rec.seq} found where entry {n} was expected (missing or reordered)",
+            )
         if rec.prev_hash != prev:
-            return ChainCheck(episode_id, False, n, n, f"entry {n} does not link to entry {n - 1} (previous hash differs)")
+            return ChainCheck(
+                episode_id,
+                False,
+                n,
+                n,
+                f"entry {n} does not link to entry {n - 1} (previous hash differs)",
+            )
         if chain_hash(prev, rec.payload) != rec.hash:
-            return ChainCheck(episode_id, False, n, n, f"entry {n} was altered (its hash does not match its content)")
+            return ChainCheck(
+                episode_id,
+                False,
+                n,
+                n,
+                f"entry {n} was altered (its hash does not match its content)",
+            )
         if not _columns_match(rec, episode_id, n):
-            return ChainCheck(episode_id, False, n, n, f"entry {n}: its columns disagree with its hashed content")
+            return ChainCheck(
+                episode_id, False, n, n, f"entry {n}: its columns disagree with its hashed content"
+            )
         prev = rec.hash
     if head is not None and (n, prev) != head:
-        return ChainCheck(episode_id, False, n, n + 1, f"entry {n + 1} is missing: the episode is at version {head[0]} but the chain ends at entry {n}")
+        return ChainCheck(
+            episode_id,
+            False,
+            n,
+            n + 1,
+            f"entry {n + 1} is missing: the episode is at version {head[0]} but the chain ends at entry {n}",
+        )
     return ChainCheck(episode_id, True, n)
 
 

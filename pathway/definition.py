@@ -157,7 +157,7 @@ def _compile_text(text: str, yaml: bool) -> Definition:
         else:
             document = orjson.loads(text)
     except Exception as exc:  # any parse error is a bad definition, said in one line
-        raise InvalidDefinition(f"definition is not valid {'YAML' if yaml else 'JSON'}: {exc}")
+        raise InvalidDefinition(f"definition is not valid {'YAML' if yaml else 'JSON'}: {exc}") from None
     return compile_definition(document)
 
 
@@ -195,7 +195,8 @@ class _Builder:
         timers = self._timers(rules)
         states = {name: self._state(name, raw) for name, raw in doc["states"].items()}
         global_routes = tuple(
-            self._route(raw, f"on_every_event[{i}]") for i, raw in enumerate(doc.get("on_every_event", ()))
+            self._route(raw, f"on_every_event[{i}]")
+            for i, raw in enumerate(doc.get("on_every_event", ()))
         )
         requests = self._requests()
         close = self._close()
@@ -274,7 +275,8 @@ class _Builder:
 
     def _state(self, name: str, raw: dict[str, Any]) -> StateDef:
         routes = tuple(
-            self._route(r, f"states.{name}.routes[{i}]") for i, r in enumerate(raw.get("routes", ()))
+            self._route(r, f"states.{name}.routes[{i}]")
+            for i, r in enumerate(raw.get("routes", ()))
         )
         return StateDef(
             name=name,
@@ -295,7 +297,9 @@ class _Builder:
                 raise InvalidDefinition(f"timers.{tid}: names no rule; a timer fires its rule")
             days = raw.get("days")
             if type(days) is not int or days < 0:
-                raise InvalidDefinition(f"timers.{tid}.days: got {days!r}, expected a whole number ≥ 0")
+                raise InvalidDefinition(
+                    f"timers.{tid}.days: got {days!r}, expected a whole number ≥ 0"
+                )
             moves = raw.get("moves") or {}
             self.used_rules.add(tid)
             timers[tid] = TimerDef(
@@ -331,7 +335,10 @@ class _Builder:
         return CloseDef(raw["rule"], raw["to"], tuple(raw["reasons"]))
 
     def _check_references(
-        self, rules: Mapping[str, Rule], states: Mapping[str, StateDef], timers: Mapping[str, TimerDef]
+        self,
+        rules: Mapping[str, Rule],
+        states: Mapping[str, StateDef],
+        timers: Mapping[str, TimerDef],
     ) -> None:
         names = set(states)
         if self.doc["initial_state"] not in names:
@@ -347,20 +354,28 @@ class _Builder:
                     raise InvalidDefinition(f"states.{s.name}: route to unknown state {route.to!r}")
                 for tid in route.timers:
                     if tid not in timers:
-                        raise InvalidDefinition(f"states.{s.name}: route sets unknown timer {tid!r}")
+                        raise InvalidDefinition(
+                            f"states.{s.name}: route sets unknown timer {tid!r}"
+                        )
                 set_timers.update(route.timers)
             if s.terminal and (s.routes or s.timers or s.on_enter or s.checks):
-                raise InvalidDefinition(f"states.{s.name}: a terminal state has no routes, timers or rules")
+                raise InvalidDefinition(
+                    f"states.{s.name}: a terminal state has no routes, timers or rules"
+                )
         for t in timers.values():
             if t.id not in set_timers:
                 raise InvalidDefinition(f"timers.{t.id}: no state or route ever sets it")
             if t.moves_to is not None and t.moves_to not in names:
                 raise InvalidDefinition(f"timers.{t.id}.moves.to: unknown state {t.moves_to!r}")
             if not t.moves_from <= names:
-                raise InvalidDefinition(f"timers.{t.id}.moves.from: unknown states {sorted(t.moves_from - names)}")
+                raise InvalidDefinition(
+                    f"timers.{t.id}.moves.from: unknown states {sorted(t.moves_from - names)}"
+                )
         unused = set(rules) - self.used_rules
         if unused:
-            raise InvalidDefinition(f"rules {sorted(unused)}: never used by a state, route, timer or request")
+            raise InvalidDefinition(
+                f"rules {sorted(unused)}: never used by a state, route, timer or request"
+            )
         for rule in rules.values():
             for other in rule.supersedes:
                 if other not in rules:
@@ -388,9 +403,13 @@ class _Builder:
         graph = StateGraph.build(list(states), self.doc["initial_state"], edges)
         unreachable = set(states) - graph.reachable()
         if unreachable:
-            raise InvalidDefinition(f"states {sorted(unreachable)}: unreachable from {graph.initial!r}")
+            raise InvalidDefinition(
+                f"states {sorted(unreachable)}: unreachable from {graph.initial!r}"
+            )
         for s in live:
             clinical = {d for trig, src, d in graph.edges if src == s and trig != close.rule}
             if not clinical - {s}:
-                raise InvalidDefinition(f"states.{s}: a non-terminal state with no way out (dead end)")
+                raise InvalidDefinition(
+                    f"states.{s}: a non-terminal state with no way out (dead end)"
+                )
         return graph

@@ -12,7 +12,7 @@ order (first that applies decides); evaluation goes on while a transition applie
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pathway.criteria import Context, Evidence
@@ -95,7 +95,10 @@ def _request(definition: Definition, episode: Episode, event: Request) -> Decisi
     spec = definition.requests.get(event.action)
     if spec is None:
         raise InvalidRequest(
-            "action", event.action, "one of " + ", ".join(definition.requests), episode_id=episode.id
+            "action",
+            event.action,
+            "one of " + ", ".join(definition.requests),
+            episode_id=episode.id,
         )
     work = _Work.start(definition, episode, event)
     rule = definition.rules[spec.rule]
@@ -117,7 +120,9 @@ def _request(definition: Definition, episode: Episode, event: Request) -> Decisi
     return work.finish()
 
 
-def _fire_timer(definition: Definition, episode: Episode, event: FireTimer, now: datetime) -> Decision:
+def _fire_timer(
+    definition: Definition, episode: Episode, event: FireTimer, now: datetime
+) -> Decision:
     index = next((i for i, t in enumerate(episode.timers) if t.key == event.timer_key), None)
     timer = episode.timers[index] if index is not None else None
     if timer is None or timer.status != PENDING or definition.is_terminal(episode.state):
@@ -139,11 +144,21 @@ class _Work:
     """The decision under construction: a private copy of the episode plus what happened."""
 
     __slots__ = (
-        "definition", "episode", "decision", "version", "event_facts", "observation_id",
-        "timers", "tasks", "_ctx", "_open_rules",
+        "definition",
+        "episode",
+        "decision",
+        "version",
+        "event_facts",
+        "observation_id",
+        "timers",
+        "tasks",
+        "_ctx",
+        "_open_rules",
     )
 
-    def __init__(self, definition: Definition, episode: Episode, decision: Decision, version: int) -> None:
+    def __init__(
+        self, definition: Definition, episode: Episode, decision: Decision, version: int
+    ) -> None:
         self.definition = definition
         self.episode = episode
         self.decision = decision
@@ -282,7 +297,9 @@ class _Work:
         superseded_by = self.definition.superseded_by.get(rule.id)
         if superseded_by and any(f.rule_id in superseded_by for f in d.fired):
             return
-        for rid in rule.supersedes:  # a stronger rule withdraws a weaker one's task of this decision
+        for (
+            rid
+        ) in rule.supersedes:  # a stronger rule withdraws a weaker one's task of this decision
             for task in [t for t in d.tasks_opened if t.rule_id == rid]:
                 d.tasks_opened.remove(task)
                 self.tasks.remove(task)

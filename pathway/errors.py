@@ -48,9 +48,7 @@ class InvalidRequest(PathwayError):
     def __init__(
         self, field: str, value: object, expected: str, *, episode_id: str | None = None
     ) -> None:
-        super().__init__(
-            f"{field}: got {value!r}, expected {expected}", episode_id=episode_id
-        )
+        super().__init__(f"{field}: got {value!r}, expected {expected}", episode_id=episode_id)
         self.field = field
         self.value = value
         self.expected = expected

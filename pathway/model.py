@@ -88,7 +88,9 @@ class Episode:
 
     def pending_timers(self) -> list[Timer]:
         """Pending timers in firing order: due time, then the order they were set in."""
-        return sorted((t for t in self.timers if t.status == PENDING), key=lambda t: (t.due_at, t.order))
+        return sorted(
+            (t for t in self.timers if t.status == PENDING), key=lambda t: (t.due_at, t.order)
+        )
 
     def open_escalations(self) -> list[Task]:
         return [t for t in self.tasks if t.kind == "escalation" and t.status == OPEN]

@@ -102,7 +102,9 @@ class UnitOfWork(Protocol):
         entry and its outcome; ConcurrencyConflict if the episode moved since it was read."""
         ...
 
-    def due_timers(self, now: datetime, limit: int, episode_id: str | None = None) -> list[DueTimer]:
+    def due_timers(
+        self, now: datetime, limit: int, episode_id: str | None = None
+    ) -> list[DueTimer]:
         """Pending timers due by ``now`` on non-terminal episodes, in firing order."""
         ...
 
@@ -114,8 +116,7 @@ class UnitOfWork(Protocol):
         """Every observation recorded on the episode, oldest first."""
         ...
 
-    def episode_ids(self) -> list[str]:
-        ...
+    def episode_ids(self) -> list[str]: ...
 
 
 @dataclass
@@ -181,9 +182,13 @@ class InMemoryUnitOfWork:
     def save(self, change: Change) -> None:
         self._staged.append(change)
 
-    def due_timers(self, now: datetime, limit: int, episode_id: str | None = None) -> list[DueTimer]:
+    def due_timers(
+        self, now: datetime, limit: int, episode_id: str | None = None
+    ) -> list[DueTimer]:
         episodes: Iterator[Episode] = (
-            iter([self.get_episode(episode_id)]) if episode_id else iter(self.store.episodes.values())
+            iter([self.get_episode(episode_id)])
+            if episode_id
+            else iter(self.store.episodes.values())
         )
         due = [
             DueTimer(ep.id, t)

@@ -16,7 +16,8 @@ from typing import Any
 
 from pathway.audit import entry_for
 from pathway.definition import Definition
-from pathway.engine import decide, open_episode as _open
+from pathway.engine import decide
+from pathway.engine import open_episode as _open
 from pathway.errors import InvalidDefinition
 from pathway.model import Close, Decision, Event, FireTimer, Observe, Open, Request
 from pathway.unit_of_work import Change, Outcome, UnitOfWork
@@ -79,29 +80,67 @@ def open_episode(
 
 
 def observe(
-    uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, facts: dict[str, Any], *,
-    at: datetime, now: datetime, actor: str, event_id: str | None = None, source: str = "user",
+    uow: UnitOfWork,
+    definitions: DefinitionRegistry,
+    episode_id: str,
+    facts: dict[str, Any],
+    *,
+    at: datetime,
+    now: datetime,
+    actor: str,
+    event_id: str | None = None,
+    source: str = "user",
 ) -> Applied:
-    return _apply(uow, definitions, episode_id, Observe(event_id or new_event_id(), at, actor, facts, source), now)
+    return _apply(
+        uow,
+        definitions,
+        episode_id,
+        Observe(event_id or new_event_id(), at, actor, facts, source),
+        now,
+    )
 
 
 def request(
-    uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, action: str, *,
-    at: datetime, now: datetime, actor: str, event_id: str | None = None,
+    uow: UnitOfWork,
+    definitions: DefinitionRegistry,
+    episode_id: str,
+    action: str,
+    *,
+    at: datetime,
+    now: datetime,
+    actor: str,
+    event_id: str | None = None,
 ) -> Applied:
-    return _apply(uow, definitions, episode_id, Request(event_id or new_event_id(), at, actor, action), now)
+    return _apply(
+        uow, definitions, episode_id, Request(event_id or new_event_id(), at, actor, action), now
+    )
 
 
 def close(
-    uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, reason: str, *,
-    at: datetime, now: datetime, actor: str, event_id: str | None = None,
+    uow: UnitOfWork,
+    definitions: DefinitionRegistry,
+    episode_id: str,
+    reason: str,
+    *,
+    at: datetime,
+    now: datetime,
+    actor: str,
+    event_id: str | None = None,
 ) -> Applied:
-    return _apply(uow, definitions, episode_id, Close(event_id or new_event_id(), at, actor, reason), now)
+    return _apply(
+        uow, definitions, episode_id, Close(event_id or new_event_id(), at, actor, reason), now
+    )
 
 
 def fire_timer(
-    uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, timer_key: str, due_at: datetime, *,
-    now: datetime, actor: str = "scheduler",
+    uow: UnitOfWork,
+    definitions: DefinitionRegistry,
+    episode_id: str,
+    timer_key: str,
+    due_at: datetime,
+    *,
+    now: datetime,
+    actor: str = "scheduler",
 ) -> Applied:
     """Fire one timer at its due (clinical) time; a timer no longer pending changes nothing."""
     event = FireTimer(f"timer:{episode_id}:{timer_key}", due_at, actor, timer_key)
@@ -109,8 +148,13 @@ def fire_timer(
 
 
 def fire_due_timers(
-    uow: UnitOfWork, definitions: DefinitionRegistry, now: datetime, *,
-    episode_id: str | None = None, batch: int = 100, actor: str = "scheduler",
+    uow: UnitOfWork,
+    definitions: DefinitionRegistry,
+    now: datetime,
+    *,
+    episode_id: str | None = None,
+    batch: int = 100,
+    actor: str = "scheduler",
 ) -> list[Applied]:
     """Fire every timer due by ``now`` in due order, including timers that firing sets and that
     are themselves already due; each firing is its own transaction."""
@@ -120,7 +164,15 @@ def fire_due_timers(
             due = uow.due_timers(now, batch, episode_id)
         progressed = False
         for item in due:
-            applied = fire_timer(uow, definitions, item.episode_id, item.timer.key, item.timer.due_at, now=now, actor=actor)
+            applied = fire_timer(
+                uow,
+                definitions,
+                item.episode_id,
+                item.timer.key,
+                item.timer.due_at,
+                now=now,
+                actor=actor,
+            )
             if applied.decision is not None:
                 fired.append(applied)
                 progressed = True
@@ -128,7 +180,9 @@ def fire_due_timers(
             return fired
 
 
-def _apply(uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, event: Event, now: datetime) -> Applied:
+def _apply(
+    uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, event: Event, now: datetime
+) -> Applied:
     with uow:
         prior = uow.find_outcome(event.event_id)
         if prior is not None:

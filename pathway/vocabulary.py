@@ -37,9 +37,8 @@ class FactSpec:
         if self.kind == "enum":
             return "one of " + ", ".join(self.values)
         if self.kind == "list":
-            return (
-                f"a list of {self.min_items}–{self.max_items} distinct items from "
-                + ", ".join(self.values)
+            return f"a list of {self.min_items}–{self.max_items} distinct items from " + ", ".join(
+                self.values
             )
         what = "a whole number" if self.kind == "integer" else "a number"
         return f"{what} from {_num(self.minimum)} to {_num(self.maximum)}"
@@ -95,9 +94,7 @@ class Vocabulary:
     def validate(self, facts: Any) -> dict[str, Any]:
         """Validate a whole observation; the first bad fact raises and nothing is kept."""
         if not isinstance(facts, Mapping):
-            raise InvalidObservation(
-                "facts", facts, "an object mapping fact names to values"
-            )
+            raise InvalidObservation("facts", facts, "an object mapping fact names to values")
         if not facts:
             raise InvalidObservation("facts", dict(facts), "at least one fact")
         out: dict[str, Any] = {}
@@ -120,9 +117,7 @@ class Vocabulary:
                 raise InvalidDefinition(
                     f"facts.{name}.type: got {kind!r}, expected one of {', '.join(KINDS)}"
                 )
-            if kind in ("integer", "number") and (
-                raw.get("min") is None or raw.get("max") is None
-            ):
+            if kind in ("integer", "number") and (raw.get("min") is None or raw.get("max") is None):
                 raise InvalidDefinition(f"facts.{name}: a {kind} fact needs min and max")
             if kind in ("enum", "list") and not raw.get("values"):
                 raise InvalidDefinition(f"facts.{name}: an {kind} fact needs values")
