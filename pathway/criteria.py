@@ -352,8 +352,8 @@ def _check_acyclic(node: Node, path: tuple[str, ...]) -> None:
             raise InvalidDefinition(
                 "criteria refer to each other in a cycle: " + " → ".join((*path, node.rule_id))
             )
-        path = (*path, node.rule_id)
-        node = node.target  # type: ignore[assignment]
+        _check_acyclic(node.target, (*path, node.rule_id))  # type: ignore[arg-type]
+        return
     for child in getattr(node, "children", ()):
         _check_acyclic(child, path)
     if isinstance(node, Not):

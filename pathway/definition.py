@@ -401,15 +401,16 @@ class _Builder:
             edges += [Edge(q.rule, s, q.to) for s in q.allowed_from if q.to]
         edges += [Edge(close.rule, s, close.to) for s in live]
         graph = StateGraph.build(list(states), self.doc["initial_state"], edges)
+        exceptional = {close.rule, *(r.trigger for r in global_routes)}
+        for s in live:  # a way out of its own: not only transfer (on every event) or close
+            clinical = {d for trig, src, d in graph.edges if src == s and trig not in exceptional}
+            if not clinical - {s}:
+                raise InvalidDefinition(
+                    f"states.{s}: a non-terminal state with no way out (dead end)"
+                )
         unreachable = set(states) - graph.reachable()
         if unreachable:
             raise InvalidDefinition(
                 f"states {sorted(unreachable)}: unreachable from {graph.initial!r}"
             )
-        for s in live:
-            clinical = {d for trig, src, d in graph.edges if src == s and trig != close.rule}
-            if not clinical - {s}:
-                raise InvalidDefinition(
-                    f"states.{s}: a non-terminal state with no way out (dead end)"
-                )
         return graph
