@@ -164,7 +164,14 @@ def _columns_match(rec: AuditRecord, episode_id: str, seq: int) -> bool:
     return (
         rec.episode_id == episode_id
         and b'"seq":%d,' % seq in p
-        and b'"episode_id":%b,' % orjson.dumps(episode_id) in p
-        and b'"state_to":%b,' % orjson.dumps(rec.state_to) in p
-        and b'"event_id":%b,' % orjson.dumps(rec.event_id) in p
+        and b'"episode_id":%b,' % _json_string(episode_id) in p
+        and b'"state_to":%b,' % _json_string(rec.state_to) in p
+        and b'"event_id":%b,' % _json_string(rec.event_id) in p
     )
+
+
+def _json_string(value: str) -> bytes:
+    """The string as canonical JSON writes it; plain ids skip the encoder."""
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return b'"%b"' % value.encode()
+    return orjson.dumps(value)

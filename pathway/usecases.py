@@ -165,17 +165,15 @@ def fire_due_timers(
         progressed = False
         for item in due:
             applied = fire_timer(
-                uow,
-                definitions,
-                item.episode_id,
-                item.timer.key,
-                item.timer.due_at,
-                now=now,
-                actor=actor,
-            )
-            if applied.decision is not None:
-                fired.append(applied)
-                progressed = True
+                uow, definitions, item.episode_id, item.timer.key, item.timer.due_at,
+                now=now, actor=actor,
+            )  # fmt: skip
+            if applied.decision is None:
+                continue
+            fired.append(applied)
+            progressed = True
+            if any(t.due_at <= now for t in applied.decision.timers_set):
+                break  # it set a timer already due, maybe before the rest of this batch: look again
         if not progressed:
             return fired
 
