@@ -45,7 +45,8 @@ _DAY = 86400.0
 
 def open_episode(definition: Definition, event: Open, episode_id: str, now: datetime) -> Decision:
     """Start an episode in the initial state; facts given at opening are evaluated like an observation."""
-    facts = definition.vocabulary.validate(event.facts) if event.facts else {}
+    facts = event.facts
+    facts = definition.vocabulary.validate(facts) if not isinstance(facts, dict) or facts else {}
     at = event.at
     episode = Episode(
         id=episode_id,
@@ -224,7 +225,8 @@ class _Work:
         visited = [ep.state]
         self._settle(visited)
         ctx = self.context()
-        for state in visited:
+        ended = self.definition.states[ep.state].terminal
+        for state in () if ended else visited:  # a transferred episode needs no review task
             sdef = self.definition.states[state]
             if sdef.terminal:
                 continue
