@@ -71,6 +71,14 @@ def decide(definition: Definition, episode: Episode, event: Event, now: datetime
         return _fire_timer(definition, episode, event, now)
     if definition.is_terminal(episode.state):
         raise EpisodeClosed(episode.id, episode.state, f"{event.kind} event")
+    if event.at < episode.state_entered_at:
+        raise InvalidRequest(
+            "at",
+            event.at.isoformat(),
+            f"a time at or after {episode.state_entered_at.isoformat()}, when the episode "
+            f"entered {episode.state!r} (clinical time does not go backwards)",
+            episode_id=episode.id,
+        )
     if isinstance(event, Observe):
         facts = definition.vocabulary.validate(event.facts)
         work = _Work.start(definition, episode, event)

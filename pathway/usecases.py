@@ -11,14 +11,14 @@ import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pathway.audit import entry_for
 from pathway.definition import Definition
 from pathway.engine import decide
 from pathway.engine import open_episode as _open
-from pathway.errors import InvalidDefinition
+from pathway.errors import InvalidDefinition, InvalidRequest
 from pathway.model import Close, Decision, Event, FireTimer, Observe, Open, Request
 from pathway.unit_of_work import Change, Outcome, UnitOfWork
 
@@ -75,6 +75,7 @@ def open_episode(
         prior = uow.find_outcome(event.event_id)
         if prior is not None:
             return Applied(_repeated(prior), None)
+        _check_not_future(event, now)
         decision = _open(definitions.current, event, episode_id or uuid.uuid4().hex, now)
         return _save(uow, decision, now)
 
@@ -178,6 +179,16 @@ def fire_due_timers(
             return fired
 
 
+FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks of different machines disagree a little
+
+
+def _check_not_future(event: Event, now: datetime) -> None:
+    if event.at > now + FUTURE_TOLERANCE:
+        raise InvalidRequest(
+            "at", event.at.isoformat(), f"a time not after now ({now.isoformat()})"
+        )
+
+
 def _apply(
     uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, event: Event, now: datetime
 ) -> Applied:
@@ -185,6 +196,8 @@ def _apply(
         prior = uow.find_outcome(event.event_id)
         if prior is not None:
             return Applied(_repeated(prior), None)
+        if not isinstance(event, FireTimer):
+            _check_not_future(event, now)
         episode = uow.get_episode(episode_id)
         decision = decide(definitions.get(episode.definition_version), episode, event, now)
         if decision.skipped:

@@ -1,0 +1,108 @@
+"""APScheduler wiring: the sweep as an interval job, plus the worker heartbeat.
+
+APScheduler (3.x) only decides *when* to sweep. It holds no copy of any timer: its job store is
+the default in-memory one, private to this process, and the timers live in the database, where
+claims and row versions make firing exactly-once however many workers run. The sweep job runs
+with ``max_instances=1`` and ``coalesce=True``: a slow sweep is never doubled up, and missed
+runs collapse into one.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Protocol
+
+log = logging.getLogger("carepath.scheduler")
+
+
+class Worker(Protocol):
+    """What the service drives: a sweep, a heartbeat, and a clean goodbye."""
+
+    def sweep(self, now: datetime) -> int: ...
+
+    def heartbeat(self, now: datetime) -> None: ...
+
+    def stop(self) -> None:
+        """Ask a running sweep to finish its current timer and return."""
+        ...
+
+    def close(self, now: datetime) -> None:
+        """Release this worker's claims and mark it stopped."""
+        ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SchedulerService:
+    """A background APScheduler running one worker's sweep and heartbeat jobs."""
+
+    def __init__(
+        self,
+        worker: Worker,
+        *,
+        interval: float = 5.0,
+        heartbeat: float = 10.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self.worker = worker
+        self.clock = clock
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._scheduler.add_job(
+            self._sweep, "interval", seconds=interval, id="sweep",
+            max_instances=1, coalesce=True, next_run_time=clock(), misfire_grace_time=None,
+        )  # fmt: skip
+        self._scheduler.add_job(
+            self._heartbeat, "interval", seconds=heartbeat, id="heartbeat",
+            max_instances=1, coalesce=True, next_run_time=clock(), misfire_grace_time=None,
+        )  # fmt: skip
+
+    def _sweep(self) -> None:
+        try:
+            fired = self.worker.sweep(self.clock())
+            if fired:
+                log.info("fired %d timer(s)", fired)
+        except Exception:  # a failed sweep is logged and retried at the next interval
+            log.exception("sweep failed")
+
+    def _heartbeat(self) -> None:
+        try:
+            self.worker.heartbeat(self.clock())
+        except Exception:
+            log.exception("heartbeat failed")
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        """Stop sweeping: finish the current timer, wait for the jobs, release claims."""
+        self.worker.stop()
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+        self.worker.close(self.clock())
+
+    def run_until_signalled(self) -> None:
+        """Run in the foreground until SIGTERM or SIGINT, then stop cleanly."""
+        done = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            log.info("signal %d: stopping after the current timer", signum)
+            self.worker.stop()
+            done.set()
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start()
+            done.wait()
+        finally:
+            self.stop()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
