@@ -101,7 +101,10 @@ class Abstraction:
                 new = self.reach[todo.pop()] - self.reach[s]
                 self.reach[s] |= new
                 todo += new
-        routes = [*definition.global_routes, *(r for s in definition.states.values() for r in s.routes)]
+        routes = [
+            *definition.global_routes,
+            *(r for s in definition.states.values() for r in s.routes),
+        ]
         control = {x for r in routes for x in r.rules}
         control |= {q.rule for q in definition.requests.values() if not q.refused_always}
         control |= {
@@ -124,14 +127,13 @@ class Abstraction:
             f: witnesses(vocab[f], self.tests[f], f in self.relational)
             for f in sorted(self.tests) if f in vocab
         }  # fmt: skip
-        self.starts = {  # where each clock region begins, in days
-            clock: sorted({
-                s for lf in self.tests.get(clock, ())
-                if isinstance(lf, Compare) and lf.var is None for s in sides(lf.op, lf.value)[1:]
-            })  # fmt: skip
-            for clock in ("episode_day", "care_day")
-        }
+        self.starts = {clock: self._region_starts(clock) for clock in ("episode_day", "care_day")}
         self.profiles = self._profiles()
+
+    def _region_starts(self, clock: str) -> list[int]:
+        """The days where a clock's regions begin: ``care_day >= 90`` and ``care_day < 90`` → 90."""
+        cmp = [lf for lf in self.tests.get(clock, ()) if isinstance(lf, Compare) and not lf.var]
+        return sorted({s for lf in cmp for s in sides(lf.op, lf.value)[1:]})
 
     def _state(self, s: StateDef, enter: bool, alphabet: bool) -> list[Node]:
         """Criteria an event in ``s`` runs (with ``enter``: entering it runs). For the alphabet
@@ -147,7 +149,9 @@ class Abstraction:
         """Criteria any event may run: global routes, requests, watched timers and escalations."""
         d = self.d
         ids = [x for r in d.global_routes for x in (*r.rules, *(() if alphabet else r.also))]
-        ids += [q.rule for q in d.requests.values() if q.allowed_from & states and not q.refused_always]
+        ids += [
+            q.rule for q in d.requests.values() if q.allowed_from & states and not q.refused_always
+        ]
         ids = [x for x in (*ids, *watch) if not alphabet or x in self.control]
         return [d.rules[x].criterion for x in ids] + [r.when for r in d.global_routes if r.when]
 
@@ -156,7 +160,9 @@ class Abstraction:
         """The facts some criterion can still read, each with its tests; and whether the last
         review's pain can still be read."""
         reach = self.reach[state]
-        nodes = self._common(reach | {state}, watch, False) + self._state(self.d.states[state], False, False)
+        nodes = self._common(reach | {state}, watch, False) + self._state(
+            self.d.states[state], False, False
+        )
         for t in reach:
             sd = self.d.states[t]
             nodes += self._state(sd, not (started and sd.starts_care), False)

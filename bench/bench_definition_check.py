@@ -1,0 +1,68 @@
+"""Exhaustive safety check speed: abstract states explored and seconds on the shipped definition
+(target: under 10 s on a 2-core machine), and the same with each seeded mistake of the tests.
+
+Run: python bench/bench_definition_check.py [--repeat 3]
+Prints figures; asserts nothing (benchmarks are not tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pathway.definition import (  # noqa: E402
+    DEFAULT_DEFINITION,
+    compile_definition,
+    load_definition,
+)
+from pathway.explore import check_definition  # noqa: E402
+
+
+def _mutations() -> dict[str, dict]:
+    base = orjson.loads(DEFAULT_DEFINITION.read_bytes())
+    out = {}
+    doc = copy.deepcopy(base)
+    doc["rules"]["RA-RESOLVED"]["when"] = {"condition": "resolved"}
+    out["discharge without osteoporosis care"] = doc
+    doc = copy.deepcopy(base)
+    doc["rules"]["AUG-KYPHOPLASTY"]["when"]["all"][0] = {"fact": "care_day", ">=": 60}
+    out["kyphoplasty from care day 60"] = doc
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    definition = load_definition()
+    runs = [check_definition(definition) for _ in range(args.repeat)]
+    seconds = [r.seconds for r in runs]
+    report = runs[0]
+    print(f"definition           {report.version}")
+    print(f"abstract states      {report.states_explored}")
+    print(f"events run           {report.events_run}")
+    print(
+        f"seconds              median {statistics.median(seconds):.2f}  (runs: "
+        + ", ".join(f"{s:.2f}" for s in seconds)
+        + ")"
+    )
+    print(f"events/s             {report.events_run / statistics.median(seconds):,.0f}")
+    print(f"violations           {len(report.violations)}")
+    for name, doc in _mutations().items():
+        mutated = check_definition(compile_definition(doc))
+        found = ", ".join(v.property for v in mutated.violations) or "none"
+        print(
+            f"mutant: {name:<38} {mutated.states_explored} states, "
+            f"{mutated.seconds:.2f} s, found {found}"
+        )
+
+
+if __name__ == "__main__":
+    main()
