@@ -71,3 +71,14 @@ def test_cli_diagram_prints_mermaid_and_refuses_svg_in_one_line() -> None:
     assert refused.exit_code == 2
     assert refused.output.startswith("carepath: error: svg output needs the graphviz")
     assert len(refused.output.strip().splitlines()) == 1
+
+
+def test_readme_embeds_the_current_diagram_of_the_shipped_pathway() -> None:
+    """The README's mermaid block is what `carepath definition diagram` prints today."""
+    from pathlib import Path
+
+    from pathway.definition import load_definition
+    from pathway.diagram import mermaid
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert mermaid(load_definition()).strip() in readme
