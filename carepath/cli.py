@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from carepath.console import fail
+from carepath.console import database_problem, fail
 
 app = typer.Typer(
     help="carepath: clinical care pathways as explainable, versioned state machines.",
@@ -73,6 +73,11 @@ def replay(
             code = max((r.exit_code for r in results), default=0)
     except PathwayError as exc:
         fail(str(exc))
+    except Exception as exc:
+        problem = database_problem(exc)
+        if problem is None:
+            raise
+        fail(problem)
     for failure in failures:
         typer.echo(failure, err=True)
     out = sys.stdout.buffer

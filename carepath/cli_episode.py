@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from carepath.console import fail
+from carepath.console import database_problem, fail
 
 if TYPE_CHECKING:
     from pathway.unit_of_work import UnitOfWork
@@ -46,8 +46,8 @@ def _backend() -> tuple[DefinitionRegistry, UnitOfWork]:
     from pathway.usecases import DefinitionRegistry
 
     settings = Settings.from_env()
-    definitions = DefinitionRegistry(load_definition(settings.definition_path))
-    return definitions, uow_factory(settings.database_url, definitions)()
+    definitions = _run(lambda: DefinitionRegistry(load_definition(settings.definition_path)))
+    return definitions, _run(lambda: uow_factory(settings.database_url, definitions)())
 
 
 def _now() -> datetime:
@@ -84,6 +84,11 @@ def _run(action: Any) -> Any:
         return action()
     except PathwayError as exc:
         fail(str(exc))
+    except Exception as exc:
+        problem = database_problem(exc)
+        if problem is None:
+            raise
+        fail(problem)
 
 
 def _write(episode_id: str, call: Any) -> None:

@@ -11,3 +11,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``carepath: error: <message>`` on stderr and exit (2: bad input, nothing changed)."""
     typer.echo(f"carepath: error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """One line for an error raised by the database layer (bad URL, server down, locked file);
+    None for anything else, which is a bug and keeps its traceback."""
+    module = type(exc).__module__.split(".")[0]
+    if module not in ("sqlalchemy", "psycopg", "sqlite3", "alembic"):
+        return None
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"database: {type(exc).__name__}: {detail[0] if detail else 'failed'}"

@@ -83,6 +83,9 @@ def entry_for(decision: Decision, recorded_at: datetime) -> AuditRecord:
     if decision.timer_fired is not None:
         body["timer"] = decision.timer_fired.key
         body["lateness_seconds"] = decision.lateness_seconds
+    if before is None:  # the opening entry also names the patient, so the log alone rebuilds the row
+        body["patient_ref"] = ep.patient_ref
+        body["label"] = ep.label
     reason = getattr(event, "reason", None) or getattr(event, "action", None)
     if reason:
         body["reason"] = reason

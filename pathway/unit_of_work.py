@@ -105,7 +105,8 @@ class UnitOfWork(Protocol):
     def due_timers(
         self, now: datetime, limit: int, episode_id: str | None = None
     ) -> list[DueTimer]:
-        """Pending timers due by ``now`` on non-terminal episodes, in firing order."""
+        """Pending timers due by ``now``, in firing order (a terminal episode has none: the engine
+        cancels them all when the episode ends)."""
         ...
 
     def audit_records(self, episode_id: str) -> list[AuditRecord]:

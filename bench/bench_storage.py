@@ -1,0 +1,257 @@
+"""Storage speed: persisted decisions/s through SqlUnitOfWork, next to the raw driver's ceiling.
+
+A persisted decision is one ``usecases.observe`` call (a pain score on an episode in
+conservative_care: rules are evaluated, nothing transitions) through a fresh ``SqlUnitOfWork``:
+idempotency lookup, episode read, engine, audit entry, and the write of episode row,
+observation, audit entry and outcome in one transaction.
+
+Two references, measured in the same run on the same kind of database and connection settings:
+- ceiling: the driver alone doing the smallest write transaction, update one row and insert one
+  row (sqlite3 module; psycopg with its defaults: BEGIN, two statements, COMMIT);
+- SQL floor: the driver alone replaying exactly the statements SqlUnitOfWork sent during the
+  run, on a copy of the database as it was before the run. ``decisions/s`` can never beat it;
+  the gap between them is our Python (engine included), the gap to the ceiling is the SQL a
+  decision needs (four rows in four tables, two lookups, and the WAL/commit work they cost).
+Targets: ≥ 25 % of the ceiling on SQLite, ≥ 50 % on PostgreSQL.
+
+Run:  .venv/bin/python bench/bench_storage.py [--decisions 10000] [--episodes 200]
+PostgreSQL: CAREPATH_TEST_POSTGRES_URL, else a throwaway cluster started here (skipped if
+PostgreSQL is not installed). Prints figures; asserts nothing (benchmarks are not tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from pathway import usecases
+from pathway.definition import load_definition
+from pathway.unit_of_work import InMemoryStore, InMemoryUnitOfWork, UnitOfWork
+from pathway.usecases import DefinitionRegistry
+from storage.database import SQLITE_PRAGMAS
+from storage.testing import postgres_available, postgres_server
+from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
+
+DEFS = DefinitionRegistry(load_definition())
+T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
+PAYLOAD = "x" * 600  # about the size of an observe's audit payload
+TARGETS = {"SQLite": 0.25, "PostgreSQL": 0.50}
+Statements = list[tuple[str, str, Any]]  # (method, sql, parameters)
+
+
+def open_in_care(make_uow: Callable[[], UnitOfWork], n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        uow = make_uow()
+        ep = usecases.open_episode(
+            uow, DEFS, {"age": 70 + i % 20, "first_fracture": True}, at=T0, now=T0, actor="b"
+        ).outcome.episode_id
+        facts = {
+            "fracture_levels": ["L1"],
+            "pain_score": 7,
+            "mri_done": True,
+            "neuro_exam_done": True,
+            "vertebral_collapse_pct": 20,
+        }
+        usecases.observe(uow, DEFS, ep, facts, at=T0, now=T0, actor="b")
+        ids.append(ep)
+    return ids
+
+
+def decisions_per_second(make_uow: Callable[[], UnitOfWork], ids: list[str], n: int) -> float:
+    at = T0 + timedelta(days=2)
+    start = time.perf_counter()
+    for i in range(n):
+        usecases.observe(
+            make_uow(),
+            DEFS,
+            ids[i % len(ids)],
+            {"pain_score": i % 10},
+            at=at,
+            now=at,
+            actor="bench",
+        )
+    return n / (time.perf_counter() - start)
+
+
+class _Recording:
+    """A driver cursor that notes every statement it runs (about 0.3 µs per statement)."""
+
+    def __init__(self, cursor: Any, log: Statements) -> None:
+        self._cursor, self._log = cursor, log
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        self._log.append(("execute", sql, params))
+        return (
+            self._cursor.execute(sql, params) if params is not None else self._cursor.execute(sql)
+        )
+
+    def executemany(self, sql: str, params: Any) -> Any:
+        self._log.append(("executemany", sql, params))
+        return self._cursor.executemany(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+def record(factory: SqlUnitOfWorkFactory, log: Statements) -> None:
+    connections = factory.connections
+    take = connections.take
+
+    def recorded() -> tuple[Any, Any]:
+        pooled, cursor = take()
+        return pooled, (cursor if isinstance(cursor, _Recording) else _Recording(cursor, log))
+
+    connections.take = recorded  # type: ignore[method-assign]
+
+
+def replay(cursor: Any, log: Statements, n: int) -> float:
+    start = time.perf_counter()
+    for method, sql, params in log:
+        if params is None:
+            cursor.execute(sql)
+        else:
+            getattr(cursor, method)(sql, params)
+    return n / (time.perf_counter() - start)
+
+
+def bench_sqlite(tmp: Path, n: int, episodes: int) -> tuple[float, float, float]:
+    path = tmp / "carepath.db"
+    factory = uow_factory(f"sqlite:///{path}", DEFS)
+    ids = open_in_care(factory, episodes)
+    factory.dispose()
+    shutil.copy(path, tmp / "before.db")  # dispose checkpointed the WAL into the file
+    factory = uow_factory(f"sqlite:///{path}", DEFS)
+    log: Statements = []
+    record(factory, log)
+    rate = decisions_per_second(factory, ids, n)
+    factory.dispose()
+    floor = replay(_sqlite(tmp / "before.db").cursor(), log, n)
+    return rate, floor, sqlite_ceiling(tmp / "ceiling.db", n)
+
+
+def _sqlite(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    for pragma in SQLITE_PRAGMAS:  # the settings every carepath connection has
+        db.execute(pragma)
+    return db
+
+
+def sqlite_ceiling(path: Path, n: int) -> float:
+    db = _sqlite(path)
+    db.execute("CREATE TABLE a (id TEXT PRIMARY KEY, version INTEGER, payload TEXT)")
+    db.execute("CREATE TABLE b (id INTEGER PRIMARY KEY, a_id TEXT REFERENCES a, payload TEXT)")
+    db.execute("INSERT INTO a VALUES ('x', 0, '')")
+    start = time.perf_counter()
+    for i in range(n):
+        db.execute("BEGIN")
+        db.execute("UPDATE a SET version = ?, payload = ? WHERE id = 'x'", (i, PAYLOAD))
+        db.execute("INSERT INTO b (a_id, payload) VALUES ('x', ?)", (PAYLOAD,))
+        db.execute("COMMIT")
+    rate = n / (time.perf_counter() - start)
+    db.close()
+    return rate
+
+
+def bench_postgres(server: str, n: int, episodes: int) -> tuple[float, float, float]:
+    admin = psycopg.connect(_conninfo(server), autocommit=True)
+    for name in ("carepath_bench", "carepath_bench_before"):
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.execute("CREATE DATABASE carepath_bench")
+    url = make_url(server).set(database="carepath_bench").render_as_string(hide_password=False)
+    factory = uow_factory(url, DEFS)
+    ids = open_in_care(factory, episodes)
+    factory.dispose()
+    admin.execute("CREATE DATABASE carepath_bench_before TEMPLATE carepath_bench")
+    factory = uow_factory(url, DEFS)
+    with factory() as uow:  # warm the snapshot cache, as the SQLite run's is
+        for episode_id in ids:
+            uow.get_episode(episode_id)
+    log: Statements = []
+    record(factory, log)
+    rate = decisions_per_second(factory, ids, n)
+    factory.dispose()
+    before = make_url(url).set(database="carepath_bench_before")
+    with psycopg.connect(_conninfo(before), autocommit=True, options="-c TimeZone=UTC") as db:
+        floor = replay(db.cursor(), log, n)
+    ceiling = postgres_ceiling(url, n)
+    for name in ("carepath_bench", "carepath_bench_before"):
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    admin.close()
+    return rate, floor, ceiling
+
+
+def postgres_ceiling(url: str, n: int) -> float:
+    with psycopg.connect(_conninfo(url)) as db:
+        db.execute("CREATE TABLE bench_a (id TEXT PRIMARY KEY, version INTEGER, payload TEXT)")
+        db.execute(
+            "CREATE TABLE bench_b (id SERIAL PRIMARY KEY, a_id TEXT REFERENCES bench_a,"
+            " payload TEXT)"
+        )
+        db.execute("INSERT INTO bench_a VALUES ('x', 0, '')")
+        db.commit()
+        start = time.perf_counter()
+        for i in range(n):
+            db.execute("UPDATE bench_a SET version = %s, payload = %s WHERE id = 'x'", (i, PAYLOAD))
+            db.execute("INSERT INTO bench_b (a_id, payload) VALUES ('x', %s)", (PAYLOAD,))
+            db.commit()
+        return n / (time.perf_counter() - start)
+
+
+def _conninfo(url: Any) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--decisions", type=int, default=10_000)
+    parser.add_argument("--episodes", type=int, default=200)
+    args = parser.parse_args()
+    n, episodes = args.decisions, args.episodes
+    rows: list[tuple[str, tuple[float, float, float]]] = []
+
+    store = InMemoryStore()
+    ids = open_in_care(lambda: InMemoryUnitOfWork(store), episodes)
+    memory = decisions_per_second(lambda: InMemoryUnitOfWork(store), ids, n)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows.append(("SQLite", bench_sqlite(Path(tmp), n, episodes)))
+    reason = postgres_available()
+    if reason is None:
+        with postgres_server() as server:
+            rows.append(("PostgreSQL", bench_postgres(server, n, episodes)))
+
+    print(
+        f"\n{n:,} decisions (usecases.observe, no transition) over {episodes} episodes; "
+        f"the engine alone (in memory) does {memory:,.0f} decisions/s\n"
+    )
+    print(
+        f"{'backend':<11}{'decisions/s':>12}{'µs each':>9}{'SQL floor/s':>13}"
+        f"{'ceiling tx/s':>14}{'ratio':>7}{'target':>8}  result"
+    )
+    for name, (rate, floor, ceiling) in rows:
+        ratio, target = rate / ceiling, TARGETS[name]
+        print(
+            f"{name:<11}{rate:>12,.0f}{1e6 / rate:>9.0f}{floor:>13,.0f}{ceiling:>14,.0f}"
+            f"{ratio:>7.0%}{target:>8.0%}  {'met' if ratio >= target else 'missed'}"
+        )
+    if reason is not None:
+        print(f"PostgreSQL skipped: {reason}")
+    print(
+        "\nratio = decisions/s ÷ ceiling; SQL floor = the same statements replayed by the bare "
+        "driver.\nA PostgreSQL started here runs with fsync off (-F), as in the tests."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Engines and schema: the one place that knows how to connect to SQLite and PostgreSQL.
+
+``create_engine_for(url)`` gives an engine whose every connection is set up the same way:
+SQLite in WAL mode with a busy timeout, foreign keys on and ``synchronous=NORMAL`` (durable
+across a process crash, fast enough for one writer), in autocommit at the driver level so that
+transactions begin exactly where we say (``BEGIN``, or ``BEGIN IMMEDIATE`` for writers);
+PostgreSQL through psycopg 3 with the session time zone pinned to UTC.
+
+``upgrade(url)`` and ``ensure_schema(engine)`` run the Alembic migrations in
+``storage/migrations`` from code (no alembic.ini), under a lock so that several processes
+meeting a fresh database migrate it once.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_PRAGMAS = (
+    f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA cache_size = -65536",  # 64 MiB: the id indexes are written at random places
+)
+MIGRATION_LOCK = 7_420_001  # pg_advisory_xact_lock key: one migrating process at a time
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Parse ``url``; ``postgresql://`` and ``postgres://`` mean psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def is_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def create_engine_for(url: str | URL) -> Engine:
+    """An engine for a SQLite or PostgreSQL URL ('sqlite://' is one shared in-memory database)."""
+    parsed = normalise_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    if backend == "postgresql":
+        return _postgres_engine(parsed)
+    raise ValueError(
+        f"database URL {parsed.render_as_string()!r}: expected sqlite:// or postgresql://"
+    )
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    memory = is_memory(url)
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    if memory:
+        kwargs["poolclass"] = StaticPool  # one connection, so one database, for everyone
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see "begin" below)
+        if not memory:
+            dbapi_connection.execute("PRAGMA journal_mode = WAL")
+        for pragma in SQLITE_PRAGMAS:
+            dbapi_connection.execute(pragma)
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _postgres_engine(url: URL) -> Engine:
+    options = " ".join(filter(None, [url.query.get("options"), "-c TimeZone=UTC"]))
+    return create_engine(url, connect_args={"options": options}, pool_size=5, max_overflow=10)
+
+
+# -- schema ---------------------------------------------------------------------------------
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations found in {MIGRATIONS}")
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Migrate to the latest revision unless already there (one cheap version query)."""
+    with engine.connect() as connection:
+        if current_revision(connection) == head_revision():
+            return
+    migrate(engine)
+
+
+def upgrade(url: str | URL, revision: str = "head") -> None:
+    """Run the migrations up to ``revision`` on the database at ``url``."""
+    engine = create_engine_for(url)
+    try:
+        migrate(engine, revision)
+    finally:
+        engine.dispose()
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade in one transaction that holds the database's migration lock."""
+    with engine.connect() as connection:
+        connection.execution_options(sqlite_immediate=True)
+        with connection.begin():
+            if engine.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            target = head_revision() if revision == "head" else revision
+            if current_revision(connection) != target:
+                command.upgrade(alembic_config(connection), revision)

@@ -1,0 +1,153 @@
+"""The tables: one row per episode, observation, timer, task, audit entry and command outcome.
+
+The episode row holds the snapshot's scalar fields and its current facts (JSON, each with the
+observation it came from) plus ``next_due_at``, the earliest pending timer, so the worklist is
+one indexed query. Observations, timers, tasks and audit entries are rows of their own: the
+audit log is append-only (triggers refuse UPDATE and DELETE, see migration 0001) and every
+value ever recorded stays in ``observations``. Timers carry lease columns for the scheduler.
+
+All times are timezone-aware UTC: TIMESTAMPTZ on PostgreSQL; on SQLite, UTC text that
+``UTCDateTime`` hands back as aware datetimes. The schema itself is created by the Alembic
+migrations in ``storage/migrations``; these models are the reference they are checked against.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in, timezone-aware UTC out, on every backend (SQLite drops tzinfo)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: expected a timezone-aware UTC time")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# On SQLite, tables keyed by their primary key alone (WITHOUT ROWID): one B-tree to write
+# per row instead of two. Each page written costs a WAL frame, so this is most of the commit.
+CLUSTERED: dict[str, Any] = {"sqlite_with_rowid": False}
+
+
+def _time(*, nullable: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable)
+
+
+class EpisodeRow(SQLModel, table=True):
+    __tablename__ = "episodes"
+    __table_args__ = (Index("ix_episodes_state_next_due_at", "state", "next_due_at"),)
+
+    id: str = Field(primary_key=True)
+    definition_version: str
+    state: str
+    opened_at: datetime = _time()
+    state_entered_at: datetime = _time()
+    care_started_at: datetime | None = _time(nullable=True)
+    last_review_pain: int | None = None
+    closed_reason: str | None = None
+    patient_ref: str | None = None
+    label: str | None = None
+    audit_hash: str
+    version: int
+    facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    next_due_at: datetime | None = _time(nullable=True)
+
+
+class ObservationRow(SQLModel, table=True):
+    __tablename__ = "observations"
+    __table_args__ = CLUSTERED
+
+    episode_id: str = Field(primary_key=True, foreign_key="episodes.id")
+    seq: int = Field(primary_key=True)  # the episode version that recorded it
+    id: str  # the event id that recorded it (unique through outcomes.event_id)
+    facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = _time()
+    recorded_at: datetime = _time()
+    actor: str
+    source: str
+
+
+class TimerRow(SQLModel, table=True):
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_status_due_at", "status", "due_at"), CLUSTERED)
+
+    episode_id: str = Field(primary_key=True, foreign_key="episodes.id")
+    key: str = Field(primary_key=True)
+    rule_id: str
+    due_at: datetime = _time()
+    status: str
+    state: str | None = None
+    order: int
+    position: int  # index in the snapshot's timers tuple, so a rebuilt snapshot compares equal
+    claimed_by: str | None = None
+    lease_until: datetime | None = _time(nullable=True)
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    last_error: str | None = Field(default=None, sa_type=Text)
+    fired_at: datetime | None = _time(nullable=True)
+
+
+class TaskRow(SQLModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = CLUSTERED
+
+    episode_id: str = Field(primary_key=True, foreign_key="episodes.id")
+    key: str = Field(primary_key=True)
+    rule_id: str
+    kind: str
+    text: str = Field(sa_type=Text)
+    created_at: datetime = _time()
+    status: str
+    state: str | None = None
+    position: int
+    note: str | None = Field(default=None, sa_type=Text)
+    updated_at: datetime | None = _time(nullable=True)
+
+
+class AuditRow(SQLModel, table=True):
+    __tablename__ = "audit_log"
+
+    episode_id: str = Field(primary_key=True, foreign_key="episodes.id")
+    seq: int = Field(primary_key=True)
+    event_id: str
+    kind: str
+    actor: str
+    at: datetime = _time()
+    recorded_at: datetime = _time()
+    state_from: str | None = None
+    state_to: str
+    definition_version: str
+    payload: str = Field(sa_type=Text)  # the canonical bytes as UTF-8 text, byte-for-byte
+    prev_hash: str
+    hash: str
+
+
+class OutcomeRow(SQLModel, table=True):
+    __tablename__ = "outcomes"
+    __table_args__ = CLUSTERED
+
+    event_id: str = Field(primary_key=True)
+    episode_id: str = Field(foreign_key="episodes.id")
+    outcome: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+metadata = SQLModel.metadata
+TABLES = ("episodes", "observations", "timers", "tasks", "audit_log", "outcomes")

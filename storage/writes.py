@@ -1,0 +1,157 @@
+"""What one ``Change`` writes, as the parameters of the statements that write it.
+
+``change_rows`` gives one dict for the single-row statements (episode, observation, audit
+entry, outcome) and lists for the timers and tasks that are new or changed status, found by
+diffing the snapshot before and after. The engine lists every timer and task it touched in the
+decision, so a decision that touched none skips the diff altogether.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pathway.model import FIRED, PENDING
+from pathway.unit_of_work import Change, Outcome
+from storage.columns import TimeParam, to_json
+
+
+@dataclass(slots=True)
+class ChangeRows:
+    """The parameters of every statement one change needs."""
+
+    new_episode: bool  # the episode row is inserted (open), not updated under its version
+    params: dict[str, Any]
+    moved: bool = True  # state, entry time, care start or timers changed (not only facts)
+    new_timers: list[dict[str, Any]] = field(default_factory=list)
+    timer_status: list[dict[str, Any]] = field(default_factory=list)
+    new_tasks: list[dict[str, Any]] = field(default_factory=list)
+    task_status: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def episode_id(self) -> str:
+        return str(self.params["id"])
+
+
+def change_rows(change: Change, time: TimeParam) -> ChangeRows:
+    decision, audit = change.decision, change.audit
+    ep, before = decision.episode, decision.episode_before
+    recorded_at = time(audit.recorded_at)
+    next_due = min((t.due_at for t in ep.timers if t.status == PENDING), default=None)
+    obs = decision.observation
+    params: dict[str, Any] = {
+        "id": ep.id,
+        "definition_version": ep.definition_version,
+        "state": ep.state,
+        "opened_at": time(ep.opened_at),
+        "state_entered_at": time(ep.state_entered_at),
+        "care_started_at": time(ep.care_started_at),
+        "last_review_pain": ep.last_review_pain,
+        "closed_reason": ep.closed_reason,
+        "patient_ref": ep.patient_ref,
+        "label": ep.label,
+        "audit_hash": ep.audit_hash,
+        "version": ep.version,
+        "expected_version": before.version if before else None,
+        "facts": to_json(
+            {
+                n: {"value": f.value, "observation_id": f.observation_id, "at": f.at}
+                for n, f in ep.facts.items()
+            }
+        ),
+        "next_due_at": time(next_due),
+        "recorded_at": recorded_at,
+        "obs_id": obs.id if obs else None,
+        "obs_facts": to_json(obs.facts) if obs else None,
+        "obs_at": time(obs.at) if obs else None,
+        "obs_actor": obs.actor if obs else None,
+        "obs_source": obs.source if obs else None,
+        "event_id": audit.event_id,
+        "kind": audit.kind,
+        "actor": audit.actor,
+        "at": time(audit.at),
+        "state_from": audit.state_from,
+        "state_to": audit.state_to,
+        "payload": audit.payload.decode(),
+        "prev_hash": audit.prev_hash,
+        "hash": audit.hash,
+        "outcome": to_json(_outcome_dict(change.outcome)),
+    }
+    timers_touched = bool(decision.timers_set or decision.timers_cancelled or decision.timer_fired)
+    moved = (
+        before is None
+        or timers_touched
+        or decision.transitions
+        or ep.state_entered_at != before.state_entered_at
+        or ep.care_started_at != before.care_started_at
+    )
+    rows = ChangeRows(before is None, params, bool(moved))
+    if not (timers_touched or decision.tasks_opened or decision.tasks_closed):
+        return rows  # the engine lists every timer and task it touched: none here
+    new, changed = _diff(before.timers if before else (), ep.timers)
+    for pos, t in new:
+        rows.new_timers.append(
+            {
+                "episode_id": ep.id,
+                "key": t.key,
+                "rule_id": t.rule_id,
+                "due_at": time(t.due_at),
+                "status": t.status,
+                "state": t.state,
+                "order": t.order,
+                "position": pos,
+                "fired_at": recorded_at if t.status == FIRED else None,
+            }
+        )
+    for t in changed:
+        rows.timer_status.append(
+            {
+                "episode_id": ep.id,
+                "key": t.key,
+                "status": t.status,
+                "fired_at": recorded_at if t.status == FIRED else None,
+            }
+        )
+    new, changed = _diff(before.tasks if before else (), ep.tasks)
+    for pos, k in new:
+        rows.new_tasks.append(
+            {
+                "episode_id": ep.id,
+                "key": k.key,
+                "rule_id": k.rule_id,
+                "kind": k.kind,
+                "text": k.text,
+                "created_at": time(k.created_at),
+                "status": k.status,
+                "state": k.state,
+                "position": pos,
+            }
+        )
+    for k in changed:
+        rows.task_status.append(
+            {"episode_id": ep.id, "key": k.key, "status": k.status, "updated_at": recorded_at}
+        )
+    return rows
+
+
+def _diff(before: Sequence[Any], after: Sequence[Any]) -> tuple[list[tuple[int, Any]], list[Any]]:
+    """Items of ``after`` that are new (with their position) and those whose status changed."""
+    if before is after:
+        return [], []
+    old = {item.key: item for item in before}
+    new: list[tuple[int, Any]] = []
+    changed: list[Any] = []
+    for pos, item in enumerate(after):
+        prior = old.get(item.key)
+        if prior is None:
+            new.append((pos, item))
+        elif prior is not item and prior.status != item.status:
+            changed.append(item)
+    return new, changed
+
+
+def _outcome_dict(outcome: Outcome) -> dict[str, Any]:
+    body = outcome.to_dict()
+    del body["repeated"]
+    return body
