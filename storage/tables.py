@@ -54,7 +54,10 @@ def _time(*, nullable: bool = False) -> Any:
 
 class EpisodeRow(SQLModel, table=True):
     __tablename__ = "episodes"
-    __table_args__ = (Index("ix_episodes_state_next_due_at", "state", "next_due_at"),)
+    __table_args__ = (
+        Index("ix_episodes_state_next_due_at", "state", "next_due_at"),
+        Index("ix_episodes_next_due_at", "next_due_at"),
+    )
 
     id: str = Field(primary_key=True)
     definition_version: str
@@ -70,6 +73,22 @@ class EpisodeRow(SQLModel, table=True):
     version: int
     facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     next_due_at: datetime | None = _time(nullable=True)
+    claimed_by: str | None = None  # the scheduler worker sweeping this episode (migration 0002)
+    lease_until: datetime | None = _time(nullable=True)  # the claim lapses then
+
+
+class WorkerRow(SQLModel, table=True):
+    """A scheduler worker: registered at start, heartbeat while alive (migration 0002)."""
+
+    __tablename__ = "workers"
+
+    id: str = Field(primary_key=True)
+    host: str
+    pid: int
+    started_at: datetime = _time()
+    last_seen: datetime = _time()
+    stopped_at: datetime | None = _time(nullable=True)
+    fired: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class ObservationRow(SQLModel, table=True):
@@ -98,8 +117,6 @@ class TimerRow(SQLModel, table=True):
     state: str | None = None
     order: int
     position: int  # index in the snapshot's timers tuple, so a rebuilt snapshot compares equal
-    claimed_by: str | None = None
-    lease_until: datetime | None = _time(nullable=True)
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     last_error: str | None = Field(default=None, sa_type=Text)
     fired_at: datetime | None = _time(nullable=True)
@@ -150,4 +167,4 @@ class OutcomeRow(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
-TABLES = ("episodes", "observations", "timers", "tasks", "audit_log", "outcomes")
+TABLES = ("episodes", "observations", "timers", "tasks", "audit_log", "outcomes", "workers")

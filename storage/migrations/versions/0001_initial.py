@@ -84,8 +84,6 @@ def upgrade() -> None:
         sa.Column("state", sa.String(), nullable=True),
         sa.Column("order", sa.Integer(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("claimed_by", sa.String(), nullable=True),
-        sa.Column("lease_until", TIME, nullable=True),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("fired_at", TIME, nullable=True),
