@@ -75,7 +75,9 @@ def entry_for(decision: Decision, recorded_at: datetime) -> AuditRecord:
         "timers_set": decision.timers_set,
         "timers_cancelled": [t.key for t in decision.timers_cancelled],
         "tasks_opened": decision.tasks_opened,
-        "tasks_closed": [{"key": t.key, "status": t.status} for t in decision.tasks_closed],
+        "tasks_closed": [
+            {"key": t.key, "status": t.status, "note": t.note} for t in decision.tasks_closed
+        ],
     }
     if decision.observation is not None:
         body["facts"] = decision.observation.facts
@@ -83,7 +85,9 @@ def entry_for(decision: Decision, recorded_at: datetime) -> AuditRecord:
     if decision.timer_fired is not None:
         body["timer"] = decision.timer_fired.key
         body["lateness_seconds"] = decision.lateness_seconds
-    if before is None:  # the opening entry also names the patient, so the log alone rebuilds the row
+    if (
+        before is None
+    ):  # the opening entry also names the patient, so the log alone rebuilds the row
         body["patient_ref"] = ep.patient_ref
         body["label"] = ep.label
     reason = getattr(event, "reason", None) or getattr(event, "action", None)

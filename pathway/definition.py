@@ -157,7 +157,9 @@ def _compile_text(text: str, yaml: bool) -> Definition:
         else:
             document = orjson.loads(text)
     except Exception as exc:  # any parse error is a bad definition, said in one line
-        raise InvalidDefinition(f"definition is not valid {'YAML' if yaml else 'JSON'}: {exc}") from None
+        raise InvalidDefinition(
+            f"definition is not valid {'YAML' if yaml else 'JSON'}: {exc}"
+        ) from None
     return compile_definition(document)
 
 

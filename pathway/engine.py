@@ -20,7 +20,9 @@ from pathway.definition import Definition, Route, Rule
 from pathway.errors import EpisodeClosed, InvalidRequest, TransitionNotAllowed
 from pathway.model import (
     CANCELLED,
+    DONE,
     FIRED,
+    NOT_DONE,
     OPEN,
     PENDING,
     Close,
@@ -38,6 +40,7 @@ from pathway.model import (
     Task,
     Timer,
     Transition,
+    UpdateTask,
 )
 
 _DAY = 86400.0
@@ -86,6 +89,8 @@ def decide(definition: Definition, episode: Episode, event: Event, now: datetime
         return work.finish()
     if isinstance(event, Request):
         return _request(definition, episode, event)
+    if isinstance(event, UpdateTask):
+        return _update_task(definition, episode, event)
     if isinstance(event, Close):
         close = definition.close
         if event.reason not in close.reasons:
@@ -126,6 +131,26 @@ def _request(definition: Definition, episode: Episode, event: Request) -> Decisi
         allowed = ", ".join(sorted(spec.allowed_from))
         evidence.insert(0, Evidence(f"state in {allowed}", episode.state, None, False))
     work.refuse(event.action, rule, evidence)
+    return work.finish()
+
+
+TASK_OUTCOMES = (DONE, NOT_DONE)
+
+
+def _update_task(definition: Definition, episode: Episode, event: UpdateTask) -> Decision:
+    if event.status not in TASK_OUTCOMES:
+        raise InvalidRequest(
+            "status", event.status, "one of " + ", ".join(TASK_OUTCOMES), episode_id=episode.id
+        )
+    index = next((i for i, t in enumerate(episode.tasks) if t.key == event.task_key), None)
+    if index is None or episode.tasks[index].status != OPEN:
+        open_keys = ", ".join(t.key for t in episode.tasks if t.status == OPEN) or "none"
+        raise InvalidRequest(
+            "task", event.task_key, f"the key of an open task of this episode ({open_keys})",
+            episode_id=episode.id,
+        )  # fmt: skip
+    work = _Work.start(definition, episode, event)
+    work._task_status(index, event.status, event.note)
     return work.finish()
 
 
@@ -394,9 +419,9 @@ class _Work:
         else:
             self.decision.timer_fired = updated
 
-    def _task_status(self, index: int, status: str) -> None:
+    def _task_status(self, index: int, status: str, note: str | None = None) -> None:
         t = self.tasks[index]
-        updated = Task(t.key, t.rule_id, t.kind, t.text, t.created_at, status, t.state)
+        updated = Task(t.key, t.rule_id, t.kind, t.text, t.created_at, status, t.state, note)
         self.tasks[index] = updated
         self.decision.tasks_closed.append(updated)
         if self._open_rules is not None:

@@ -53,6 +53,7 @@ class Task:
     created_at: datetime
     status: str = OPEN
     state: str | None = None  # escalations of state-bound timers close when the state is left
+    note: str | None = None  # what the coordinator wrote when marking it done or not done
 
 
 @dataclass(slots=True)
@@ -141,6 +142,17 @@ class Close(Event):
     reason: str = ""
 
     kind = "close"
+
+
+@dataclass(slots=True)
+class UpdateTask(Event):
+    """A coordinator marks an open task done or not done, with a note."""
+
+    task_key: str = ""
+    status: str = ""
+    note: str | None = None
+
+    kind = "task"
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from pathway.definition import Definition
 from pathway.engine import decide
 from pathway.engine import open_episode as _open
 from pathway.errors import InvalidDefinition, InvalidRequest
-from pathway.model import Close, Decision, Event, FireTimer, Observe, Open, Request
+from pathway.model import Close, Decision, Event, FireTimer, Observe, Open, Request, UpdateTask
 from pathway.unit_of_work import Change, Outcome, UnitOfWork
 
 
@@ -131,6 +131,24 @@ def close(
     return _apply(
         uow, definitions, episode_id, Close(event_id or new_event_id(), at, actor, reason), now
     )
+
+
+def update_task(
+    uow: UnitOfWork,
+    definitions: DefinitionRegistry,
+    episode_id: str,
+    task_key: str,
+    status: str,
+    *,
+    note: str | None,
+    at: datetime,
+    now: datetime,
+    actor: str,
+    event_id: str | None = None,
+) -> Applied:
+    """Mark an open task done or not done, with a note: an audited event like any other."""
+    event = UpdateTask(event_id or new_event_id(), at, actor, task_key, status, note)
+    return _apply(uow, definitions, episode_id, event, now)
 
 
 def fire_timer(

@@ -35,7 +35,7 @@ SELECT e.id, e.definition_version, e.state, e.opened_at, e.state_entered_at, e.c
        (SELECT {agg}({arr}(t.key, t.rule_id, t.due_at, t.status, t.state, t."order", t.position))
         FROM timers t WHERE t.episode_id = e.id),
        (SELECT {agg}({arr}(k.key, k.rule_id, k.kind, k.text, k.created_at, k.status, k.state,
-                           k.position))
+                           k.position, k.note))
         FROM tasks k WHERE k.episode_id = e.id)
 FROM episodes e WHERE e.id = :id"""
 
@@ -78,7 +78,7 @@ INSERT_TASK = """
 INSERT INTO tasks (episode_id, key, rule_id, kind, text, created_at, status, state, position)
 VALUES (:episode_id, :key, :rule_id, :kind, :text, :created_at, :status, :state, :position)"""
 UPDATE_TASK_STATUS = """
-UPDATE tasks SET status = :status, updated_at = :updated_at
+UPDATE tasks SET status = :status, note = :note, updated_at = :updated_at
 WHERE episode_id = :episode_id AND key = :key"""
 INSERT_AUDIT = """
 INSERT INTO audit_log (episode_id, seq, event_id, kind, actor, at, recorded_at, state_from,
@@ -131,9 +131,9 @@ PG_SAVE_PARTS = {
                     CAST(:k_state AS text[]), CAST(:k_position AS int[]))
          AS k(key, rule_id, kind, text, created_at, status, state, pos)""",
     "task_status": """
-    UPDATE tasks SET status = v.status, updated_at = v.updated_at
-    FROM ep, unnest(CAST(:v_key AS text[]), CAST(:v_status AS text[]),
-                    CAST(:v_updated_at AS timestamptz[])) AS v(key, status, updated_at)
+    UPDATE tasks SET status = v.status, note = v.note, updated_at = v.updated_at
+    FROM ep, unnest(CAST(:v_key AS text[]), CAST(:v_status AS text[]), CAST(:v_note AS text[]),
+                    CAST(:v_updated_at AS timestamptz[])) AS v(key, status, note, updated_at)
     WHERE tasks.episode_id = ep.id AND tasks.key = v.key""",
 }
 _PG_AUDIT_AND_OUTCOME = """

@@ -66,8 +66,8 @@ def episode_from_row(row: Sequence[Any]) -> Episode:
             )
         ),
         tasks=tuple(
-            Task(key, rule_id, kind, text, read_time(created_at), status, task_state)
-            for key, rule_id, kind, text, created_at, status, task_state, _ in sorted(
+            Task(key, rule_id, kind, text, read_time(created_at), status, task_state, note)
+            for key, rule_id, kind, text, created_at, status, task_state, _, note in sorted(
                 read_json(tasks) or (), key=lambda r: r[7]
             )
         ),

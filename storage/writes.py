@@ -130,7 +130,13 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
         )
     for k in changed:
         rows.task_status.append(
-            {"episode_id": ep.id, "key": k.key, "status": k.status, "updated_at": recorded_at}
+            {
+                "episode_id": ep.id,
+                "key": k.key,
+                "status": k.status,
+                "note": k.note,
+                "updated_at": recorded_at,
+            }
         )
     return rows
 

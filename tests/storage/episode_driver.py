@@ -18,7 +18,7 @@ from pathway import usecases
 from pathway.audit import AuditRecord, entry_for, verify_chain
 from pathway.definition import load_definition
 from pathway.engine import decide, open_episode
-from pathway.model import Close, Episode, Event, FireTimer, Observe, Open, Request
+from pathway.model import Close, Episode, Event, FireTimer, Observe, Open, Request, UpdateTask
 from pathway.unit_of_work import UnitOfWork
 from pathway.usecases import Applied, DefinitionRegistry
 
@@ -174,6 +174,9 @@ def event_of(record: AuditRecord) -> Event:
         return Request(record.event_id, at, actor, body["reason"])
     if kind == "close":
         return Close(record.event_id, at, actor, body["reason"])
+    if kind == "task":
+        task = body["tasks_closed"][0]
+        return UpdateTask(record.event_id, at, actor, task["key"], task["status"], task["note"])
     if kind == "timer":
         return FireTimer(record.event_id, at, actor, body["timer"])
     raise AssertionError(f"unknown audit kind {kind!r}")
