@@ -39,11 +39,10 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def _backend() -> tuple[DefinitionRegistry, UnitOfWork]:
     """The definitions and a unit of work on the configured database (schema upgraded if new)."""
-    from storage.unit_of_work import uow_factory
-
     from carepath.settings import Settings
     from pathway.definition import load_definition
     from pathway.usecases import DefinitionRegistry
+    from storage.unit_of_work import uow_factory
 
     settings = Settings.from_env()
     definitions = _run(lambda: DefinitionRegistry(load_definition(settings.definition_path)))
@@ -354,9 +353,8 @@ def export(
 @db_app.command()
 def upgrade() -> None:
     """Create or upgrade the schema of CAREPATH_DATABASE_URL to the latest migration."""
-    from storage.database import upgrade as run_upgrade
-
     from carepath.settings import Settings
+    from storage.database import upgrade as run_upgrade
 
     url = Settings.from_env().database_url
     _run(lambda: run_upgrade(url))
