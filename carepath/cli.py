@@ -125,11 +125,13 @@ def _render(output: dict, failures: tuple[str, ...]) -> str:
 def _register_groups() -> None:
     from carepath.cli_definition import definition_app
     from carepath.cli_episode import audit_app, db_app, episode_app
+    from carepath.cli_scheduler import scheduler_app
 
     app.add_typer(definition_app, name="definition")
     app.add_typer(episode_app, name="episode")
     app.add_typer(audit_app, name="audit")
     app.add_typer(db_app, name="db")
+    app.add_typer(scheduler_app, name="scheduler")
 
 
 def main() -> None:

@@ -55,14 +55,15 @@ class SchedulerService:
 
         self.worker = worker
         self.clock = clock
+        self._on_stop: list[Callable[[], None]] = []
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._scheduler.add_job(
             self._sweep, "interval", seconds=interval, id="sweep",
-            max_instances=1, coalesce=True, next_run_time=clock(), misfire_grace_time=None,
+            max_instances=1, coalesce=True, next_run_time=utcnow(), misfire_grace_time=None,
         )  # fmt: skip
         self._scheduler.add_job(
             self._heartbeat, "interval", seconds=heartbeat, id="heartbeat",
-            max_instances=1, coalesce=True, next_run_time=clock(), misfire_grace_time=None,
+            max_instances=1, coalesce=True, next_run_time=utcnow(), misfire_grace_time=None,
         )  # fmt: skip
 
     def _sweep(self) -> None:
@@ -82,12 +83,20 @@ class SchedulerService:
     def start(self) -> None:
         self._scheduler.start()
 
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after the scheduler stopped (to dispose of its connections)."""
+        self._on_stop.append(callback)
+
     def stop(self) -> None:
         """Stop sweeping: finish the current timer, wait for the jobs, release claims."""
         self.worker.stop()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
-        self.worker.close(self.clock())
+        try:
+            self.worker.close(self.clock())
+        finally:
+            for callback in self._on_stop:
+                callback()
 
     def run_until_signalled(self) -> None:
         """Run in the foreground until SIGTERM or SIGINT, then stop cleanly."""

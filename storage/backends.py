@@ -70,14 +70,15 @@ class SqliteBackend(Backend):
         db.execute("BEGIN IMMEDIATE")
         try:
             for rows in changes:
-                self._write(db, rows)
+                self.write_change(db, rows)
             db.execute("COMMIT")
         except BaseException:
             if db.connection.in_transaction:
                 db.execute("ROLLBACK")
             raise
 
-    def _write(self, db: sqlite3.Cursor, rows: ChangeRows) -> None:
+    def write_change(self, db: sqlite3.Cursor, rows: ChangeRows) -> None:
+        """Write one change inside the caller's transaction (or savepoint)."""
         q, p = self.queries, rows.params
         update = q.update_episode if rows.moved else q.update_episode_in_place
         try:
@@ -127,13 +128,14 @@ class PostgresBackend(Backend):
 
     def write(self, db: Any, changes: list[ChangeRows]) -> None:
         if len(changes) == 1:  # autocommit: the one statement is the transaction
-            self._write(db, changes[0])
+            self.write_change(db, changes[0])
             return
         with db.connection.transaction():
             for rows in changes:
-                self._write(db, rows)
+                self.write_change(db, rows)
 
-    def _write(self, db: Any, rows: ChangeRows) -> None:
+    def write_change(self, db: Any, rows: ChangeRows) -> None:
+        """Write one change inside the caller's transaction (or savepoint), one statement."""
         params, parts = rows.params, []
         if params["obs_id"] is not None:
             parts.append("observation")

@@ -146,7 +146,7 @@ class SqlUnitOfWork:
         else:
             for change in reversed(self._staged):
                 if change.decision.episode.id == episode_id:
-                    return _due_in(change.decision.episode, now, limit)
+                    return due_in(change.decision.episode, now, limit)
             rows = db.execute(q.due_timers_of_episode, {**params, "episode_id": episode_id})
             rows = rows.fetchall()
             if not rows and db.execute(q.episode_head, {"id": episode_id}).fetchone() is None:
@@ -223,7 +223,8 @@ class ReadyConnections:
         pooled.close()
 
 
-def _due_in(episode: Episode, now: datetime, limit: int) -> list[DueTimer]:
+def due_in(episode: Episode, now: datetime, limit: int) -> list[DueTimer]:
+    """The episode's pending timers due by ``now``, in firing order, read off its snapshot."""
     due = [
         DueTimer(episode.id, t) for t in episode.timers if t.status == PENDING and t.due_at <= now
     ]

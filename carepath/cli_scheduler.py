@@ -1,0 +1,103 @@
+"""``carepath scheduler run|status``: the background worker that fires due timers."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from carepath.console import database_problem, fail
+
+scheduler_app = typer.Typer(
+    help="Fire due timers exactly once, with any number of workers.", no_args_is_help=True
+)
+
+
+def _factory():  # noqa: ANN202 - typed at the call sites
+    from carepath.settings import Settings
+    from pathway.definition import load_definition
+    from pathway.usecases import DefinitionRegistry
+    from storage.unit_of_work import uow_factory
+
+    settings = Settings.from_env()
+    definitions = DefinitionRegistry(load_definition(settings.definition_path))
+    return uow_factory(settings.database_url, definitions), definitions
+
+
+@scheduler_app.command()
+def run(
+    once: Annotated[bool, typer.Option("--once", help="Fire what is due now, then exit.")] = False,
+    batch: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Episodes claimed per transaction.")
+    ] = 100,
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between sweeps.")] = 5.0,
+    lease: Annotated[
+        float,
+        typer.Option(min=1, help="Seconds a claim lasts before another worker may take over."),
+    ] = 60.0,
+) -> None:
+    """Sweep in the foreground; SIGTERM/SIGINT finish the current timer, release claims, exit 0."""
+    from scheduler.service import SchedulerService
+    from scheduler.worker import TimerWorker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    try:
+        factory, definitions = _factory()
+        worker = TimerWorker(
+            factory, definitions, batch=batch, lease=timedelta(seconds=lease),
+            stale_after=timedelta(seconds=max(3 * interval, lease)),
+        )  # fmt: skip
+        if once:
+            now = datetime.now(UTC)
+            fired = worker.sweep(now)
+            worker.close(now)
+            typer.echo(f"fired {fired} timer(s)")
+            return
+        service = SchedulerService(worker, interval=interval)
+        typer.echo(f"scheduler {worker.id}: sweeping every {interval:g} s (Ctrl-C to stop)")
+        service.run_until_signalled()
+        typer.echo(f"scheduler {worker.id}: stopped after firing {worker.fired_total} timer(s)")
+    except Exception as exc:
+        problem = database_problem(exc)
+        if problem is None:
+            raise
+        fail(problem)
+
+
+@scheduler_app.command()
+def status(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Workers (alive, stale, stopped), timers due now, overdue escalations, parked timers."""
+    from scheduler.status import scheduler_status
+
+    try:
+        factory, _ = _factory()
+        report = scheduler_status(factory, datetime.now(UTC))
+    except Exception as exc:
+        problem = database_problem(exc)
+        if problem is None:
+            raise
+        fail(problem)
+    if json_out:
+        import orjson
+
+        typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        return
+    typer.echo(
+        f"due now: {report['due']}"
+        + (f" (oldest due {report['oldest_due']})" if report["oldest_due"] else "")
+    )
+    typer.echo(f"open escalations (overdue): {report['overdue_escalations']}")
+    typer.echo(f"parked timers: {report['parked']}")
+    for p in report["parked_timers"]:
+        typer.echo(
+            f"  {p['episode_id']} {p['timer']} due {p['due_at']} attempts {p['attempts']}: {p['last_error']}"
+        )
+    typer.echo(f"workers: {len(report['workers'])}")
+    for w in report["workers"]:
+        typer.echo(
+            f"  {w['id']} on {w['host']} pid {w['pid']}: {w['status']}, last seen {w['last_seen']}, fired {w['fired']}"
+        )

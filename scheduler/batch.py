@@ -1,0 +1,100 @@
+"""Firing many timers in one database transaction, with a savepoint per timer.
+
+One transaction per timer tops out near 0.9k timers/s on this machine; a batch of a hundred
+in one transaction goes far faster. ``BatchUnitOfWork`` is the SQL unit of work bound to an
+open transaction: each use case's ``commit()`` writes its change inside a savepoint, so one bad
+episode rolls back alone and the batch goes on. Snapshots enter the shared cache only when the
+outer transaction commits.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from pathway.model import Episode
+from pathway.unit_of_work import DueTimer, Outcome
+from storage.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory, due_in
+from storage.writes import change_rows
+
+
+class BatchUnitOfWork(SqlUnitOfWork):
+    """A unit of work whose commits are savepoints of a transaction its caller owns.
+
+    After its first write to an episode the batch holds that row (PostgreSQL's row lock, or
+    SQLite's single writer) until the batch commits, so the snapshot it wrote is the truth:
+    later firings on that episode read it from memory, and need no outcome lookup (a timer
+    already applied is no longer pending in the snapshot; a concurrent first write is caught
+    by the version guard as ``ConcurrencyConflict``).
+    """
+
+    def __init__(self, factory: SqlUnitOfWorkFactory, held: tuple[Any, Any]) -> None:
+        super().__init__(factory.engine, factory.snapshots, factory.connections)
+        self._held = held
+        self.written: dict[str, Episode] = {}  # cached once the outer transaction commits
+
+    def commit(self) -> None:
+        staged, self._staged = self._staged, []
+        backend, db = self._backend, self._held[1]  # type: ignore[index]
+        for change in staged:
+            with savepoint(db):
+                backend.write_change(db, change_rows(change, backend.time))
+            episode = change.decision.episode
+            self.written[episode.id] = episode
+
+    def get_episode(self, episode_id: str) -> Episode:
+        held = self.written.get(episode_id)
+        return held if held is not None else super().get_episode(episode_id)
+
+    def find_outcome(self, event_id: str) -> Outcome | None:
+        if event_id.startswith("timer:") and event_id.split(":", 2)[1] in self.written:
+            return None  # the held snapshot already says whether this timer is pending
+        return super().find_outcome(event_id)
+
+    def due_timers(
+        self, now: datetime, limit: int, episode_id: str | None = None
+    ) -> list[DueTimer]:
+        if episode_id is not None:
+            return due_in(self.get_episode(episode_id), now, limit)
+        return super().due_timers(now, limit, episode_id)
+
+    def _release(self) -> None:
+        """The connection belongs to the batch, not to one use case."""
+
+
+@contextmanager
+def transaction(db: Any, immediate: bool = True) -> Iterator[None]:
+    """An explicit transaction on a driver cursor: BEGIN IMMEDIATE on SQLite (the write lock
+    first, so a claim sees the latest commit), a transaction block on PostgreSQL."""
+    if isinstance(db, sqlite3.Cursor):
+        db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield
+        except BaseException:
+            if db.connection.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return
+    with db.connection.transaction():
+        yield
+
+
+@contextmanager
+def savepoint(db: Any) -> Iterator[None]:
+    """A savepoint inside the current transaction: an error undoes only what it wrote."""
+    if isinstance(db, sqlite3.Cursor):
+        db.execute("SAVEPOINT timer")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK TO timer")
+            db.execute("RELEASE timer")
+            raise
+        db.execute("RELEASE timer")
+        return
+    with db.connection.transaction():  # nested in a transaction block: a savepoint
+        yield

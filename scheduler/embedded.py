@@ -1,0 +1,33 @@
+"""The scheduler inside another process (``carepath serve``): start it, stop it.
+
+Several web workers may each embed one: firing stays exactly-once because claims and row
+versions live in the database, not in APScheduler.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pathway.usecases import DefinitionRegistry
+from scheduler.service import SchedulerService
+from scheduler.worker import TimerWorker
+
+
+def start_embedded_scheduler(
+    database_url: str,
+    definitions: DefinitionRegistry,
+    *,
+    interval: float = 5.0,
+    batch: int = 100,
+) -> SchedulerService:
+    """Start sweeping ``database_url`` in background threads; call ``.stop()`` to end."""
+    from storage.unit_of_work import uow_factory
+
+    factory = uow_factory(database_url, definitions)
+    worker = TimerWorker(
+        factory, definitions, batch=batch, lease=timedelta(seconds=max(30, 6 * interval))
+    )
+    service = SchedulerService(worker, interval=interval, heartbeat=max(interval, 5.0))
+    service.on_stop(factory.dispose)
+    service.start()
+    return service

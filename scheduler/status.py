@@ -1,0 +1,64 @@
+"""What ``carepath scheduler status`` reports: workers, due and overdue timers, parked ones."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from scheduler.batch import transaction
+from scheduler.claims import ClaimQueries
+from storage.columns import read_time
+from storage.unit_of_work import SqlUnitOfWorkFactory
+
+
+def scheduler_status(
+    factory: SqlUnitOfWorkFactory, now: datetime, stale_after: timedelta = timedelta(seconds=60)
+) -> dict[str, Any]:
+    """A consistent picture (one read transaction) of the scheduler's side of the database."""
+    q = ClaimQueries.for_dialect(factory.engine.dialect.name)
+    time = factory.connections.backend.time
+    held = factory.connections.take()
+    db = held[1]
+    try:
+        with transaction(db, immediate=False):
+            workers = db.execute(q.workers, {}).fetchall()
+            due = db.execute(q.count_due, {"now": time(now)}).fetchone()[0]
+            oldest = db.execute(q.oldest_due, {"now": time(now)}).fetchone()[0]
+            parked = db.execute(q.parked, {}).fetchall()
+            parked_count = db.execute(q.count_parked, {}).fetchone()[0]
+            escalations = db.execute(q.count_escalations, {}).fetchone()[0]
+    finally:
+        factory.connections.give(held)
+    return {
+        "now": now.isoformat(),
+        "workers": [_worker(row, now, stale_after) for row in workers],
+        "due": int(due),
+        "oldest_due": read_time(oldest).isoformat() if oldest else None,
+        "overdue_escalations": int(escalations),
+        "parked": int(parked_count),
+        "parked_timers": [
+            {
+                "episode_id": e,
+                "timer": k,
+                "due_at": read_time(d).isoformat(),
+                "attempts": a,
+                "last_error": err,
+            }
+            for e, k, d, a, err in parked
+        ],
+    }
+
+
+def _worker(row: Any, now: datetime, stale_after: timedelta) -> dict[str, Any]:
+    wid, host, pid, started, last_seen, stopped, fired = row
+    last = read_time(last_seen)
+    if stopped is not None:
+        status = "stopped"
+    elif now - last > stale_after:
+        status = "stale"
+    else:
+        status = "running"
+    return {
+        "id": wid, "host": host, "pid": pid, "status": status, "fired": fired,
+        "started_at": read_time(started).isoformat(), "last_seen": last.isoformat(),
+    }  # fmt: skip

@@ -1,0 +1,187 @@
+"""A scheduler worker: claims episodes with due timers and fires them, exactly once.
+
+``sweep(now)`` repeats claim → fire until nothing is due: each round claims up to ``batch``
+episodes (a lease of ``lease`` seconds), fires each one's due timers in due order inside one
+transaction with a savepoint per timer, and releases the claims in that same transaction.
+
+- A timer that raises is *parked*: its attempts and error are recorded, the episode is left
+  alone for a backoff that doubles with each attempt (capped), and it is retried after that —
+  never silently dropped. ``carepath scheduler status`` lists parked timers.
+- A concurrent write to an episode (a coordinator's observation) is a ``ConcurrencyConflict``:
+  the episode is released and its remaining timers fire on the next round.
+- ``stop()`` (SIGTERM) lets the current timer finish, commits, releases claims and returns.
+- A worker that dies loses nothing: its transaction rolls back and its leases lapse; the
+  heartbeat of live workers releases the claims of workers that stopped beating sooner.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from pathway import usecases
+from pathway.errors import ConcurrencyConflict
+from pathway.usecases import DefinitionRegistry
+from scheduler.batch import BatchUnitOfWork, transaction
+from scheduler.claims import ClaimQueries
+from storage.unit_of_work import SqlUnitOfWorkFactory
+
+log = logging.getLogger("carepath.scheduler")
+
+BACKOFF_CAP = timedelta(hours=1)
+
+
+class TimerWorker:
+    """One worker process's (or thread's) view of the shared timers table."""
+
+    def __init__(
+        self,
+        factory: SqlUnitOfWorkFactory,
+        definitions: DefinitionRegistry,
+        *,
+        worker_id: str | None = None,
+        batch: int = 100,
+        lease: timedelta = timedelta(seconds=60),
+        backoff: timedelta = timedelta(seconds=30),
+        stale_after: timedelta = timedelta(seconds=60),
+    ) -> None:
+        self.factory = factory
+        self.definitions = definitions
+        self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.batch, self.lease, self.backoff, self.stale_after = batch, lease, backoff, stale_after
+        self.q = ClaimQueries.for_dialect(factory.engine.dialect.name)
+        self._time = factory.connections.backend.time
+        self._stopping = threading.Event()
+        self._registered = False
+        self._unreported = 0  # fired since the last heartbeat
+        self.fired_total = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def heartbeat(self, now: datetime) -> None:
+        """Say this worker is alive; release the claims of workers that stopped beating."""
+
+        def beat(db: Any) -> None:
+            with transaction(db):
+                if not self._registered:
+                    db.execute(
+                        self.q.register,
+                        self._params(now, host=socket.gethostname(), pid=os.getpid()),
+                    )
+                    self._registered = True
+                db.execute(self.q.heartbeat, self._params(now, fired=self._unreported))
+                db.execute(
+                    self.q.release_stale, {"stale_before": self._time(now - self.stale_after)}
+                )
+            self._unreported = 0
+
+        self._with_db(beat)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def close(self, now: datetime) -> None:
+        """Release every claim this worker holds and record that it stopped."""
+
+        def goodbye(db: Any) -> None:
+            with transaction(db):
+                db.execute(self.q.release_all, {"worker": self.id})
+                if self._registered:
+                    db.execute(self.q.heartbeat, self._params(now, fired=self._unreported))
+                    db.execute(self.q.stopped, self._params(now))
+            self._unreported = 0
+
+        self._with_db(goodbye)
+
+    # -- sweeping ----------------------------------------------------------------------------
+
+    def sweep(self, now: datetime) -> int:
+        """Fire every timer due by ``now`` that no other worker holds; return how many fired."""
+        if not self._registered:
+            self.heartbeat(now)
+        fired = 0
+        while not self._stopping.is_set():
+            claimed = self._with_db(lambda db: self._claim(db, now))
+            if not claimed:
+                break
+            fired += self._fire_batch(claimed, now)
+        self.fired_total += fired
+        self._unreported += fired
+        return fired
+
+    def _claim(self, db: Any, now: datetime) -> list[str]:
+        params = self._params(now, limit=self.batch, until=self._time(now + self.lease))
+        with transaction(db):
+            return [row[0] for row in db.execute(self.q.claim, params).fetchall()]
+
+    def _fire_batch(self, episode_ids: list[str], now: datetime) -> int:
+        held = self.factory.connections.take()
+        db = held[1]
+        uow = BatchUnitOfWork(self.factory, held)
+        fired = 0
+        try:
+            with transaction(db):
+                for episode_id in episode_ids:
+                    if not self._stopping.is_set():
+                        fired += self._fire_episode(uow, db, episode_id, now)
+                    db.execute(self.q.release, {"id": episode_id, "worker": self.id})
+        finally:
+            self.factory.connections.give(held)
+        for episode in uow.written.values():  # committed: now the cache may trust them
+            self.factory.snapshots.put(episode)
+        return fired
+
+    def _fire_episode(self, uow: BatchUnitOfWork, db: Any, episode_id: str, now: datetime) -> int:
+        """Fire the episode's due timers in due order, including timers that firing sets."""
+        fired = 0
+        actor = f"scheduler:{self.id}"
+        while not self._stopping.is_set():
+            with uow:
+                due = uow.due_timers(now, 1, episode_id)
+            if not due:
+                break
+            timer = due[0].timer
+            try:
+                applied = usecases.fire_timer(
+                    uow, self.definitions, episode_id, timer.key, timer.due_at, now=now, actor=actor
+                )
+            except ConcurrencyConflict:
+                break  # another writer moved the episode: its timers fire next round
+            except Exception as exc:  # a bug or bad data in one episode must not stop the rest
+                self._park(db, episode_id, timer.key, exc, now)
+                break
+            if applied.decision is None:
+                break  # no longer pending (cannot loop: the snapshot said it was)
+            fired += 1
+        return fired
+
+    def _park(self, db: Any, episode_id: str, key: str, exc: Exception, now: datetime) -> None:
+        attempts = self._attempts(db, episode_id, key)
+        delay = min(self.backoff * (2**attempts), BACKOFF_CAP)
+        log.warning("timer %s of episode %s failed (attempt %d), retry in %s: %s",
+                    key, episode_id, attempts + 1, delay, type(exc).__name__)  # fmt: skip
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        db.execute(self.q.park_timer, {"id": episode_id, "key": key, "error": error})
+        db.execute(self.q.park_episode, {"id": episode_id, "retry_at": self._time(now + delay)})
+
+    def _attempts(self, db: Any, episode_id: str, key: str) -> int:
+        row = db.execute(self.q.attempts, {"id": episode_id, "key": key}).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _params(self, now: datetime, **extra: Any) -> dict[str, Any]:
+        return {"id": self.id, "worker": self.id, "now": self._time(now), **extra}
+
+    def _with_db(self, work: Callable[[Any], Any]) -> Any:
+        held = self.factory.connections.take()
+        try:
+            return work(held[1])
+        finally:
+            self.factory.connections.give(held)
