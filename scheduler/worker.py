@@ -28,7 +28,7 @@ from typing import Any
 from pathway import usecases
 from pathway.errors import ConcurrencyConflict
 from pathway.usecases import DefinitionRegistry
-from scheduler.batch import BatchUnitOfWork, transaction
+from scheduler.batch import BatchFailed, BatchUnitOfWork, transaction
 from scheduler.claims import ClaimQueries
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
@@ -57,6 +57,7 @@ class TimerWorker:
         self.batch, self.lease, self.backoff, self.stale_after = batch, lease, backoff, stale_after
         self.q = ClaimQueries.for_dialect(factory.engine.dialect.name)
         self._time = factory.connections.backend.time
+        self._pipelined = factory.engine.dialect.name == "postgresql"
         self._stopping = threading.Event()
         self._registered = False
         self._unreported = 0  # fired since the last heartbeat
@@ -121,24 +122,43 @@ class TimerWorker:
             return [row[0] for row in db.execute(self.q.claim, params).fetchall()]
 
     def _fire_batch(self, episode_ids: list[str], now: datetime) -> int:
+        """Fire the claimed episodes' timers in one transaction: on PostgreSQL first with every
+        write deferred to one pipeline; if that fails as a whole, again with a savepoint each."""
         held = self.factory.connections.take()
-        db = held[1]
-        uow = BatchUnitOfWork(self.factory, held)
-        fired = 0
         try:
-            with transaction(db):
-                for episode_id in episode_ids:
-                    if not self._stopping.is_set():
-                        fired += self._fire_episode(uow, db, episode_id, now)
-                    db.execute(self.q.release, {"id": episode_id, "worker": self.id})
+            if self._pipelined:
+                try:
+                    return self._fire_in(held, episode_ids, now, deferred=True)
+                except BatchFailed as exc:
+                    log.info("batch of %d episodes redone carefully: %s", len(episode_ids), exc)
+            return self._fire_in(held, episode_ids, now, deferred=False)
         finally:
             self.factory.connections.give(held)
+
+    def _fire_in(
+        self, held: tuple[Any, Any], episode_ids: list[str], now: datetime, *, deferred: bool
+    ) -> int:
+        db = held[1]
+        uow = BatchUnitOfWork(self.factory, held, deferred=deferred)
+        fired = 0
+        with transaction(db):
+            if deferred:
+                uow.preload(episode_ids)
+            for episode_id in episode_ids:
+                if not self._stopping.is_set():
+                    fired += self._fire_episode(uow, db, episode_id, now, strict=deferred)
+            uow.flush()
+            for episode_id in episode_ids:
+                db.execute(self.q.release, {"id": episode_id, "worker": self.id})
         for episode in uow.written.values():  # committed: now the cache may trust them
             self.factory.snapshots.put(episode)
         return fired
 
-    def _fire_episode(self, uow: BatchUnitOfWork, db: Any, episode_id: str, now: datetime) -> int:
-        """Fire the episode's due timers in due order, including timers that firing sets."""
+    def _fire_episode(
+        self, uow: BatchUnitOfWork, db: Any, episode_id: str, now: datetime, *, strict: bool
+    ) -> int:
+        """Fire the episode's due timers in due order, including timers that firing sets.
+        ``strict`` (a deferred batch): any failure fails the batch, to be redone carefully."""
         fired = 0
         actor = f"scheduler:{self.id}"
         while not self._stopping.is_set():
@@ -151,11 +171,12 @@ class TimerWorker:
                 applied = usecases.fire_timer(
                     uow, self.definitions, episode_id, timer.key, timer.due_at, now=now, actor=actor
                 )
-            except ConcurrencyConflict:
-                break  # another writer moved the episode: its timers fire next round
-            except Exception as exc:  # a bug or bad data in one episode must not stop the rest
-                self._park(db, episode_id, timer.key, exc, now)
-                break
+            except Exception as exc:
+                if strict:
+                    raise BatchFailed(f"episode {episode_id}: {type(exc).__name__}") from exc
+                if not isinstance(exc, ConcurrencyConflict):  # a bug or bad data: park it
+                    self._park(db, episode_id, timer.key, exc, now)
+                break  # a conflict: another writer moved the episode; it fires next round
             if applied.decision is None:
                 break  # no longer pending (cannot loop: the snapshot said it was)
             fired += 1

@@ -17,6 +17,7 @@ across them comes from the version guard on the write, exactly as in the in-memo
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 from pathway.errors import ConcurrencyConflict
@@ -136,19 +137,7 @@ class PostgresBackend(Backend):
 
     def write_change(self, db: Any, rows: ChangeRows) -> None:
         """Write one change inside the caller's transaction (or savepoint), one statement."""
-        params, parts = rows.params, []
-        if params["obs_id"] is not None:
-            parts.append("observation")
-        for part, batch in (
-            ("new_timers", rows.new_timers),
-            ("timer_status", rows.timer_status),
-            ("new_tasks", rows.new_tasks),
-            ("task_status", rows.task_status),
-        ):
-            if batch:
-                parts.append(part)
-                params = params | _columns(BATCH_PREFIX[part], batch)
-        sql = postgres_save(rows.new_episode, tuple(parts))
+        sql, params = self.save_statement(rows)
         errors = self._errors
         try:
             written = db.execute(sql, params).fetchone()[0]
@@ -161,6 +150,23 @@ class PostgresBackend(Backend):
         if written != 1:
             raise self._conflict(db, rows)
 
+    def save_statement(self, rows: ChangeRows) -> tuple[str, dict[str, Any]]:
+        """The one statement (and its parameters) that writes a change; it returns 1 when the
+        episode was still at the expected version, 0 when another writer moved it."""
+        params, parts = rows.params, []
+        if params["obs_id"] is not None:
+            parts.append("observation")
+        for part, batch in (
+            ("new_timers", rows.new_timers),
+            ("timer_status", rows.timer_status),
+            ("new_tasks", rows.new_tasks),
+            ("task_status", rows.task_status),
+        ):
+            if batch:
+                parts.append(part)
+                params = params | _columns(BATCH_PREFIX[part], batch)
+        return postgres_save(rows.new_episode, tuple(parts)), params
+
     def _conflict(self, db: Any, rows: ChangeRows) -> ConcurrencyConflict:
         status = db.connection.info.transaction_status
         if status == self._in_error:  # an aborted transaction answers no query
@@ -171,9 +177,26 @@ class PostgresBackend(Backend):
 BATCH_PREFIX = {"new_timers": "t", "timer_status": "u", "new_tasks": "k", "task_status": "v"}
 
 
-def _columns(prefix: str, batch: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """A batch of rows as one array per column (``t_key``, ``t_due_at``…), for ``unnest``."""
-    return {f"{prefix}_{name}": [row[name] for row in batch] for name in batch[0]}
+def _columns(prefix: str, batch: list[dict[str, Any]]) -> dict[str, str]:
+    """A batch of rows as one array per column (``t_key``, ``t_due_at``…), for ``unnest``.
+
+    Each array goes as its text literal (``{"a","b",NULL}``), which the statement casts to
+    the column's array type: psycopg's own list adapter inspects every element and costs
+    more than the whole write of a timer firing (measured: 0.45 ms per change)."""
+    return {f"{prefix}_{name}": _array_literal([row[name] for row in batch]) for name in batch[0]}
+
+
+def _array_literal(values: list[Any]) -> str:
+    return "{" + ",".join(_element(v) for v in values) + "}"
+
+
+def _element(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    text = str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def backend_for(dialect_name: str) -> Backend:

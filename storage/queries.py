@@ -165,6 +165,7 @@ class Queries:
     episode_head: str
     episode_version: str
     episode_snapshot: str
+    episode_snapshots: str  # PostgreSQL only: many episodes in one round trip (:ids array)
     episode_ids: str
     observations: str
     audit_records: str
@@ -198,6 +199,9 @@ def _common(agg: str, arr: str, collate: str) -> dict[str, str]:
         "episode_head": EPISODE_HEAD,
         "episode_version": EPISODE_VERSION,
         "episode_snapshot": _SNAPSHOT.format(agg=agg, arr=arr),
+        "episode_snapshots": _SNAPSHOT.format(agg=agg, arr=arr).replace(
+            "WHERE e.id = :id", "WHERE e.id = ANY(:ids)"
+        ),
         "episode_ids": EPISODE_IDS,
         "observations": OBSERVATIONS,
         "audit_records": AUDIT_RECORDS,
