@@ -126,12 +126,16 @@ def _register_groups() -> None:
     from carepath.cli_definition import definition_app
     from carepath.cli_episode import audit_app, db_app, episode_app
     from carepath.cli_scheduler import scheduler_app
+    from carepath.cli_serve import serve_command
+    from carepath.cli_token import token_app
 
     app.add_typer(definition_app, name="definition")
     app.add_typer(episode_app, name="episode")
     app.add_typer(audit_app, name="audit")
     app.add_typer(db_app, name="db")
     app.add_typer(scheduler_app, name="scheduler")
+    app.command("serve")(serve_command)
+    app.add_typer(token_app, name="token")
 
 
 def main() -> None:

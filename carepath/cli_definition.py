@@ -170,3 +170,129 @@ def show(definition: DefinitionFile = None, json_out: Json = False) -> None:
         mark = " (terminal)" if s["terminal"] else ""
         typer.echo(f"  {s['name']:<28} {s['label']}{mark}")
     typer.echo(f"{info['rules']} rules, {info['timers']} timers, {info['facts']} facts")
+
+
+# -- versions on the database, and migrating running episodes to one -------------------------
+
+
+def _stored() -> tuple[Any, Any]:
+    """The configured database's unit-of-work factory and its registry of stored versions
+    (the configured definition file recorded first if it is new)."""
+    from carepath.settings import Settings
+    from pathway.definition import load_definition
+    from storage.definitions import registry_for
+    from storage.unit_of_work import uow_factory
+
+    settings = Settings.from_env()
+    factory = uow_factory(settings.database_url)
+    return factory, registry_for(factory, load_definition(settings.definition_path))
+
+
+def _on_database(action: Any) -> Any:
+    """Run ``action``; a PathwayError or a database problem is one line on stderr, exit 2."""
+    from carepath.console import database_problem
+    from pathway.errors import PathwayError
+
+    try:
+        return action()
+    except PathwayError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        problem = database_problem(exc)
+        if problem is None:
+            raise
+        fail(problem)
+
+
+@definition_app.command()
+def versions(json_out: Json = False) -> None:
+    """List the definition versions the database knows, with their episodes (live = running)."""
+    from storage.definitions import stored_versions
+
+    def body() -> tuple[str, list[Any]]:
+        factory, definitions = _stored()
+        return definitions.current.version, stored_versions(factory.engine, definitions)
+
+    current, rows = _on_database(body)
+    if json_out:
+        _print_json([{**r.__dict__, "current": r.version == current} for r in rows])
+        return
+    for r in rows:
+        mark = "  (current)" if r.version == current else ""
+        seen = r.first_seen_at or "document not stored"
+        typer.echo(f"{r.version}  {seen}  {r.episodes} episode(s), {r.live} running{mark}")
+
+
+@definition_app.command()
+def migrate(
+    to: Annotated[
+        str, typer.Option("--to", help='Target version, or "current" (the configured file).')
+    ],
+    maps: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="OLD=NEW: a state the target version no longer has."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would change; change nothing.")
+    ] = False,
+    actor: Annotated[str | None, typer.Option(help="Who migrates (default: the OS user).")] = None,
+    json_out: Json = False,
+) -> None:
+    """Move every running episode to another definition version, one audited transaction
+    each: states mapped, timers recomputed from clinical history, the new TX check applied."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from pathway.migration_usecases import FAILED, migrate_all
+    from storage.definitions import migration_uow_factory
+
+    state_map: dict[str, str] = {}
+    for item in maps or ():
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new:
+            fail(f"--map: got {item!r}, expected OLD=NEW (a state name on each side)")
+        state_map[old] = new
+
+    def body() -> Any:
+        factory, definitions = _stored()
+        target = definitions.current if to == "current" else definitions.get(to)
+        return migrate_all(
+            migration_uow_factory(factory), definitions, target.version, state_map,
+            now=datetime.now(UTC), actor=actor or getpass.getuser(), dry_run=dry_run,
+        )  # fmt: skip
+
+    report = _on_database(body)
+    shown = [e for e in report.episodes if e.changes is not None or e.status == FAILED]
+    if json_out:
+        _print_json(
+            {
+                "to_version": report.to_version,
+                "dry_run": report.dry_run,
+                "counts": report.counts(),
+                "summary": report.summary(),
+                "episodes": [e.to_dict() for e in report.episodes],
+            }
+        )
+    else:
+        for e in shown:
+            typer.echo(describe_migration(e))
+        typer.echo(report.summary())
+    raise typer.Exit(1 if report.counts().get(FAILED) else 0)
+
+
+def describe_migration(e: Any) -> str:
+    """One line per episode: what the migration changes (or would), or why it failed."""
+    head = f"{e.episode_id}  {e.status}: {e.from_version} → {e.to_version}"
+    if e.changes is None:
+        return f"{head}: {e.error}"
+    c, parts = e.changes, []
+    if e.timers_fired_first:
+        parts.append(f"{e.timers_fired_first} due timer(s) fired first")
+    if c["state"]["mapped"]:
+        parts.append(f"state {c['state']['from']} → {c['state']['to']}")
+    parts += [f"{t['from']} → {t['to']} ({', '.join(t['rules'])})" for t in c["transitions"]]
+    parts += [f"re-timed {t['rule']} {t['due'][:10]} → {t['new_due'][:10]}" for t in c["retimed"]]
+    parts += [f"added {t['rule']} due {t['new_due'][:10]}" for t in c["added"]]
+    parts += [f"cancelled {t['rule']}" for t in c["cancelled"]]
+    parts += [f"not set {t['rule']} (due {t['due'][:10]}, passed)" for t in c["not_set"]]
+    return f"{head}: {'; '.join(parts) or 'version only'}"

@@ -41,12 +41,14 @@ def _backend() -> tuple[DefinitionRegistry, UnitOfWork]:
     """The definitions and a unit of work on the configured database (schema upgraded if new)."""
     from carepath.settings import Settings
     from pathway.definition import load_definition
-    from pathway.usecases import DefinitionRegistry
+    from storage.definitions import registry_for
     from storage.unit_of_work import uow_factory
 
     settings = Settings.from_env()
-    definitions = _run(lambda: DefinitionRegistry(load_definition(settings.definition_path)))
-    return definitions, _run(lambda: uow_factory(settings.database_url, definitions)())
+    current = _run(lambda: load_definition(settings.definition_path))
+    factory = _run(lambda: uow_factory(settings.database_url))
+    definitions = _run(lambda: registry_for(factory, current))  # every stored version, too
+    return definitions, factory()
 
 
 def _now() -> datetime:
@@ -324,21 +326,31 @@ def verify(episode: Annotated[str | None, typer.Option(help="Only this episode."
 @audit_app.command()
 def export(
     episode: Annotated[str | None, typer.Option(help="Only this episode.")] = None,
-    format: Annotated[str, typer.Option("--format", help="jsonl")] = "jsonl",
+    format: Annotated[
+        str, typer.Option("--format", help="jsonl, or fhir (one FHIR R4B Bundle a line)")
+    ] = "jsonl",
 ) -> None:
-    """Write the audit log to stdout, one canonical entry a line, with its chain hashes."""
+    """Write the audit log to stdout: one canonical entry a line with its chain hashes (jsonl),
+    or one FHIR R4B Bundle per episode a line (fhir: CarePlan, Tasks, a Provenance per entry)."""
     import orjson
 
-    if format != "jsonl":
-        fail(f"--format: got {format!r}, expected jsonl")
-    _, uow = _backend()
+    if format not in ("jsonl", "fhir"):
+        fail(f"--format: got {format!r}, expected jsonl or fhir")
+    definitions, uow = _backend()
 
     def body() -> None:
         out = sys.stdout.buffer
         with uow:
             ids = [episode] if episode else uow.episode_ids()
             for eid in ids:
-                uow.get_episode(eid)
+                ep = uow.get_episode(eid)
+                if format == "fhir":
+                    from carepath.fhir_audit import episode_bundle
+
+                    definition = definitions.get(ep.definition_version)
+                    bundle = episode_bundle(ep, uow.audit_records(eid), definition)
+                    out.write(orjson.dumps(bundle) + b"\n")
+                    continue
                 for r in uow.audit_records(eid):
                     line = {
                         "entry": orjson.loads(r.payload),

@@ -18,12 +18,13 @@ scheduler_app = typer.Typer(
 def _factory():  # noqa: ANN202 - typed at the call sites
     from carepath.settings import Settings
     from pathway.definition import load_definition
-    from pathway.usecases import DefinitionRegistry
+    from storage.definitions import registry_for
     from storage.unit_of_work import uow_factory
 
     settings = Settings.from_env()
-    definitions = DefinitionRegistry(load_definition(settings.definition_path))
-    return uow_factory(settings.database_url, definitions), definitions
+    current = load_definition(settings.definition_path)
+    factory = uow_factory(settings.database_url)
+    return factory, registry_for(factory, current)  # episodes of older versions fire too
 
 
 @scheduler_app.command()

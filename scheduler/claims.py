@@ -11,8 +11,9 @@ timer and the episode row is written under its version, so a timer applied twice
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from storage.queries import pyformat
 
 _CLAIM_PG = """
 WITH picked AS (
@@ -74,9 +75,6 @@ WHERE status = 'pending' AND attempts > 0 ORDER BY due_at LIMIT 20"""
 COUNT_ESCALATIONS = "SELECT count(*) FROM tasks WHERE kind = 'escalation' AND status = 'open'"
 OLDEST_DUE = "SELECT min(due_at) FROM timers WHERE status = 'pending' AND due_at <= :now"
 
-_NAMED = re.compile(r"(?<!:):([a-z_]+)")
-
-
 @dataclass(frozen=True, slots=True)
 class ClaimQueries:
     """The statements in one driver's parameter style."""
@@ -109,5 +107,5 @@ class ClaimQueries:
         }  # fmt: skip
         if dialect == "sqlite":
             return cls(claim=_CLAIM_SQLITE, **common)
-        pg = {name: _NAMED.sub(r"%(\1)s", sql) for name, sql in common.items()}
-        return cls(claim=_NAMED.sub(r"%(\1)s", _CLAIM_PG), **pg)
+        pg = {name: pyformat(sql) for name, sql in common.items()}
+        return cls(claim=pyformat(_CLAIM_PG), **pg)

@@ -21,9 +21,11 @@ def start_embedded_scheduler(
     batch: int = 100,
 ) -> SchedulerService:
     """Start sweeping ``database_url`` in background threads; call ``.stop()`` to end."""
+    from storage.definitions import registry_for
     from storage.unit_of_work import uow_factory
 
     factory = uow_factory(database_url, definitions)
+    definitions = registry_for(factory, definitions.current)  # and every stored version
     worker = TimerWorker(
         factory, definitions, batch=batch, lease=timedelta(seconds=max(30, 6 * interval))
     )

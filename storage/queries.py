@@ -154,7 +154,7 @@ def postgres_save(new_episode: bool, parts: tuple[str, ...]) -> str:
     """The one statement that writes a change with these parts (names of PG_SAVE_PARTS)."""
     episode = _PG_EPISODE_INSERT if new_episode else _PG_EPISODE_UPDATE
     ctes = [f"ep AS ({episode})", *(f"{name} AS ({PG_SAVE_PARTS[name]})" for name in parts)]
-    return _pyformat("WITH " + ",\n".join(ctes) + "," + _PG_AUDIT_AND_OUTCOME)
+    return pyformat("WITH " + ",\n".join(ctes) + "," + _PG_AUDIT_AND_OUTCOME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +189,7 @@ class Queries:
     @classmethod
     def postgresql(cls) -> Queries:
         common = _common("json_agg", "json_build_array", 'COLLATE "C"')
-        return cls(**{name: _pyformat(sql) for name, sql in common.items()})
+        return cls(**{name: pyformat(sql) for name, sql in common.items()})
 
 
 def _common(agg: str, arr: str, collate: str) -> dict[str, str]:
@@ -223,7 +223,8 @@ def _common(agg: str, arr: str, collate: str) -> dict[str, str]:
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
-def _pyformat(sql: str) -> str:
+def pyformat(sql: str) -> str:
+    """``:name`` parameters (sqlite3's style) rewritten to psycopg's ``%(name)s``."""
     return _NAMED.sub(r"%(\1)s", sql)
 
 

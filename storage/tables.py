@@ -167,4 +167,63 @@ class OutcomeRow(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
-TABLES = ("episodes", "observations", "timers", "tasks", "audit_log", "outcomes", "workers")
+TABLES = ("episodes", "observations", "timers", "tasks", "audit_log", "outcomes", "workers", "tokens")
+
+
+# -- migration 0003: API tokens, and the indexes of the worklist (storage/worklist.py) -------
+
+from sqlalchemy import func, text  # noqa: E402  (appended section: its own imports)
+
+
+class TokenRow(SQLModel, table=True):
+    """An API bearer token: its name (the audit actor), its role and the token's sha256 only."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (
+        Index("ix_tokens_token_hash", "token_hash", unique=True),
+        Index("ix_tokens_name", "name", unique=True),
+    )
+
+    id: str = Field(primary_key=True)
+    name: str
+    role: str
+    token_hash: str
+    created_at: datetime = _time()
+    revoked_at: datetime | None = _time(nullable=True)
+    last_used_at: datetime | None = _time(nullable=True)
+
+
+# Declared against the tables above (a module-level Index attaches itself to its table). On
+# PostgreSQL the migration builds the search indexes in the "C" collation (see 0003).
+_episodes, _tasks = EpisodeRow.__table__.c, TaskRow.__table__.c  # type: ignore[attr-defined]
+Index("ix_episodes_patient_ref_search", func.lower(_episodes.patient_ref))
+Index("ix_episodes_label_search", func.lower(_episodes.label))
+Index(
+    "ix_episodes_undated",
+    _episodes.state,
+    _episodes.id,
+    sqlite_where=text("next_due_at IS NULL"),
+    postgresql_where=text("next_due_at IS NULL"),
+)
+Index(
+    "ix_tasks_open_escalations",
+    _tasks.episode_id,
+    sqlite_where=text("kind = 'escalation' AND status = 'open'"),
+    postgresql_where=text("kind = 'escalation' AND status = 'open'"),
+)
+
+
+# -- migration 0004: the definition versions episodes are pinned to -------------------------
+
+
+class DefinitionRow(SQLModel, table=True):
+    """A definition version as first seen: its document, so episodes pinned to it keep running
+    after the file changes. ``version`` is ``<id>@<sha256 prefix>`` of the canonical document."""
+
+    __tablename__ = "definitions"
+
+    version: str = Field(primary_key=True)
+    id: str
+    content_hash: str
+    document: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    first_seen_at: datetime = _time()

@@ -1,0 +1,186 @@
+"""How every write runs: idempotency key, due timers, If-Match, then the one use case.
+
+1. ``Idempotency-Key`` is the command's event id. Seen before, the first outcome is answered
+   (200, ``Idempotent-Replayed: true``) and nothing else happens: not even an If-Match check,
+   since the first application moved the version the client sent.
+2. The episode's due timers fire first, as the scheduler would have fired them and as the CLI
+   does: a command never acts on a state the clock has already left.
+3. ``If-Match`` (the episode's ETag) is compared with the episode as it now stands: stale is
+   412 and nothing is applied. The use case then runs on a unit of work pinned to that version
+   (``PinnedVersion``), so a write slipping in between the comparison and the use case's read
+   is a 409, and one between its read and its write is the storage's own 409.
+4. The use case runs with the token's actor (``token:<name>``), in its own transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Annotated, Any, Self
+
+from fastapi import Depends, Header, Response
+
+from carepath.api import episode_schemas as s
+from carepath.api.auth import caller
+from carepath.api.episode_view import etag, firing, outcome_out
+from carepath.api.problems import ProblemError
+from carepath.api.services import Services, services, utc
+from pathway import usecases
+from pathway.errors import ConcurrencyConflict
+from pathway.model import Episode
+from pathway.unit_of_work import UnitOfWork
+from pathway.usecases import Applied, DefinitionRegistry
+from storage.access import Token
+
+UseCase = Callable[[UnitOfWork, DefinitionRegistry, dict[str, Any]], Applied]
+"""A use case call given (uow, definitions, stamp); the stamp is the keyword arguments every use
+case takes: ``at``, ``now``, ``actor`` and ``event_id``."""
+IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,200}$"  # visible ASCII, as HTTP header values are
+RESERVED_PREFIX = "timer:"  # the event ids of timer firings
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY,
+        description="The command's event id: the same key twice applies once.",
+    ),
+]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", max_length=1000, description="The ETag of the episode as last read."),
+]
+
+
+class Command:
+    """Dependency of the route that opens an episode: what every command needs."""
+
+    def __init__(
+        self,
+        svc: Annotated[Services, Depends(services)],
+        token: Annotated[Token, Depends(caller)],
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+    ) -> None:
+        self.svc, self.token, self.response = svc, token, response
+        self.idempotency_key = idempotency_key
+        self.if_match: str | None = None
+
+    def run(
+        self, kind: str, episode_id: str | None, at: datetime | None, call: UseCase
+    ) -> s.CommandResult:
+        """Run one command as described in the module docstring and render its result."""
+        svc, key, response = self.svc, self.idempotency_key, self.response
+        if key is not None and key.startswith(RESERVED_PREFIX):
+            raise ProblemError(
+                422, "invalid-request", "Idempotency-Key: keys starting 'timer:' are reserved",
+                field="Idempotency-Key", value=key, expected="a key not starting 'timer:'",
+            )  # fmt: skip
+        uow, now = svc.uow_factory(), svc.clock()
+        if key is not None:
+            with uow:
+                prior = uow.find_outcome(key)
+            if prior is not None:
+                if prior.kind != kind or episode_id not in (None, prior.episode_id):
+                    raise ProblemError(
+                        422, "idempotency-key-reused",
+                        f"Idempotency-Key {key!r} was used for another command "
+                        f"({prior.kind} on episode {prior.episode_id})",
+                        field="Idempotency-Key", value=key,
+                        expected="a key not used for another command",
+                    )  # fmt: skip
+                response.status_code = 200
+                response.headers["Idempotent-Replayed"] = "true"
+                return render(Applied(replace(prior, repeated=True), None), [])
+        fired: list[Applied] = []
+        target: UnitOfWork = uow
+        if episode_id is not None:
+            fired = usecases.fire_due_timers(uow, svc.definitions, now, episode_id=episode_id)
+            if self.if_match is not None:
+                with uow:
+                    episode = uow.get_episode(episode_id)
+                check_if_match(self.if_match, episode)
+                target = PinnedVersion(uow, episode_id, episode.version)
+        stamp = {"at": utc(at, "at", now), "now": now, "actor": self.token.actor, "event_id": key}
+        applied = call(target, svc.definitions, stamp)
+        response.status_code = 201
+        response.headers["ETag"] = etag(applied.outcome.episode_id, applied.outcome.version)
+        return render(applied, fired)
+
+
+class EpisodeCommand(Command):
+    """Dependency of the routes that write to an existing episode: If-Match as well."""
+
+    def __init__(
+        self,
+        svc: Annotated[Services, Depends(services)],
+        token: Annotated[Token, Depends(caller)],
+        response: Response,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> None:
+        super().__init__(svc, token, response, idempotency_key)
+        self.if_match = if_match
+
+
+def check_if_match(if_match: str, episode: Episode) -> None:
+    """412 unless ``If-Match`` lists the episode's current ETag (or is ``*``)."""
+    current = etag(episode.id, episode.version)
+    given = [tag.strip() for tag in if_match.split(",")]
+    if "*" in given or current in given:
+        return
+    raise ProblemError(
+        412, "precondition-failed",
+        f"If-Match {if_match!r} is stale: the episode is now at {current}; "
+        "read it again and resend with its ETag",
+        headers={"ETag": current}, field="If-Match", value=if_match, expected=current,
+    )  # fmt: skip
+
+
+class PinnedVersion:
+    """A unit of work that hands out the episode only at the version the client's If-Match
+    named; at any other version the command is a ConcurrencyConflict (409)."""
+
+    def __init__(self, uow: UnitOfWork, episode_id: str, version: int) -> None:
+        self._uow, self._episode_id, self._version = uow, episode_id, version
+
+    def __enter__(self) -> Self:
+        self._uow.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._uow.__exit__(*exc)
+
+    def get_episode(self, episode_id: str) -> Episode:
+        episode = self._uow.get_episode(episode_id)
+        if episode_id == self._episode_id and episode.version != self._version:
+            raise ConcurrencyConflict(episode_id, self._version, episode.version)
+        return episode
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._uow, name)
+
+
+def render(applied: Applied, fired: list[Applied]) -> s.CommandResult:
+    decision = applied.decision
+    return s.CommandResult(
+        outcome=outcome_out(applied.outcome),
+        fired=[firing(_as_body(f)) for f in decision.fired] if decision else [],
+        refusals=[firing(_as_body(r.firing)) for r in decision.refused] if decision else [],
+        tasks_opened=[
+            s.TaskOpened(key=t.key, rule=t.rule_id, kind=t.kind, text=t.text)
+            for t in (decision.tasks_opened if decision else ())
+        ],
+        timers_fired_first=[outcome_out(a.outcome) for a in fired],
+    )
+
+
+def _as_body(rule_firing: Any) -> dict[str, Any]:
+    """A RuleFiring as the audit log stores it, so one renderer serves both."""
+    return {
+        "rule_id": rule_firing.rule_id,
+        "title": rule_firing.title,
+        "refs": rule_firing.refs,
+        "citations": rule_firing.citations,
+        "evidence": [e.to_dict() for e in rule_firing.evidence],
+    }

@@ -1,0 +1,212 @@
+"""The JSON of the episode endpoints: command bodies, the episode view, the worklist, outcomes.
+
+Bodies forbid unknown members (a misspelt fact name must not vanish silently) and refuse
+control characters in free text (PostgreSQL cannot store NUL, and none belongs in a label or a
+note). Times without an offset are UTC, as on the command line. The pathway validates fact
+values itself: a refused value is a 422 naming the fact, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+Text = Annotated[str, Field(pattern=PRINTABLE)]
+ClinicalTime = Annotated[
+    datetime | None,
+    Field(description="When it happened clinically (ISO 8601; no offset = UTC). Default: now."),
+]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OpenEpisode(Body):
+    patient_ref: Annotated[
+        str, Field(min_length=1, max_length=100, pattern=PRINTABLE, examples=["MRN-004211"])
+    ]
+    label: Annotated[str | None, Field(max_length=200, pattern=PRINTABLE)] = None
+    facts: dict[str, Any] = Field(
+        default_factory=dict, examples=[{"age": 78, "sex": "female", "first_fracture": True}]
+    )
+    at: ClinicalTime = None
+
+
+class Observe(Body):
+    facts: dict[str, Any] = Field(examples=[{"fracture_levels": ["L1"], "pain_score": 7}])
+    at: ClinicalTime = None
+
+
+class RequestAction(Body):
+    action: Annotated[str, Field(max_length=100, examples=["kyphoplasty", "vertebroplasty"])]
+    at: ClinicalTime = None
+
+
+class Close(Body):
+    reason: Annotated[
+        str,
+        Field(max_length=100, examples=["declined", "lost_to_follow_up", "deceased"]),
+    ]
+    at: ClinicalTime = None
+
+
+class UpdateTask(Body):
+    status: Literal["done", "not_done"]
+    note: Annotated[str | None, Field(max_length=2000, pattern=r"^[^\x00]*$")] = None
+    at: ClinicalTime = None
+
+
+# -- what an episode shows -------------------------------------------------------------------
+
+
+class Citation(BaseModel):
+    ref: str = Field(description="The reference's key in the definition.")
+    text: str
+
+
+class Evidence(BaseModel):
+    test: str
+    observed: Any
+    observation_id: str | None
+    held: bool
+
+
+class RuleFiring(BaseModel):
+    """A rule that fired (or refused), with the evidence that decided it and its citations."""
+
+    rule: str
+    title: str
+    citations: list[Citation]
+    evidence: list[Evidence]
+
+
+class Fact(BaseModel):
+    value: Any
+    observation_id: str
+    at: datetime
+
+
+class Timer(BaseModel):
+    key: str
+    rule: str
+    due_at: datetime
+    overdue: bool
+
+
+class Task(BaseModel):
+    key: str
+    rule: str
+    kind: str = Field(description="order, task or escalation")
+    text: str
+    status: str
+    created_at: datetime
+    opened_by: RuleFiring | None = Field(
+        description="The rule that opened it, with its evidence and citations."
+    )
+
+
+class RecommendedAction(BaseModel):
+    """An open order of the pathway: what it recommends doing now."""
+
+    task_key: str
+    rule: str
+    text: str
+    citations: list[Citation]
+
+
+class RefusalSoFar(BaseModel):
+    action: str
+    seq: int
+    at: datetime
+    actor: str
+    refused_by: RuleFiring
+
+
+class EpisodeView(BaseModel):
+    id: str
+    etag: str = Field(description='The value to send as If-Match: "<id>:<version>".')
+    version: int
+    state: str
+    state_label: str
+    terminal: bool
+    definition_version: str = Field(description="The definition version the episode runs on.")
+    current_definition_version: str = Field(description="The version new episodes get.")
+    patient_ref: str | None
+    label: str | None
+    opened_at: datetime
+    state_entered_at: datetime
+    care_started_at: datetime | None
+    closed_reason: str | None
+    facts: dict[str, Fact]
+    timers: list[Timer] = Field(description="Pending timers, in firing order.")
+    tasks: list[Task] = Field(description="Open tasks, orders and escalations.")
+    recommended_actions: list[RecommendedAction]
+    refusals: list[RefusalSoFar]
+
+
+# -- the worklist ----------------------------------------------------------------------------
+
+
+class WorklistItem(BaseModel):
+    id: str
+    state: str
+    patient_ref: str | None
+    label: str | None
+    next_due_at: datetime | None
+    overdue: bool = Field(description="A timer is past due.")
+    escalated: bool = Field(description="An escalation task is open.")
+    opened_at: datetime
+    state_entered_at: datetime
+    definition_version: str
+    version: int
+
+
+class WorklistPage(BaseModel):
+    items: list[WorklistItem]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last.")
+
+
+# -- what a command did ----------------------------------------------------------------------
+
+
+class TransitionOut(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    rules: list[str]
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class OutcomeOut(BaseModel):
+    event_id: str
+    episode_id: str
+    kind: str
+    version: int
+    state: str
+    rules: list[str]
+    refused: list[str]
+    transitions: list[TransitionOut]
+    repeated: bool = Field(description="The event id was applied before: its first outcome.")
+
+
+class TaskOpened(BaseModel):
+    key: str
+    rule: str
+    kind: str
+    text: str
+
+
+class CommandResult(BaseModel):
+    """A command's outcome; for a command decided now, also what it fired, refused and opened."""
+
+    outcome: OutcomeOut
+    fired: list[RuleFiring]
+    refusals: list[RuleFiring]
+    tasks_opened: list[TaskOpened]
+    timers_fired_first: list[OutcomeOut] = Field(
+        description="Timers that were due and fired before the command was applied."
+    )

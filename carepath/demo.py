@@ -1,0 +1,298 @@
+"""A demo cohort: fictional patients at every stage of the pathway, some of them overdue.
+
+Each patient is a script of real commands (open, observe, request, close) at clinical times in
+the past, run through the ordinary use cases, with every timer fired at its due time as a
+running scheduler would have fired it. So the worklist, the timelines and the audit chains are
+exactly what the system would hold after those weeks, and the timers still ahead are really
+pending: the embedded scheduler fires them when they come due.
+
+Loading twice changes nothing: each patient has a fixed episode id (from its demo reference)
+and a patient already present is skipped; every command has a fixed event id besides.
+Tokens are different: a token's secret is shown once and never stored, so each load creates
+a fresh admin and coordinator token to print, and revokes the demo tokens of earlier loads.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pathway import usecases
+from pathway.errors import EpisodeNotFound
+from pathway.unit_of_work import UnitOfWork
+from pathway.usecases import DefinitionRegistry
+
+if TYPE_CHECKING:
+    from storage.access import TokenStore
+
+ACTOR = "demo"
+NAMESPACE = uuid.UUID("5a0c7c1e-3d5b-4c55-9a0e-6f1d2c3b4a59")
+PRESENT = {"fracture_levels": ["L1"], "pain_score": 7}
+WORKUP_DONE = {"mri_done": True, "vertebral_collapse_pct": 20, "neuro_exam_done": True}
+OSTEO_CARE = {"dxa_done": True, "osteoporosis_treatment_started": True}
+REFERRED = {"osteoporosis_referral_placed": True}
+
+# (day after opening, "observe" | "request" | "close" | "done", payload); "done" marks the open
+# tasks whose rule id starts with one of the payload's prefixes done, as a coordinator would.
+Step = tuple[float, str, Any]
+STARTED = (1.02, "done", ("WU-", "CC-"))  # workup orders carried out, conservative care started
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    ref: str
+    label: str
+    days_ago: float  # when the episode was opened
+    facts: dict[str, Any]
+    steps: tuple[Step, ...] = ()
+
+
+def _profile(age: int, sex: str, **more: Any) -> dict[str, Any]:
+    return {"age": age, "sex": sex, "first_fracture": True, **more}
+
+
+def _care(
+    care_day: float, facts: dict[str, Any], *steps: Step
+) -> tuple[float, dict[str, Any], tuple[Step, ...]]:
+    """Presented on day 0 and worked up on day 1: opened ``care_day + 1`` days ago."""
+    routine: list[Step] = [(0.05, "observe", PRESENT), (1, "observe", WORKUP_DONE), STARTED]
+    if care_day > 29.5:
+        routine.append((29.5, "done", ("T-CALCITONIN-END",)))
+    return care_day + 1, facts, (*routine, *steps)
+
+
+def cohort() -> list[Patient]:
+    """The demo patients (fictional), most urgent stages first."""
+    p, f = Patient, _profile
+    return [
+        p("DEMO-0001", "Harriet Ames", 0.1, f(81, "female")),
+        p("DEMO-0002", "Walter Brandt", 3.2, f(69, "male")),
+        p("DEMO-0003", "Nora Castillo", 1.2, f(74, "female"), ((0.1, "observe", PRESENT),)),
+        p("DEMO-0004", "Elsie Dunmore", 5.0, f(88, "female"), ((0.2, "observe", PRESENT),)),
+        p("DEMO-0005", "Frank Oduya", *_care(10, f(77, "male", egfr=25))),
+        p("DEMO-0006", "Grace Holloway", *_care(27.6, f(64, "female"), (2, "observe", REFERRED))),
+        p(
+            "DEMO-0007",
+            "Ivan Petrov",
+            *_care(31, f(70, "male"), (5, "observe", OSTEO_CARE | REFERRED)),
+        ),
+        p(
+            "DEMO-0008",
+            "June Kowalski",
+            *_care(45, f(79, "female"), (6, "observe", OSTEO_CARE | REFERRED)),
+        ),
+        p(
+            "DEMO-0009",
+            "Leonard Marsh",
+            *_care(46, f(83, "male"), (30, "observe", {"pain_score": 5})),
+        ),
+        p(
+            "DEMO-0010",
+            "Mabel Nguyen",
+            *_care(
+                60,
+                f(76, "female", anticoagulated=True),
+                (20, "observe", OSTEO_CARE | REFERRED),
+                (31, "observe", {"pain_score": 5}),
+                (40, "request", "vertebroplasty"),
+            ),
+        ),
+        p(
+            "DEMO-0011",
+            "Oscar Reyes",
+            *_care(
+                89.6,
+                f(71, "male"),
+                (10, "observe", OSTEO_CARE | REFERRED),
+                (30, "observe", {"pain_score": 4}),
+            ),
+        ),
+        p(
+            "DEMO-0012",
+            "Pearl Sandoval",
+            *_care(
+                40, f(68, "female"), (10, "observe", OSTEO_CARE), (31, "observe", {"pain_score": 2})
+            ),
+        ),
+        p(
+            "DEMO-0013",
+            "Rupert Tan",
+            3,
+            f(66, "male"),
+            ((0.1, "observe", PRESENT), (1, "observe", {"neuro_deficit_motor": True})),
+        ),
+        p(
+            "DEMO-0014",
+            "Sylvia Underhill",
+            *_care(
+                95,
+                f(80, "female"),
+                (10, "observe", OSTEO_CARE | REFERRED),
+                (30, "observe", {"pain_score": 5}),
+                (93, "observe", {"pain_score": 5, "significant_deformity": True}),
+            ),
+        ),
+        p("DEMO-0015", "Thomas Vance", 6, f(72, "male"), ((2, "close", "lost_to_follow_up"),)),
+        p(
+            "DEMO-0016",
+            "Una Whitaker",
+            *_care(
+                93,
+                f(73, "female"),
+                (10, "observe", OSTEO_CARE | REFERRED),
+                (30, "observe", {"pain_score": 5}),
+                (92, "observe", {"pain_score": 8}),
+            ),
+        ),
+        p(
+            "DEMO-0017",
+            "Victor Yates",
+            *_care(14, f(58, "male"), (3, "observe", {"pain_score": 6})),
+        ),
+    ]
+
+
+def episode_id_of(ref: str) -> str:
+    return uuid.uuid5(NAMESPACE, ref).hex
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    created: int
+    present: int
+
+
+def load_cohort(
+    make_uow: Callable[[], UnitOfWork],
+    definitions: DefinitionRegistry,
+    now: datetime,
+    patients: list[Patient] | None = None,
+) -> Loaded:
+    """Load the patients not yet present, each through the real use cases; see the docstring."""
+    created = present = 0
+    for patient in patients if patients is not None else cohort():
+        eid = episode_id_of(patient.ref)
+        if _exists(make_uow(), eid):
+            present += 1
+            continue
+        _play(make_uow, definitions, patient, eid, now)
+        created += 1
+    return Loaded(created, present)
+
+
+def _exists(uow: UnitOfWork, episode_id: str) -> bool:
+    with uow:
+        try:
+            uow.get_episode(episode_id)
+        except EpisodeNotFound:
+            return False
+    return True
+
+
+def _play(
+    make_uow: Callable[[], UnitOfWork],
+    definitions: DefinitionRegistry,
+    patient: Patient,
+    eid: str,
+    now: datetime,
+) -> None:
+    opened = now - timedelta(days=patient.days_ago)
+    usecases.open_episode(
+        make_uow(), definitions, patient.facts, at=opened, now=now, actor=ACTOR,
+        event_id=f"demo:{patient.ref}:open", episode_id=eid,
+        patient_ref=patient.ref, label=patient.label,
+    )  # fmt: skip
+    steps = sorted(enumerate(patient.steps), key=lambda s: s[1][0])
+    for i, (day, kind, payload) in steps:
+        at = opened + timedelta(days=day)
+        catch_up(make_uow, definitions, eid, at)
+        common: dict[str, Any] = {
+            "at": at, "now": now, "actor": ACTOR, "event_id": f"demo:{patient.ref}:{i}"
+        }  # fmt: skip
+        if kind == "observe":
+            usecases.observe(make_uow(), definitions, eid, payload, **common)
+        elif kind == "request":
+            usecases.request(make_uow(), definitions, eid, payload, **common)
+        elif kind == "done":
+            _tasks_done(make_uow, definitions, eid, payload, common)
+        else:
+            usecases.close(make_uow(), definitions, eid, payload, **common)
+    catch_up(make_uow, definitions, eid, now)
+
+
+def _tasks_done(
+    make_uow: Callable[[], UnitOfWork],
+    definitions: DefinitionRegistry,
+    eid: str,
+    prefixes: tuple[str, ...],
+    common: dict[str, Any],
+) -> None:
+    uow = make_uow()
+    with uow:
+        tasks = [t for t in uow.get_episode(eid).tasks if t.status == "open"]
+    for task in tasks:
+        if task.kind != "escalation" and task.rule_id.startswith(prefixes):
+            usecases.update_task(
+                make_uow(), definitions, eid, task.key, "done", note=None,
+                **{**common, "event_id": f"{common['event_id']}:{task.key}"},
+            )  # fmt: skip
+
+
+def catch_up(
+    make_uow: Callable[[], UnitOfWork], definitions: DefinitionRegistry, eid: str, until: datetime
+) -> None:
+    """Fire the episode's timers due by ``until``, each at its own due time (never late)."""
+    while True:
+        uow = make_uow()
+        with uow:
+            due = uow.due_timers(until, 1, eid)
+        if not due:
+            return
+        timer = due[0].timer
+        usecases.fire_timer(make_uow(), definitions, eid, timer.key, timer.due_at, now=timer.due_at)
+
+
+def issue_demo_tokens(store: TokenStore, now: datetime) -> dict[str, str]:
+    """A fresh admin and coordinator token (secrets returned); earlier demo tokens revoked.
+
+    Names are ``demo-<role>``, then ``demo-<role>-2``, ``-3``…: a token name is never reused,
+    because the audit log names the token that acted."""
+    existing = store.list()
+    secrets: dict[str, str] = {}
+    for role in ("coordinator", "admin"):
+        base = f"demo-{role}"
+        numbers = []
+        for token in existing:
+            match = re.fullmatch(rf"{base}(?:-(\d+))?", token.name)
+            if match is None:
+                continue
+            numbers.append(int(match.group(1) or 1))
+            if token.revoked_at is None:
+                store.revoke(token.id, now)
+        name = f"{base}-{max(numbers) + 1}" if numbers else base
+        _, secrets[role] = store.create(name, role, now)
+    return secrets
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLoad:
+    loaded: Loaded
+    tokens: dict[str, str]  # role → secret, shown once
+
+
+def load_demo(database_url: str, definitions: DefinitionRegistry, now: datetime) -> DemoLoad:
+    """Load the cohort into ``database_url`` (migrated if new) and issue the demo tokens."""
+    from storage.access import TokenStore
+    from storage.unit_of_work import uow_factory
+
+    factory = uow_factory(database_url, definitions)
+    try:
+        loaded = load_cohort(factory, definitions, now)
+        tokens = issue_demo_tokens(TokenStore(factory.connections), now)
+    finally:
+        factory.dispose()
+    return DemoLoad(loaded, tokens)

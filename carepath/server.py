@@ -1,0 +1,75 @@
+"""The whole web application in one process: the JSON API, the coordinator pages, the scheduler.
+
+``build_app`` is what ``carepath serve`` runs: the API (``carepath.api.app.create_api``) with
+the pages and their static files mounted on it, and a lifespan that starts an embedded
+scheduler when the server starts and stops it (finishing the timer in hand, releasing its
+claims) when the server stops. Several server processes may each embed one: timers fire
+exactly once because claims and row versions live in the database.
+
+``app_from_env`` is the same for uvicorn's worker processes, which can only be given an import
+string: they read the settings, and ``CAREPATH_SERVE_SCHEDULER=0`` (set by ``--no-scheduler``),
+from the environment they inherit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from carepath.api.app import create_api
+from carepath.settings import Settings
+from carepath.web.pages import install_pages
+from pathway.definition import load_definition
+from pathway.usecases import DefinitionRegistry
+
+SCHEDULER_ENV = "CAREPATH_SERVE_SCHEDULER"
+log = logging.getLogger("carepath.server")
+
+
+def build_app(settings: Settings, *, scheduler: bool = True) -> FastAPI:
+    """The API, the pages and (unless ``scheduler=False``) an embedded timer scheduler."""
+    definitions = DefinitionRegistry(load_definition(settings.definition_path))
+    app = create_api(database_url=settings.database_url, definitions=definitions)
+    install_pages(app)
+    app.state.scheduler = None
+    api_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(running: FastAPI) -> AsyncIterator[None]:
+        async with api_lifespan(running):
+            handle = None
+            if scheduler:
+                handle = await run_in_threadpool(
+                    start_scheduler, settings.database_url, definitions
+                )
+            running.state.scheduler = handle
+            try:
+                yield
+            finally:
+                if handle is not None:
+                    await run_in_threadpool(handle.stop)
+                running.state.scheduler = None
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def start_scheduler(database_url: str, definitions: DefinitionRegistry) -> Any:
+    """The embedded scheduler's handle (with ``stop()``), or None where it is not available."""
+    try:
+        from scheduler.embedded import start_embedded_scheduler
+    except ImportError:
+        log.warning("scheduler.embedded is not available: timers will not fire in this process")
+        return None
+    return start_embedded_scheduler(database_url, definitions)
+
+
+def app_from_env() -> FastAPI:
+    """``build_app`` from the environment: the factory uvicorn's worker processes call."""
+    return build_app(Settings.from_env(), scheduler=os.environ.get(SCHEDULER_ENV, "1") != "0")

@@ -1,0 +1,188 @@
+"""The episode page's forms: record an observation, mark a task, request, close.
+
+Each is POST → redirect → GET: a command that applied redirects to the episode page with its
+event id, and the page shows that event's stored outcome. A command the pathway refuses
+re-renders the page (422) with the message where it belongs (next to the field, for an
+observation) and the input kept. Before each command the episode's due timers fire, as the
+CLI and the API do, so a command never acts on a state the clock has already left.
+
+Each form carries its own event id, made when the form was rendered: sending it twice (a
+double click, a retried request) applies once. Every form also carries the session's CSRF
+token, checked before anything else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from carepath.api.services import Services, services
+from carepath.web import session
+from carepath.web.episode_page import load_episode_page
+from carepath.web.observation_form import (
+    FORM_ERROR,
+    build_form,
+    field_of,
+    read_clinical_time,
+    read_form,
+)
+from carepath.web.pages import PREFIX, not_found, page, redirect
+from pathway import usecases
+from pathway.errors import (
+    ConcurrencyConflict,
+    EpisodeClosed,
+    EpisodeNotFound,
+    InvalidObservation,
+    InvalidRequest,
+    PathwayError,
+)
+from pathway.unit_of_work import UnitOfWork
+from pathway.usecases import Applied, DefinitionRegistry
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+EVENT_ID = re.compile(r"[0-9a-f]{32}")
+Call = Callable[[UnitOfWork, DefinitionRegistry, datetime, str, str], Applied]
+
+
+def run_command(svc: Services, episode_id: str, actor: str, event_id: str, call: Call) -> Applied:
+    """Fire the episode's due timers, then run the command in its own transaction."""
+    now = svc.clock()
+    uow = svc.uow_factory()
+    usecases.fire_due_timers(uow, svc.definitions, now, episode_id=episode_id)
+    return call(uow, svc.definitions, now, actor, event_id)
+
+
+def _event_id(form: Any) -> str:
+    given = str(form.get("event_id", ""))
+    return given if EVENT_ID.fullmatch(given) else usecases.new_event_id()
+
+
+def _done(episode_id: str, applied: Applied) -> Response:
+    again = "&again=1" if applied.outcome.repeated else ""
+    return redirect(f"{PREFIX}/episodes/{episode_id}?event={applied.outcome.event_id}{again}")
+
+
+def _problem(exc: PathwayError) -> str:
+    """A refusal in words a coordinator reads; the engine's message carries the detail."""
+    if isinstance(exc, EpisodeClosed):
+        return "This episode has ended: nothing more can be recorded on it."
+    if isinstance(exc, ConcurrencyConflict):
+        return (
+            "The episode changed while this was being saved (another user or a timer). "
+            "Nothing was recorded: check the page and send it again."
+        )
+    return exc.message
+
+
+@router.post("/episodes/{episode_id}/observations")
+async def observe(request: Request, episode_id: str) -> Response:
+    svc = services(request)
+    form = await request.form()
+
+    def body() -> Response:
+        who = session.writer(request, str(form.get("csrf", "")))
+        now = svc.clock()
+        uow = svc.uow_factory()
+        try:
+            with uow:
+                episode = uow.get_episode(episode_id)
+        except EpisodeNotFound:
+            return not_found(request, who)
+        vocabulary = svc.definitions.get(episode.definition_version).vocabulary
+        facts, raw, errors = read_form(vocabulary, form, form.getlist)
+        raw["at"] = at_text = str(form.get("at", ""))
+        try:
+            at = read_clinical_time(at_text, now)
+        except ValueError:
+            errors["at"] = f"got {at_text!r}, expected a date and time such as 2026-03-02T09:30"
+        if not errors:
+            try:
+                applied = run_command(
+                    svc, episode_id, who.actor, _event_id(form),
+                    lambda uow, defs, now, actor, eid: usecases.observe(
+                        uow, defs, episode_id, facts, at=at, now=now, actor=actor, event_id=eid
+                    ),
+                )  # fmt: skip
+                return _done(episode_id, applied)
+            except InvalidObservation as exc:
+                field_of(exc, errors, vocabulary)
+            except InvalidRequest as exc:
+                key = "at" if exc.field == "at" else FORM_ERROR
+                errors[key] = f"got {exc.value!r}, expected {exc.expected}"
+            except PathwayError as exc:
+                errors[FORM_ERROR] = _problem(exc)
+        kept = build_form(vocabulary, episode)
+        kept.raw, kept.errors = raw, errors
+        content = load_episode_page(svc, episode_id, now, form=kept)
+        response = page(request, "episode.html", 422, viewer=who, p=content, now=now, csrf=who.csrf)
+        response.headers["HX-Reswap"] = "outerHTML show:#observe:top"  # htmx: show the errors
+        return response
+
+    return await run_in_threadpool(body)
+
+
+async def _simple_command(
+    request: Request, episode_id: str, call: Callable[[Any], Call]
+) -> Response:
+    """Tasks, requests and closing: one command, its refusal shown at the top of its panel."""
+    svc = services(request)
+    form = await request.form()
+
+    def body() -> Response:
+        who = session.writer(request, str(form.get("csrf", "")))
+        try:
+            applied = run_command(svc, episode_id, who.actor, _event_id(form), call(form))
+            return _done(episode_id, applied)
+        except EpisodeNotFound:
+            return not_found(request, who)
+        except PathwayError as exc:
+            message = _problem(exc)
+        now = svc.clock()
+        content = load_episode_page(svc, episode_id, now)
+        return page(
+            request, "episode.html", 422, viewer=who, p=content, now=now, csrf=who.csrf,
+            action_error=message,
+        )  # fmt: skip
+
+    return await run_in_threadpool(body)
+
+
+@router.post("/episodes/{episode_id}/tasks")
+async def update_task(request: Request, episode_id: str) -> Response:
+    def call(form: Any) -> Call:
+        key, status = str(form.get("task_key", "")), str(form.get("status", ""))
+        note = str(form.get("note", "")).strip()[:2000] or None
+        return lambda uow, defs, now, actor, eid: usecases.update_task(
+            uow, defs, episode_id, key, status, note=note, at=now, now=now, actor=actor,
+            event_id=eid,
+        )  # fmt: skip
+
+    return await _simple_command(request, episode_id, call)
+
+
+@router.post("/episodes/{episode_id}/requests")
+async def request_action(request: Request, episode_id: str) -> Response:
+    def call(form: Any) -> Call:
+        action = str(form.get("action", ""))
+        return lambda uow, defs, now, actor, eid: usecases.request(
+            uow, defs, episode_id, action, at=now, now=now, actor=actor, event_id=eid
+        )
+
+    return await _simple_command(request, episode_id, call)
+
+
+@router.post("/episodes/{episode_id}/close")
+async def close(request: Request, episode_id: str) -> Response:
+    def call(form: Any) -> Call:
+        reason = str(form.get("reason", ""))
+        return lambda uow, defs, now, actor, eid: usecases.close(
+            uow, defs, episode_id, reason, at=now, now=now, actor=actor, event_id=eid
+        )
+
+    return await _simple_command(request, episode_id, call)

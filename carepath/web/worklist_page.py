@@ -1,0 +1,81 @@
+"""What the worklist page shows: the episodes to list, fetched by the API's worklist query.
+
+The storage query (``storage.worklist``) orders by the earliest pending timer; the page wants
+open escalations first too, and those can sit on an episode whose next timer is weeks away (or
+that has none). So two queries are merged: every escalated episode, then the rest in due order
+up to a cap. Each listed episode's snapshot is then read (cached by the unit of work: one short
+query when unchanged) to say why it is listed and to count its tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from carepath.api.services import Services
+from carepath.web.worklist_rows import BUCKETS, Row, build_row, ordered
+from pathway.usecases import DefinitionRegistry
+from storage.worklist import WorklistItem, WorklistQuery
+
+CAP = 300  # rows on one page; past that, the search box and the state filter narrow it
+
+
+@dataclass(frozen=True, slots=True)
+class StateOption:
+    name: str
+    label: str
+    terminal: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistView:
+    buckets: dict[str, list[Row]]
+    total: int
+    truncated: bool
+    state: str | None
+    search: str
+    options: tuple[StateOption, ...]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {b: len(self.buckets[b]) for b in BUCKETS}
+
+
+def state_options(definitions: DefinitionRegistry) -> tuple[StateOption, ...]:
+    d = definitions.current
+    return tuple(StateOption(n, s.label, s.terminal) for n, s in d.states.items())
+
+
+def load_worklist(
+    svc: Services, now: datetime, state: str | None, search: str | None
+) -> WorklistView:
+    definitions = svc.definitions
+    options = state_options(definitions)
+    names = {o.name for o in options}
+    chosen = state if state in names else None
+    states = (chosen,) if chosen else tuple(o.name for o in options if not o.terminal)
+    text = (search or "").strip()[:100]
+    items: dict[str, WorklistItem] = {}
+    truncated = False
+    for escalated in (True, False):
+        query = WorklistQuery(
+            states=states, now=now, escalated=escalated, search=text or None, limit=CAP
+        )
+        page = svc.worklist.page(query)
+        for item in page.items:
+            items.setdefault(item.id, item)
+        truncated = truncated or page.next_cursor is not None
+    rows: list[Row] = []
+    uow = svc.uow_factory()
+    with uow:
+        for item in list(items.values())[:CAP]:
+            episode = uow.get_episode(item.id)
+            rows.append(build_row(definitions.get(episode.definition_version), episode, now))
+    return WorklistView(
+        buckets=ordered(rows),
+        total=len(rows),
+        truncated=truncated or len(items) > CAP,
+        state=chosen,
+        search=text,
+        options=options,
+    )

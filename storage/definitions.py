@@ -1,0 +1,240 @@
+"""Definition versions kept in the database, so that a changed file does not strand episodes.
+
+An episode is pinned to the version it was opened under (``<id>@<sha256 prefix>``). The file
+on disk is only the *current* version: the one new episodes get. ``registry_for`` records the
+current document the first time any process runs it, and loads every version ever recorded,
+so commands and the scheduler keep working on episodes of older versions until they are
+migrated. Each stored document is compiled once and must reproduce the version it is stored
+under: a document altered in the table is refused, not silently run.
+
+``StoredDefinitions.get`` also looks up a version it does not hold yet: a long-running
+process (server, scheduler) meets episodes migrated to a version recorded after it started.
+
+``MigrationUnitOfWork`` is the SQL unit of work that also writes what a migration changes in
+the episode row beyond what ``SqlUnitOfWork`` writes: the pinned version (and the state when
+a migration renames it) — in the same transaction, under the same version check.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from pathway.definition import Definition, compile_definition
+from pathway.errors import InvalidDefinition
+from pathway.usecases import DefinitionRegistry
+from storage.columns import read_json, read_time
+from storage.database import create_engine_for, ensure_schema
+from storage.tables import DefinitionRow, EpisodeRow
+from storage.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
+from storage.writes import change_rows
+
+_definitions = DefinitionRow.__table__  # type: ignore[attr-defined]
+_RECORD = """
+INSERT INTO definitions (version, id, content_hash, document, first_seen_at)
+VALUES (:version, :id, :content_hash, {document}, CURRENT_TIMESTAMP)
+ON CONFLICT (version) DO NOTHING"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """One row of ``definitions`` with the episodes pinned to it (``live``: not terminal)."""
+
+    version: str
+    first_seen_at: str | None
+    episodes: int
+    live: int
+    stored: bool  # False: episodes name a version whose document was never recorded
+
+
+class StoredDefinitions(DefinitionRegistry):
+    """A registry backed by the ``definitions`` table: unknown versions are looked up there."""
+
+    def __init__(self, engine: Engine, current: Definition, others: Iterable[Definition]) -> None:
+        super().__init__(current, others)
+        self.engine = engine
+        self._lock = threading.Lock()
+
+    def get(self, version: str) -> Definition:
+        try:
+            return super().get(version)
+        except InvalidDefinition:
+            with self._lock:
+                found = _load(self.engine, [version])
+            if not found:
+                raise
+            self.add(found[0])
+            return found[0]
+
+
+def registry_for(
+    source: SqlUnitOfWorkFactory | Engine | str, current: Definition
+) -> StoredDefinitions:
+    """The registry every process should use: ``current`` (the configured file) recorded if it
+    is new, and every version the database has seen, each compiled once and checked.
+
+    ``source`` is a unit-of-work factory (the usual case: its engine is shared), an engine, or
+    a database URL (migrated if fresh; note ``sqlite://`` is then a database of its own).
+    """
+    engine = _engine_of(source)
+    record_definition(engine, current)
+    others = [d for d in _load(engine) if d.version != current.version]
+    return StoredDefinitions(engine, current, others)
+
+
+def record_definition(engine: Engine, definition: Definition) -> bool:
+    """Store the definition's document unless its version is already stored; True if new."""
+    postgres = engine.dialect.name == "postgresql"
+    sql = _RECORD.format(document="CAST(:document AS json)" if postgres else ":document")
+    params = {
+        "version": definition.version,
+        "id": definition.id,
+        "content_hash": definition.content_hash,
+        "document": canonical_document(definition),
+    }
+    with engine.begin() as db:
+        return db.exec_driver_sql(_driver_style(sql, postgres), params).rowcount == 1
+
+
+def canonical_document(definition: Definition) -> str:
+    """The document as its content hash reads it: JSON with sorted keys."""
+    return orjson.dumps(definition.document, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def stored_versions(engine: Engine, definitions: DefinitionRegistry) -> list[StoredVersion]:
+    """Every stored version and every version episodes name, with episode counts (oldest first)."""
+    e = EpisodeRow.__table__.c  # type: ignore[attr-defined]
+    with engine.connect() as db:
+        rows = db.execute(select(_definitions.c.version, _definitions.c.first_seen_at)).all()
+        counts = db.execute(
+            select(e.definition_version, e.state, func.count()).group_by(
+                e.definition_version, e.state
+            )
+        ).all()
+    seen = {v: read_time(t).isoformat() if t is not None else None for v, t in rows}
+    total: dict[str, int] = {}
+    live: dict[str, int] = {}
+    for version, state, n in counts:
+        total[version] = total.get(version, 0) + n
+        if not _terminal(definitions, version, state):
+            live[version] = live.get(version, 0) + n
+    versions = sorted(set(seen) | set(total), key=lambda v: (seen.get(v) or "~", v))
+    return [
+        StoredVersion(v, seen.get(v), total.get(v, 0), live.get(v, 0), v in seen) for v in versions
+    ]
+
+
+def _terminal(definitions: DefinitionRegistry, version: str, state: str) -> bool:
+    try:
+        return definitions.get(version).is_terminal(state)
+    except (InvalidDefinition, KeyError):
+        return False  # unknown version or state: count it as live, so it is not overlooked
+
+
+def _load(engine: Engine, versions: list[str] | None = None) -> list[Definition]:
+    query = select(_definitions.c.version, _definitions.c.document)
+    if versions is not None:
+        query = query.where(_definitions.c.version.in_(versions))
+    with engine.connect() as db:
+        rows = db.execute(query.order_by(_definitions.c.first_seen_at)).all()
+    return [_compile_stored(version, document) for version, document in rows]
+
+
+def _compile_stored(version: str, document: Any) -> Definition:
+    try:
+        definition = compile_definition(read_json(document))
+    except InvalidDefinition as exc:
+        raise InvalidDefinition(f"stored definition {version}: {exc}") from None
+    if definition.version != version:
+        raise InvalidDefinition(
+            f"stored definition {version}: its document compiles to {definition.version}, "
+            "expected the version it is stored under (the definitions table was altered)"
+        )
+    return definition
+
+
+def _engine_of(source: SqlUnitOfWorkFactory | Engine | str) -> Engine:
+    if isinstance(source, Engine):
+        return source
+    if isinstance(source, str):
+        engine = create_engine_for(source)
+        ensure_schema(engine)
+        return engine
+    return source.engine
+
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def _driver_style(sql: str, postgres: bool) -> str:
+    """``:name`` parameters (sqlite3) as psycopg's ``%(name)s`` on PostgreSQL."""
+    return _NAMED.sub(r"%(\1)s", sql) if postgres else sql
+
+
+# -- writing a migration --------------------------------------------------------------------
+
+_REPIN = (
+    "UPDATE episodes SET definition_version = :definition_version, state = :state "
+    "WHERE id = :id AND version = :version"
+)
+
+
+class MigrationUnitOfWork(SqlUnitOfWork):
+    """``SqlUnitOfWork`` plus the columns a migration changes that a decision never does.
+
+    The shared write path updates an episode under its version but leaves its pinned
+    definition version alone (and its state, when no timer or transition moved): an ordinary
+    decision never changes them, a migration does. Each change is written as usual, then its
+    episode row is repinned, inside one transaction.
+    """
+
+    def commit(self) -> None:
+        staged, self._staged = self._staged, []
+        if not staged:
+            return
+        backend, db = self._backend, self._connection()
+        rows = []
+        for change in staged:
+            r = change_rows(change, backend.time)
+            r.moved = True  # the full UPDATE: state, entry time, care start, next due
+            rows.append(r)
+        repins = [
+            {
+                "id": c.decision.episode.id,
+                "version": c.decision.episode.version,
+                "definition_version": c.decision.episode.definition_version,
+                "state": c.decision.episode.state,
+            }
+            for c in staged
+        ]
+        if isinstance(db, sqlite3.Cursor):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for r in rows:
+                    backend.write_change(db, r)  # type: ignore[attr-defined]
+                db.executemany(_REPIN, repins)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.connection.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        else:
+            with db.connection.transaction():
+                for r in rows:
+                    backend.write_change(db, r)  # type: ignore[attr-defined]
+                db.executemany(_driver_style(_REPIN, True), repins)
+        for change in staged:
+            self._snapshots.put(change.decision.episode)
+
+
+def migration_uow_factory(factory: SqlUnitOfWorkFactory) -> Any:
+    """A zero-argument maker of ``MigrationUnitOfWork`` sharing ``factory``'s connections."""
+    return lambda: MigrationUnitOfWork(factory.engine, factory.snapshots, factory.connections)
