@@ -244,7 +244,6 @@ def migrate(
     from datetime import UTC, datetime
 
     from pathway.migration_usecases import FAILED, migrate_all
-    from storage.definitions import migration_uow_factory
 
     state_map: dict[str, str] = {}
     for item in maps or ():
@@ -257,7 +256,7 @@ def migrate(
         factory, definitions = _stored()
         target = definitions.current if to == "current" else definitions.get(to)
         return migrate_all(
-            migration_uow_factory(factory), definitions, target.version, state_map,
+            factory, definitions, target.version, state_map,
             now=datetime.now(UTC), actor=actor or getpass.getuser(), dry_run=dry_run,
         )  # fmt: skip
 

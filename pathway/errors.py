@@ -3,6 +3,7 @@
     PathwayError                      base: ``message`` names the value given and what was expected
     ├── InvalidObservation            unknown fact, wrong type, out of range, duplicate item
     ├── InvalidRequest                unknown action, unknown close reason, malformed command
+    │   └── MissingStateMapping       a migration meets a state the new version does not have
     ├── TransitionNotAllowed          the definition's graph has no such edge from this state
     ├── EpisodeClosed                 any event on a terminal episode
     ├── EpisodeNotFound               no episode with that id

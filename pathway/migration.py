@@ -45,9 +45,9 @@ from typing import Any
 import orjson
 
 from pathway.definition import Definition
-from pathway.engine import _Work, decide
+from pathway.engine import _Work
 from pathway.errors import InvalidRequest
-from pathway.model import CANCELLED, PENDING, Decision, Episode, Event, FireTimer, Timer
+from pathway.model import CANCELLED, PENDING, Decision, Episode, Event, Timer
 
 
 @dataclass(slots=True)
@@ -84,8 +84,7 @@ class TimerChange:
     why: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "key": self.key, "due": self.due, "new_due": self.new_due,
-                "why": self.why}  # fmt: skip
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(slots=True)
@@ -123,7 +122,7 @@ class MigrationPlan:
 
 def check_state_map(new: Definition, state_map: dict[str, str]) -> None:
     """A mapping renames a state the new version lacks into one of its live states."""
-    live = sorted(s for s, d in new.states.items() if not d.terminal)
+    live = _live_states(new)
     for old_state, new_state in state_map.items():
         if old_state in live:
             raise InvalidRequest(
@@ -186,21 +185,6 @@ def apply(plan: MigrationPlan, actor: str) -> Decision:
     return work.finish()
 
 
-def catch_up(definition: Definition, episode: Episode, now: datetime) -> tuple[Episode, int]:
-    """The episode after firing, in memory, every timer due by ``now`` (as the scheduler
-    would before the migration): what a dry run plans on. Returns it and the count fired."""
-    fired = 0
-    while not definition.is_terminal(episode.state):
-        due = [t for t in episode.pending_timers() if t.due_at <= now]
-        if not due:
-            break
-        event = FireTimer(
-            f"timer:{episode.id}:{due[0].key}", due[0].due_at, "scheduler", due[0].key
-        )
-        episode, fired = decide(definition, episode, event, now).episode, fired + 1
-    return episode, fired
-
-
 # -- planning -------------------------------------------------------------------------------
 
 
@@ -209,11 +193,14 @@ def _mapped_state(episode: Episode, new: Definition, state_map: dict[str, str]) 
     if current is not None and not current.terminal:
         return episode.state
     target = state_map.get(episode.state)
-    live = sorted(s for s, d in new.states.items() if not d.terminal)
     if target is None:
-        raise MissingStateMapping({episode.state: 1}, new.version, live)
+        raise MissingStateMapping({episode.state: 1}, new.version, _live_states(new))
     check_state_map(new, {episode.state: target})
     return target
+
+
+def _live_states(definition: Definition) -> list[str]:
+    return sorted(s for s, d in definition.states.items() if not d.terminal)
 
 
 def _transfer_rules(plan: MigrationPlan) -> tuple[str, ...]:
@@ -231,7 +218,9 @@ def _transfer_rules(plan: MigrationPlan) -> tuple[str, ...]:
 
 
 def _set_at(timer: Timer, old: Definition) -> datetime:
-    """When a timer was set: its due time less the delay of the version it was set under."""
+    """When a timer was set: its due time less the delay of the version it was set under.
+    (A timer an earlier migration made due at once breaks this, but it is due, so the use
+    case fires it before any later migration plans.)"""
     return timer.due_at - old.timers[timer.rule_id].delay
 
 

@@ -23,15 +23,11 @@ from typing import Any
 import orjson
 
 from pathway.audit import AuditRecord, chain_hash, entry_for
-from pathway.errors import ConcurrencyConflict, PathwayError
-from pathway.migration import (
-    MissingStateMapping,
-    apply,
-    catch_up,
-    check_state_map,
-    plan_migration,
-)
-from pathway.model import Decision
+from pathway.definition import Definition
+from pathway.engine import decide
+from pathway.errors import ConcurrencyConflict, InvalidDefinition, PathwayError
+from pathway.migration import MissingStateMapping, apply, check_state_map, plan_migration
+from pathway.model import Decision, Episode, FireTimer
 from pathway.unit_of_work import Change, Outcome, UnitOfWork
 from pathway.usecases import DefinitionRegistry, fire_due_timers
 
@@ -184,6 +180,21 @@ def migrate_all(
     return report
 
 
+def catch_up(definition: Definition, episode: Episode, now: datetime) -> tuple[Episode, int]:
+    """The episode after firing, in memory, every timer due by ``now`` (as the scheduler
+    would before the migration): what a dry run plans on. Returns it and the count fired."""
+    fired = 0
+    while not definition.is_terminal(episode.state):
+        due = [t for t in episode.pending_timers() if t.due_at <= now]
+        if not due:
+            break
+        event = FireTimer(
+            f"timer:{episode.id}:{due[0].key}", due[0].due_at, "scheduler", due[0].key
+        )
+        episode, fired = decide(definition, episode, event, now).episode, fired + 1
+    return episode, fired
+
+
 def migration_entry(
     decision: Decision, changes: dict[str, Any], recorded_at: datetime
 ) -> AuditRecord:
@@ -212,6 +223,10 @@ def _dry(
         )  # fmt: skip
     except MissingStateMapping as exc:
         return exc
+    except InvalidDefinition as exc:  # pinned to a version whose document was never stored
+        with uow:
+            pinned = uow.get_episode(episode_id).definition_version
+        return EpisodeMigration(episode_id, FAILED, pinned, to_version, error=str(exc))
 
 
 def _with_retries(

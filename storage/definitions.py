@@ -9,16 +9,11 @@ under: a document altered in the table is refused, not silently run.
 
 ``StoredDefinitions.get`` also looks up a version it does not hold yet: a long-running
 process (server, scheduler) meets episodes migrated to a version recorded after it started.
-
-``MigrationUnitOfWork`` is the SQL unit of work that also writes what a migration changes in
-the episode row beyond what ``SqlUnitOfWork`` writes: the pinned version (and the state when
-a migration renames it) — in the same transaction, under the same version check.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,14 +29,15 @@ from pathway.usecases import DefinitionRegistry
 from storage.columns import read_json, read_time
 from storage.database import create_engine_for, ensure_schema
 from storage.tables import DefinitionRow, EpisodeRow
-from storage.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
-from storage.writes import change_rows
+from storage.unit_of_work import SqlUnitOfWorkFactory
 
 _definitions = DefinitionRow.__table__  # type: ignore[attr-defined]
 _RECORD = """
 INSERT INTO definitions (version, id, content_hash, document, first_seen_at)
-VALUES (:version, :id, :content_hash, {document}, CURRENT_TIMESTAMP)
+VALUES (:version, :id, :content_hash, {document}, {now})
 ON CONFLICT (version) DO NOTHING"""
+# The database's clock (storage reads none of its own), to the millisecond or better.
+_NOW = {"postgresql": "clock_timestamp()", "sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now')"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,23 +81,29 @@ def registry_for(
     a database URL (migrated if fresh; note ``sqlite://`` is then a database of its own).
     """
     engine = _engine_of(source)
-    record_definition(engine, current)
-    others = [d for d in _load(engine) if d.version != current.version]
+    others = _load(engine, skip=current.version)
+    if not _stored(engine, current.version):  # read first: no write lock in the usual case
+        record_definition(engine, current)
     return StoredDefinitions(engine, current, others)
 
 
 def record_definition(engine: Engine, definition: Definition) -> bool:
     """Store the definition's document unless its version is already stored; True if new."""
     postgres = engine.dialect.name == "postgresql"
-    sql = _RECORD.format(document="CAST(:document AS json)" if postgres else ":document")
+    sql = _RECORD.format(
+        document="CAST(:document AS json)" if postgres else ":document",
+        now=_NOW[engine.dialect.name],
+    )
     params = {
         "version": definition.version,
         "id": definition.id,
         "content_hash": definition.content_hash,
         "document": canonical_document(definition),
     }
-    with engine.begin() as db:
-        return db.exec_driver_sql(_driver_style(sql, postgres), params).rowcount == 1
+    with engine.connect() as db:
+        db.execution_options(sqlite_immediate=True)  # take SQLite's write lock up front
+        with db.begin():
+            return db.exec_driver_sql(_driver_style(sql, postgres), params).rowcount == 1
 
 
 def canonical_document(definition: Definition) -> str:
@@ -139,13 +141,25 @@ def _terminal(definitions: DefinitionRegistry, version: str, state: str) -> bool
         return False  # unknown version or state: count it as live, so it is not overlooked
 
 
-def _load(engine: Engine, versions: list[str] | None = None) -> list[Definition]:
+def _load(
+    engine: Engine, versions: list[str] | None = None, skip: str | None = None
+) -> list[Definition]:
+    """The stored versions (all, or those named), compiled and checked, oldest first."""
     query = select(_definitions.c.version, _definitions.c.document)
     if versions is not None:
         query = query.where(_definitions.c.version.in_(versions))
+    if skip is not None:
+        query = query.where(_definitions.c.version != skip)
     with engine.connect() as db:
-        rows = db.execute(query.order_by(_definitions.c.first_seen_at)).all()
+        rows = db.execute(query.order_by(_definitions.c.first_seen_at, _definitions.c.version))
+        rows = rows.all()
     return [_compile_stored(version, document) for version, document in rows]
+
+
+def _stored(engine: Engine, version: str) -> bool:
+    query = select(_definitions.c.version).where(_definitions.c.version == version)
+    with engine.connect() as db:
+        return db.execute(query).first() is not None
 
 
 def _compile_stored(version: str, document: Any) -> Definition:
@@ -177,64 +191,3 @@ _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 def _driver_style(sql: str, postgres: bool) -> str:
     """``:name`` parameters (sqlite3) as psycopg's ``%(name)s`` on PostgreSQL."""
     return _NAMED.sub(r"%(\1)s", sql) if postgres else sql
-
-
-# -- writing a migration --------------------------------------------------------------------
-
-_REPIN = (
-    "UPDATE episodes SET definition_version = :definition_version, state = :state "
-    "WHERE id = :id AND version = :version"
-)
-
-
-class MigrationUnitOfWork(SqlUnitOfWork):
-    """``SqlUnitOfWork`` plus the columns a migration changes that a decision never does.
-
-    The shared write path updates an episode under its version but leaves its pinned
-    definition version alone (and its state, when no timer or transition moved): an ordinary
-    decision never changes them, a migration does. Each change is written as usual, then its
-    episode row is repinned, inside one transaction.
-    """
-
-    def commit(self) -> None:
-        staged, self._staged = self._staged, []
-        if not staged:
-            return
-        backend, db = self._backend, self._connection()
-        rows = []
-        for change in staged:
-            r = change_rows(change, backend.time)
-            r.moved = True  # the full UPDATE: state, entry time, care start, next due
-            rows.append(r)
-        repins = [
-            {
-                "id": c.decision.episode.id,
-                "version": c.decision.episode.version,
-                "definition_version": c.decision.episode.definition_version,
-                "state": c.decision.episode.state,
-            }
-            for c in staged
-        ]
-        if isinstance(db, sqlite3.Cursor):
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for r in rows:
-                    backend.write_change(db, r)  # type: ignore[attr-defined]
-                db.executemany(_REPIN, repins)
-                db.execute("COMMIT")
-            except BaseException:
-                if db.connection.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-        else:
-            with db.connection.transaction():
-                for r in rows:
-                    backend.write_change(db, r)  # type: ignore[attr-defined]
-                db.executemany(_driver_style(_REPIN, True), repins)
-        for change in staged:
-            self._snapshots.put(change.decision.episode)
-
-
-def migration_uow_factory(factory: SqlUnitOfWorkFactory) -> Any:
-    """A zero-argument maker of ``MigrationUnitOfWork`` sharing ``factory``'s connections."""
-    return lambda: MigrationUnitOfWork(factory.engine, factory.snapshots, factory.connections)

@@ -54,7 +54,7 @@ VALUES (:id, :definition_version, :state, :opened_at, :state_entered_at, :care_s
     :next_due_at)"""
 UPDATE_EPISODE = """
 UPDATE episodes SET state = :state, state_entered_at = :state_entered_at,
-    care_started_at = :care_started_at, last_review_pain = :last_review_pain,
+    definition_version = :definition_version, care_started_at = :care_started_at, last_review_pain = :last_review_pain,
     closed_reason = :closed_reason, audit_hash = :audit_hash, version = :version,
     facts = :facts, next_due_at = :next_due_at
 WHERE id = :id AND version = :expected_version"""

@@ -23,7 +23,7 @@ class ChangeRows:
 
     new_episode: bool  # the episode row is inserted (open), not updated under its version
     params: dict[str, Any]
-    moved: bool = True  # state, entry time, care start or timers changed (not only facts)
+    moved: bool = True  # state, pin, entry time, care start or timers changed (not only facts)
     new_timers: list[dict[str, Any]] = field(default_factory=list)
     timer_status: list[dict[str, Any]] = field(default_factory=list)
     new_tasks: list[dict[str, Any]] = field(default_factory=list)
@@ -83,6 +83,8 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
         before is None
         or timers_touched
         or decision.transitions
+        or ep.state != before.state
+        or ep.definition_version != before.definition_version  # a migration repins it
         or ep.state_entered_at != before.state_entered_at
         or ep.care_started_at != before.care_started_at
     )

@@ -72,6 +72,10 @@ def create_api(
         url = database_url or (settings or Settings.from_env()).database_url
         uow_factory = sql_uow_factory(url, definitions)
     factory = uow_factory
+    if hasattr(factory, "engine"):  # SQL: every version the database has seen, not only the file
+        from storage.definitions import registry_for
+
+        definitions = registry_for(factory, definitions.current)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
