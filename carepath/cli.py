@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from carepath.console import database_problem, fail
+from carepath.console import run_reporting
 
 app = typer.Typer(
     help="carepath: clinical care pathways as explainable, versioned state machines.",
@@ -53,31 +53,25 @@ def replay(
     from carepath.replay import replay_files, replay_many
     from carepath.scenario import load_scenario
     from pathway.definition import load_definition
-    from pathway.errors import PathwayError
     from pathway.usecases import DefinitionRegistry
 
-    try:
+    def run() -> tuple[list[bytes], list[str], int, list]:
         definitions = DefinitionRegistry(load_definition(definition))
         if json_out and not database:
             outputs, failures, code = replay_files([str(f) for f in files], definitions, workers)
-        else:
-            make_uow = None
-            if database:
-                from storage.unit_of_work import uow_factory
+            return outputs, failures, code, []
+        make_uow = None
+        if database:
+            from storage.unit_of_work import uow_factory
 
-                make_uow = uow_factory(database, definitions)
-            scenarios = [load_scenario(f) for f in files]
-            results = replay_many(scenarios, definitions, *([make_uow] if make_uow else []))
-            outputs = [_dump(r.output) for r in results] if json_out else []
-            failures = [f"{r.output['scenario']}: {f}" for r in results for f in r.failures]
-            code = max((r.exit_code for r in results), default=0)
-    except PathwayError as exc:
-        fail(str(exc))
-    except Exception as exc:
-        problem = database_problem(exc)
-        if problem is None:
-            raise
-        fail(problem)
+            make_uow = uow_factory(database, definitions)
+        scenarios = [load_scenario(f) for f in files]
+        results = replay_many(scenarios, definitions, *([make_uow] if make_uow else []))
+        outputs = [_dump(r.output) for r in results] if json_out else []
+        failures = [f"{r.output['scenario']}: {f}" for r in results for f in r.failures]
+        return outputs, failures, max((r.exit_code for r in results), default=0), results
+
+    outputs, failures, code, results = run_reporting(run)
     for failure in failures:
         typer.echo(failure, err=True)
     out = sys.stdout.buffer

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from carepath.console import fail
+from carepath.console import fail, run_reporting
 
 if TYPE_CHECKING:
     from pathway.definition import Definition
@@ -188,22 +188,6 @@ def _stored() -> tuple[Any, Any]:
     return factory, registry_for(factory, load_definition(settings.definition_path))
 
 
-def _on_database(action: Any) -> Any:
-    """Run ``action``; a PathwayError or a database problem is one line on stderr, exit 2."""
-    from carepath.console import database_problem
-    from pathway.errors import PathwayError
-
-    try:
-        return action()
-    except PathwayError as exc:
-        fail(str(exc))
-    except Exception as exc:
-        problem = database_problem(exc)
-        if problem is None:
-            raise
-        fail(problem)
-
-
 @definition_app.command()
 def versions(json_out: Json = False) -> None:
     """List the definition versions the database knows, with their episodes (live = running)."""
@@ -213,7 +197,7 @@ def versions(json_out: Json = False) -> None:
         factory, definitions = _stored()
         return definitions.current.version, stored_versions(factory.engine, definitions)
 
-    current, rows = _on_database(body)
+    current, rows = run_reporting(body)
     if json_out:
         _print_json([{**r.__dict__, "current": r.version == current} for r in rows])
         return
@@ -260,7 +244,7 @@ def migrate(
             now=datetime.now(UTC), actor=actor or getpass.getuser(), dry_run=dry_run,
         )  # fmt: skip
 
-    report = _on_database(body)
+    report = run_reporting(body)
     shown = [e for e in report.episodes if e.changes is not None or e.status == FAILED]
     if json_out:
         _print_json(

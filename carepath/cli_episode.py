@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from carepath.console import database_problem, fail
+from carepath.console import fail, run_reporting
 
 if TYPE_CHECKING:
     from pathway.unit_of_work import UnitOfWork
@@ -45,9 +45,9 @@ def _backend() -> tuple[DefinitionRegistry, UnitOfWork]:
     from storage.unit_of_work import uow_factory
 
     settings = Settings.from_env()
-    current = _run(lambda: load_definition(settings.definition_path))
-    factory = _run(lambda: uow_factory(settings.database_url))
-    definitions = _run(lambda: registry_for(factory, current))  # every stored version, too
+    current = run_reporting(lambda: load_definition(settings.definition_path))
+    factory = run_reporting(lambda: uow_factory(settings.database_url))
+    definitions = run_reporting(lambda: registry_for(factory, current))  # every stored version, too
     return definitions, factory()
 
 
@@ -77,21 +77,6 @@ def parse_facts(value: str) -> dict[str, Any]:
     return facts
 
 
-def _run(action: Any) -> Any:
-    """Run a command body; every PathwayError becomes one line on stderr and exit 2."""
-    from pathway.errors import PathwayError
-
-    try:
-        return action()
-    except PathwayError as exc:
-        fail(str(exc))
-    except Exception as exc:
-        problem = database_problem(exc)
-        if problem is None:
-            raise
-        fail(problem)
-
-
 def _write(episode_id: str, call: Any) -> None:
     from pathway import usecases
 
@@ -102,7 +87,7 @@ def _write(episode_id: str, call: Any) -> None:
         usecases.fire_due_timers(uow, definitions, now, episode_id=episode_id)
         return call(uow, definitions, now)
 
-    _print_applied(_run(body))
+    _print_applied(run_reporting(body))
 
 
 def _print_applied(applied: Applied) -> None:
@@ -140,7 +125,7 @@ def open_(
     values = parse_facts(facts)
     moment = parse_time(at)
     definitions, uow = _backend()
-    applied = _run(
+    applied = run_reporting(
         lambda: usecases.open_episode(
             uow,
             definitions,
@@ -247,7 +232,7 @@ def show(episode_id: str, json_out: Json = False) -> None:
         with uow:
             return episode_view(uow.get_episode(episode_id))
 
-    view = _run(body)
+    view = run_reporting(body)
     if json_out:
         _print_json(view)
         return
@@ -272,7 +257,7 @@ def history(episode_id: str, json_out: Json = False) -> None:
             uow.get_episode(episode_id)
             return [r.body() for r in uow.audit_records(episode_id)]
 
-    entries = _run(body)
+    entries = run_reporting(body)
     if json_out:
         _print_json(entries)
         return
@@ -312,7 +297,7 @@ def verify(episode: Annotated[str | None, typer.Option(help="Only this episode."
                 )
             return checks
 
-    checks = _run(body)
+    checks = run_reporting(body)
     bad = [c for c in checks if not c.ok]
     for c in bad:
         typer.echo(f"episode {c.episode_id}: {c.problem}", err=True)
@@ -359,7 +344,7 @@ def export(
                     }
                     out.write(orjson.dumps(line) + b"\n")
 
-    _run(body)
+    run_reporting(body)
 
 
 @db_app.command()
@@ -369,7 +354,7 @@ def upgrade() -> None:
     from storage.database import upgrade as run_upgrade
 
     url = Settings.from_env().database_url
-    _run(lambda: run_upgrade(url))
+    run_reporting(lambda: run_upgrade(url))
     typer.echo("schema up to date")
 
 

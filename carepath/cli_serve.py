@@ -9,13 +9,12 @@ fired exactly once in the database whoever sweeps it. ``--demo`` first loads the
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from carepath.console import database_problem, fail
+from carepath.console import run_reporting
 
 if TYPE_CHECKING:
     from carepath.demo import DemoLoad
@@ -61,7 +60,7 @@ def serve_command(
     if workers == 1:
         from carepath.server import build_app
 
-        app = _run(lambda: build_app(settings, scheduler=not no_scheduler))
+        app = run_reporting(lambda: build_app(settings, scheduler=not no_scheduler))
         uvicorn.run(app, host=host, port=port, log_level="info")
         return
     from carepath.server import SCHEDULER_ENV
@@ -82,7 +81,7 @@ def _load_demo(settings: Settings) -> None:
         definitions = DefinitionRegistry(load_definition(settings.definition_path))
         return load_demo(settings.database_url, definitions, datetime.now(UTC))
 
-    result = _run(body)
+    result = run_reporting(body)
     loaded = result.loaded
     typer.echo(
         f"carepath: demo cohort: {loaded.created} episode(s) created, {loaded.present} already present"
@@ -92,20 +91,6 @@ def _load_demo(settings: Settings) -> None:
     )
     typer.echo(f"  coordinator  {result.tokens['coordinator']}")
     typer.echo(f"  admin        {result.tokens['admin']}")
-
-
-def _run(action: Callable[[], T]) -> T:
-    from pathway.errors import PathwayError
-
-    try:
-        return action()
-    except PathwayError as exc:
-        fail(str(exc))
-    except Exception as exc:
-        problem = database_problem(exc)
-        if problem is None:
-            raise
-        fail(problem)
 
 
 def _display(url: str) -> str:

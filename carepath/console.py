@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
 
 import typer
 
@@ -21,3 +22,22 @@ def database_problem(exc: BaseException) -> str | None:
         return None
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return f"database: {type(exc).__name__}: {detail[0] if detail else 'failed'}"
+
+
+T = TypeVar("T")
+
+
+def run_reporting(action: Callable[[], T]) -> T:
+    """Run a command's body: a PathwayError or a database problem becomes one line on stderr
+    and exit 2 (nothing was written: the use cases raise before writing)."""
+    from pathway.errors import PathwayError
+
+    try:
+        return action()
+    except PathwayError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        problem = database_problem(exc)
+        if problem is None:
+            raise
+        fail(problem)
