@@ -45,9 +45,9 @@ from typing import Any
 import orjson
 
 from pathway.definition import Definition
-from pathway.engine import _Work
 from pathway.errors import InvalidRequest
 from pathway.model import CANCELLED, PENDING, Decision, Episode, Event, Timer
+from pathway.work import DecisionWork
 
 
 @dataclass(slots=True)
@@ -164,13 +164,15 @@ def apply(plan: MigrationPlan, actor: str) -> Decision:
         raise InvalidRequest("episode", plan.episode.id, f"an episode to migrate ({plan.skip})")
     ep0, new = plan.episode, plan.new
     event_id = f"migrate:{ep0.id}:{ep0.version}:{new.version}"
-    work = _Work.start(new, ep0, Migrate(event_id, plan.now, actor, plan.old.version, new.version))
+    work = DecisionWork.start(
+        new, ep0, Migrate(event_id, plan.now, actor, plan.old.version, new.version)
+    )
     ep = work.episode
     ep.definition_version, ep.state = new.version, plan.state
     ep.care_started_at = plan.care_started_at
     keys = {t.key: i for i, t in enumerate(work.timers)}
     for change in (*plan.cancelled, *plan.retimed):
-        work._timer_status(keys[change.key], CANCELLED)
+        work.set_timer_status(keys[change.key], CANCELLED)
     for change in (*plan.retimed, *plan.added):
         assert change.new_due is not None
         timer = Timer(
@@ -205,7 +207,7 @@ def _live_states(definition: Definition) -> list[str]:
 
 def _transfer_rules(plan: MigrationPlan) -> tuple[str, ...]:
     """The TX rules (``on_every_event`` routes) of the new version that hold on current facts."""
-    work = _Work.start(plan.new, plan.episode, Migrate("plan", plan.now, "plan"))
+    work = DecisionWork.start(plan.new, plan.episode, Migrate("plan", plan.now, "plan"))
     work.episode.care_started_at = plan.care_started_at
     ctx = work.context()
     rules = plan.new.rules

@@ -1,0 +1,292 @@
+"""A decision under construction: a private copy of the episode plus everything that happened.
+
+The engine (``pathway.engine``) decides *which* rules apply to an event; ``DecisionWork`` is
+how the effects are applied and recorded: observing facts, settling routes (TX check first,
+then the state's routes while a transition applies), firing rules with their evidence, moving
+along the definition's graph, entering states (their rules and timers), setting and cancelling
+timers, opening and closing tasks. The migration planner uses it too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pathway.criteria import Context, Evidence
+from pathway.definition import Definition, Route, Rule
+from pathway.errors import TransitionNotAllowed
+from pathway.model import (
+    CANCELLED,
+    OPEN,
+    PENDING,
+    Decision,
+    Episode,
+    Event,
+    FactValue,
+    Observation,
+    Refusal,
+    RuleFiring,
+    Task,
+    Timer,
+    Transition,
+)
+
+_DAY = 86400.0
+
+
+class DecisionWork:
+    """The decision under construction: a private copy of the episode plus what happened."""
+
+    __slots__ = (
+        "definition",
+        "episode",
+        "decision",
+        "version",
+        "event_facts",
+        "observation_id",
+        "timers",
+        "tasks",
+        "_ctx",
+        "_open_rules",
+    )
+
+    def __init__(
+        self, definition: Definition, episode: Episode, decision: Decision, version: int
+    ) -> None:
+        self.definition = definition
+        self.episode = episode
+        self.decision = decision
+        self.version = version
+        self.event_facts: dict[str, Any] = {}
+        self.observation_id: str | None = None
+        self.timers = list(episode.timers)  # written back to the episode by finish()
+        self.tasks = list(episode.tasks)
+        self._ctx: Context | None = None  # valid until facts change or care starts
+        self._open_rules: set[str] | None = None  # rules with an open task
+
+    @classmethod
+    def start(cls, definition: Definition, episode: Episode, event: Event) -> DecisionWork:
+        copy = Episode(
+            id=episode.id,
+            definition_version=episode.definition_version,
+            state=episode.state,
+            opened_at=episode.opened_at,
+            state_entered_at=episode.state_entered_at,
+            care_started_at=episode.care_started_at,
+            facts=episode.facts,
+            timers=episode.timers,
+            tasks=episode.tasks,
+            last_review_pain=episode.last_review_pain,
+            closed_reason=episode.closed_reason,
+            version=episode.version + 1,
+            patient_ref=episode.patient_ref,
+            label=episode.label,
+            audit_hash=episode.audit_hash,
+        )
+        return cls(definition, copy, Decision(event, episode, copy), episode.version + 1)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def context(self) -> Context:
+        if self._ctx is None:
+            self._ctx = self._build_context()
+        return self._ctx
+
+    def _build_context(self) -> Context:
+        ep, at = self.episode, self.decision.event.at
+        derived: dict[str, Any] = {
+            "episode_day": int((at - ep.opened_at).total_seconds() // _DAY),
+            "previous_review_pain": ep.last_review_pain,
+        }
+        if ep.care_started_at is not None:
+            derived["care_day"] = int((at - ep.care_started_at).total_seconds() // _DAY)
+        return Context(ep.facts, self.event_facts, self.observation_id, derived)
+
+    # -- observations ----------------------------------------------------------------------
+
+    def observe(self, facts: dict[str, Any], event: Event, source: str) -> None:
+        ep, at = self.episode, event.at
+        obs = Observation(event.event_id, facts, at, event.actor, source)
+        self.decision.observation = obs
+        self.event_facts, self.observation_id = facts, obs.id
+        merged = dict(ep.facts)
+        for name, value in facts.items():
+            merged[name] = FactValue(value, obs.id, at)
+        ep.facts = merged
+        self._ctx = None
+        was_review = self.definition.states[ep.state].review
+        visited = [ep.state]
+        self._settle(visited)
+        ctx = self.context()
+        ended = self.definition.states[ep.state].terminal
+        for state in () if ended else visited:  # a transferred episode needs no review task
+            sdef = self.definition.states[state]
+            if sdef.terminal:
+                continue
+            for rid in sdef.checks:
+                rule = self.definition.rules[rid]
+                if rid not in self.decision.rule_ids and rule.criterion.test(ctx):
+                    self.fire(rule, rule.criterion.explain(ctx))
+        if was_review:
+            ep.last_review_pain = ep.fact("pain_score")
+        self._resolve_escalations(ctx)
+
+    def _settle(self, visited: list[str]) -> None:
+        """TX check, then the state's routes, for as long as a transition applies."""
+        ctx = self.context()
+        for route in self.definition.global_routes:
+            if self._take(route, ctx):
+                visited.append(self.episode.state)
+                return
+        for _ in range(len(self.definition.states)):
+            sdef = self.definition.states[self.episode.state]
+            if sdef.terminal:
+                return
+            before = self.episode.state
+            ctx = self.context()
+            taken = next((r for r in sdef.routes if self._take(r, ctx)), None)
+            if taken is None or taken.to is None or self.episode.state == before:
+                return
+            visited.append(self.episode.state)
+
+    def _take(self, route: Route, ctx: Context) -> bool:
+        """Apply the route if it applies: fire its rules, move, set its timers."""
+        if route.when is not None and not route.when.test(ctx):
+            return False
+        rules = self.definition.rules
+        holding = [rules[r] for r in route.rules if rules[r].criterion.test(ctx)]
+        if not holding:
+            return False
+        guard = route.when.explain(ctx) if route.when is not None else []
+        for rule in holding:
+            self.fire(rule, rule.criterion.explain(ctx) + guard)
+        for rid in route.also:
+            rule = rules[rid]
+            if rule.criterion.test(ctx):
+                self.fire(rule, rule.criterion.explain(ctx))
+        if route.to is not None:
+            self.move(route.to, route.trigger, tuple(r.id for r in holding))
+        for tid in route.timers:
+            self.set_timer(tid)
+        return True
+
+    def _resolve_escalations(self, ctx: Context) -> None:
+        rules = self.definition.rules
+        for i, task in enumerate(self.tasks):
+            if task.status == OPEN and task.kind == "escalation":
+                rule = rules[task.rule_id]
+                if rule.resolves_when_false and not rule.criterion.test(ctx):
+                    self.set_task_status(i, "resolved")
+
+    # -- effects ---------------------------------------------------------------------------
+
+    def fire(self, rule: Rule, evidence: list[Evidence], state: str | None = None) -> None:
+        d = self.decision
+        d.fired.append(RuleFiring(rule.id, rule.title, rule.citations, rule.refs, tuple(evidence)))
+        if rule.action is None:
+            return
+        if self._open_rules is None:
+            self._open_rules = {t.rule_id for t in self.tasks if t.status == OPEN}
+        if rule.id in self._open_rules:
+            return  # already asked for and not yet done
+        superseded_by = self.definition.superseded_by.get(rule.id)
+        if superseded_by and any(f.rule_id in superseded_by for f in d.fired):
+            return
+        for (
+            rid
+        ) in rule.supersedes:  # a stronger rule withdraws a weaker one's task of this decision
+            for task in [t for t in d.tasks_opened if t.rule_id == rid]:
+                d.tasks_opened.remove(task)
+                self.tasks.remove(task)
+                self._open_rules.discard(rid)
+        self._open_rules.add(rule.id)
+        task = Task(
+            key=f"{rule.id}@{self.version}",
+            rule_id=rule.id,
+            kind=rule.action.kind,
+            text=rule.action.text,
+            created_at=d.event.at,
+            state=state if rule.action.kind == "escalation" else None,
+        )
+        d.tasks_opened.append(task)
+        self.tasks.append(task)
+
+    def refuse(self, action: str, rule: Rule, evidence: list[Evidence]) -> None:
+        firing = RuleFiring(rule.id, rule.title, rule.citations, rule.refs, tuple(evidence))
+        self.decision.refused.append(Refusal(action, firing))
+
+    def move(self, dest: str, trigger: str, rules: tuple[str, ...]) -> None:
+        ep = self.episode
+        source = ep.state
+        if not self.definition.graph.allows(trigger, source, dest):
+            raise TransitionNotAllowed(
+                f"definition {self.definition.version} has no edge {trigger}: {source} → {dest}",
+                episode_id=ep.id,
+            )
+        self.decision.transitions.append(Transition(source, dest, rules))
+        for i, timer in enumerate(self.timers):
+            if timer.status == PENDING and timer.state == source:
+                self.set_timer_status(i, CANCELLED)
+        for i, task in enumerate(self.tasks):
+            if task.status == OPEN and task.state == source:
+                self.set_task_status(i, CANCELLED)
+        self.enter(dest)
+
+    def enter(self, state: str) -> None:
+        ep, at = self.episode, self.decision.event.at
+        ep.state, ep.state_entered_at = state, at
+        sdef = self.definition.states[state]
+        if sdef.terminal:
+            for i, timer in enumerate(self.timers):
+                if timer.status == PENDING:
+                    self.set_timer_status(i, CANCELLED)
+            for i, task in enumerate(self.tasks):
+                if task.status == OPEN and task.kind == "escalation":
+                    self.set_task_status(i, CANCELLED)
+            return
+        if sdef.starts_care:
+            if ep.care_started_at is not None:
+                return  # back in care: care day and its timeline go on
+            ep.care_started_at = at
+            self._ctx = None
+        ctx = self.context()
+        for rid in sdef.on_enter:
+            rule = self.definition.rules[rid]
+            if rule.criterion.test(ctx):
+                self.fire(rule, rule.criterion.explain(ctx))
+        for tid in sdef.timers:
+            self.set_timer(tid)
+
+    def set_timer(self, timer_id: str) -> None:
+        spec = self.definition.timers[timer_id]
+        timer = Timer(
+            f"{timer_id}@{self.version}",
+            timer_id,
+            self.decision.event.at + spec.delay,
+            PENDING,
+            self.episode.state if spec.state_bound else None,
+            self.version * 100 + len(self.decision.timers_set),
+        )
+        self.decision.timers_set.append(timer)
+        self.timers.append(timer)
+
+    def set_timer_status(self, index: int, status: str) -> None:
+        t = self.timers[index]
+        updated = Timer(t.key, t.rule_id, t.due_at, status, t.state, t.order)
+        self.timers[index] = updated
+        if status == CANCELLED:
+            self.decision.timers_cancelled.append(updated)
+        else:
+            self.decision.timer_fired = updated
+
+    def set_task_status(self, index: int, status: str, note: str | None = None) -> None:
+        t = self.tasks[index]
+        updated = Task(t.key, t.rule_id, t.kind, t.text, t.created_at, status, t.state, note)
+        self.tasks[index] = updated
+        self.decision.tasks_closed.append(updated)
+        if self._open_rules is not None:
+            self._open_rules.discard(t.rule_id)
+
+    def finish(self) -> Decision:
+        self.episode.timers = tuple(self.timers)
+        self.episode.tasks = tuple(self.tasks)
+        return self.decision
