@@ -268,6 +268,13 @@ def history(episode_id: str, json_out: Json = False) -> None:
             else e["state_to"]
         )
         typer.echo(f"#{e['seq']} {e['at']} {e['kind']} by {e['actor']}: {move}")
+        if "migration" in e:
+            m = e["migration"]
+            retimed = ", ".join(t["rule"] for t in m.get("retimed", []))
+            typer.echo(
+                f"    migrated {m['from_version']} → {m['to_version']}"
+                + (f"; re-timed {retimed}" if retimed else "")
+            )
         for rule in e["rules"]:
             typer.echo(f"    {rule['rule_id']}: {rule['title']}  [refs {', '.join(rule['refs'])}]")
             for ev in rule["evidence"]:
