@@ -90,6 +90,31 @@ def _write(episode_id: str, call: Any) -> None:
     _print_applied(run_reporting(body))
 
 
+def _command(
+    use_case: Any,
+    episode_id: str,
+    argument: Any,
+    at: datetime,
+    actor: str | None,
+    event_id: str | None,
+) -> None:
+    """One write command: ``use_case(uow, defs, episode_id, argument, …)`` with the plumbing
+    every write shares (actor default, clinical time, idempotency key, due timers first)."""
+    _write(
+        episode_id,
+        lambda uow, defs, now: use_case(
+            uow,
+            defs,
+            episode_id,
+            argument,
+            at=at,
+            now=now,
+            actor=actor or getpass.getuser(),
+            event_id=event_id,
+        ),  # fmt: skip
+    )
+
+
 def _print_applied(applied: Applied) -> None:
     o = applied.outcome
     if o.repeated:
@@ -154,19 +179,7 @@ def observe(
     from pathway import usecases
 
     values, moment = parse_facts(facts), parse_time(at)
-    _write(
-        episode_id,
-        lambda uow, defs, now: usecases.observe(
-            uow,
-            defs,
-            episode_id,
-            values,
-            at=moment,
-            now=now,
-            actor=actor or getpass.getuser(),
-            event_id=event_id,
-        ),
-    )
+    _command(usecases.observe, episode_id, values, moment, actor, event_id)
 
 
 @episode_app.command()
@@ -177,19 +190,7 @@ def request(
     from pathway import usecases
 
     moment = parse_time(at)
-    _write(
-        episode_id,
-        lambda uow, defs, now: usecases.request(
-            uow,
-            defs,
-            episode_id,
-            action,
-            at=moment,
-            now=now,
-            actor=actor or getpass.getuser(),
-            event_id=event_id,
-        ),
-    )
+    _command(usecases.request, episode_id, action, moment, actor, event_id)
 
 
 @episode_app.command()
@@ -206,19 +207,7 @@ def close(
     from pathway import usecases
 
     moment = parse_time(at)
-    _write(
-        episode_id,
-        lambda uow, defs, now: usecases.close(
-            uow,
-            defs,
-            episode_id,
-            reason,
-            at=moment,
-            now=now,
-            actor=actor or getpass.getuser(),
-            event_id=event_id,
-        ),
-    )
+    _command(usecases.close, episode_id, reason, moment, actor, event_id)
 
 
 @episode_app.command()

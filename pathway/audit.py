@@ -54,8 +54,11 @@ class ChainCheck:
     problem: str | None = None
 
 
-def entry_for(decision: Decision, recorded_at: datetime) -> AuditRecord:
-    """Build the audit entry of a decision, chained to the episode's current head."""
+def entry_for(
+    decision: Decision, recorded_at: datetime, extra: dict[str, Any] | None = None
+) -> AuditRecord:
+    """Build the audit entry of a decision, chained to the episode's current head; ``extra``
+    adds sections of its own (a migration's changes) to the hashed payload."""
     ep, event = decision.episode, decision.event
     before = decision.episode_before
     body: dict[str, Any] = {
@@ -93,6 +96,8 @@ def entry_for(decision: Decision, recorded_at: datetime) -> AuditRecord:
     reason = getattr(event, "reason", None) or getattr(event, "action", None)
     if reason:
         body["reason"] = reason
+    if extra:
+        body.update(extra)
     payload = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     prev = before.audit_hash if before else GENESIS
     return AuditRecord(

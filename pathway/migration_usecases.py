@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from pathway.audit import AuditRecord, chain_hash, entry_for
+from pathway.audit import AuditRecord, entry_for
 from pathway.definition import Definition
 from pathway.engine import decide
 from pathway.errors import ConcurrencyConflict, InvalidDefinition, PathwayError
@@ -199,12 +199,7 @@ def migration_entry(
     decision: Decision, changes: dict[str, Any], recorded_at: datetime
 ) -> AuditRecord:
     """The decision's audit entry with a ``migration`` section: both versions and the changes."""
-    record = entry_for(decision, recorded_at)
-    body = orjson.loads(record.payload)
-    body["migration"] = changes
-    record.payload = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    record.hash = chain_hash(record.prev_hash, record.payload)
-    return record
+    return entry_for(decision, recorded_at, {"migration": changes})
 
 
 def _dry(

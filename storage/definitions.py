@@ -13,7 +13,6 @@ process (server, scheduler) meets episodes migrated to a version recorded after 
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathway.errors import InvalidDefinition
 from pathway.usecases import DefinitionRegistry
 from storage.columns import read_json, read_time
 from storage.database import create_engine_for, ensure_schema
+from storage.queries import pyformat
 from storage.tables import DefinitionRow, EpisodeRow
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
@@ -185,9 +185,5 @@ def _engine_of(source: SqlUnitOfWorkFactory | Engine | str) -> Engine:
     return source.engine
 
 
-_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-
-
 def _driver_style(sql: str, postgres: bool) -> str:
-    """``:name`` parameters (sqlite3) as psycopg's ``%(name)s`` on PostgreSQL."""
-    return _NAMED.sub(r"%(\1)s", sql) if postgres else sql
+    return pyformat(sql) if postgres else sql
