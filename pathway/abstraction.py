@@ -26,7 +26,7 @@ from functools import cache
 from typing import Any
 
 from pathway.criteria import Compare, Context, Known, Node, Not, RuleRef
-from pathway.definition import DERIVED, Definition, StateDef
+from pathway.definition import Definition, StateDef
 from pathway.model import Episode, FactValue
 from pathway.vocabulary import FactSpec
 
@@ -113,7 +113,7 @@ class Abstraction:
         }  # fmt: skip
         self.control = frozenset(control)
         nodes = [rules[x].criterion for x in control] + [r.when for r in routes if r.when]
-        self.control_facts = {lf.name for n in nodes for lf in leaves(n)} - DERIVED
+        self.control_facts = {lf.name for n in nodes for lf in leaves(n)} - set(definition.derived)
         self.tests: dict[str, list[Leaf]] = {}
         for n in [r.criterion for r in rules.values()] + [r.when for r in routes if r.when]:
             for lf in leaves(n):
@@ -168,7 +168,7 @@ class Abstraction:
             nodes += self._state(sd, not (started and sd.starts_care), False)
         by_fact: dict[str, dict[int, Leaf]] = {}
         for lf in (lf for n in nodes for lf in leaves(n)):
-            if lf.name not in DERIVED and getattr(lf, "scope", None) != "event":
+            if lf.name not in self.d.derived and getattr(lf, "scope", None) != "event":
                 by_fact.setdefault(lf.name, {})[id(lf)] = lf
         prev = any(
             getattr(lf, "var", None) == "previous_review_pain" for n in nodes for lf in leaves(n)
@@ -210,7 +210,7 @@ class Abstraction:
         for rule in self.d.rules.values():
             names = list(dict.fromkeys(lf.name for lf in leaves(rule.criterion)))
             fires = rule.criterion.test
-            if not names or set(names) & (self.control_facts | DERIVED) or fires(facts_context({})):
+            if not names or set(names) & (self.control_facts | set(self.d.derived)) or fires(facts_context({})):
                 continue
             combos = (
                 dict(zip(c, vs, strict=True))

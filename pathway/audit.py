@@ -88,6 +88,13 @@ def entry_for(
     if decision.timer_fired is not None:
         body["timer"] = decision.timer_fired.key
         body["lateness_seconds"] = decision.lateness_seconds
+    if decision.timers_retimed:  # a corrected date fact moved these
+        body["timers_retimed"] = [
+            {"timer": old.key, "as": new.key, "from": old.due_at, "to": new.due_at}
+            for old, new in decision.timers_retimed
+        ]
+    if decision.links_added:
+        body["links"] = decision.links_added
     if (
         before is None
     ):  # the opening entry also names the patient, so the log alone rebuilds the row

@@ -8,6 +8,7 @@ A criterion in the definition file is JSON::
     {"fact": "pain_score", ">=": {"var": "previous_review_pain"}}
     {"fact": "kyphosis_progression", "scope": "event", "is": true}
     {"known": "previous_review_pain"}
+    {"in_state": ["identified", "assessment"]}   (the episode's state after the event so far)
     {"rule": "WU-MALIG"}          (the criterion of another rule)
     {"condition": "resolved"}     (a named criterion of the definition's ``conditions``)
 
@@ -64,7 +65,7 @@ class Context:
     built once per evaluation so that the hot ``test`` path is a dict lookup.
     """
 
-    __slots__ = ("values", "facts", "event", "event_observation_id")
+    __slots__ = ("values", "facts", "event", "event_observation_id", "state")
 
     def __init__(
         self,
@@ -72,6 +73,7 @@ class Context:
         event: Mapping[str, Any],
         event_observation_id: str | None,
         derived: Mapping[str, Any],
+        state: str | None = None,
     ) -> None:
         values = {name: fv.value for name, fv in facts.items()}
         values.update(derived)
@@ -79,6 +81,7 @@ class Context:
         self.facts = facts  # name -> FactValue (value, observation_id), for evidence
         self.event = event
         self.event_observation_id = event_observation_id
+        self.state = state
 
     def lookup(self, name: str, scope: str | None = None) -> tuple[Any, str | None]:
         """Return (value, observation id); value None when the name is unknown."""
@@ -248,6 +251,18 @@ class Known(Node):
         return [Evidence(f"{self.name} is known", value, source, value is not None)]
 
 
+class InState(Node):
+    __slots__ = ("states",)
+
+    def __init__(self, states: frozenset[str]) -> None:
+        self.states = states
+        self.test = lambda ctx: ctx.state in states
+
+    def explain(self, ctx: Context) -> list[Evidence]:
+        label = "state in " + ", ".join(sorted(self.states))
+        return [Evidence(label, ctx.state, None, ctx.state in self.states)]
+
+
 class RuleRef(Node):
     """Another rule's (or a named condition's) criterion; resolved once all are compiled."""
 
@@ -276,6 +291,7 @@ class Compiler:
 
     names: frozenset[str]
     rule_refs: list[RuleRef]
+    states: frozenset[str] = frozenset()
 
     def compile(self, raw: Any, where: str) -> Node:
         if raw is True or raw is None:
@@ -295,12 +311,19 @@ class Compiler:
             ref = RuleRef(raw["rule"] if "rule" in raw else "condition:" + raw["condition"])
             self.rule_refs.append(ref)
             return ref
+        if "in_state" in raw:
+            states = raw["in_state"]
+            if not isinstance(states, list) or not states or not set(states) <= self.states:
+                raise InvalidDefinition(
+                    f"{where}.in_state: got {states!r}, expected a list of states of the pathway"
+                )
+            return InState(frozenset(states))
         if "known" in raw:
             self._check_name(raw["known"], where)
             return Known(raw["known"])
         if "fact" in raw:
             return self._compare(raw, where)
-        raise InvalidDefinition(f"{where}: got {raw!r}, expected all/any/not/fact/known/rule")
+        raise InvalidDefinition(f"{where}: got {raw!r}, expected all/any/not/fact/known/in_state/rule")
 
     def _compare(self, raw: dict[str, Any], where: str) -> Node:
         name = raw["fact"]

@@ -30,6 +30,7 @@ from pathway.model import (
     FireTimer,
     Observe,
     Open,
+    LinkEpisode,
     Request,
     UpdateTask,
 )
@@ -38,9 +39,8 @@ from pathway.work import DecisionWork
 
 def open_episode(definition: Definition, event: Open, episode_id: str, now: datetime) -> Decision:
     """Start an episode in the initial state; facts given at opening are evaluated like an observation."""
-    facts = event.facts
-    facts = definition.vocabulary.validate(facts) if not isinstance(facts, dict) or facts else {}
-    at = event.at
+    facts, at = event.facts, event.at
+    facts = definition.vocabulary.validate(facts, at) if not isinstance(facts, dict) or facts else {}
     episode = Episode(
         id=episode_id,
         definition_version=definition.version,
@@ -73,7 +73,7 @@ def decide(definition: Definition, episode: Episode, event: Event, now: datetime
             episode_id=episode.id,
         )
     if isinstance(event, Observe):
-        facts = definition.vocabulary.validate(event.facts)
+        facts = definition.vocabulary.validate(event.facts, event.at)
         work = DecisionWork.start(definition, episode, event)
         work.observe(facts, event, source=event.source)
         return work.finish()
@@ -81,6 +81,11 @@ def decide(definition: Definition, episode: Episode, event: Event, now: datetime
         return _request(definition, episode, event)
     if isinstance(event, UpdateTask):
         return _update_task(definition, episode, event)
+    if isinstance(event, LinkEpisode):
+        work = DecisionWork.start(definition, episode, event)
+        work.episode.links = (*episode.links, event.link)
+        work.decision.links_added.append(event.link)
+        return work.finish()
     if isinstance(event, Close):
         close = definition.close
         if event.reason not in close.reasons:
@@ -92,7 +97,7 @@ def decide(definition: Definition, episode: Episode, event: Event, now: datetime
         work.fire(definition.rules[close.rule], [])
         work.move(close.to, close.rule, (close.rule,))
         return work.finish()
-    raise InvalidRequest("event", type(event).__name__, "observe, request, close or timer")
+    raise InvalidRequest("event", type(event).__name__, "observe, request, close, task or timer")
 
 
 def _request(definition: Definition, episode: Episode, event: Request) -> Decision:
@@ -152,13 +157,16 @@ def _fire_timer(
     if timer is None or timer.status != PENDING or definition.is_terminal(episode.state):
         return Decision(event, episode, episode, skipped=True)  # cancelled or already fired
     work = DecisionWork.start(definition, episode, event)
-    work.decision.lateness_seconds = max(0.0, (now - timer.due_at).total_seconds())
+    spec = definition.timers[timer.rule_id]
+    nominal = timer.due_at
+    if timer.set_at is not None:  # lateness counts from the anchor, not from a clamped due time
+        nominal = spec.nominal_due(timer.set_at, episode.facts) or timer.due_at
+    work.decision.lateness_seconds = max(0.0, (now - min(nominal, timer.due_at)).total_seconds())
     work.set_timer_status(index, FIRED)
     rule = definition.rules[timer.rule_id]
     ctx = work.context()
     if rule.criterion.test(ctx):
         work.fire(rule, rule.criterion.explain(ctx), state=timer.state)
-    spec = definition.timers[timer.rule_id]
     if spec.moves_to and episode.state in spec.moves_from:
         work.move(spec.moves_to, timer.rule_id, (timer.rule_id,))
     return work.finish()

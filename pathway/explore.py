@@ -231,7 +231,7 @@ class _Walk:
             ep.state, care, sum(day >= s for s in self.a.starts["episode_day"]),
             tuple(t.rule_id for t in ep.pending_timers()),
             tuple(sorted(t.rule_id for t in ep.open_escalations())),
-            regions, ep.last_review_pain if prev else None,
+            regions, tuple(sorted(ep.remembered.items())) if prev else None,
         )  # fmt: skip
 
     def report(self, prop: str, message: str, parent: int, edge: tuple[Any, ...]) -> None:

@@ -16,9 +16,9 @@ from typing import Any
 
 from pathway.criteria import Evidence
 
-# Timer and task statuses
+# Timer and task statuses (a task is resolved when the condition of its escalation lapses)
 PENDING, FIRED, CANCELLED = "pending", "fired", "cancelled"
-OPEN, DONE, NOT_DONE = "open", "done", "not_done"
+OPEN, DONE, NOT_DONE, RESOLVED = "open", "done", "not_done", "resolved"
 
 
 @dataclass(slots=True)
@@ -40,6 +40,7 @@ class Timer:
     status: str = PENDING
     state: str | None = None  # set for state-bound timers: cancelled when the state is left
     order: int = 0  # ties on due time fire in the order the timers were set
+    set_at: datetime | None = None  # clinical time of the event that set it (for re-timing)
 
 
 @dataclass(slots=True)
@@ -68,6 +69,20 @@ class Observation:
 
 
 @dataclass(slots=True)
+class Link:
+    """Another pathway's episode of the same patient, and how the two are related.
+
+    ``relation`` is this episode's side: ``enrolled`` (this one opened it), ``enrolled_from``
+    (it opened this one), ``linked`` (this one was linked to it, already running) or
+    ``linked_from``."""
+
+    episode_id: str
+    pathway: str
+    rule: str
+    relation: str
+
+
+@dataclass(slots=True)
 class Episode:
     """One patient's place in one pathway version."""
 
@@ -80,12 +95,18 @@ class Episode:
     facts: dict[str, FactValue] = field(default_factory=dict)
     timers: tuple[Timer, ...] = ()
     tasks: tuple[Task, ...] = ()
-    last_review_pain: int | None = None
+    remembered: dict[str, Any] = field(default_factory=dict)  # facts at the last review
     closed_reason: str | None = None
     version: int = 0
     patient_ref: str | None = None
     label: str | None = None
     audit_hash: str = "0" * 64  # head of this episode's audit chain (entry ``version``)
+    links: tuple[Link, ...] = ()
+
+    @property
+    def pathway(self) -> str:
+        """The id of the definition it runs on (its version is ``<id>@<hash>``)."""
+        return self.definition_version.partition("@")[0]
 
     def pending_timers(self) -> list[Timer]:
         """Pending timers in firing order: due time, then the order they were set in."""
@@ -156,6 +177,16 @@ class UpdateTask(Event):
 
 
 @dataclass(slots=True)
+class LinkEpisode(Event):
+    """Another pathway's episode of the same patient linked to this one (an enrolment that
+    found this episode already running): audited here as on the other side."""
+
+    link: Link | None = None
+
+    kind = "link"
+
+
+@dataclass(slots=True)
 class FireTimer(Event):
     """A due timer, fired at clinical time ``at`` (= its due time) by the scheduler or replay."""
 
@@ -177,14 +208,6 @@ class RuleFiring:
     refs: tuple[str, ...]
     evidence: tuple[Evidence, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule_id,
-            "title": self.title,
-            "refs": list(self.refs),
-            "citations": list(self.citations),
-            "evidence": [e.to_dict() for e in self.evidence],
-        }
 
 
 @dataclass(slots=True)
@@ -203,9 +226,6 @@ class Refusal:
 
     action: str
     firing: RuleFiring
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, **self.firing.to_dict()}
 
 
 @dataclass(slots=True)
@@ -226,6 +246,8 @@ class Decision:
     observation: Observation | None = None
     lateness_seconds: float | None = None
     skipped: bool = False  # a timer no longer pending: nothing happened
+    timers_retimed: list[tuple[Timer, Timer]] = field(default_factory=list)  # (old, new)
+    links_added: list[Link] = field(default_factory=list)
 
     @property
     def rule_ids(self) -> list[str]:

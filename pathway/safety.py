@@ -20,8 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from pathway.criteria import Compiler, Context, Node
-from pathway.definition import DERIVED, Definition
+from pathway.definition import Definition
 from pathway.model import Decision, Episode, Observe, Open, Request
+from pathway.work import derived_values
 
 _DEFICITS = ("neuro_deficit_motor", "neuro_deficit_sensory", "bowel_bladder_dysfunction",
              "radicular_symptoms")  # fmt: skip
@@ -47,15 +48,12 @@ class SafetySpec:
     )
 
 
-def context_after(ep: Episode, at: datetime, event_facts: dict[str, Any]) -> Context:
+def context_after(
+    definition: Definition, ep: Episode, at: datetime, event_facts: dict[str, Any]
+) -> Context:
     """What criteria read after a decision, the derived values computed as the engine does."""
-    derived: dict[str, Any] = {
-        "episode_day": (at - ep.opened_at).days,
-        "previous_review_pain": ep.last_review_pain,
-    }
-    if ep.care_started_at is not None:
-        derived["care_day"] = (at - ep.care_started_at).days
-    return Context(ep.facts, event_facts, None, derived)
+    derived = derived_values(definition, ep, at)
+    return Context(ep.facts, event_facts, None, derived, ep.state)
 
 
 class SafetyMonitor:
@@ -63,7 +61,7 @@ class SafetyMonitor:
 
     def __init__(self, definition: Definition, spec: SafetySpec | None = None) -> None:
         self.d, self.spec = definition, spec or SafetySpec()
-        compiler = Compiler(frozenset(definition.vocabulary.facts) | DERIVED, [])
+        compiler = Compiler(definition.names, [], frozenset(definition.states))
         self.guards: list[tuple[str, str, Node]] = [
             (prop, state, compiler.compile(raw, f"safety.{prop}"))
             for prop, state, raw in self.spec.guarded
@@ -75,7 +73,7 @@ class SafetyMonitor:
         before = decision.episode_before
         live_before = before is None or not d.is_terminal(before.state)
         if isinstance(event, Observe | Open) and live_before:
-            ctx = context_after(ep, event.at, dict(event.facts))
+            ctx = context_after(d, ep, event.at, dict(event.facts))
             rules = [d.rules[r] for r in spec.transfer_rules if r in d.rules]
             held = [r.id for r in rules if r.criterion.test(ctx)]
             missing = sorted(set(held) - set(decision.rule_ids))
@@ -96,7 +94,7 @@ class SafetyMonitor:
             yield "P2", f"{spec.refused_rule} fired: {spec.refused_action} was recommended"
         for prop, state, criterion in self.guards:
             if any(t.dest == state for t in decision.transitions):
-                ctx = context_after(ep, event.at, {})
+                ctx = context_after(d, ep, event.at, {})
                 if not criterion.test(ctx):
                     failed = [e for e in criterion.explain(ctx) if not e.held]
                     why = "; ".join(f"{e.test} (is {e.observed})" for e in failed)

@@ -1,18 +1,21 @@
 """The fact vocabulary: which facts exist, their types and ranges, and validation.
 
-The vocabulary is data from the definition file; this module only knows the five kinds of
-fact (integer, number, boolean, enum, list) and how to check a value against one.
+The vocabulary is data from the definition file; this module only knows the six kinds of
+fact (integer, number, boolean, enum, list, date) and how to check a value against one. A date
+is an ISO calendar date (``YYYY-MM-DD``, kept as that string) not after the clinical time of the
+observation that records it: a fracture cannot be dated tomorrow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from pathway.errors import InvalidDefinition, InvalidObservation
 
-KINDS = ("integer", "number", "boolean", "enum", "list")
+KINDS = ("integer", "number", "boolean", "enum", "list", "date")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,8 @@ class FactSpec:
             return "true or false"
         if self.kind == "enum":
             return "one of " + ", ".join(self.values)
+        if self.kind == "date":
+            return "an ISO date (YYYY-MM-DD) not after the observation's clinical time"
         if self.kind == "list":
             return f"a list of {self.min_items}–{self.max_items} distinct items from " + ", ".join(
                 self.values
@@ -43,8 +48,10 @@ class FactSpec:
         what = "a whole number" if self.kind == "integer" else "a number"
         return f"{what} from {_num(self.minimum)} to {_num(self.maximum)}"
 
-    def validate(self, value: Any) -> Any:
-        """Return the value if it fits this fact; raise InvalidObservation naming it if not."""
+    def validate(self, value: Any, at: datetime | None = None) -> Any:
+        """Return the value if it fits this fact; raise InvalidObservation naming it if not.
+
+        ``at`` is the observation's clinical time: a date fact may not be after its UTC date."""
         kind = self.kind
         if kind == "boolean":
             if value is True or value is False:
@@ -58,6 +65,8 @@ class FactSpec:
                 return value
         elif kind == "list":
             return self._validate_list(value)
+        elif kind == "date":
+            return self._validate_date(value, at)
         raise InvalidObservation(self.name, value, self.expected())
 
     def _validate_list(self, value: Any) -> tuple[str, ...]:
@@ -78,6 +87,27 @@ class FactSpec:
         return tuple(value)
 
 
+    def _validate_date(self, value: Any, at: datetime | None) -> str:
+        parsed = parse_date(value)
+        if parsed is None:
+            raise InvalidObservation(self.name, value, self.expected())
+        if at is not None and parsed > at.date():
+            raise InvalidObservation(
+                self.name, value, f"a date not after the observation's date ({at.date()})"
+            )
+        return value
+
+
+def parse_date(value: Any) -> date | None:
+    """An ISO calendar date written exactly ``YYYY-MM-DD``, or None."""
+    if type(value) is not str or len(value) != 10:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 def _num(x: float | None) -> str:
     return "" if x is None else (str(int(x)) if float(x).is_integer() else str(x))
 
@@ -91,8 +121,13 @@ class Vocabulary:
     def __contains__(self, name: object) -> bool:
         return name in self.facts
 
-    def validate(self, facts: Any) -> dict[str, Any]:
-        """Validate a whole observation; the first bad fact raises and nothing is kept."""
+    def dates(self) -> frozenset[str]:
+        """The date facts: the ones day counts and timers can be anchored on."""
+        return frozenset(n for n, f in self.facts.items() if f.kind == "date")
+
+    def validate(self, facts: Any, at: datetime | None = None) -> dict[str, Any]:
+        """Validate a whole observation recorded at clinical time ``at``; the first bad fact
+        raises and nothing is kept."""
         if not isinstance(facts, Mapping):
             raise InvalidObservation("facts", facts, "an object mapping fact names to values")
         if not facts:
@@ -104,7 +139,7 @@ class Vocabulary:
                 raise InvalidObservation(
                     str(name), value, "a fact of the pathway vocabulary (unknown fact)"
                 )
-            out[name] = spec.validate(value)
+            out[name] = spec.validate(value, at)
         return out
 
     @classmethod

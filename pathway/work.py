@@ -9,6 +9,7 @@ timers, opening and closing tasks. The migration planner uses it too.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pathway.criteria import Context, Evidence
@@ -18,6 +19,7 @@ from pathway.model import (
     CANCELLED,
     OPEN,
     PENDING,
+    RESOLVED,
     Decision,
     Episode,
     Event,
@@ -31,6 +33,30 @@ from pathway.model import (
 )
 
 _DAY = 86400.0
+
+
+def derived_values(definition: Definition, ep: Episode, at: datetime) -> dict[str, Any]:
+    """The definition's derived values for an episode at clinical time ``at``; a value whose
+    clock has not started (care not begun, a date fact unknown) is absent, i.e. unknown."""
+    out: dict[str, Any] = {}
+    for name, d in definition.derived.items():
+        if d.days_since is not None:
+            start = (
+                ep.opened_at
+                if d.days_since == "opening"
+                else ep.state_entered_at
+                if d.days_since == "state_entry"
+                else ep.care_started_at
+            )
+            if start is not None:
+                out[name] = int((at - start).total_seconds() // _DAY)
+        elif d.date_fact is not None:
+            fv = ep.facts.get(d.date_fact)
+            if fv is not None:
+                out[name] = (at.astimezone(UTC).date() - date.fromisoformat(fv.value)).days
+        else:
+            out[name] = ep.remembered.get(d.previous_review)  # type: ignore[arg-type]
+    return out
 
 
 class DecisionWork:
@@ -75,12 +101,13 @@ class DecisionWork:
             facts=episode.facts,
             timers=episode.timers,
             tasks=episode.tasks,
-            last_review_pain=episode.last_review_pain,
+            remembered=episode.remembered,
             closed_reason=episode.closed_reason,
             version=episode.version + 1,
             patient_ref=episode.patient_ref,
             label=episode.label,
             audit_hash=episode.audit_hash,
+            links=episode.links,
         )
         return cls(definition, copy, Decision(event, episode, copy), episode.version + 1)
 
@@ -93,13 +120,8 @@ class DecisionWork:
 
     def _build_context(self) -> Context:
         ep, at = self.episode, self.decision.event.at
-        derived: dict[str, Any] = {
-            "episode_day": int((at - ep.opened_at).total_seconds() // _DAY),
-            "previous_review_pain": ep.last_review_pain,
-        }
-        if ep.care_started_at is not None:
-            derived["care_day"] = int((at - ep.care_started_at).total_seconds() // _DAY)
-        return Context(ep.facts, self.event_facts, self.observation_id, derived)
+        derived = derived_values(self.definition, ep, at)
+        return Context(ep.facts, self.event_facts, self.observation_id, derived, ep.state)
 
     # -- observations ----------------------------------------------------------------------
 
@@ -108,14 +130,28 @@ class DecisionWork:
         obs = Observation(event.event_id, facts, at, event.actor, source)
         self.decision.observation = obs
         self.event_facts, self.observation_id = facts, obs.id
-        merged = dict(ep.facts)
+        before = ep.facts
+        merged = dict(before)
         for name, value in facts.items():
             merged[name] = FactValue(value, obs.id, at)
         ep.facts = merged
         self._ctx = None
+        dated = self.definition.dated_timers
+        newly_known = []
+        for name in dated.keys() & facts.keys():
+            old = before.get(name)
+            if old is None:
+                newly_known.append(name)
+            elif old.value != facts[name]:
+                self._retime(name)
         was_review = self.definition.states[ep.state].review
         visited = [ep.state]
         self._settle(visited)
+        if newly_known and not self.definition.states[ep.state].terminal:
+            for name in newly_known:
+                for tid in dated[name]:
+                    if self.definition.timers[tid].set_on_known:
+                        self.set_timer(tid)
         ctx = self.context()
         ended = self.definition.states[ep.state].terminal
         for state in () if ended else visited:  # a transferred episode needs no review task
@@ -126,9 +162,30 @@ class DecisionWork:
                 rule = self.definition.rules[rid]
                 if rid not in self.decision.rule_ids and rule.criterion.test(ctx):
                     self.fire(rule, rule.criterion.explain(ctx))
-        if was_review:
-            ep.last_review_pain = ep.fact("pain_score")
+        if was_review and self.definition.remembered:
+            ep.remembered = {f: ep.fact(f) for f in self.definition.remembered}
         self._resolve_escalations(ctx)
+
+    def _retime(self, fact: str) -> None:
+        """A corrected date fact re-times every pending timer anchored on it (never into the
+        past of this event); fired timers stay fired and no transition is undone."""
+        at, dated = self.decision.event.at, self.definition.dated_timers[fact]
+        for i, t in enumerate(self.timers):
+            if t.status != PENDING or t.rule_id not in dated:
+                continue
+            spec = self.definition.timers[t.rule_id]
+            nominal = spec.nominal_due(t.set_at or t.due_at, self.episode.facts)
+            due = max(nominal, at) if nominal is not None else t.due_at
+            if due == t.due_at:
+                continue
+            self.set_timer_status(i, CANCELLED)
+            new = Timer(
+                f"{t.rule_id}@{self.version}", t.rule_id, due, PENDING, t.state,
+                self.version * 100 + len(self.decision.timers_set), t.set_at,
+            )  # fmt: skip
+            self.decision.timers_set.append(new)
+            self.decision.timers_retimed.append((t, new))
+            self.timers.append(new)
 
     def _settle(self, visited: list[str]) -> None:
         """TX check, then the state's routes, for as long as a transition applies."""
@@ -175,12 +232,14 @@ class DecisionWork:
             if task.status == OPEN and task.kind == "escalation":
                 rule = rules[task.rule_id]
                 if rule.resolves_when_false and not rule.criterion.test(ctx):
-                    self.set_task_status(i, "resolved")
+                    self.set_task_status(i, RESOLVED)
 
     # -- effects ---------------------------------------------------------------------------
 
     def fire(self, rule: Rule, evidence: list[Evidence], state: str | None = None) -> None:
         d = self.decision
+        if rule.once and any(t.rule_id == rule.id for t in self.tasks):
+            return  # once per episode: it has fired before
         d.fired.append(RuleFiring(rule.id, rule.title, rule.citations, rule.refs, tuple(evidence)))
         if rule.action is None:
             return
@@ -234,6 +293,7 @@ class DecisionWork:
     def enter(self, state: str) -> None:
         ep, at = self.episode, self.decision.event.at
         ep.state, ep.state_entered_at = state, at
+        self._ctx = None  # criteria may read the state and the days in it
         sdef = self.definition.states[state]
         if sdef.terminal:
             for i, timer in enumerate(self.timers):
@@ -257,21 +317,29 @@ class DecisionWork:
             self.set_timer(tid)
 
     def set_timer(self, timer_id: str) -> None:
-        spec = self.definition.timers[timer_id]
+        """Set a timer from now; one anchored on an unknown date fact is not set, and one
+        whose time has passed is due now (it fires next, never before this event)."""
+        spec, at = self.definition.timers[timer_id], self.decision.event.at
+        if spec.once and any(t.rule_id == timer_id for t in self.timers):
+            return
+        due = spec.nominal_due(at, self.episode.facts)
+        if due is None:
+            return
         timer = Timer(
             f"{timer_id}@{self.version}",
             timer_id,
-            self.decision.event.at + spec.delay,
+            due if due > at else at,
             PENDING,
             self.episode.state if spec.state_bound else None,
             self.version * 100 + len(self.decision.timers_set),
+            at,
         )
         self.decision.timers_set.append(timer)
         self.timers.append(timer)
 
     def set_timer_status(self, index: int, status: str) -> None:
         t = self.timers[index]
-        updated = Timer(t.key, t.rule_id, t.due_at, status, t.state, t.order)
+        updated = Timer(t.key, t.rule_id, t.due_at, status, t.state, t.order, t.set_at)
         self.timers[index] = updated
         if status == CANCELLED:
             self.decision.timers_cancelled.append(updated)
