@@ -17,12 +17,12 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pathway.checking.explore import check_definition  # noqa: E402
 from pathway.definition import (  # noqa: E402
     DEFAULT_DEFINITION,
     compile_definition,
     load_definition,
 )
-from pathway.explore import check_definition  # noqa: E402
 
 
 def _mutations() -> dict[str, dict]:

@@ -39,7 +39,7 @@ from pathway.definition import load_definition
 from pathway.unit_of_work import InMemoryStore, InMemoryUnitOfWork, UnitOfWork
 from pathway.usecases import DefinitionRegistry
 from storage.database import SQLITE_PRAGMAS
-from storage.testing import postgres_available, postgres_server
+from storage.postgres_cluster import postgres_available, postgres_server
 from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
 
 DEFS = DefinitionRegistry(load_definition())

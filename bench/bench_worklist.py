@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from storage.access import TokenStore, borrowed_cursor  # noqa: E402
 from storage.columns import postgres_time, sqlite_time  # noqa: E402
-from storage.testing import postgres_server  # noqa: E402
+from storage.postgres_cluster import postgres_server  # noqa: E402
 from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory  # noqa: E402
 from storage.worklist import Worklist, WorklistQuery  # noqa: E402
 

@@ -21,7 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pathway.unit_of_work import InMemoryStore, InMemoryUnitOfWork, UnitOfWork  # noqa: E402
-from storage.testing import postgres_available, postgres_server  # noqa: E402
+from storage.postgres_cluster import postgres_available, postgres_server  # noqa: E402
 
 TEMPLATE = "carepath_template"
 _databases = itertools.count(1)

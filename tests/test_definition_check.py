@@ -20,11 +20,11 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from carepath.cli_definition import definition_app
-from carepath.replay import replay
-from carepath.scenario import parse_scenario
+from carepath.cli.definition import definition_app
+from carepath.replay.runner import replay
+from carepath.replay.scenario import parse_scenario
+from pathway.checking.explore import CheckReport, Violation, check_definition
 from pathway.definition import DEFAULT_DEFINITION, Definition, compile_definition, load_definition
-from pathway.explore import CheckReport, Violation, check_definition
 from pathway.usecases import DefinitionRegistry
 
 Doc = dict[str, Any]

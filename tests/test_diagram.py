@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from carepath.cli_definition import definition_app
+from carepath.cli.definition import definition_app
 from pathway.definition import load_definition
 from pathway.diagram import DiagramUnavailable, mermaid, parse_mermaid, svg
 from pathway.errors import InvalidRequest

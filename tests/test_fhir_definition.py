@@ -10,8 +10,8 @@ from typing import Any
 from fhir.resources.R4B.plandefinition import PlanDefinition
 from typer.testing import CliRunner
 
-from carepath.cli_definition import definition_app
-from carepath.fhir_definition import plan_definition
+from carepath.cli.definition import definition_app
+from carepath.fhir.plan_definition import plan_definition
 from pathway.definition import load_definition
 
 

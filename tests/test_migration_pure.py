@@ -18,8 +18,8 @@ from pathway import usecases
 from pathway.audit import verify_chain
 from pathway.definition import DEFAULT_DEFINITION, Definition, compile_definition
 from pathway.errors import InvalidRequest
-from pathway.migration import MissingStateMapping, apply, plan_migration
-from pathway.migration_usecases import (
+from pathway.migration.plan import MissingStateMapping, apply, plan_migration
+from pathway.migration.usecases import (
     CURRENT,
     MIGRATED,
     TERMINAL,
@@ -29,7 +29,7 @@ from pathway.migration_usecases import (
     migrate_all,
     migration_entry,
 )
-from pathway.migration_usecases import migrate_episode as migrate_use_case
+from pathway.migration.usecases import migrate_episode as migrate_use_case
 from pathway.model import CANCELLED, FIRED, PENDING, Timer
 from pathway.unit_of_work import InMemoryUnitOfWork
 from pathway.usecases import DefinitionRegistry

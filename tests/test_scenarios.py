@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from carepath.replay import ReplayResult, replay
-from carepath.scenario import Scenario, load_scenario
+from carepath.replay.runner import ReplayResult, replay
+from carepath.replay.scenario import Scenario, load_scenario
 from pathway.definition import Definition, load_definition
 from pathway.usecases import DefinitionRegistry
 

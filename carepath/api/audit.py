@@ -19,7 +19,7 @@ from carepath.api.episode_view import firing
 from carepath.api.episodes import EpisodeId
 from carepath.api.openapi_docs import AUTH_PROBLEMS, problems
 from carepath.api.services import Services, services
-from carepath.fhir_audit import FHIR_JSON, episode_bundle
+from carepath.fhir.audit_bundle import FHIR_JSON, episode_bundle
 from pathway.audit import AuditRecord, verify_chain
 from pathway.unit_of_work import UnitOfWork
 

@@ -9,8 +9,8 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from typer.testing import CliRunner
 
-from carepath.cli_episode import audit_app
-from carepath.cli_token import token_app
+from carepath.cli.audit import audit_app
+from carepath.cli.token import token_app
 from tests.api.api_world import WORKUP, ApiWorld
 
 

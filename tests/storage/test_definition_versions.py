@@ -21,7 +21,7 @@ from pathway import usecases
 from pathway.audit import verify_chain
 from pathway.definition import DEFAULT_DEFINITION, Definition, compile_definition, load_definition
 from pathway.errors import InvalidDefinition
-from pathway.migration_usecases import MIGRATED, TERMINAL, WOULD_MIGRATE, migrate_all
+from pathway.migration.usecases import MIGRATED, TERMINAL, WOULD_MIGRATE, migrate_all
 from pathway.model import PENDING
 from pathway.usecases import DefinitionRegistry
 from scheduler.worker import TimerWorker

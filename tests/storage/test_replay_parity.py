@@ -15,8 +15,8 @@ from types import SimpleNamespace
 import pytest
 from episode_driver import DEFS
 
-from carepath.replay import replay
-from carepath.scenario import Scenario, load_scenario, parse_scenario
+from carepath.replay.runner import replay
+from carepath.replay.scenario import Scenario, load_scenario, parse_scenario
 from pathway import usecases
 from pathway.unit_of_work import InMemoryUnitOfWork, UnitOfWork
 from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory

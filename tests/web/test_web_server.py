@@ -86,7 +86,7 @@ def test_demo_loads_its_cohort_once_and_issues_fresh_tokens(tmp_path: Path) -> N
 
 
 def _cli() -> typer.Typer:
-    from carepath.cli_serve import serve_command
+    from carepath.cli.serve import serve_command
 
     app = typer.Typer()
     app.command("serve")(serve_command)

@@ -4,7 +4,7 @@ Why: facts take numbers and lists, and time runs on, so the episodes a definitio
 infinite; but its criteria only ever compare facts against a few thresholds. Reading those
 thresholds off the compiled criteria gives a finite set of witness values per fact, regions
 (two values in one region pass and fail the same tests), and the facts that matter in a state.
-``pathway.explore`` walks the real engine over this picture.
+``pathway.checking.explore`` walks the real engine over this picture.
 
 - *Witnesses*: values on both sides of each threshold (``> 50`` → 50 and 51; booleans → true and
   false; ``count > 1`` → 1 and 2 items). A fact that is compared with another value

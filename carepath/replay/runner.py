@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from carepath.scenario import Scenario
+from carepath.replay.scenario import Scenario
 from pathway import usecases
 from pathway.audit import verify_chain
 from pathway.errors import InvalidScenario, PathwayError
@@ -195,7 +195,7 @@ _POOL_DEFINITIONS: DefinitionRegistry | None = None
 
 
 def _replay_chunk(paths: list[str]) -> tuple[list[bytes], list[str], int]:
-    from carepath.scenario import load_scenario
+    from carepath.replay.scenario import load_scenario
 
     definitions = _POOL_DEFINITIONS
     assert definitions is not None

@@ -2,7 +2,7 @@
 
 ``migrate_episode`` first fires the episode's timers already due (each its own transaction,
 as the scheduler would have: they fell due under the version then in force), then plans the
-move (``pathway.migration``) and saves it as one decision with one audit entry of kind
+move (``pathway.migration.plan``) and saves it as one decision with one audit entry of kind
 ``migrate`` that names both versions and everything that changed, under the usual optimistic
 version check. Its event id is derived from the episode, the version it migrates from and the
 target version, so a repeated command writes nothing (and an episode moved A → B → A → B is
@@ -26,7 +26,7 @@ from pathway.audit import AuditRecord, entry_for
 from pathway.definition import Definition
 from pathway.engine import decide
 from pathway.errors import ConcurrencyConflict, InvalidDefinition, PathwayError
-from pathway.migration import MissingStateMapping, apply, check_state_map, plan_migration
+from pathway.migration.plan import MissingStateMapping, apply, check_state_map, plan_migration
 from pathway.model import Decision, Episode, FireTimer
 from pathway.unit_of_work import Change, Outcome, UnitOfWork
 from pathway.usecases import DefinitionRegistry, fire_due_timers

@@ -1,4 +1,4 @@
-"""``carepath episode …`` and ``carepath audit …``: episodes and their audit log on the database.
+"""``carepath episode …``: open, advance, inspect and close episodes on the database.
 
 Every write takes ``--actor`` (default: the OS user) and ``--at`` (clinical time, ISO 8601,
 default now). Before a write, the episode's timers that are due by now fire, as a running
@@ -14,17 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from carepath.console import fail, run_reporting
+from carepath.cli.console import fail, run_reporting
 
 if TYPE_CHECKING:
     from pathway.unit_of_work import UnitOfWork
     from pathway.usecases import Applied, DefinitionRegistry
 
 episode_app = typer.Typer(help="Open, advance, inspect and close episodes.", no_args_is_help=True)
-audit_app = typer.Typer(
-    help="Verify and export the tamper-evident audit log.", no_args_is_help=True
-)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 Actor = Annotated[str | None, typer.Option(help="Who did this (default: the OS user).")]
 At = Annotated[
@@ -213,7 +209,7 @@ def close(
 @episode_app.command()
 def show(episode_id: str, json_out: Json = False) -> None:
     """The episode's state, facts, timers and tasks."""
-    from carepath.views import episode_view
+    from carepath.cli.episode_view import episode_view
 
     _, uow = _backend()
 
@@ -273,85 +269,6 @@ def history(episode_id: str, json_out: Json = False) -> None:
         for refusal in e["refused"]:
             firing = refusal["firing"]
             typer.echo(f"    REFUSED {refusal['action']}: {firing['rule_id']} {firing['title']}")
-
-
-@audit_app.command()
-def verify(episode: Annotated[str | None, typer.Option(help="Only this episode.")] = None) -> None:
-    """Recompute the hash chains; exit 1 naming the first bad entry."""
-    from pathway.audit import verify_chain
-
-    _, uow = _backend()
-
-    def body() -> list[Any]:
-        with uow:
-            ids = [episode] if episode else uow.episode_ids()
-            checks = []
-            for eid in ids:
-                ep = uow.get_episode(eid)
-                checks.append(
-                    verify_chain(eid, uow.audit_records(eid), (ep.version, ep.audit_hash))
-                )
-            return checks
-
-    checks = run_reporting(body)
-    bad = [c for c in checks if not c.ok]
-    for c in bad:
-        typer.echo(f"episode {c.episode_id}: {c.problem}", err=True)
-    entries = sum(c.entries for c in checks)
-    typer.echo(
-        f"{len(checks)} episode(s), {entries} entries: {'intact' if not bad else f'{len(bad)} broken'}"
-    )
-    raise typer.Exit(1 if bad else 0)
-
-
-@audit_app.command()
-def export(
-    episode: Annotated[str | None, typer.Option(help="Only this episode.")] = None,
-    format: Annotated[
-        str, typer.Option("--format", help="jsonl, or fhir (one FHIR R4B Bundle a line)")
-    ] = "jsonl",
-) -> None:
-    """Write the audit log to stdout: one canonical entry a line with its chain hashes (jsonl),
-    or one FHIR R4B Bundle per episode a line (fhir: CarePlan, Tasks, a Provenance per entry)."""
-    import orjson
-
-    if format not in ("jsonl", "fhir"):
-        fail(f"--format: got {format!r}, expected jsonl or fhir")
-    definitions, uow = _backend()
-
-    def body() -> None:
-        out = sys.stdout.buffer
-        with uow:
-            ids = [episode] if episode else uow.episode_ids()
-            for eid in ids:
-                ep = uow.get_episode(eid)
-                if format == "fhir":
-                    from carepath.fhir_audit import episode_bundle
-
-                    definition = definitions.get(ep.definition_version)
-                    bundle = episode_bundle(ep, uow.audit_records(eid), definition)
-                    out.write(orjson.dumps(bundle) + b"\n")
-                    continue
-                for r in uow.audit_records(eid):
-                    line = {
-                        "entry": orjson.loads(r.payload),
-                        "prev_hash": r.prev_hash,
-                        "hash": r.hash,
-                    }
-                    out.write(orjson.dumps(line) + b"\n")
-
-    run_reporting(body)
-
-
-@db_app.command()
-def upgrade() -> None:
-    """Create or upgrade the schema of CAREPATH_DATABASE_URL to the latest migration."""
-    from carepath.settings import Settings
-    from storage.database import upgrade as run_upgrade
-
-    url = Settings.from_env().database_url
-    run_reporting(lambda: run_upgrade(url))
-    typer.echo("schema up to date")
 
 
 def _print_json(value: Any) -> None:

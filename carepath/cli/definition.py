@@ -1,7 +1,7 @@
 """``carepath definition …``: check, draw, export and describe a pathway definition.
 
 Thin like the rest of the CLI: load the definition, call one function of ``pathway`` or
-``carepath.fhir_definition``, render. The heavy modules are imported inside the commands.
+``carepath.fhir.plan_definition``, render. The heavy modules are imported inside the commands.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from carepath.console import fail, run_reporting
+from carepath.cli.console import fail, run_reporting
 
 if TYPE_CHECKING:
+    from pathway.checking.explore import CheckReport
     from pathway.definition import Definition
-    from pathway.explore import CheckReport
 
 definition_app = typer.Typer(
     help="Check, draw, export and describe a pathway definition.", no_args_is_help=True
@@ -60,7 +60,7 @@ def check(
 ) -> None:
     """Explore every abstract case of the definition against PROTOCOL.md's five safety
     properties; exit 1 on a violation, with the shortest counterexample of each."""
-    from pathway.explore import check_definition
+    from pathway.checking.explore import check_definition
 
     report = check_definition(_load(file or definition))
     written = _write_counterexamples(report, out) if out is not None else []
@@ -140,7 +140,7 @@ def export(
     """Export the definition: --format fhir prints a validated FHIR R4B PlanDefinition."""
     if format != "fhir":
         fail(f"--format: got {format!r}, expected fhir")
-    from carepath.fhir_definition import plan_definition
+    from carepath.fhir.plan_definition import plan_definition
 
     _print_json(plan_definition(_load(definition)))
 
@@ -227,7 +227,7 @@ def migrate(
     import getpass
     from datetime import UTC, datetime
 
-    from pathway.migration_usecases import FAILED, migrate_all
+    from pathway.migration.usecases import FAILED, migrate_all
 
     state_map: dict[str, str] = {}
     for item in maps or ():

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from carepath.console import run_reporting
+from carepath.cli.console import run_reporting
 
 if TYPE_CHECKING:
     from carepath.demo import DemoLoad

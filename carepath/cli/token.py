@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from carepath.console import database_problem, fail
+from carepath.cli.console import database_problem, fail
 
 if TYPE_CHECKING:
     from storage.access import Token, TokenStore

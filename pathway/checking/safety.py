@@ -1,6 +1,6 @@
 """PROTOCOL.md's five safety properties, checked on one engine decision at a time.
 
-Why a module of its own: the exhaustive check (``pathway.explore``) runs it on every decision it
+Why a module of its own: the exhaustive check (``pathway.checking.explore``) runs it on every decision it
 explores, and any other driver of the engine (a property-based test, a simulation) can run the
 same monitor. The properties are data (``SafetySpec``) judged against the definition's own rules,
 so a definition that moves a TX rule or drops a condition is judged, not trusted:

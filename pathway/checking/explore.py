@@ -3,7 +3,7 @@
 Why: a definition is data that clinicians change. A dropped condition or a shifted threshold must
 not silently break the safety properties of PROTOCOL.md, so ``check_definition`` drives the real
 ``open_episode``/``decide`` breadth-first from opening, over the finite picture that
-``pathway.abstraction`` reads off the criteria, and checks every decision it sees.
+``pathway.checking.abstraction`` reads off the criteria, and checks every decision it sees.
 
 From each case it tries every observation of the state's alphabet (an observation that moves no
 test only once, except in the first case of each state, where every witness is tried so that the
@@ -24,12 +24,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from pathway.abstraction import START, Abstraction, holds, watched
+from pathway.checking.abstraction import START, Abstraction, holds, watched
+from pathway.checking.safety import SafetyMonitor, SafetySpec
 from pathway.definition import Definition
 from pathway.engine import decide, open_episode
 from pathway.errors import PathwayError
 from pathway.model import Close, Decision, Episode, FireTimer, Observe, Open, Request
-from pathway.safety import SafetyMonitor, SafetySpec
 
 ACTOR = "explore"
 

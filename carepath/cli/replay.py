@@ -1,8 +1,4 @@
-"""The ``carepath`` command line. Thin: parse, call one use case, render.
-
-Heavy modules (engine, storage, web) are imported inside the commands that need them, so that
-``carepath --help`` starts fast.
-"""
+"""``carepath replay …``: scenario files replayed on a virtual clock, rendered as text or JSON."""
 
 from __future__ import annotations
 
@@ -12,23 +8,10 @@ from typing import Annotated
 
 import typer
 
-from carepath.console import run_reporting
-
-app = typer.Typer(
-    help="carepath: clinical care pathways as explainable, versioned state machines.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+from carepath.cli.console import run_reporting
 
 
-@app.callback()
-def _root() -> None:
-    """carepath: clinical care pathways as explainable, versioned state machines."""
-
-
-@app.command()
-def replay(
+def replay_command(
     files: Annotated[
         list[str], typer.Argument(help="Scenario files (JSON or YAML), see SCENARIOS.md.")
     ],
@@ -50,8 +33,8 @@ def replay(
     ] = None,
 ) -> None:
     """Replay scenario files on a virtual clock; exit 1 if an expectation fails, 2 if a file is not a scenario."""
-    from carepath.replay import replay_files, replay_many
-    from carepath.scenario import load_scenario
+    from carepath.replay.runner import replay_files, replay_many
+    from carepath.replay.scenario import load_scenario
     from pathway.definition import load_definition
     from pathway.usecases import DefinitionRegistry
 
@@ -111,31 +94,3 @@ def _render(output: dict, failures: tuple[str, ...]) -> str:
     expectations = f"{len(failures)} expectation(s) failed" if failures else "expectations met"
     lines.append(f"  final: {output['final_state']} · {verdict} · {expectations}")
     return "\n".join(lines)
-
-
-# --- command groups (each in its own module, imported when the group is registered) ---
-
-
-def _register_groups() -> None:
-    from carepath.cli_definition import definition_app
-    from carepath.cli_episode import audit_app, db_app, episode_app
-    from carepath.cli_scheduler import scheduler_app
-    from carepath.cli_serve import serve_command
-    from carepath.cli_token import token_app
-
-    app.add_typer(definition_app, name="definition")
-    app.add_typer(episode_app, name="episode")
-    app.add_typer(audit_app, name="audit")
-    app.add_typer(db_app, name="db")
-    app.add_typer(scheduler_app, name="scheduler")
-    app.command("serve")(serve_command)
-    app.add_typer(token_app, name="token")
-
-
-def main() -> None:
-    _register_groups()
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -21,7 +21,7 @@ One Bundle (``collection``) per episode:
   extensions.
 
 Validated with ``fhir.resources.R4B`` (the package's default models are R5); ``meta.tag``
-says R4B, as the PlanDefinition export does (``carepath/fhir_definition.py``).
+says R4B, as the PlanDefinition export does (``carepath/fhir/plan_definition.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from carepath.fhir_definition import FHIR_TAG
+from carepath.fhir.plan_definition import FHIR_TAG
 from pathway.audit import AuditRecord
 from pathway.definition import Definition
 from pathway.model import DONE, OPEN, Episode

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from carepath.console import database_problem, fail
+from carepath.cli.console import database_problem, fail
 
 scheduler_app = typer.Typer(
     help="Fire due timers exactly once, with any number of workers.", no_args_is_help=True

@@ -1,0 +1,53 @@
+"""The ``carepath`` command line. Thin: parse, call one use case, render.
+
+One module per command group: ``replay``, ``definition``, ``episode``, ``audit``, ``db``,
+``scheduler``, ``serve``, ``token``; ``console`` is how a command ends on a user error, and
+``carepath.bootstrap`` gives every command its wiring. Heavy modules (engine, storage, web) are
+imported inside the commands that need them, so that ``carepath --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from carepath.cli.replay import replay_command
+
+app = typer.Typer(
+    help="carepath: clinical care pathways as explainable, versioned state machines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """carepath: clinical care pathways as explainable, versioned state machines."""
+
+
+app.command("replay")(replay_command)  # light: its heavy imports are inside the command
+
+# command groups, each in its own module, imported when the group is registered
+
+
+def _register_groups() -> None:
+    from carepath.cli.audit import audit_app
+    from carepath.cli.db import db_app
+    from carepath.cli.definition import definition_app
+    from carepath.cli.episode import episode_app
+    from carepath.cli.scheduler import scheduler_app
+    from carepath.cli.serve import serve_command
+    from carepath.cli.token import token_app
+
+    app.add_typer(definition_app, name="definition")
+    app.add_typer(episode_app, name="episode")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(db_app, name="db")
+    app.add_typer(scheduler_app, name="scheduler")
+    app.command("serve")(serve_command)
+    app.add_typer(token_app, name="token")
+
+
+def main() -> None:
+    _register_groups()
+    app()

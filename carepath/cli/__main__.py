@@ -1,0 +1,5 @@
+"""``python -m carepath.cli``: the same as the ``carepath`` command."""
+
+from carepath.cli import main
+
+main()

@@ -1,0 +1,10 @@
+"""The exhaustive checker, an add-on beside the engine: does a definition keep its safety properties?
+
+- ``abstraction``: the finite picture a definition's criteria can tell apart (witness values,
+  regions, the facts that matter in each state).
+- ``safety``: PROTOCOL.md's safety properties, judged on one engine decision at a time.
+- ``explore``: ``check_definition``, which drives the real engine breadth-first over that picture
+  and reports every decision that breaks a property, with a replayable counterexample.
+
+Nothing in the engine imports this package; ``carepath definition check`` does.
+"""
