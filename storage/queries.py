@@ -30,9 +30,10 @@ FROM audit_log WHERE episode_id = :id ORDER BY seq"""
 # {agg}: json_group_array(json_array(...)) on SQLite, json_agg(json_build_array(...)) on PG.
 _SNAPSHOT = """
 SELECT e.id, e.definition_version, e.state, e.opened_at, e.state_entered_at, e.care_started_at,
-       e.last_review_pain, e.closed_reason, e.patient_ref, e.label, e.audit_hash, e.version,
-       e.facts,
-       (SELECT {agg}({arr}(t.key, t.rule_id, t.due_at, t.status, t.state, t."order", t.position))
+       e.remembered, e.closed_reason, e.patient_ref, e.label, e.audit_hash, e.version,
+       e.facts, e.links,
+       (SELECT {agg}({arr}(t.key, t.rule_id, t.due_at, t.status, t.state, t."order", t.position,
+                           t.set_at))
         FROM timers t WHERE t.episode_id = e.id),
        (SELECT {agg}({arr}(k.key, k.rule_id, k.kind, k.text, k.created_at, k.status, k.state,
                            k.position, k.note))
@@ -41,36 +42,38 @@ FROM episodes e WHERE e.id = :id"""
 
 # Ties on due time break on episode id in code-point order, as InMemoryUnitOfWork sorts.
 _DUE_TIMERS = """
-SELECT episode_id, key, rule_id, due_at, status, state, "order" FROM timers
+SELECT episode_id, key, rule_id, due_at, status, state, "order", set_at FROM timers
 WHERE status = 'pending' AND due_at <= :now {episode}
 ORDER BY due_at, episode_id {collate}, "order" LIMIT :limit"""
 
 INSERT_EPISODE = """
-INSERT INTO episodes (id, definition_version, state, opened_at, state_entered_at,
-    care_started_at, last_review_pain, closed_reason, patient_ref, label, audit_hash, version,
-    facts, next_due_at)
-VALUES (:id, :definition_version, :state, :opened_at, :state_entered_at, :care_started_at,
-    :last_review_pain, :closed_reason, :patient_ref, :label, :audit_hash, :version, :facts,
-    :next_due_at)"""
+INSERT INTO episodes (id, definition_version, pathway, state, opened_at, state_entered_at,
+    care_started_at, remembered, closed_reason, patient_ref, label, audit_hash, version,
+    facts, links, next_due_at)
+VALUES (:id, :definition_version, :pathway, :state, :opened_at, :state_entered_at,
+    :care_started_at, :remembered, :closed_reason, :patient_ref, :label, :audit_hash, :version,
+    :facts, :links, :next_due_at)"""
 UPDATE_EPISODE = """
 UPDATE episodes SET state = :state, state_entered_at = :state_entered_at,
-    definition_version = :definition_version, care_started_at = :care_started_at, last_review_pain = :last_review_pain,
-    closed_reason = :closed_reason, audit_hash = :audit_hash, version = :version,
-    facts = :facts, next_due_at = :next_due_at
+    definition_version = :definition_version, care_started_at = :care_started_at,
+    remembered = :remembered, closed_reason = :closed_reason, audit_hash = :audit_hash,
+    version = :version, facts = :facts, links = :links, next_due_at = :next_due_at
 WHERE id = :id AND version = :expected_version"""
 # The same without the worklist index's columns: on SQLite, naming an indexed column in SET
 # rewrites its index entry even when the value is unchanged (one more page per commit).
 UPDATE_EPISODE_IN_PLACE = """
-UPDATE episodes SET last_review_pain = :last_review_pain, closed_reason = :closed_reason,
-    audit_hash = :audit_hash, version = :version, facts = :facts
+UPDATE episodes SET remembered = :remembered, closed_reason = :closed_reason,
+    audit_hash = :audit_hash, version = :version, facts = :facts, links = :links
 WHERE id = :id AND version = :expected_version"""
 EPISODE_VERSION = "SELECT version FROM episodes WHERE id = :id"
 INSERT_OBSERVATION = """
 INSERT INTO observations (id, episode_id, seq, facts, at, recorded_at, actor, source)
 VALUES (:obs_id, :id, :version, :obs_facts, :obs_at, :recorded_at, :obs_actor, :obs_source)"""
 INSERT_TIMER = """
-INSERT INTO timers (episode_id, key, rule_id, due_at, status, state, "order", position, fired_at)
-VALUES (:episode_id, :key, :rule_id, :due_at, :status, :state, :order, :position, :fired_at)"""
+INSERT INTO timers (episode_id, key, rule_id, due_at, status, state, "order", position, fired_at,
+    set_at)
+VALUES (:episode_id, :key, :rule_id, :due_at, :status, :state, :order, :position, :fired_at,
+    :set_at)"""
 UPDATE_TIMER_STATUS = """
 UPDATE timers SET status = :status, fired_at = :fired_at
 WHERE episode_id = :episode_id AND key = :key"""
@@ -94,11 +97,15 @@ INSERT INTO outcomes (event_id, episode_id, outcome) VALUES (:event_id, :id, :ou
 # fewer parameters to send.
 _PG_EPISODE_INSERT = (
     INSERT_EPISODE.replace(":facts,", "CAST(:facts AS json),")
+    .replace(":remembered,", "CAST(:remembered AS json),")
+    .replace(":links,", "CAST(:links AS json),")
     + """
     ON CONFLICT (id) DO NOTHING RETURNING id"""
 )
 _PG_EPISODE_UPDATE = (
     UPDATE_EPISODE.replace("facts = :facts", "facts = CAST(:facts AS json)")
+    .replace("remembered = :remembered", "remembered = CAST(:remembered AS json)")
+    .replace("links = :links", "links = CAST(:links AS json)")
     + """
     RETURNING id"""
 )
@@ -110,13 +117,15 @@ PG_SAVE_PARTS = {
     FROM ep""",
     "new_timers": """
     INSERT INTO timers (episode_id, key, rule_id, due_at, status, state, "order", position,
-                        fired_at)
-    SELECT ep.id, t.key, t.rule_id, t.due_at, t.status, t.state, t.ord, t.pos, t.fired_at
+                        fired_at, set_at)
+    SELECT ep.id, t.key, t.rule_id, t.due_at, t.status, t.state, t.ord, t.pos, t.fired_at,
+           t.set_at
     FROM ep, unnest(CAST(:t_key AS text[]), CAST(:t_rule_id AS text[]),
                     CAST(:t_due_at AS timestamptz[]), CAST(:t_status AS text[]),
                     CAST(:t_state AS text[]), CAST(:t_order AS int[]),
-                    CAST(:t_position AS int[]), CAST(:t_fired_at AS timestamptz[]))
-         AS t(key, rule_id, due_at, status, state, ord, pos, fired_at)""",
+                    CAST(:t_position AS int[]), CAST(:t_fired_at AS timestamptz[]),
+                    CAST(:t_set_at AS timestamptz[]))
+         AS t(key, rule_id, due_at, status, state, ord, pos, fired_at, set_at)""",
     "timer_status": """
     UPDATE timers SET status = u.status, fired_at = u.fired_at
     FROM ep, unnest(CAST(:u_key AS text[]), CAST(:u_status AS text[]),

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pathway.audit import AuditRecord
-from pathway.model import Episode, FactValue, Observation, Task, Timer
+from pathway.model import Episode, FactValue, Link, Observation, Task, Timer
 from pathway.unit_of_work import Outcome
 from storage.columns import read_json, read_time
 
@@ -38,13 +38,14 @@ def episode_from_row(row: Sequence[Any]) -> Episode:
         opened_at,
         entered_at,
         care_started_at,
-        review_pain,
+        remembered,
         closed_reason,
         patient_ref,
         label,
         audit_hash,
         version,
         facts,
+        links,
         timers,
         tasks,
     ) = row
@@ -60,8 +61,11 @@ def episode_from_row(row: Sequence[Any]) -> Episode:
             for name, f in read_json(facts).items()
         },
         timers=tuple(
-            Timer(key, rule_id, read_time(due_at), status, timer_state, order)
-            for key, rule_id, due_at, status, timer_state, order, _ in sorted(
+            Timer(
+                key, rule_id, read_time(due_at), status, timer_state, order,
+                None if set_at is None else read_time(set_at),
+            )  # fmt: skip
+            for key, rule_id, due_at, status, timer_state, order, _, set_at in sorted(
                 read_json(timers) or (), key=lambda r: r[6]
             )
         ),
@@ -71,19 +75,21 @@ def episode_from_row(row: Sequence[Any]) -> Episode:
                 read_json(tasks) or (), key=lambda r: r[7]
             )
         ),
-        last_review_pain=review_pain,
+        remembered=read_json(remembered) or {},
         closed_reason=closed_reason,
         version=version,
         patient_ref=patient_ref,
         label=label,
         audit_hash=audit_hash,
+        links=tuple(Link(*link) for link in read_json(links) or ()),
     )
 
 
 def timer_from_row(row: Sequence[Any]) -> Timer:
     """A row of ``Queries.due_timers`` after its episode id: key … order."""
-    key, rule_id, due_at, status, state, order = row
-    return Timer(key, rule_id, read_time(due_at), status, state, order)
+    key, rule_id, due_at, status, state, order, set_at = row
+    set_time = None if set_at is None else read_time(set_at)
+    return Timer(key, rule_id, read_time(due_at), status, state, order, set_time)
 
 
 def observation_from_row(row: Sequence[Any]) -> Observation:

@@ -57,15 +57,22 @@ class EpisodeRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_episodes_state_next_due_at", "state", "next_due_at"),
         Index("ix_episodes_next_due_at", "next_due_at"),
+        Index("ix_episodes_pathway_next_due_at", "pathway", "next_due_at"),
     )
 
     id: str = Field(primary_key=True)
     definition_version: str
+    pathway: str = Field(sa_column_kwargs={"server_default": ""})  # definition id (migration 0005)
     state: str
     opened_at: datetime = _time()
     state_entered_at: datetime = _time()
     care_started_at: datetime | None = _time(nullable=True)
-    last_review_pain: int | None = None
+    remembered: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )  # fact → value at the last review (migration 0005)
+    links: list[Any] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )  # [episode id, pathway, rule, relation] (migration 0005)
     closed_reason: str | None = None
     patient_ref: str | None = None
     label: str | None = None
@@ -120,6 +127,7 @@ class TimerRow(SQLModel, table=True):
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     last_error: str | None = Field(default=None, sa_type=Text)
     fired_at: datetime | None = _time(nullable=True)
+    set_at: datetime | None = _time(nullable=True)  # when the event that set it happened (0005)
 
 
 class TaskRow(SQLModel, table=True):

@@ -43,11 +43,13 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
     params: dict[str, Any] = {
         "id": ep.id,
         "definition_version": ep.definition_version,
+        "pathway": ep.pathway,
         "state": ep.state,
         "opened_at": time(ep.opened_at),
         "state_entered_at": time(ep.state_entered_at),
         "care_started_at": time(ep.care_started_at),
-        "last_review_pain": ep.last_review_pain,
+        "remembered": to_json(ep.remembered),
+        "links": to_json([[k.episode_id, k.pathway, k.rule, k.relation] for k in ep.links]),
         "closed_reason": ep.closed_reason,
         "patient_ref": ep.patient_ref,
         "label": ep.label,
@@ -104,6 +106,7 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
                 "order": t.order,
                 "position": pos,
                 "fired_at": recorded_at if t.status == FIRED else None,
+                "set_at": time(t.set_at),
             }
         )
     for t in changed:
