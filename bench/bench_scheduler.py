@@ -120,7 +120,7 @@ def raw_rate(url: str, db: str, timers: int, workers: int) -> float:
 
 def build_template(url: str, episodes: int) -> None:
     admin(url, f"DROP DATABASE IF EXISTS {TEMPLATE}", f"CREATE DATABASE {TEMPLATE}")
-    factory = uow_factory(sa_url(url, TEMPLATE), DEFS)
+    factory = uow_factory(sa_url(url, TEMPLATE))
     open_idle_episodes(factory, DEFS, episodes)
     factory.dispose()
 
@@ -151,7 +151,7 @@ def steady_lag(url: str, definition: Path, episodes: int, window: float) -> list
     sweep every 0.25 s; the lag is each firing's lateness (recorded - due)."""
     db = "bench_sched_lag"
     admin(url, f"DROP DATABASE IF EXISTS {db}", f"CREATE DATABASE {db}")
-    factory = uow_factory(sa_url(url, db), DEFS)
+    factory = uow_factory(sa_url(url, db))
     from pathway import usecases
 
     uow = factory()

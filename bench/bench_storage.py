@@ -127,11 +127,11 @@ def replay(cursor: Any, log: Statements, n: int) -> float:
 
 def bench_sqlite(tmp: Path, n: int, episodes: int) -> tuple[float, float, float]:
     path = tmp / "carepath.db"
-    factory = uow_factory(f"sqlite:///{path}", DEFS)
+    factory = uow_factory(f"sqlite:///{path}")
     ids = open_in_care(factory, episodes)
     factory.dispose()
     shutil.copy(path, tmp / "before.db")  # dispose checkpointed the WAL into the file
-    factory = uow_factory(f"sqlite:///{path}", DEFS)
+    factory = uow_factory(f"sqlite:///{path}")
     log: Statements = []
     record(factory, log)
     rate = decisions_per_second(factory, ids, n)
@@ -170,11 +170,11 @@ def bench_postgres(server: str, n: int, episodes: int) -> tuple[float, float, fl
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.execute("CREATE DATABASE carepath_bench")
     url = make_url(server).set(database="carepath_bench").render_as_string(hide_password=False)
-    factory = uow_factory(url, DEFS)
+    factory = uow_factory(url)
     ids = open_in_care(factory, episodes)
     factory.dispose()
     admin.execute("CREATE DATABASE carepath_bench_before TEMPLATE carepath_bench")
-    factory = uow_factory(url, DEFS)
+    factory = uow_factory(url)
     with factory() as uow:  # warm the snapshot cache, as the SQLite run's is
         for episode_id in ids:
             uow.get_episode(episode_id)

@@ -286,10 +286,10 @@ class DemoLoad:
 
 def load_demo(database_url: str, definitions: DefinitionRegistry, now: datetime) -> DemoLoad:
     """Load the cohort into ``database_url`` (migrated if new) and issue the demo tokens."""
+    from carepath.bootstrap import open_database
     from storage.access import TokenStore
-    from storage.unit_of_work import uow_factory
 
-    factory = uow_factory(database_url, definitions)
+    factory = open_database(database_url)
     try:
         loaded = load_cohort(factory, definitions, now)
         tokens = issue_demo_tokens(TokenStore(factory.connections), now)

@@ -17,16 +17,20 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from carepath.api.app import create_api
+from carepath.bootstrap import current_definition, wire
 from carepath.settings import Settings
 from carepath.web.pages import install_pages
-from pathway.definition import load_definition
+from pathway.definition import Definition
 from pathway.usecases import DefinitionRegistry
+
+if TYPE_CHECKING:
+    from scheduler.service import SchedulerService
 
 SCHEDULER_ENV = "CAREPATH_SERVE_SCHEDULER"
 log = logging.getLogger("carepath.server")
@@ -34,8 +38,8 @@ log = logging.getLogger("carepath.server")
 
 def build_app(settings: Settings, *, scheduler: bool = True) -> FastAPI:
     """The API, the pages and (unless ``scheduler=False``) an embedded timer scheduler."""
-    definitions = DefinitionRegistry(load_definition(settings.definition_path))
-    app = create_api(database_url=settings.database_url, definitions=definitions)
+    current = current_definition(settings)
+    app = create_api(database_url=settings.database_url, definitions=DefinitionRegistry(current))
     install_pages(app)
     app.state.scheduler = None
     api_lifespan = app.router.lifespan_context
@@ -45,9 +49,7 @@ def build_app(settings: Settings, *, scheduler: bool = True) -> FastAPI:
         async with api_lifespan(running):
             handle = None
             if scheduler:
-                handle = await run_in_threadpool(
-                    start_scheduler, settings.database_url, definitions
-                )
+                handle = await run_in_threadpool(start_scheduler, settings, current)
             running.state.scheduler = handle
             try:
                 yield
@@ -60,14 +62,13 @@ def build_app(settings: Settings, *, scheduler: bool = True) -> FastAPI:
     return app
 
 
-def start_scheduler(database_url: str, definitions: DefinitionRegistry) -> Any:
-    """The embedded scheduler's handle (with ``stop()``), or None where it is not available."""
-    try:
-        from scheduler.embedded import start_embedded_scheduler
-    except ImportError:
-        log.warning("scheduler.embedded is not available: timers will not fire in this process")
-        return None
-    return start_embedded_scheduler(database_url, definitions)
+def start_scheduler(settings: Settings, current: Definition) -> SchedulerService:
+    """The embedded scheduler (``stop()`` ends it), on a wiring of its own: its own connection
+    pool, which it disposes of when it stops."""
+    from scheduler.embedded import start_embedded_scheduler
+
+    wiring = wire(settings, current=current)
+    return start_embedded_scheduler(wiring.uow_factory, wiring.definitions)
 
 
 def app_from_env() -> FastAPI:

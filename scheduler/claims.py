@@ -75,6 +75,7 @@ WHERE status = 'pending' AND attempts > 0 ORDER BY due_at LIMIT 20"""
 COUNT_ESCALATIONS = "SELECT count(*) FROM tasks WHERE kind = 'escalation' AND status = 'open'"
 OLDEST_DUE = "SELECT min(due_at) FROM timers WHERE status = 'pending' AND due_at <= :now"
 
+
 @dataclass(frozen=True, slots=True)
 class ClaimQueries:
     """The statements in one driver's parameter style."""

@@ -11,21 +11,21 @@ from datetime import timedelta
 from pathway.usecases import DefinitionRegistry
 from scheduler.service import SchedulerService
 from scheduler.worker import TimerWorker
+from storage.unit_of_work import SqlUnitOfWorkFactory
 
 
 def start_embedded_scheduler(
-    database_url: str,
+    factory: SqlUnitOfWorkFactory,
     definitions: DefinitionRegistry,
     *,
     interval: float = 5.0,
     batch: int = 100,
 ) -> SchedulerService:
-    """Start sweeping ``database_url`` in background threads; call ``.stop()`` to end."""
-    from storage.definitions import registry_for
-    from storage.unit_of_work import uow_factory
+    """Start sweeping ``factory``'s database in background threads; call ``.stop()`` to end.
 
-    factory = uow_factory(database_url, definitions)
-    definitions = registry_for(factory, definitions.current)  # and every stored version
+    The caller's wiring (``carepath.bootstrap``): the factory, which the scheduler now owns and
+    disposes of when it stops, and a registry holding every stored definition version.
+    """
     worker = TimerWorker(
         factory, definitions, batch=batch, lease=timedelta(seconds=max(30, 6 * interval))
     )

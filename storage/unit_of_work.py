@@ -32,7 +32,6 @@ from pathway.audit import AuditRecord
 from pathway.errors import EpisodeNotFound
 from pathway.model import PENDING, Episode, Observation
 from pathway.unit_of_work import Change, DueTimer, Outcome
-from pathway.usecases import DefinitionRegistry
 from storage.backends import backend_for
 from storage.database import create_engine_for, ensure_schema
 from storage.reads import (
@@ -248,11 +247,10 @@ class SqlUnitOfWorkFactory:
         self.engine.dispose()
 
 
-def uow_factory(url: str, definitions: DefinitionRegistry | None = None) -> SqlUnitOfWorkFactory:
+def uow_factory(url: str) -> SqlUnitOfWorkFactory:
     """Open ``url`` once (migrating a fresh database) and return a zero-argument factory.
 
-    ``definitions`` is accepted for the callers' symmetry (the CLI passes its registry);
-    storage itself needs no definition: it stores what the engine decided.
+    Storage needs no definition: it stores what the engine decided.
     """
     engine = create_engine_for(url)
     ensure_schema(engine)

@@ -1,8 +1,8 @@
 """The HTTP API's application factory: one app per database, definitions and clock.
 
 ``create_api`` builds a FastAPI app that holds nothing of its own but wiring: the SQL
-unit-of-work factory (built once per app; its engine also serves tokens and the worklist), the
-definition registry, and the clock (``app.state.clock``, a zero-argument function returning an
+unit-of-work factory (built once per app by ``carepath.bootstrap``; its engine also serves
+tokens and the worklist), the definition registry, and the clock (``app.state.clock``, a zero-argument function returning an
 aware UTC datetime; tests replace it to move time). Routes are thin: parse, call one use case
 or one query, render (see ``episodes.py``, ``audit.py``, ``definitions.py``, ``tokens.py``).
 
@@ -24,7 +24,7 @@ from carepath.api import definitions as definition_routes
 from carepath.api.logs import redact_access_log
 from carepath.api.openapi_docs import problem_media_types
 from carepath.api.problems import BodyLimit, install_problem_handlers
-from carepath.settings import Settings
+from carepath.bootstrap import current_definition, open_database, wire
 from pathway.usecases import DefinitionRegistry
 from storage.access import TokenStore
 from storage.unit_of_work import SqlUnitOfWorkFactory
@@ -59,23 +59,13 @@ def create_api(
     ``Authorization: Bearer <token>``; the OpenAPI schema is at ``/openapi.json`` and its
     interactive docs at ``/api/docs``.
     """
-    settings = None
-    if definitions is None:
-        from pathway.definition import load_definition
-
-        settings = Settings.from_env()
-        definitions = DefinitionRegistry(load_definition(settings.definition_path))
+    current = definitions.current if definitions is not None else current_definition()
     owned = uow_factory is None
-    if uow_factory is None:
-        from storage.unit_of_work import uow_factory as sql_uow_factory
-
-        url = database_url or (settings or Settings.from_env()).database_url
-        uow_factory = sql_uow_factory(url, definitions)
-    factory = uow_factory
+    factory = uow_factory or open_database(database_url)
     if hasattr(factory, "engine"):  # SQL: every version the database has seen, not only the file
-        from storage.definitions import registry_for
-
-        definitions = registry_for(factory, definitions.current)
+        definitions = wire(current=current, factory=factory).definitions
+    elif definitions is None:
+        definitions = DefinitionRegistry(current)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -178,14 +178,10 @@ def show(definition: DefinitionFile = None, json_out: Json = False) -> None:
 def _stored() -> tuple[Any, Any]:
     """The configured database's unit-of-work factory and its registry of stored versions
     (the configured definition file recorded first if it is new)."""
-    from carepath.settings import Settings
-    from pathway.definition import load_definition
-    from storage.definitions import registry_for
-    from storage.unit_of_work import uow_factory
+    from carepath.bootstrap import wire
 
-    settings = Settings.from_env()
-    factory = uow_factory(settings.database_url)
-    return factory, registry_for(factory, load_definition(settings.definition_path))
+    wiring = wire()
+    return wiring.uow_factory, wiring.definitions
 
 
 @definition_app.command()

@@ -34,17 +34,12 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _backend() -> tuple[DefinitionRegistry, UnitOfWork]:
-    """The definitions and a unit of work on the configured database (schema upgraded if new)."""
-    from carepath.settings import Settings
-    from pathway.definition import load_definition
-    from storage.definitions import registry_for
-    from storage.unit_of_work import uow_factory
+    """The definitions (every stored version, too) and a unit of work on the configured
+    database (schema upgraded if new)."""
+    from carepath.bootstrap import wire
 
-    settings = Settings.from_env()
-    current = run_reporting(lambda: load_definition(settings.definition_path))
-    factory = run_reporting(lambda: uow_factory(settings.database_url))
-    definitions = run_reporting(lambda: registry_for(factory, current))  # every stored version, too
-    return definitions, factory()
+    wiring = run_reporting(wire)
+    return wiring.definitions, wiring.uow_factory()
 
 
 def _now() -> datetime:

@@ -47,7 +47,7 @@ def replay_command(
         if database:
             from storage.unit_of_work import uow_factory
 
-            make_uow = uow_factory(database, definitions)
+            make_uow = uow_factory(database)
         scenarios = [load_scenario(f) for f in files]
         results = replay_many(scenarios, definitions, *([make_uow] if make_uow else []))
         outputs = [_dump(r.output) for r in results] if json_out else []

@@ -16,15 +16,10 @@ scheduler_app = typer.Typer(
 
 
 def _factory():  # noqa: ANN202 - typed at the call sites
-    from carepath.settings import Settings
-    from pathway.definition import load_definition
-    from storage.definitions import registry_for
-    from storage.unit_of_work import uow_factory
+    from carepath.bootstrap import wire
 
-    settings = Settings.from_env()
-    current = load_definition(settings.definition_path)
-    factory = uow_factory(settings.database_url)
-    return factory, registry_for(factory, current)  # episodes of older versions fire too
+    wiring = wire()  # its registry holds every stored version: older episodes' timers fire too
+    return wiring.uow_factory, wiring.definitions
 
 
 @scheduler_app.command()

@@ -21,12 +21,11 @@ token_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", n
 
 def _store() -> TokenStore:
     """The token store of CAREPATH_DATABASE_URL (schema upgraded if new)."""
-    from carepath.settings import Settings
+    from carepath.bootstrap import open_database
     from storage.access import TokenStore
-    from storage.unit_of_work import uow_factory
 
     try:
-        return TokenStore(uow_factory(Settings.from_env().database_url).connections)
+        return TokenStore(open_database().connections)
     except Exception as exc:
         problem = database_problem(exc)
         if problem is None:

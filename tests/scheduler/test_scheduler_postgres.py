@@ -75,7 +75,7 @@ def _stop(procs: list[subprocess.Popen[str]]) -> list[tuple[int, str]]:
 def test_four_workers_fire_22000_timers_over_2000_episodes_exactly_once(
     fresh_postgres_url: str, tmp_path: Path
 ) -> None:
-    factory = uow_factory(fresh_postgres_url, DEFS)
+    factory = uow_factory(fresh_postgres_url)
     ids = open_idle_episodes(factory, DEFS, 2000)
     procs = _workers(fresh_postgres_url, write_busy_definition(tmp_path / "busy.json"), 4,
                      "--interval", "0.2", "--batch", "50")  # fmt: skip
@@ -92,7 +92,7 @@ def test_four_workers_fire_22000_timers_over_2000_episodes_exactly_once(
 def test_one_of_three_workers_killed_mid_sweep_loses_nothing(
     fresh_postgres_url: str, tmp_path: Path
 ) -> None:
-    factory = uow_factory(fresh_postgres_url, DEFS)
+    factory = uow_factory(fresh_postgres_url)
     ids = open_idle_episodes(factory, DEFS, 400)
     definition = write_busy_definition(tmp_path / "busy.json")
     procs = _workers(
@@ -136,9 +136,9 @@ def test_concurrent_sweeps_in_one_process_share_nothing_but_the_database(
     from scheduler.worker import TimerWorker
     from tests.scheduler.timer_cohort import NOW
 
-    factory = uow_factory(fresh_postgres_url, DEFS)
+    factory = uow_factory(fresh_postgres_url)
     ids = open_idle_episodes(factory, DEFS, 100)
-    others = [uow_factory(fresh_postgres_url, DEFS) for _ in range(workers)]
+    others = [uow_factory(fresh_postgres_url) for _ in range(workers)]
     sweepers = [TimerWorker(f, DEFS, batch=7) for f in others]
     threads = [threading.Thread(target=w.sweep, args=(NOW,)) for w in sweepers]
     for t in threads:

@@ -33,7 +33,7 @@ DEFS = DefinitionRegistry(busy_definition())
 
 @pytest.fixture
 def factory(tmp_path: Path):
-    f = uow_factory(f"sqlite:///{tmp_path / 'carepath.db'}", DEFS)
+    f = uow_factory(f"sqlite:///{tmp_path / 'carepath.db'}")
     yield f
     f.dispose()
 
@@ -66,7 +66,7 @@ def test_timers_not_yet_due_do_not_fire(factory) -> None:
 
 def test_two_workers_on_one_sqlite_file_fire_each_timer_once(factory, tmp_path: Path) -> None:
     ids = open_idle_episodes(factory, DEFS, 30)
-    other = uow_factory(f"sqlite:///{tmp_path / 'carepath.db'}", DEFS)
+    other = uow_factory(f"sqlite:///{tmp_path / 'carepath.db'}")
     a, b = TimerWorker(factory, DEFS, batch=3), TimerWorker(other, DEFS, batch=3)
     threads = [threading.Thread(target=w.sweep, args=(NOW,)) for w in (a, b)]
     for t in threads:
@@ -131,7 +131,7 @@ def test_sigterm_finishes_cleanly_and_releases_claims(tmp_path: Path) -> None:
         "CAREPATH_DATABASE_URL": f"sqlite:///{db}",
         "CAREPATH_DEFINITION": str(definition),
     }
-    f = uow_factory(f"sqlite:///{db}", DEFS)
+    f = uow_factory(f"sqlite:///{db}")
     open_idle_episodes(f, DEFS, 3)  # opened in January: all due now
     proc = subprocess.Popen(
         [sys.executable, "-m", "carepath.cli", "scheduler", "run", "--interval", "0.2"],

@@ -40,7 +40,7 @@ def scenarios() -> list[Scenario]:
 
 @pytest.fixture(scope="module")
 def sql_factory() -> Iterator[SqlUnitOfWorkFactory]:
-    factory = uow_factory("sqlite://", DEFS)
+    factory = uow_factory("sqlite://")
     yield factory
     factory.dispose()
 

@@ -23,7 +23,7 @@ from storage.unit_of_work import uow_factory  # noqa: E402
 
 
 def contend(url: str, episode_ids: list[str], worker: int, n: int) -> None:
-    make_uow = uow_factory(url, DEFS)
+    make_uow = uow_factory(url)
     conflicts = 0
     for i in range(n):
         episode_id = episode_ids[(worker + i) % len(episode_ids)]
@@ -47,7 +47,7 @@ def contend(url: str, episode_ids: list[str], worker: int, n: int) -> None:
 
 def loop(url: str, round_: str) -> None:
     """Whole courses, one episode after another, with every kind of write, until killed."""
-    make_uow = uow_factory(url, DEFS)
+    make_uow = uow_factory(url)
     for k in itertools.count():
         course = Course(make_uow, f"{round_}-ep-{k}")
         course.open(PROFILE)
