@@ -1,6 +1,7 @@
 """The composition root: every entry point gets its wiring here, built one way.
 
-settings (``carepath.settings``, from the environment) → the configured definition file →
+settings (``carepath.settings``, from the environment) → every pathway's current definition (the
+shipped files, and the configured ones, which replace a shipped pathway of the same id) →
 the unit-of-work factory on the configured database (schema migrated if fresh) → the definition
 registry of that database (the file's version recorded if it is new, beside every version the
 database has seen, so that episodes pinned to an older version run too).
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from carepath.settings import Settings
-from pathway.definition import Definition, load_definition
+from pathway.definition import Definition, load_definition, shipped_definition_files
 from pathway.usecases import DefinitionRegistry
 from storage.definitions import registry_for
 from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
@@ -33,9 +34,21 @@ class Wiring:
         self.uow_factory.dispose()
 
 
+def current_definitions(settings: Settings | None = None) -> list[Definition]:
+    """The current definition of every pathway: the shipped files, then the configured ones
+    (``CAREPATH_DEFINITIONS``, ``CAREPATH_DEFINITION``), a later file of an id replacing an
+    earlier one."""
+    settings = settings or Settings.from_env()
+    by_id: dict[str, Definition] = {}
+    for path in [*shipped_definition_files(), *settings.definition_files()]:
+        definition = load_definition(path)
+        by_id[definition.id] = definition
+    return list(by_id.values())
+
+
 def current_definition(settings: Settings | None = None) -> Definition:
-    """The configured definition file (``CAREPATH_DEFINITION``, else the shipped pathway)."""
-    return load_definition((settings or Settings.from_env()).definition_path)
+    """The current definition of the default pathway."""
+    return DefinitionRegistry(current_definitions(settings)).current
 
 
 def open_database(url: str | None = None) -> SqlUnitOfWorkFactory:
@@ -47,18 +60,18 @@ def open_database(url: str | None = None) -> SqlUnitOfWorkFactory:
 def wire(
     settings: Settings | None = None,
     *,
-    current: Definition | None = None,
+    current: Definition | list[Definition] | None = None,
     factory: SqlUnitOfWorkFactory | None = None,
 ) -> Wiring:
     """The wiring of ``settings`` (default: the environment's).
 
-    ``current`` is the definition new episodes open on (default: the configured file);
+    ``current`` is the definitions new episodes open on (default: every pathway's current one);
     ``factory`` an existing unit-of-work factory to share (default: one on the configured
     database, which the caller then owns and disposes of).
     """
     if current is None:
         settings = settings or Settings.from_env()
-        current = current_definition(settings)
+        current = current_definitions(settings)
     if factory is None:
         factory = open_database((settings or Settings.from_env()).database_url)
     return Wiring(factory, registry_for(factory, current))

@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from carepath.api.app import create_api
-from carepath.bootstrap import current_definition, wire
+from carepath.bootstrap import current_definitions, wire
 from carepath.settings import Settings
 from carepath.web.pages import install_pages
 from pathway.definition import Definition
@@ -38,7 +38,7 @@ log = logging.getLogger("carepath.server")
 
 def build_app(settings: Settings, *, scheduler: bool = True) -> FastAPI:
     """The API, the pages and (unless ``scheduler=False``) an embedded timer scheduler."""
-    current = current_definition(settings)
+    current = current_definitions(settings)
     app = create_api(database_url=settings.database_url, definitions=DefinitionRegistry(current))
     install_pages(app)
     app.state.scheduler = None
@@ -62,7 +62,7 @@ def build_app(settings: Settings, *, scheduler: bool = True) -> FastAPI:
     return app
 
 
-def start_scheduler(settings: Settings, current: Definition) -> SchedulerService:
+def start_scheduler(settings: Settings, current: list[Definition]) -> SchedulerService:
     """The embedded scheduler (``stop()`` ends it), on a wiring of its own: its own connection
     pool, which it disposes of when it stops."""
     from scheduler.embedded import start_embedded_scheduler

@@ -2,7 +2,10 @@
 
 CAREPATH_DATABASE_URL   where episodes live (default: sqlite file ``carepath.db`` in the
                         working directory; PostgreSQL: ``postgresql+psycopg://user@host/db``)
-CAREPATH_DEFINITION     a pathway definition file (default: the shipped L1–L2 pathway)
+CAREPATH_DEFINITIONS    more pathway definition files or directories of them, separated by
+                        ``os.pathsep``; loaded beside the shipped ones (a file with a shipped
+                        definition's id becomes that pathway's current version)
+CAREPATH_DEFINITION     one more definition file, as in CAREPATH_DEFINITIONS (older name)
 """
 
 from __future__ import annotations
@@ -16,12 +19,26 @@ from pathlib import Path
 class Settings:
     database_url: str
     definition_path: Path | None
+    definition_paths: tuple[Path, ...] = ()
+
+    def definition_files(self) -> list[Path]:
+        """The configured definition files, directories expanded (``*.json``, ``*.yaml``)."""
+        named = [*self.definition_paths, *([self.definition_path] if self.definition_path else [])]
+        out: list[Path] = []
+        for path in named:
+            if path.is_dir():
+                out += sorted(p for p in path.iterdir() if p.suffix in (".json", ".yaml", ".yml"))
+            else:
+                out.append(path)
+        return out
 
     @classmethod
     def from_env(cls) -> Settings:
         definition = os.environ.get("CAREPATH_DEFINITION")
+        many = os.environ.get("CAREPATH_DEFINITIONS", "")
         return cls(
             database_url=os.environ.get("CAREPATH_DATABASE_URL")
             or f"sqlite:///{Path.cwd() / 'carepath.db'}",
             definition_path=Path(definition) if definition else None,
+            definition_paths=tuple(Path(p) for p in many.split(os.pathsep) if p),
         )

@@ -103,6 +103,8 @@ def entry_for(
     reason = getattr(event, "reason", None) or getattr(event, "action", None)
     if reason:
         body["reason"] = reason
+    if getattr(event, "because_of", None):
+        body["because_of"] = event.because_of  # type: ignore[attr-defined]
     if extra:
         body.update(extra)
     payload = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)

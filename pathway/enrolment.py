@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from pathway.criteria import Context
 from pathway.definition import Definition, EnrolmentDef
-from pathway.model import Decision, Episode, Link, Open
+from pathway.engine import decide, open_episode
+from pathway.errors import EpisodeNotFound
+from pathway.model import Close, Decision, Episode, Link, LinkEpisode, Open
 from pathway.registry import DefinitionRegistry
+from pathway.unit_of_work import UnitOfWork
 from pathway.work import derived_values
 
 ENROLLED, ENROLLED_FROM, LINKED, LINKED_FROM = "enrolled", "enrolled_from", "linked", "linked_from"
+ENROL_EVENT_PREFIX = "enrol:"  # event ids of enrolments and their cascades: reserved
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +85,8 @@ def opening(source: Episode, e: Enrolment, decision: Decision) -> Open:
             facts[name] = start.astimezone(UTC).date().isoformat()
     event = decision.event
     return Open(
-        f"enrol:{source.id}:{e.declared.rule}", event.at, event.actor, facts,
-        source.patient_ref, source.label,
+        f"{ENROL_EVENT_PREFIX}{source.id}:{e.declared.rule}", event.at, event.actor, facts,
+        source.patient_ref, source.label, e.target.id,
     )  # fmt: skip
 
 
@@ -93,3 +97,79 @@ def links(source: Episode, target_id: str, e: Enrolment, opened: bool) -> tuple[
         Link(target_id, e.target.id, rule, ENROLLED if opened else LINKED),
         Link(source.id, source.pathway, rule, ENROLLED_FROM if opened else LINKED_FROM),
     )
+
+
+# -- inside the source decision's transaction ---------------------------------------------------
+
+
+def enrol(
+    uow: UnitOfWork, registry: DefinitionRegistry, decision: Decision, now: datetime
+) -> list[Decision]:
+    """Open or link the episodes this decision enrols, adding the links to its own episode (and
+    its audit entry, which the caller builds after this). Returns the other episodes' decisions,
+    to be saved in the same transaction."""
+    source_def = registry.get(decision.episode.definition_version)
+    out: list[Decision] = []
+    for e in triggered(registry, source_def, decision):
+        source = decision.episode
+        live = _live_episode(uow, registry, e.target, source) if e.declared.link_live else None
+        if live is not None:
+            mine, theirs = links(source, live.id, e, opened=False)
+            event = LinkEpisode(
+                f"{ENROL_EVENT_PREFIX}{source.id}:{e.declared.rule}", decision.event.at,
+                decision.event.actor, theirs,
+            )  # fmt: skip
+            out.append(decide(registry.get(live.definition_version), live, event, now))
+        else:
+            target_id = enrolled_episode_id(source.id, e.declared.rule)
+            mine, theirs = links(source, target_id, e, opened=True)
+            opened = open_episode(e.target, opening(source, e, decision), target_id, now)
+            opened.episode.links = (theirs,)
+            opened.links_added.append(theirs)
+            out.append(opened)
+        source.links = (*source.links, mine)
+        decision.links_added.append(mine)
+    return out
+
+
+def close_enrolled(
+    uow: UnitOfWork, registry: DefinitionRegistry, decision: Decision, now: datetime
+) -> list[Decision]:
+    """A source episode closed for a reason its enrolments name closes the episodes it opened
+    for the same reason (FLS-ENROL-SPINE: entered in error), each naming the source."""
+    event = decision.event
+    if not isinstance(event, Close):
+        return []
+    out: list[Decision] = []
+    for link in decision.episode.links:
+        if link.relation != ENROLLED:
+            continue
+        try:
+            target = uow.get_episode(link.episode_id)
+        except EpisodeNotFound:
+            continue
+        definition = registry.get(target.definition_version)
+        declared = next((x for x in definition.enrolments if x.rule == link.rule), None)
+        if declared is None or event.reason not in declared.close_with_source:
+            continue
+        if definition.is_terminal(target.state) or event.reason not in definition.close.reasons:
+            continue
+        cascade = Close(
+            f"{ENROL_EVENT_PREFIX}{target.id}:close:{event.event_id}", event.at, event.actor,
+            event.reason, decision.episode.id,
+        )  # fmt: skip
+        out.append(decide(definition, target, cascade, now))
+    return out
+
+
+def _live_episode(
+    uow: UnitOfWork, registry: DefinitionRegistry, target: Definition, source: Episode
+) -> Episode | None:
+    if not source.patient_ref:
+        return None
+    for episode in uow.episodes_of_patient(source.patient_ref, target.id):
+        if episode.id != source.id and not registry.get(episode.definition_version).is_terminal(
+            episode.state
+        ):
+            return episode
+    return None

@@ -139,6 +139,7 @@ class Open(Event):
     facts: dict[str, Any] = field(default_factory=dict)
     patient_ref: str | None = None
     label: str | None = None
+    pathway: str | None = None  # the definition id to open on (None: the default pathway)
 
     kind = "open"
 
@@ -161,6 +162,7 @@ class Request(Event):
 @dataclass(slots=True)
 class Close(Event):
     reason: str = ""
+    because_of: str | None = None  # the episode whose closing closed this one (enrolment)
 
     kind = "close"
 

@@ -119,6 +119,10 @@ class UnitOfWork(Protocol):
 
     def episode_ids(self) -> list[str]: ...
 
+    def episodes_of_patient(self, patient_ref: str, pathway: str) -> list[Episode]:
+        """The patient's episodes on one pathway, oldest first (staged ones included)."""
+        ...
+
 
 @dataclass
 class InMemoryStore:
@@ -208,3 +212,11 @@ class InMemoryUnitOfWork:
 
     def episode_ids(self) -> list[str]:
         return list(self.store.episodes)
+
+    def episodes_of_patient(self, patient_ref: str, pathway: str) -> list[Episode]:
+        ids = [
+            ep.id
+            for ep in (*self.store.episodes.values(), *(c.decision.episode for c in self._staged))
+            if ep.patient_ref == patient_ref and ep.pathway == pathway
+        ]
+        return [self.get_episode(i) for i in dict.fromkeys(ids)]

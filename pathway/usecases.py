@@ -17,32 +17,14 @@ from typing import Any
 from pathway.audit import entry_for
 from pathway.definition import Definition
 from pathway.engine import decide
+from pathway.enrolment import close_enrolled, enrol
 from pathway.engine import open_episode as _open
 from pathway.errors import InvalidDefinition, InvalidRequest
 from pathway.model import Close, Decision, Event, FireTimer, Observe, Open, Request, UpdateTask
+from pathway.registry import DefinitionRegistry
 from pathway.unit_of_work import Change, Outcome, UnitOfWork
 
-
-class DefinitionRegistry:
-    """The definition versions episodes may be pinned to; ``current`` is used for new episodes."""
-
-    def __init__(self, current: Definition, others: Iterable[Definition] = ()) -> None:
-        self.current = current
-        self._by_version = {d.version: d for d in (current, *others)}
-
-    def add(self, definition: Definition) -> None:
-        self._by_version[definition.version] = definition
-
-    def get(self, version: str) -> Definition:
-        try:
-            return self._by_version[version]
-        except KeyError:
-            raise InvalidDefinition(
-                f"definition version {version!r} is not loaded; loaded: {sorted(self._by_version)}"
-            ) from None
-
-    def versions(self) -> list[str]:
-        return list(self._by_version)
+__all__ = ["DefinitionRegistry"]  # re-exported: where entry points have always found it
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +33,7 @@ class Applied:
 
     outcome: Outcome
     decision: Decision | None
+    enrolled: tuple[tuple[str, str], ...] = ()  # (pathway, rule) of episodes it opened
 
 
 def new_event_id() -> str:
@@ -69,15 +52,17 @@ def open_episode(
     episode_id: str | None = None,
     patient_ref: str | None = None,
     label: str | None = None,
+    pathway: str | None = None,
 ) -> Applied:
-    event = Open(event_id or new_event_id(), at, actor, facts, patient_ref, label)
+    event = Open(event_id or new_event_id(), at, actor, facts, patient_ref, label, pathway)
     with uow:
         prior = uow.find_outcome(event.event_id)
         if prior is not None:
             return Applied(_repeated(prior), None)
         _check_not_future(event, now)
-        decision = _open(definitions.current, event, episode_id or uuid.uuid4().hex, now)
-        return _save(uow, decision, now)
+        definition = definitions.current_for(event.pathway)
+        decision = _open(definition, event, episode_id or uuid.uuid4().hex, now)
+        return _save(uow, definitions, decision, now)
 
 
 def observe(
@@ -220,16 +205,32 @@ def _apply(
         decision = decide(definitions.get(episode.definition_version), episode, event, now)
         if decision.skipped:
             return Applied(Outcome.of(decision), None)
-        return _save(uow, decision, now)
+        return _save(uow, definitions, decision, now)
 
 
-def _save(uow: UnitOfWork, decision: Decision, now: datetime) -> Applied:
+def _save(
+    uow: UnitOfWork, definitions: DefinitionRegistry, decision: Decision, now: datetime
+) -> Applied:
+    """Write the decision and what it causes on other pathways' episodes (enrolments and their
+    links, an enrolled episode closed with its source) in one transaction, each with its own
+    audit entry."""
+    others = enrol(uow, definitions, decision, now) + close_enrolled(uow, definitions, decision, now)
     record = entry_for(decision, now)
     decision.episode.audit_hash = record.hash
     outcome = Outcome.of(decision)
     uow.save(Change(decision, record, outcome))
+    for other in others:
+        other_record = entry_for(other, now)
+        other.episode.audit_hash = other_record.hash
+        uow.save(Change(other, other_record, Outcome.of(other)))
     uow.commit()
-    return Applied(outcome, decision)
+    enrolled = tuple(
+        (o.episode.pathway, link.rule)
+        for o in others
+        if o.episode_before is None
+        for link in o.links_added
+    )
+    return Applied(outcome, decision, enrolled)
 
 
 def _repeated(outcome: Outcome) -> Outcome:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from pathway.definition import Definition, compile_definition
 from pathway.errors import InvalidDefinition
-from pathway.usecases import DefinitionRegistry
+from pathway.registry import DefinitionRegistry
 from storage.columns import read_json, read_time
 from storage.database import create_engine_for, ensure_schema
 from storage.queries import pyformat
@@ -54,7 +54,9 @@ class StoredVersion:
 class StoredDefinitions(DefinitionRegistry):
     """A registry backed by the ``definitions`` table: unknown versions are looked up there."""
 
-    def __init__(self, engine: Engine, current: Definition, others: Iterable[Definition]) -> None:
+    def __init__(
+        self, engine: Engine, current: Iterable[Definition], others: Iterable[Definition]
+    ) -> None:
         super().__init__(current, others)
         self.engine = engine
         self._lock = threading.Lock()
@@ -72,19 +74,23 @@ class StoredDefinitions(DefinitionRegistry):
 
 
 def registry_for(
-    source: SqlUnitOfWorkFactory | Engine | str, current: Definition
+    source: SqlUnitOfWorkFactory | Engine | str, current: Definition | Iterable[Definition]
 ) -> StoredDefinitions:
-    """The registry every process should use: ``current`` (the configured file) recorded if it
-    is new, and every version the database has seen, each compiled once and checked.
+    """The registry every process should use: the current definition of every pathway (the
+    shipped and configured files) recorded if new, and every version the database has seen,
+    each compiled once and checked.
 
     ``source`` is a unit-of-work factory (the usual case: its engine is shared), an engine, or
     a database URL (migrated if fresh; note ``sqlite://`` is then a database of its own).
     """
     engine = _engine_of(source)
-    others = _load(engine, skip=current.version)
-    if not _stored(engine, current.version):  # read first: no write lock in the usual case
-        record_definition(engine, current)
-    return StoredDefinitions(engine, current, others)
+    currents = [current] if isinstance(current, Definition) else list(current)
+    mine = {d.version for d in currents}
+    others = [d for d in _load(engine) if d.version not in mine]
+    for definition in currents:
+        if not _stored(engine, definition.version):  # read first: no write lock usually
+            record_definition(engine, definition)
+    return StoredDefinitions(engine, currents, others)
 
 
 def record_definition(engine: Engine, definition: Definition) -> bool:
@@ -141,15 +147,11 @@ def _terminal(definitions: DefinitionRegistry, version: str, state: str) -> bool
         return False  # unknown version or state: count it as live, so it is not overlooked
 
 
-def _load(
-    engine: Engine, versions: list[str] | None = None, skip: str | None = None
-) -> list[Definition]:
+def _load(engine: Engine, versions: list[str] | None = None) -> list[Definition]:
     """The stored versions (all, or those named), compiled and checked, oldest first."""
     query = select(_definitions.c.version, _definitions.c.document)
     if versions is not None:
         query = query.where(_definitions.c.version.in_(versions))
-    if skip is not None:
-        query = query.where(_definitions.c.version != skip)
     with engine.connect() as db:
         rows = db.execute(query.order_by(_definitions.c.first_seen_at, _definitions.c.version))
         rows = rows.all()

@@ -20,6 +20,9 @@ from functools import lru_cache
 FIND_OUTCOME = "SELECT outcome FROM outcomes WHERE event_id = :event_id"
 EPISODE_HEAD = "SELECT version, audit_hash FROM episodes WHERE id = :id"
 EPISODE_IDS = "SELECT id FROM episodes ORDER BY opened_at, id"
+EPISODES_OF_PATIENT = """
+SELECT id FROM episodes WHERE pathway = :pathway AND patient_ref = :patient_ref
+ORDER BY opened_at, id"""
 OBSERVATIONS = """
 SELECT id, facts, at, actor, source FROM observations WHERE episode_id = :id ORDER BY seq"""
 AUDIT_RECORDS = """
@@ -176,6 +179,7 @@ class Queries:
     episode_snapshot: str
     episode_snapshots: str  # PostgreSQL only: many episodes in one round trip (:ids array)
     episode_ids: str
+    episodes_of_patient: str
     observations: str
     audit_records: str
     due_timers: str
@@ -212,6 +216,7 @@ def _common(agg: str, arr: str, collate: str) -> dict[str, str]:
             "WHERE e.id = :id", "WHERE e.id = ANY(:ids)"
         ),
         "episode_ids": EPISODE_IDS,
+        "episodes_of_patient": EPISODES_OF_PATIENT,
         "observations": OBSERVATIONS,
         "audit_records": AUDIT_RECORDS,
         "due_timers": due.replace("{episode}", ""),

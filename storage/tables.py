@@ -58,6 +58,7 @@ class EpisodeRow(SQLModel, table=True):
         Index("ix_episodes_state_next_due_at", "state", "next_due_at"),
         Index("ix_episodes_next_due_at", "next_due_at"),
         Index("ix_episodes_pathway_next_due_at", "pathway", "next_due_at"),
+        Index("ix_episodes_pathway_patient_ref", "pathway", "patient_ref"),
     )
 
     id: str = Field(primary_key=True)

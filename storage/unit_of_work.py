@@ -163,6 +163,17 @@ class SqlUnitOfWork:
     def episode_ids(self) -> list[str]:
         return [row[0] for row in self._connection().execute(self._q.episode_ids, {}).fetchall()]
 
+    def episodes_of_patient(self, patient_ref: str, pathway: str) -> list[Episode]:
+        params = {"patient_ref": patient_ref, "pathway": pathway}
+        rows = self._connection().execute(self._q.episodes_of_patient, params).fetchall()
+        staged = [
+            c.decision.episode.id
+            for c in self._staged
+            if c.decision.episode.patient_ref == patient_ref
+            and c.decision.episode.pathway == pathway
+        ]
+        return [self.get_episode(i) for i in dict.fromkeys([*(r[0] for r in rows), *staged])]
+
     # -- connection -------------------------------------------------------------------------
 
     def _connection(self) -> Any:

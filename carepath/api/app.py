@@ -24,7 +24,7 @@ from carepath.api import definitions as definition_routes
 from carepath.api.logs import redact_access_log
 from carepath.api.openapi_docs import problem_media_types
 from carepath.api.problems import BodyLimit, install_problem_handlers
-from carepath.bootstrap import current_definition, open_database, wire
+from carepath.bootstrap import current_definitions, open_database, wire
 from pathway.usecases import DefinitionRegistry
 from storage.access import TokenStore
 from storage.unit_of_work import SqlUnitOfWorkFactory
@@ -59,7 +59,7 @@ def create_api(
     ``Authorization: Bearer <token>``; the OpenAPI schema is at ``/openapi.json`` and its
     interactive docs at ``/api/docs``.
     """
-    current = definitions.current if definitions is not None else current_definition()
+    current = definitions.currents() if definitions is not None else current_definitions()
     owned = uow_factory is None
     factory = uow_factory or open_database(database_url)
     if hasattr(factory, "engine"):  # SQL: every version the database has seen, not only the file

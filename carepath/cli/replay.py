@@ -20,7 +20,9 @@ def replay_command(
     ] = False,
     definition: Annotated[
         Path | None,
-        typer.Option(help="Replay against this definition file instead of the shipped one."),
+        typer.Option(
+            help="Replay against this definition file (it replaces the shipped pathway of its id)."
+        ),
     ] = None,
     workers: Annotated[
         int | None, typer.Option(help="Processes for large cohorts (default: one per core).")
@@ -35,11 +37,15 @@ def replay_command(
     """Replay scenario files on a virtual clock; exit 1 if an expectation fails, 2 if a file is not a scenario."""
     from carepath.replay.runner import replay_files, replay_many
     from carepath.replay.scenario import load_scenario
-    from pathway.definition import load_definition
+    from carepath.bootstrap import current_definitions
+    from carepath.settings import Settings
     from pathway.usecases import DefinitionRegistry
 
     def run() -> tuple[list[bytes], list[str], int, list]:
-        definitions = DefinitionRegistry(load_definition(definition))
+        settings = Settings.from_env()
+        if definition is not None:  # this file, beside the other pathways' shipped ones
+            settings = Settings(settings.database_url, definition, settings.definition_paths)
+        definitions = DefinitionRegistry(current_definitions(settings))
         if json_out and not database:
             outputs, failures, code = replay_files([str(f) for f in files], definitions, workers)
             return outputs, failures, code, []

@@ -73,12 +73,12 @@ def serve_command(
 
 
 def _load_demo(settings: Settings) -> None:
-    from carepath.bootstrap import current_definition
+    from carepath.bootstrap import current_definitions
     from carepath.demo import load_demo
     from pathway.usecases import DefinitionRegistry
 
     def body() -> DemoLoad:
-        definitions = DefinitionRegistry(current_definition(settings))
+        definitions = DefinitionRegistry(current_definitions(settings))
         return load_demo(settings.database_url, definitions, datetime.now(UTC))
 
     result = run_reporting(body)

@@ -44,48 +44,54 @@ def replay(
     uow = make_uow()
     start = scenario.start
     try:
+        definition = definitions.current_for(scenario.pathway)
+    except PathwayError as exc:
+        raise InvalidScenario(f"{scenario.source}: pathway: {exc}") from None
+    try:
         opened = usecases.open_episode(
-            uow, definitions, scenario.patient, at=start, now=start, actor=ACTOR
-        )
+            uow, definitions, scenario.patient, at=start, now=start, actor=ACTOR,
+            pathway=scenario.pathway,
+        )  # fmt: skip
     except PathwayError as exc:
         raise InvalidScenario(f"{scenario.source}: patient: {exc}") from None
     episode_id = opened.outcome.episode_id
     state = opened.outcome.state
-    definition = definitions.current
     steps = []
     for index, event in enumerate(scenario.events):
         now = start + timedelta(days=event.day)
         rules: list[str] = []
         refused: list[str] = []
         transitions: list[dict[str, Any]] = []
+        enrolled: list[dict[str, str]] = []
         timers_fired = []
         for applied in usecases.fire_due_timers(uow, definitions, now, episode_id=episode_id):
             decision = applied.decision
             timer = decision.timer_fired  # type: ignore[union-attr]
             timers_fired.append({"timer": timer.rule_id, "due_day": (timer.due_at - start).days})
-            _collect(applied, rules, refused, transitions)
+            _collect(applied, rules, refused, transitions, enrolled)
             state = applied.outcome.state
         error = None
         try:
             applied = _apply(uow, definitions, episode_id, event.kind, event.value, now)
             if applied is not None:
-                _collect(applied, rules, refused, transitions)
+                _collect(applied, rules, refused, transitions, enrolled)
                 state = applied.outcome.state
         except PathwayError as exc:
             error = {"type": type(exc).__name__, "message": exc.message}
-        steps.append(
-            {
-                "step": index,
-                "day": event.day,
-                "kind": event.kind,
-                "state": state,
-                "rules": rules,
-                "refused": refused,
-                "error": error,
-                "timers_fired": timers_fired,
-                "transitions": transitions,
-            }
-        )
+        step = {
+            "step": index,
+            "day": event.day,
+            "kind": event.kind,
+            "state": state,
+            "rules": rules,
+            "refused": refused,
+            "error": error,
+            "timers_fired": timers_fired,
+            "transitions": transitions,
+        }
+        if enrolled:
+            step["enrolled"] = enrolled
+        steps.append(step)
     with uow:
         episode = uow.get_episode(episode_id)
         check = verify_chain(
@@ -119,11 +125,16 @@ def _apply(
 
 
 def _collect(
-    applied: Applied, rules: list[str], refused: list[str], transitions: list[dict[str, Any]]
+    applied: Applied,
+    rules: list[str],
+    refused: list[str],
+    transitions: list[dict[str, Any]],
+    enrolled: list[dict[str, str]],
 ) -> None:
     decision = applied.decision
     if decision is None:
         return
+    enrolled.extend({"pathway": p, "rule": r} for p, r in applied.enrolled)
     rules.extend(decision.rule_ids)
     refused.extend(decision.refused_ids)
     transitions.extend(

@@ -42,6 +42,7 @@ class Scenario:
     events: tuple[ScenarioEvent, ...]
     expect: tuple[Expectation, ...]
     source: str
+    pathway: str | None = None  # the definition id; None: the default pathway
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -80,11 +81,15 @@ class _Parser:
     def scenario(self, data: Any) -> Scenario:
         if not isinstance(data, dict):
             raise self.fail("top level", type(data).__name__, "an object with 'events'")
-        unknown = set(data) - {"name", "start", "patient", "events", "expect", "description"}
+        keys = {"name", "pathway", "start", "patient", "events", "expect", "description"}
+        unknown = set(data) - keys
         if unknown:
             raise self.fail(
-                "top level", sorted(unknown)[0], "keys name, start, patient, events, expect"
+                "top level", sorted(unknown)[0], "keys name, pathway, start, patient, events, expect"
             )
+        pathway = data.get("pathway")
+        if pathway is not None and (not isinstance(pathway, str) or not pathway):
+            raise self.fail("pathway", pathway, "a pathway id")
         name = data.get("name", Path(self.source).stem)
         if not isinstance(name, str):
             raise self.fail("name", name, "a string")
@@ -112,6 +117,7 @@ class _Parser:
             events=parsed,
             expect=tuple(self.expectation(i, x, len(parsed)) for i, x in enumerate(expect)),
             source=self.source,
+            pathway=pathway,
         )
 
     def start(self, value: Any) -> datetime:

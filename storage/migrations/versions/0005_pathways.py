@@ -7,6 +7,8 @@ the facts their definition declares for "the previous review"; timers keep when 
   review, for whichever facts a definition's ``previous_review`` derived values name. Rows are
   carried over as carepath 0.1's engine meant the column (the pain score at the last review).
 - ``episodes.links``: JSON list of [episode id, pathway, rule, relation] (enrolments).
+- indexes: (pathway, next_due_at) for the worklist; (pathway, patient_ref) for enrolment,
+  which links a patient's live episode of the enrolling pathway instead of opening another.
 - ``timers.set_at``: the clinical time of the event that set the timer, so a timer anchored on
   a date fact can be re-timed when the fact is corrected (NULL for timers set before this).
 
@@ -47,11 +49,13 @@ def upgrade() -> None:
     )
     op.execute("ALTER TABLE episodes DROP COLUMN last_review_pain")
     op.create_index("ix_episodes_pathway_next_due_at", "episodes", ["pathway", "next_due_at"])
+    op.create_index("ix_episodes_pathway_patient_ref", "episodes", ["pathway", "patient_ref"])
     op.add_column("timers", sa.Column("set_at", TIME, nullable=True))
 
 
 def downgrade() -> None:
     op.execute("ALTER TABLE timers DROP COLUMN set_at")
+    op.drop_index("ix_episodes_pathway_patient_ref", "episodes")
     op.drop_index("ix_episodes_pathway_next_due_at", "episodes")
     op.add_column("episodes", sa.Column("last_review_pain", sa.Integer(), nullable=True))
     for column in ("links", "remembered", "pathway"):
