@@ -3,14 +3,14 @@
 A criterion in the definition file is JSON::
 
     {"all": [c, ...]}   {"any": [c, ...]}   {"not": c}   true
-    {"fact": "vertebral_collapse_pct", ">": 50}
-    {"fact": "fracture_levels", "measure": "count", ">": 1}
-    {"fact": "pain_score", ">=": {"var": "previous_review_pain"}}
-    {"fact": "kyphosis_progression", "scope": "event", "is": true}
-    {"known": "previous_review_pain"}
-    {"in_state": ["identified", "assessment"]}   (the episode's state after the event so far)
-    {"rule": "WU-MALIG"}          (the criterion of another rule)
-    {"condition": "resolved"}     (a named criterion of the definition's ``conditions``)
+    {"fact": "score", ">": 50}
+    {"fact": "sites", "measure": "count", ">": 1}         (a list fact's number of items)
+    {"fact": "score", ">=": {"var": "score_at_last_review"}}   (against another value)
+    {"fact": "finding", "scope": "event", "is": true}     (as recorded by this very event)
+    {"known": "score_at_last_review"}
+    {"in_state": ["first_state", "second_state"]}   (the episode's state after the event so far)
+    {"rule": "RULE-ID"}           (the criterion of another rule)
+    {"condition": "name"}         (a named criterion of the definition's ``conditions``)
 
 Compiling turns the tree into nodes with two methods: ``test`` (a fast bool, used on every
 event) and ``explain`` (the evidence: the leaves that decided the result, with the values

@@ -34,6 +34,7 @@ from pathway.graph import Edge, StateGraph
 from pathway.legacy_format import upgrade_derived
 from pathway.vocabulary import Vocabulary
 
+TONES = ("intake", "workup", "care", "review", "transfer", "referral", "done", "closed", "other")
 SAFETY_KINDS = (
     "observation_leads_to",
     "request_refused",
@@ -209,7 +210,17 @@ class DefinitionBuilder:
             checks=self._use(raw.get("checks"), f"states.{name}.checks"),
             review=bool(raw.get("review", False)),
             starts_care=bool(raw.get("starts_care", False)),
+            tone=self._tone(name, raw),
         )
+
+    def _tone(self, name: str, raw: dict[str, Any]) -> str:
+        tone = raw.get("tone")
+        if tone is None:
+            terminal, review = raw.get("terminal"), raw.get("review")
+            return "done" if terminal else "review" if review else "other"
+        if tone not in TONES:
+            raise InvalidDefinition(f"states.{name}.tone: got {tone!r}, expected one of {TONES}")
+        return str(tone)
 
     def _timers(self, rules: Mapping[str, Rule]) -> dict[str, TimerDef]:
         timers: dict[str, TimerDef] = {}

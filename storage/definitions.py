@@ -117,8 +117,11 @@ def canonical_document(definition: Definition) -> str:
     return orjson.dumps(definition.document, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def stored_versions(engine: Engine, definitions: DefinitionRegistry) -> list[StoredVersion]:
-    """Every stored version and every version episodes name, with episode counts (oldest first)."""
+def stored_versions(
+    engine: Engine, definitions: DefinitionRegistry, pathway: str | None = None
+) -> list[StoredVersion]:
+    """Every stored version and every version episodes name, with episode counts (oldest
+    first); only one pathway's with ``pathway``."""
     e = EpisodeRow.__table__.c  # type: ignore[attr-defined]
     with engine.connect() as db:
         rows = db.execute(select(_definitions.c.version, _definitions.c.first_seen_at)).all()
@@ -135,6 +138,8 @@ def stored_versions(engine: Engine, definitions: DefinitionRegistry) -> list[Sto
         if not _terminal(definitions, version, state):
             live[version] = live.get(version, 0) + n
     versions = sorted(set(seen) | set(total), key=lambda v: (seen.get(v) or "~", v))
+    if pathway is not None:
+        versions = [v for v in versions if v.partition("@")[0] == pathway]
     return [
         StoredVersion(v, seen.get(v), total.get(v, 0), live.get(v, 0), v in seen) for v in versions
     ]

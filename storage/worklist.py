@@ -9,7 +9,7 @@ page 1 costs.
 Why it is fast: a terminal episode has no pending timer (the engine cancels them all when it
 ends), so the dated part of the default worklist is an in-order walk of
 ``ix_episodes_next_due_at`` that stops after one page. The undated part (live episodes waiting
-on a person, such as an intake whose overdue escalation already fired) is read in id order
+on a person, such as an episode whose overdue escalation already fired) is read in id order
 from the partial index ``ix_episodes_undated``. Search is a case-insensitive prefix (ASCII
 letters) on patient ref or label, through the ``lower(...)`` indexes of migration 0003.
 Open escalations are read through the partial index ``ix_tasks_open_escalations``: for the
@@ -92,6 +92,7 @@ class WorklistQuery:
 
     states: tuple[str, ...]
     now: datetime
+    pathways: tuple[str, ...] = ()  # definition ids; empty: every pathway
     due_before: datetime | None = None
     overdue: bool = False  # a timer past due (next_due_at <= now)
     escalated: bool = False  # an open escalation task
@@ -202,6 +203,10 @@ class Worklist:
         names = [f"s{i}" for i in range(len(query.states))]
         where = [f"e.state IN ({', '.join(':' + n for n in names)})"]
         params: dict[str, Any] = dict(zip(names, query.states, strict=True))
+        if query.pathways:
+            keys = [f"p{i}" for i in range(len(query.pathways))]
+            where.append(f"e.pathway IN ({', '.join(':' + k for k in keys)})")
+            params |= dict(zip(keys, query.pathways, strict=True))
         where.append("e.next_due_at IS NOT NULL" if dated else "e.next_due_at IS NULL")
         if after is not None and dated:
             where.append(

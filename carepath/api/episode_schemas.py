@@ -30,26 +30,36 @@ class OpenEpisode(Body):
         str, Field(min_length=1, max_length=100, pattern=PRINTABLE, examples=["MRN-004211"])
     ]
     label: Annotated[str | None, Field(max_length=200, pattern=PRINTABLE)] = None
+    pathway: Annotated[
+        str | None,
+        Field(
+            max_length=200,
+            pattern=PRINTABLE,
+            description="The pathway to open on (GET /api/definitions); default: the default one.",
+        ),
+    ] = None
     facts: dict[str, Any] = Field(
-        default_factory=dict, examples=[{"age": 78, "sex": "female", "first_fracture": True}]
+        default_factory=dict, description="Facts of the pathway's vocabulary, by name."
     )
     at: ClinicalTime = None
 
 
 class Observe(Body):
-    facts: dict[str, Any] = Field(examples=[{"fracture_levels": ["L1"], "pain_score": 7}])
+    facts: dict[str, Any] = Field(description="Facts of the episode's pathway, by name.")
     at: ClinicalTime = None
 
 
 class RequestAction(Body):
-    action: Annotated[str, Field(max_length=100, examples=["kyphoplasty", "vertebroplasty"])]
+    action: Annotated[
+        str, Field(max_length=100, description="A request the episode's pathway defines.")
+    ]
     at: ClinicalTime = None
 
 
 class Close(Body):
     reason: Annotated[
         str,
-        Field(max_length=100, examples=["declined", "lost_to_follow_up", "deceased"]),
+        Field(max_length=100, description="A close reason the episode's pathway defines."),
     ]
     at: ClinicalTime = None
 
@@ -126,8 +136,19 @@ class RefusalSoFar(BaseModel):
     refused_by: RuleFiring
 
 
+class EpisodeLink(BaseModel):
+    episode: str = Field(description="The other episode's id.")
+    pathway: str
+    rule: str = Field(description="The enrolment rule that made the link.")
+    relation: Literal["enrolled", "enrolled_from", "linked", "linked_from"] = Field(
+        description="This episode's side: enrolled (it opened the other), enrolled_from (the "
+        "other opened it), linked (it was linked to the other, already running), linked_from."
+    )
+
+
 class EpisodeView(BaseModel):
     id: str
+    pathway: str = Field(description="The id of the pathway the episode runs on.")
     etag: str = Field(description='The value to send as If-Match: "<id>:<version>".')
     version: int
     state: str
@@ -146,6 +167,7 @@ class EpisodeView(BaseModel):
     tasks: list[Task] = Field(description="Open tasks, orders and escalations.")
     recommended_actions: list[RecommendedAction]
     refusals: list[RefusalSoFar]
+    links: list[EpisodeLink] = Field(description="The same patient's episodes on other pathways.")
 
 
 # -- the worklist ----------------------------------------------------------------------------
@@ -153,6 +175,7 @@ class EpisodeView(BaseModel):
 
 class WorklistItem(BaseModel):
     id: str
+    pathway: str = Field(description="The id of the pathway the episode runs on.")
     state: str
     patient_ref: str | None
     label: str | None

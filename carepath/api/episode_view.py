@@ -79,13 +79,14 @@ def episode_view(
     ]
     return s.EpisodeView(
         id=episode.id,
+        pathway=episode.pathway,
         etag=etag(episode.id, episode.version),
         version=episode.version,
         state=episode.state,
         state_label=state.label,
         terminal=state.terminal,
         definition_version=episode.definition_version,
-        current_definition_version=definitions.current.version,
+        current_definition_version=definitions.current_for(episode.pathway).version,
         patient_ref=episode.patient_ref,
         label=episode.label,
         opened_at=episode.opened_at,
@@ -116,6 +117,10 @@ def episode_view(
             if t.kind == "order"
         ],
         refusals=refusals,
+        links=[
+            s.EpisodeLink(episode=k.episode_id, pathway=k.pathway, rule=k.rule, relation=k.relation)
+            for k in episode.links
+        ],
     )
 
 

@@ -67,9 +67,17 @@ def worklist(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    pathway: Annotated[
+        list[str] | None,
+        Query(max_length=200, description="Only episodes of these pathways (default: every one)."),
+    ] = None,
 ) -> s.WorklistPage:
     now = svc.clock()
+    for name in pathway or ():
+        svc.definitions.current_for(name)  # an unknown pathway is a 422 naming the known ones
     definitions = [svc.definitions.get(v) for v in svc.definitions.versions()]
+    if pathway:
+        definitions = [d for d in definitions if d.id in pathway]
     known = {name for d in definitions for name in d.states}
     for name in state or ():
         if name not in known:
@@ -83,6 +91,7 @@ def worklist(
         WorklistQuery(
             states=tuple(dict.fromkeys(state)) if state else tuple(live),
             now=now,
+            pathways=tuple(dict.fromkeys(pathway or ())),
             due_before=utc(due_before, "due_before", now) if due_before else None,
             overdue=overdue,
             escalated=escalated,
@@ -94,7 +103,9 @@ def worklist(
     return s.WorklistPage(
         items=[
             s.WorklistItem(
-                **asdict(item), overdue=item.next_due_at is not None and item.next_due_at <= now
+                **asdict(item),
+                pathway=item.definition_version.partition("@")[0],
+                overdue=item.next_due_at is not None and item.next_due_at <= now,
             )
             for item in page.items
         ],
@@ -123,7 +134,8 @@ def open_episode(body: s.OpenEpisode, command: Annotated[Command, Depends()]) ->
         None,
         body.at,
         lambda uow, defs, stamp: usecases.open_episode(
-            uow, defs, body.facts, patient_ref=body.patient_ref, label=body.label, **stamp
+            uow, defs, body.facts, patient_ref=body.patient_ref, label=body.label,
+            pathway=body.pathway, **stamp
         ),
     )
     command.response.headers["Location"] = f"{router.prefix}/{result.outcome.episode_id}"
@@ -140,7 +152,7 @@ def observe(episode_id: EpisodeId, body: s.Observe, command: Written) -> s.Comma
     )
 
 
-@router.post("/{episode_id}/requests", summary="Request kyphoplasty or vertebroplasty", **COMMAND)
+@router.post("/{episode_id}/requests", summary="Request an action the pathway defines", **COMMAND)
 def request_action(
     episode_id: EpisodeId, body: s.RequestAction, command: Written
 ) -> s.CommandResult:

@@ -157,7 +157,7 @@ def _field_problem(error: Any) -> dict[str, str]:
 
 
 def _location(loc: Any) -> str:
-    """``("body", "facts", "age")`` → ``facts.age``; a header or query parameter by its name."""
+    """``("body", "facts", "name")`` → ``facts.name``; a header or query parameter by its name."""
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
         parts = parts[1:]

@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from carepath.api.services import Services, services
 from carepath.web import session
 from carepath.web.episode_page import load_episode_page
-from carepath.web.rendering import STATIC, make_templates
+from carepath.web.rendering import STATIC, learn_tones, make_templates
 from carepath.web.worklist_page import load_worklist
 from carepath.web.worklist_rows import BUCKET_LABELS, BUCKETS
 from pathway.errors import EpisodeNotFound
@@ -177,6 +177,7 @@ def install_pages(app: FastAPI) -> None:
     """Add the pages, their static files and their HTML error handlers to ``app``."""
     from carepath.web.page_commands import router as commands_router
 
+    learn_tones(app.state.definitions)
     app.include_router(router)
     app.include_router(commands_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -17,25 +17,24 @@ from markupsafe import Markup
 
 from carepath.web.timeline import show_value
 from carepath.web.worklist_rows import span_words
-from pathway.usecases import new_event_id
+from pathway.usecases import DefinitionRegistry, new_event_id
 
 _RULE_ID = re.compile(r"\b([A-Z]{2,}(?:-[A-Z0-9]+)+)\b")
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 
-# Badge tone per state: where the patient is in the pathway, not how urgent it is.
-STATE_TONES = {
-    "intake": "intake",
-    "workup": "workup",
-    "conservative_care": "care",
-    "reassessment": "review",
-    "immediate_transfer": "transfer",
-    "delayed_referral": "referral",
-    "augmentation_consideration": "referral",
-    "discharged": "done",
-    "closed": "closed",
-}
+# Badge tone per state: where the patient is in the pathway, not how urgent it is. Each
+# definition says its states' tones; the pages learn them from the loaded definitions.
+STATE_TONES: dict[str, str] = {}
+
+
+def learn_tones(definitions: DefinitionRegistry) -> None:
+    """Every loaded definition's state tones (a state name shared by two pathways, such as
+    ``closed``, has one tone in both)."""
+    for version in definitions.versions():
+        for state in definitions.get(version).states.values():
+            STATE_TONES.setdefault(state.name, state.tone)
 
 
 def when(value: datetime | None, with_year: bool = True) -> str:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from pathway.definition import Definition
 from pathway.model import OPEN, Episode, Task, Timer
+from pathway.work import derived_values
 
 OVERDUE, TODAY, LATER = "overdue", "today", "later"
 BUCKETS = (OVERDUE, TODAY, LATER)
@@ -31,6 +32,21 @@ class Reason:
     urgent: bool
 
 
+def day_counts(
+    definition: Definition | None, episode: Episode, now: datetime
+) -> tuple[tuple[str, int], ...]:
+    """The definition's day counts that run from the start of care or a date fact (the episode's
+    opening and its time in state are shown anyway), labelled from their names."""
+    if definition is None:
+        return ()
+    values = derived_values(definition, episode, now)
+    return tuple(
+        (name.replace("_", " ").capitalize(), values[name])
+        for name, d in definition.derived.items()
+        if (d.days_since == "care_start" or d.date_fact) and name in values
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     """A worklist row, ready for the template."""
@@ -40,7 +56,7 @@ class Row:
     terminal: bool
     bucket: str
     days_in_state: int
-    care_day: int | None
+    clocks: tuple[tuple[str, int], ...]  # the pathway's own day counts, e.g. ("Care day", 30)
     next_timer: Timer | None
     next_timer_title: str | None
     escalations: int
@@ -80,7 +96,7 @@ def build_row(definition: Definition, episode: Episode, now: datetime) -> Row:
         terminal=bool(state and state.terminal),
         bucket=bucket,
         days_in_state=whole_days(now - episode.state_entered_at),
-        care_day=whole_days(now - episode.care_started_at) if episode.care_started_at else None,
+        clocks=day_counts(definition, episode, now),
         next_timer=next_timer,
         next_timer_title=_title(definition, next_timer.rule_id) if next_timer else None,
         escalations=len(escalations),

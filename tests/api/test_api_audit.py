@@ -14,6 +14,13 @@ from carepath.cli.token import token_app
 from tests.api.api_world import WORKUP, ApiWorld
 
 
+def _enrolled(api: ApiWorld, episode_id: str) -> str:
+    """The fracture-liaison episode the course enrolled (MRN-42 is 78: FLS-ENROL-SPINE)."""
+    (link,) = api.episode(episode_id)["links"]
+    assert (link["pathway"], link["relation"]) == ("fracture-liaison", "enrolled")
+    return str(link["episode"])
+
+
 def _course(api: ApiWorld) -> str:
     """An episode through workup, a refused request, a task done and a fired timer."""
     episode_id = api.open_episode(patient_ref="MRN-42")
@@ -59,9 +66,10 @@ def test_the_episode_lists_refusals_and_the_reasons_of_its_open_tasks(api: ApiWo
 def test_verify_reports_intact_chains(api: ApiWorld) -> None:
     episode_id = _course(api)
     report = api.call("GET", "/api/audit/verify", "auditor").json()
+    enrolled = _enrolled(api, episode_id)
     assert report == {
-        "episodes": 1,
-        "entries": len(api.history(episode_id)),
+        "episodes": 2,
+        "entries": len(api.history(episode_id)) + len(api.history(enrolled)),
         "intact": True,
         "broken": [],
     }
@@ -93,7 +101,10 @@ def test_the_jsonl_export_has_one_chained_line_per_entry(api: ApiWorld) -> None:
     response = api.call("GET", "/api/audit/export", "auditor")
     assert response.headers["content-type"].startswith("application/x-ndjson")
     lines = [orjson.loads(line) for line in response.content.splitlines()]
-    assert [line["hash"] for line in lines] == [e["hash"] for e in api.history(episode_id)]
+    for one in (episode_id, _enrolled(api, episode_id)):
+        mine = [line["hash"] for line in lines if line["entry"]["episode_id"] == one]
+        assert mine == [e["hash"] for e in api.history(one)]
+    assert len(lines) == len(api.history(episode_id)) + len(api.history(_enrolled(api, episode_id)))
 
 
 def test_the_cli_exports_fhir_bundles_and_manages_tokens(
@@ -104,8 +115,10 @@ def test_the_cli_exports_fhir_bundles_and_manages_tokens(
     runner = CliRunner()
     exported = runner.invoke(audit_app, ["export", "--format", "fhir"])
     assert exported.exit_code == 0, exported.output
-    (bundle,) = [orjson.loads(line) for line in exported.stdout.splitlines()]
-    assert Bundle.model_validate(bundle).identifier.value == episode_id
+    bundles = [orjson.loads(line) for line in exported.stdout.splitlines()]
+    assert sorted(Bundle.model_validate(b).identifier.value for b in bundles) == sorted(
+        [episode_id, _enrolled(api, episode_id)]
+    )
 
     created = runner.invoke(token_app, ["create", "--role", "auditor", "--name", "cli-auditor"])
     assert created.exit_code == 0, created.output

@@ -44,8 +44,12 @@ def _episodes(api: ApiWorld) -> dict[str, str]:
     return ids
 
 
+# D (78, in conservative care) enrolled a fracture-liaison episode: these tests list L1–L2 only.
+L1 = "pathway=l1-l2-compression-fracture"
+
+
 def _listed(api: ApiWorld, ids: dict[str, str], query: str = "") -> list[str]:
-    response = api.call("GET", f"/api/episodes?{query}")
+    response = api.call("GET", f"/api/episodes?{L1}&{query}")
     assert response.status_code == 200, response.text
     letters = {v: k for k, v in ids.items()}
     return [letters[item["id"]] for item in response.json()["items"]]
@@ -107,7 +111,7 @@ def test_pages_chain_through_every_row_once(api_on: ApiWorld, limit: int) -> Non
     seen: list[str] = []
     cursor = ""
     for _ in range(10):
-        page = api_on.call("GET", f"/api/episodes?limit={limit}{cursor}").json()
+        page = api_on.call("GET", f"/api/episodes?{L1}&limit={limit}{cursor}").json()
         seen += [item["id"] for item in page["items"]]
         if page["next_cursor"] is None:
             break
@@ -115,11 +119,24 @@ def test_pages_chain_through_every_row_once(api_on: ApiWorld, limit: int) -> Non
     assert seen == [ids[k] for k in "ABDE"]
 
 
+def test_the_worklist_spans_pathways_with_a_pathway_column_and_filter(api_on: ApiWorld) -> None:
+    ids = _episodes(api_on)
+    items = api_on.call("GET", "/api/episodes").json()["items"]
+    by_pathway = {i["id"]: i["pathway"] for i in items}
+    enrolled = [i for i, p in by_pathway.items() if p == "fracture-liaison"]
+    assert len(enrolled) == 1 and enrolled[0] not in ids.values()
+    assert {by_pathway[ids[k]] for k in "ABDE"} == {"l1-l2-compression-fracture"}
+    only = api_on.call("GET", "/api/episodes?pathway=fracture-liaison").json()["items"]
+    assert [i["id"] for i in only] == enrolled
+    unknown = api_on.call("GET", "/api/episodes?pathway=nope")
+    assert unknown.status_code == 422 and "fracture-liaison" in unknown.text
+
+
 def test_a_page_boundary_holds_while_episodes_are_written(api: ApiWorld) -> None:
     ids = _episodes(api)
-    first = api.call("GET", "/api/episodes?limit=2").json()
+    first = api.call("GET", f"/api/episodes?{L1}&limit=2").json()
     api.open_episode(patient_ref="MRN-NEW")  # due in 3 days after T0+2: after B and before D
-    rest = api.call("GET", f"/api/episodes?limit=10&cursor={first['next_cursor']}").json()
+    rest = api.call("GET", f"/api/episodes?{L1}&limit=10&cursor={first['next_cursor']}").json()
     listed = [i["id"] for i in first["items"] + rest["items"]]
     assert listed[:2] == [ids["A"], ids["B"]] and listed[-2:] == [ids["D"], ids["E"]]
     assert len(listed) == len(set(listed)) == 5

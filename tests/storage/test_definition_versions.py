@@ -271,7 +271,7 @@ def test_the_commands_list_versions_and_migrate(
 
     factory = uow_factory(url)
     registry = registry_for(factory, B)
-    assert {v.version: v.live for v in stored_versions(factory.engine, registry)} == {
+    assert {v.version: v.live for v in stored_versions(factory.engine, registry, A.id)} == {
         A.version: 0, B.version: 1,
     }  # fmt: skip
     factory.dispose()
