@@ -1,15 +1,24 @@
-"""The use cases: open, observe, request, close, fire timers — each one transaction.
+"""The use cases: open, observe, request, close, fire timers — each one transaction — and
+``handle``, the one way a command from outside (CLI, API, pages) runs.
 
-Each takes a unit of work, runs the engine on the stored snapshot and saves the decision, its
-audit entry and its outcome together. An event id seen before returns the first outcome and
-writes nothing; a timer's event id is derived from the timer, so firing it twice is a no-op.
+Each use case takes a unit of work, runs the engine on the stored snapshot and saves the
+decision, its audit entry and its outcome together. An event id seen before returns the first
+outcome and writes nothing; a timer's event id is derived from the timer (``timer_event_id``,
+the one place its format is written), so firing it twice is a no-op, and ``handle`` refuses
+that prefix to every other event.
+
+``handle`` is the policy every entry point shares, so that none writes it again: the event id
+reserved for timers refused, a repeated event id answered with its first outcome (nothing fired,
+nothing written), then the episode's timers that are due by ``now`` fired (each its own
+transaction, as a running scheduler would have fired them, so a command never acts on a state
+the clock has already left), then the event.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,8 +45,65 @@ class Applied:
     enrolled: tuple[tuple[str, str], ...] = ()  # (pathway, rule) of episodes it opened
 
 
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """What ``handle`` did: the command's result, and the due timers it fired first."""
+
+    applied: Applied
+    timers_fired: list[Applied]
+
+
+TIMER_EVENT_PREFIX = "timer:"
+
+
+def timer_event_id(episode_id: str, timer_key: str) -> str:
+    """The event id of a timer's firing: derived, so that firing it twice is a no-op."""
+    return f"{TIMER_EVENT_PREFIX}{episode_id}:{timer_key}"
+
+
+def timer_event_episode(event_id: str) -> str | None:
+    """The episode of a timer firing's event id; None for any other event id."""
+    if not event_id.startswith(TIMER_EVENT_PREFIX):
+        return None
+    return event_id[len(TIMER_EVENT_PREFIX) :].split(":", 1)[0]
+
+
 def new_event_id() -> str:
     return os.urandom(16).hex()
+
+
+def handle(
+    uow: UnitOfWork,
+    definitions: DefinitionRegistry,
+    episode_id: str | None,
+    event: Event,
+    now: datetime,
+    *,
+    precondition: Callable[[UnitOfWork], UnitOfWork] | None = None,
+) -> Handled:
+    """Run one command from outside as the module docstring says: reserved id refused, a
+    repeat answered, due timers first, then the event.
+
+    ``episode_id`` is the episode the event is for; for an ``Open`` it is the new episode's id
+    (None: one is made). ``precondition``, if given, runs after the timers fired and before the
+    event, and returns the unit of work the event runs on (the API checks ``If-Match`` there
+    and pins the episode's version).
+    """
+    if event.event_id.startswith(TIMER_EVENT_PREFIX) and not isinstance(event, FireTimer):
+        raise InvalidRequest(
+            "event_id", event.event_id, f"an event id not starting {TIMER_EVENT_PREFIX!r}"
+        )
+    with uow:
+        prior = uow.find_outcome(event.event_id)
+    if prior is not None:
+        return Handled(Applied(_repeated(prior), None), [])
+    if isinstance(event, Open):
+        return Handled(_open_event(uow, definitions, event, now, episode_id), [])
+    if episode_id is None:
+        raise InvalidRequest("episode_id", None, f"the episode a {event.kind} event is for")
+    fired = fire_due_timers(uow, definitions, now, episode_id=episode_id)
+    target = uow if precondition is None else precondition(uow)
+    return Handled(_apply(target, definitions, episode_id, event, now), fired)
 
 
 def open_episode(
@@ -55,6 +121,16 @@ def open_episode(
     pathway: str | None = None,
 ) -> Applied:
     event = Open(event_id or new_event_id(), at, actor, facts, patient_ref, label, pathway)
+    return _open_event(uow, definitions, event, now, episode_id)
+
+
+def _open_event(
+    uow: UnitOfWork,
+    definitions: DefinitionRegistry,
+    event: Open,
+    now: datetime,
+    episode_id: str | None,
+) -> Applied:
     with uow:
         prior = uow.find_outcome(event.event_id)
         if prior is not None:
@@ -147,7 +223,7 @@ def fire_timer(
     actor: str = "scheduler",
 ) -> Applied:
     """Fire one timer at its due (clinical) time; a timer no longer pending changes nothing."""
-    event = FireTimer(f"timer:{episode_id}:{timer_key}", due_at, actor, timer_key)
+    event = FireTimer(timer_event_id(episode_id, timer_key), due_at, actor, timer_key)
     return _apply(uow, definitions, episode_id, event, now)
 
 

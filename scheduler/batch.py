@@ -17,6 +17,7 @@ from typing import Any
 
 from pathway.model import Episode
 from pathway.unit_of_work import DueTimer, Outcome
+from pathway.usecases import timer_event_episode
 from storage.reads import episode_from_row
 from storage.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory, due_in
 from storage.writes import ChangeRows, change_rows
@@ -95,9 +96,8 @@ class BatchUnitOfWork(SqlUnitOfWork):
         return held if held is not None else super().get_episode(episode_id)
 
     def find_outcome(self, event_id: str) -> Outcome | None:
-        if event_id.startswith("timer:") and (
-            self.deferred or event_id.split(":", 2)[1] in self.written
-        ):
+        timer_of = timer_event_episode(event_id)
+        if timer_of is not None and (self.deferred or timer_of in self.written):
             return None  # the snapshot says whether this timer is pending (see the class doc)
         return super().find_outcome(event_id)
 

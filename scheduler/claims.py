@@ -13,67 +13,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.queries import pyformat
+from storage.sql import QUERIES, pyformat
 
-_CLAIM_PG = """
-WITH picked AS (
-    SELECT id FROM episodes
-    WHERE next_due_at <= :now AND (lease_until IS NULL OR lease_until < :now)
-    ORDER BY next_due_at
-    LIMIT :limit
-    FOR UPDATE SKIP LOCKED)
-UPDATE episodes SET claimed_by = :worker, lease_until = :until
-FROM picked WHERE episodes.id = picked.id
-RETURNING episodes.id"""
-
-_CLAIM_SQLITE = """
-UPDATE episodes SET claimed_by = :worker, lease_until = :until
-WHERE id IN (
-    SELECT id FROM episodes
-    WHERE next_due_at <= :now AND (lease_until IS NULL OR lease_until < :now)
-    ORDER BY next_due_at
-    LIMIT :limit)
-RETURNING id"""
-
-RELEASE = """
-UPDATE episodes SET claimed_by = NULL, lease_until = NULL
-WHERE id = :id AND claimed_by = :worker"""
-
-RELEASE_ALL = """
-UPDATE episodes SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = :worker"""
-
-# A timer that failed: the episode is left alone until the backoff ends (its lease), the timer
-# records the attempt and the error, and stays pending (parked, visible in status).
-PARK_EPISODE = """
-UPDATE episodes SET claimed_by = NULL, lease_until = :retry_at WHERE id = :id"""
-ATTEMPTS = "SELECT attempts FROM timers WHERE episode_id = :id AND key = :key"
-PARK_TIMER = """
-UPDATE timers SET attempts = attempts + 1, last_error = :error
-WHERE episode_id = :id AND key = :key"""
-
-REGISTER = """
-INSERT INTO workers (id, host, pid, started_at, last_seen, fired)
-VALUES (:id, :host, :pid, :now, :now, 0)"""
-HEARTBEAT = """
-UPDATE workers SET last_seen = :now, fired = fired + :fired WHERE id = :id"""
-STOPPED = "UPDATE workers SET stopped_at = :now, last_seen = :now WHERE id = :id"
-
-# Claims of workers that stopped heart-beating are released before their leases run out.
-RELEASE_STALE = """
-UPDATE episodes SET claimed_by = NULL, lease_until = NULL
-WHERE claimed_by IN (
-    SELECT id FROM workers WHERE stopped_at IS NULL AND last_seen < :stale_before)"""
-
-WORKERS = """
-SELECT id, host, pid, started_at, last_seen, stopped_at, fired FROM workers
-ORDER BY started_at DESC"""
-COUNT_DUE = "SELECT count(*) FROM timers WHERE status = 'pending' AND due_at <= :now"
-COUNT_PARKED = "SELECT count(*) FROM timers WHERE status = 'pending' AND attempts > 0"
-PARKED = """
-SELECT episode_id, key, due_at, attempts, last_error FROM timers
-WHERE status = 'pending' AND attempts > 0 ORDER BY due_at LIMIT 20"""
-COUNT_ESCALATIONS = "SELECT count(*) FROM tasks WHERE kind = 'escalation' AND status = 'open'"
-OLDEST_DUE = "SELECT min(due_at) FROM timers WHERE status = 'pending' AND due_at <= :now"
+_CLAIM_PG = QUERIES["claim@postgresql"]
+_CLAIM_SQLITE = QUERIES["claim@sqlite"]
+RELEASE = QUERIES["release"]
+RELEASE_ALL = QUERIES["release_all"]
+PARK_EPISODE = QUERIES["park_episode"]
+ATTEMPTS = QUERIES["attempts"]
+PARK_TIMER = QUERIES["park_timer"]
+REGISTER = QUERIES["register"]
+HEARTBEAT = QUERIES["heartbeat"]
+STOPPED = QUERIES["stopped"]
+RELEASE_STALE = QUERIES["release_stale"]
+WORKERS = QUERIES["workers"]
+COUNT_DUE = QUERIES["count_due"]
+COUNT_PARKED = QUERIES["count_parked"]
+PARKED = QUERIES["parked"]
+COUNT_ESCALATIONS = QUERIES["count_escalations"]
+OLDEST_DUE = QUERIES["oldest_due"]
 
 
 @dataclass(frozen=True, slots=True)

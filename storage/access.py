@@ -22,11 +22,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from storage.columns import read_time
-from storage.queries import pyformat
+from storage.sql import QUERIES, for_driver
 from storage.unit_of_work import ReadyConnections
 
 ROLES = ("coordinator", "auditor", "admin", "scheduler")
@@ -34,16 +33,13 @@ PREFIX = "cpt_"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 TOUCH_EVERY = timedelta(minutes=1)
 
-_COLUMNS = "id, name, role, created_at, revoked_at, last_used_at"
-INSERT = """
-INSERT INTO tokens (id, name, role, token_hash, created_at)
-VALUES (:id, :name, :role, :token_hash, :created_at)"""
-BY_HASH = f"SELECT {_COLUMNS} FROM tokens WHERE token_hash = :token_hash"
-BY_ID = f"SELECT {_COLUMNS} FROM tokens WHERE id = :id"
-BY_NAME = "SELECT id FROM tokens WHERE name = :name"
-ALL = f"SELECT {_COLUMNS} FROM tokens ORDER BY created_at, id"
-REVOKE = "UPDATE tokens SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL"
-TOUCH = "UPDATE tokens SET last_used_at = :now WHERE id = :id"
+INSERT = QUERIES["token_insert"]
+BY_HASH = QUERIES["token_by_hash"]
+BY_ID = QUERIES["token_by_id"]
+BY_NAME = QUERIES["token_by_name"]
+ALL = QUERIES["token_all"]
+REVOKE = QUERIES["token_revoke"]
+TOUCH = QUERIES["token_touch"]
 
 
 class TokenNameTaken(ValueError):
@@ -108,10 +104,7 @@ def borrowed_cursor(connections: ReadyConnections) -> Iterator[Any]:
 
 def dialect_sql(connections: ReadyConnections, sql: str) -> str:
     """``:name`` parameters (sqlite3) as the connection's driver wants them."""
-    return _pyformat_cached(sql) if connections.engine.dialect.name == "postgresql" else sql
-
-
-_pyformat_cached = lru_cache(maxsize=256)(pyformat)  # worklist statements vary by filter
+    return for_driver(sql, connections.engine.dialect.name)
 
 
 class TokenStore:

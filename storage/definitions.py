@@ -27,15 +27,12 @@ from pathway.errors import InvalidDefinition
 from pathway.registry import DefinitionRegistry
 from storage.columns import read_json, read_time
 from storage.database import create_engine_for, ensure_schema
-from storage.queries import pyformat
+from storage.sql import QUERIES, for_driver
 from storage.tables import DefinitionRow, EpisodeRow
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
 _definitions = DefinitionRow.__table__  # type: ignore[attr-defined]
-_RECORD = """
-INSERT INTO definitions (version, id, content_hash, document, first_seen_at)
-VALUES (:version, :id, :content_hash, {document}, {now})
-ON CONFLICT (version) DO NOTHING"""
+_RECORD = QUERIES["record_definition"]
 # The database's clock (storage reads none of its own), to the millisecond or better.
 _NOW = {"postgresql": "clock_timestamp()", "sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now')"}
 
@@ -193,4 +190,4 @@ def _engine_of(source: SqlUnitOfWorkFactory | Engine | str) -> Engine:
 
 
 def _driver_style(sql: str, postgres: bool) -> str:
-    return pyformat(sql) if postgres else sql
+    return for_driver(sql, "postgresql" if postgres else "sqlite")

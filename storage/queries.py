@@ -1,4 +1,4 @@
-"""Every SQL statement the unit of work runs, by name, in one place.
+"""The unit of work's statements (their text is in ``storage/sql/queries.sql``), per dialect.
 
 Written as SQL rather than built per call with SQLAlchemy Core: a use case runs ~8 statements
 and Core adds ~35 µs per execute over the bare driver (measured): more than the engine's whole
@@ -13,86 +13,30 @@ the guarded episode write, which returns no row when the version moved.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-FIND_OUTCOME = "SELECT outcome FROM outcomes WHERE event_id = :event_id"
-EPISODE_HEAD = "SELECT version, audit_hash FROM episodes WHERE id = :id"
-EPISODE_IDS = "SELECT id FROM episodes ORDER BY opened_at, id"
-EPISODES_OF_PATIENT = """
-SELECT id FROM episodes WHERE pathway = :pathway AND patient_ref = :patient_ref
-ORDER BY opened_at, id"""
-OBSERVATIONS = """
-SELECT id, facts, at, actor, source FROM observations WHERE episode_id = :id ORDER BY seq"""
-AUDIT_RECORDS = """
-SELECT episode_id, seq, event_id, kind, actor, at, recorded_at, state_from, state_to, payload,
-       prev_hash, hash
-FROM audit_log WHERE episode_id = :id ORDER BY seq"""
+from storage.sql import QUERIES, pyformat
 
-# {agg}: json_group_array(json_array(...)) on SQLite, json_agg(json_build_array(...)) on PG.
-_SNAPSHOT = """
-SELECT e.id, e.definition_version, e.state, e.opened_at, e.state_entered_at, e.care_started_at,
-       e.remembered, e.closed_reason, e.patient_ref, e.label, e.audit_hash, e.version,
-       e.facts, e.links,
-       (SELECT {agg}({arr}(t.key, t.rule_id, t.due_at, t.status, t.state, t."order", t.position,
-                           t.set_at))
-        FROM timers t WHERE t.episode_id = e.id),
-       (SELECT {agg}({arr}(k.key, k.rule_id, k.kind, k.text, k.created_at, k.status, k.state,
-                           k.position, k.note))
-        FROM tasks k WHERE k.episode_id = e.id)
-FROM episodes e WHERE e.id = :id"""
-
-# Ties on due time break on episode id in code-point order, as InMemoryUnitOfWork sorts.
-_DUE_TIMERS = """
-SELECT episode_id, key, rule_id, due_at, status, state, "order", set_at FROM timers
-WHERE status = 'pending' AND due_at <= :now {episode}
-ORDER BY due_at, episode_id {collate}, "order" LIMIT :limit"""
-
-INSERT_EPISODE = """
-INSERT INTO episodes (id, definition_version, pathway, state, opened_at, state_entered_at,
-    care_started_at, remembered, closed_reason, patient_ref, label, audit_hash, version,
-    facts, links, next_due_at)
-VALUES (:id, :definition_version, :pathway, :state, :opened_at, :state_entered_at,
-    :care_started_at, :remembered, :closed_reason, :patient_ref, :label, :audit_hash, :version,
-    :facts, :links, :next_due_at)"""
-UPDATE_EPISODE = """
-UPDATE episodes SET state = :state, state_entered_at = :state_entered_at,
-    definition_version = :definition_version, care_started_at = :care_started_at,
-    remembered = :remembered, closed_reason = :closed_reason, audit_hash = :audit_hash,
-    version = :version, facts = :facts, links = :links, next_due_at = :next_due_at
-WHERE id = :id AND version = :expected_version"""
-# The same without the worklist index's columns: on SQLite, naming an indexed column in SET
-# rewrites its index entry even when the value is unchanged (one more page per commit).
-UPDATE_EPISODE_IN_PLACE = """
-UPDATE episodes SET remembered = :remembered, closed_reason = :closed_reason,
-    audit_hash = :audit_hash, version = :version, facts = :facts, links = :links
-WHERE id = :id AND version = :expected_version"""
-EPISODE_VERSION = "SELECT version FROM episodes WHERE id = :id"
-INSERT_OBSERVATION = """
-INSERT INTO observations (id, episode_id, seq, facts, at, recorded_at, actor, source)
-VALUES (:obs_id, :id, :version, :obs_facts, :obs_at, :recorded_at, :obs_actor, :obs_source)"""
-INSERT_TIMER = """
-INSERT INTO timers (episode_id, key, rule_id, due_at, status, state, "order", position, fired_at,
-    set_at)
-VALUES (:episode_id, :key, :rule_id, :due_at, :status, :state, :order, :position, :fired_at,
-    :set_at)"""
-UPDATE_TIMER_STATUS = """
-UPDATE timers SET status = :status, fired_at = :fired_at
-WHERE episode_id = :episode_id AND key = :key"""
-INSERT_TASK = """
-INSERT INTO tasks (episode_id, key, rule_id, kind, text, created_at, status, state, position)
-VALUES (:episode_id, :key, :rule_id, :kind, :text, :created_at, :status, :state, :position)"""
-UPDATE_TASK_STATUS = """
-UPDATE tasks SET status = :status, note = :note, updated_at = :updated_at
-WHERE episode_id = :episode_id AND key = :key"""
-INSERT_AUDIT = """
-INSERT INTO audit_log (episode_id, seq, event_id, kind, actor, at, recorded_at, state_from,
-    state_to, definition_version, payload, prev_hash, hash)
-VALUES (:id, :version, :event_id, :kind, :actor, :at, :recorded_at, :state_from, :state_to,
-    :definition_version, :payload, :prev_hash, :hash)"""
-INSERT_OUTCOME = """
-INSERT INTO outcomes (event_id, episode_id, outcome) VALUES (:event_id, :id, :outcome)"""
+FIND_OUTCOME = QUERIES["find_outcome"]
+EPISODE_HEAD = QUERIES["episode_head"]
+EPISODE_IDS = QUERIES["episode_ids"]
+EPISODES_OF_PATIENT = QUERIES["episodes_of_patient"]
+OBSERVATIONS = QUERIES["observations"]
+AUDIT_RECORDS = QUERIES["audit_records"]
+_SNAPSHOT = QUERIES["episode_snapshot"]
+_DUE_TIMERS = QUERIES["due_timers"]
+INSERT_EPISODE = QUERIES["insert_episode"]
+UPDATE_EPISODE = QUERIES["update_episode"]
+UPDATE_EPISODE_IN_PLACE = QUERIES["update_episode_in_place"]
+EPISODE_VERSION = QUERIES["episode_version"]
+INSERT_OBSERVATION = QUERIES["insert_observation"]
+INSERT_TIMER = QUERIES["insert_timer"]
+UPDATE_TIMER_STATUS = QUERIES["update_timer_status"]
+INSERT_TASK = QUERIES["insert_task"]
+UPDATE_TASK_STATUS = QUERIES["update_task_status"]
+INSERT_AUDIT = QUERIES["insert_audit"]
+INSERT_OUTCOME = QUERIES["insert_outcome"]
 
 # PostgreSQL: a whole change as one statement of data-modifying CTEs. ``ep`` is the guarded
 # episode write; every other part reads ``FROM ep``, so it writes nothing when the version
@@ -113,52 +57,10 @@ _PG_EPISODE_UPDATE = (
     RETURNING id"""
 )
 PG_SAVE_PARTS = {
-    "observation": """
-    INSERT INTO observations (episode_id, seq, id, facts, at, recorded_at, actor, source)
-    SELECT ep.id, :version, :obs_id, CAST(:obs_facts AS json), :obs_at, :recorded_at,
-           :obs_actor, :obs_source
-    FROM ep""",
-    "new_timers": """
-    INSERT INTO timers (episode_id, key, rule_id, due_at, status, state, "order", position,
-                        fired_at, set_at)
-    SELECT ep.id, t.key, t.rule_id, t.due_at, t.status, t.state, t.ord, t.pos, t.fired_at,
-           t.set_at
-    FROM ep, unnest(CAST(:t_key AS text[]), CAST(:t_rule_id AS text[]),
-                    CAST(:t_due_at AS timestamptz[]), CAST(:t_status AS text[]),
-                    CAST(:t_state AS text[]), CAST(:t_order AS int[]),
-                    CAST(:t_position AS int[]), CAST(:t_fired_at AS timestamptz[]),
-                    CAST(:t_set_at AS timestamptz[]))
-         AS t(key, rule_id, due_at, status, state, ord, pos, fired_at, set_at)""",
-    "timer_status": """
-    UPDATE timers SET status = u.status, fired_at = u.fired_at
-    FROM ep, unnest(CAST(:u_key AS text[]), CAST(:u_status AS text[]),
-                    CAST(:u_fired_at AS timestamptz[])) AS u(key, status, fired_at)
-    WHERE timers.episode_id = ep.id AND timers.key = u.key""",
-    "new_tasks": """
-    INSERT INTO tasks (episode_id, key, rule_id, kind, text, created_at, status, state, position)
-    SELECT ep.id, k.key, k.rule_id, k.kind, k.text, k.created_at, k.status, k.state, k.pos
-    FROM ep, unnest(CAST(:k_key AS text[]), CAST(:k_rule_id AS text[]),
-                    CAST(:k_kind AS text[]), CAST(:k_text AS text[]),
-                    CAST(:k_created_at AS timestamptz[]), CAST(:k_status AS text[]),
-                    CAST(:k_state AS text[]), CAST(:k_position AS int[]))
-         AS k(key, rule_id, kind, text, created_at, status, state, pos)""",
-    "task_status": """
-    UPDATE tasks SET status = v.status, note = v.note, updated_at = v.updated_at
-    FROM ep, unnest(CAST(:v_key AS text[]), CAST(:v_status AS text[]), CAST(:v_note AS text[]),
-                    CAST(:v_updated_at AS timestamptz[])) AS v(key, status, note, updated_at)
-    WHERE tasks.episode_id = ep.id AND tasks.key = v.key""",
+    name: QUERIES[f"pg_save_{name}"]
+    for name in ("observation", "new_timers", "timer_status", "new_tasks", "task_status")
 }
-_PG_AUDIT_AND_OUTCOME = """
-audit AS (
-    INSERT INTO audit_log (episode_id, seq, event_id, kind, actor, at, recorded_at, state_from,
-                           state_to, definition_version, payload, prev_hash, hash)
-    SELECT ep.id, :version, :event_id, :kind, :actor, :at, :recorded_at, :state_from,
-           :state_to, :definition_version, :payload, :prev_hash, :hash
-    FROM ep),
-outcome AS (
-    INSERT INTO outcomes (event_id, episode_id, outcome)
-    SELECT :event_id, ep.id, CAST(:outcome AS json) FROM ep)
-SELECT count(*) FROM ep"""
+_PG_AUDIT_AND_OUTCOME = QUERIES["pg_save_audit_and_outcome"]
 
 
 @lru_cache(maxsize=128)
@@ -232,14 +134,6 @@ def _common(agg: str, arr: str, collate: str) -> dict[str, str]:
         "insert_audit": INSERT_AUDIT,
         "insert_outcome": INSERT_OUTCOME,
     }
-
-
-_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-
-
-def pyformat(sql: str) -> str:
-    """``:name`` parameters (sqlite3's style) rewritten to psycopg's ``%(name)s``."""
-    return _NAMED.sub(r"%(\1)s", sql)
 
 
 SQLITE = Queries.sqlite()

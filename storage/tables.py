@@ -176,7 +176,16 @@ class OutcomeRow(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
-TABLES = ("episodes", "observations", "timers", "tasks", "audit_log", "outcomes", "workers", "tokens")
+TABLES = (
+    "episodes",
+    "observations",
+    "timers",
+    "tasks",
+    "audit_log",
+    "outcomes",
+    "workers",
+    "tokens",
+)
 
 
 # -- migration 0003: API tokens, and the indexes of the worklist (storage/worklist.py) -------

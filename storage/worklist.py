@@ -35,30 +35,20 @@ import orjson
 
 from storage.access import borrowed_cursor, dialect_sql
 from storage.columns import read_time
+from storage.sql import QUERIES
 from storage.unit_of_work import ReadyConnections
 
 MAX_LIMIT = 500
-OPEN_ESCALATION = "kind = 'escalation' AND status = 'open'"
-_SELECT = """
-SELECT e.id, e.state, e.patient_ref, e.label, e.next_due_at, e.opened_at, e.state_entered_at,
-       e.definition_version, e.version
-FROM episodes e{hint}
-WHERE {where}
-ORDER BY {order}
-LIMIT :limit"""
-_ESCALATED_AMONG = f"""
-SELECT DISTINCT episode_id FROM tasks WHERE {OPEN_ESCALATION} AND episode_id IN ({{ids}})"""
+_SELECT = QUERIES["worklist_page"]
+_ESCALATED_AMONG = QUERIES["worklist_escalated_among"]
 # "escalated": with few open escalations, list them all and sort them (cost ∝ their number);
 # with many, walk the worklist in due order and test each row (cost ∝ page / their density).
 # The per-row test is a scalar subquery because PostgreSQL turns EXISTS and IN into a join
 # that sorts every escalated episode. The two costs meet near 3000 at a million episodes.
 WALK_FROM = 3000
-_ESCALATIONS_UP_TO = f"""
-SELECT count(*) FROM (SELECT 1 FROM tasks WHERE {OPEN_ESCALATION} LIMIT :cap) AS capped"""
-_IS_ESCALATED = f"e.id IN (SELECT episode_id FROM tasks WHERE {OPEN_ESCALATION})"
-_HAS_ESCALATION = (
-    f"(SELECT count(*) FROM tasks t WHERE t.episode_id = e.id AND t.{OPEN_ESCALATION}) > 0"
-)
+_ESCALATIONS_UP_TO = QUERIES["worklist_escalations_up_to"]
+_IS_ESCALATED = QUERIES["worklist_is_escalated"]
+_HAS_ESCALATION = QUERIES["worklist_has_escalation"]
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _AFTER_EVERYTHING = "\U0010ffff"  # sorts after any character, bytewise (UTF-8) and in "C"
 

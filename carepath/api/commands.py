@@ -1,22 +1,25 @@
-"""How every write runs: idempotency key, due timers, If-Match, then the one use case.
+"""How every write runs: parse → ``pathway.usecases.handle`` → render.
 
-1. ``Idempotency-Key`` is the command's event id. Seen before, the first outcome is answered
-   (200, ``Idempotent-Replayed: true``) and nothing else happens: not even an If-Match check,
-   since the first application moved the version the client sent.
-2. The episode's due timers fire first, as the scheduler would have fired them and as the CLI
-   does: a command never acts on a state the clock has already left.
-3. ``If-Match`` (the episode's ETag) is compared with the episode as it now stands: stale is
-   412 and nothing is applied. The use case then runs on a unit of work pinned to that version
-   (``PinnedVersion``), so a write slipping in between the comparison and the use case's read
-   is a 409, and one between its read and its write is the storage's own 409.
-4. The use case runs with the token's actor (``token:<name>``), in its own transaction.
+1. ``Idempotency-Key`` is the command's event id (keys starting ``timer:`` are reserved for
+   timer firings: 422). Seen before, the first outcome is answered (200,
+   ``Idempotent-Replayed: true``) and nothing else happens: not even an If-Match check, since
+   the first application moved the version the client sent; a key first used for another
+   command is a 422.
+2. The episode's due timers fire first (the handler does this for every entry point): a
+   command never acts on a state the clock has already left.
+3. ``If-Match`` (the episode's ETag) is compared with the episode as it now stands, as the
+   handler's precondition: stale is 412 and nothing is applied. The event then runs on a unit
+   of work pinned to that version (``PinnedVersion``), so a write slipping in between the
+   comparison and the use case's read is a 409, and one between its read and its write is the
+   storage's own 409.
+4. The event carries the token's actor (``token:<name>``) and runs in its own transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Self
 
 from fastapi import Depends, Header, Response
@@ -26,18 +29,16 @@ from carepath.api.auth import caller
 from carepath.api.episode_view import etag, firing, outcome_out
 from carepath.api.problems import ProblemError
 from carepath.api.services import Services, services, utc
-from pathway import usecases
-from pathway.errors import ConcurrencyConflict
-from pathway.model import Episode
+from pathway.errors import ConcurrencyConflict, InvalidRequest
+from pathway.model import Episode, Event
 from pathway.unit_of_work import UnitOfWork
-from pathway.usecases import Applied, DefinitionRegistry
+from pathway.usecases import TIMER_EVENT_PREFIX, Applied, handle, new_event_id
 from storage.access import Token
 
-UseCase = Callable[[UnitOfWork, DefinitionRegistry, dict[str, Any]], Applied]
-"""A use case call given (uow, definitions, stamp); the stamp is the keyword arguments every use
-case takes: ``at``, ``now``, ``actor`` and ``event_id``."""
+MakeEvent = Callable[[str, datetime, str], Event]
+"""The command's event, given its event id, clinical time and actor (e.g. ``partial(Observe,
+facts=...)``)."""
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,200}$"  # visible ASCII, as HTTP header values are
-RESERVED_PREFIX = "timer:"  # the event ids of timer firings
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -67,45 +68,45 @@ class Command:
         self.if_match: str | None = None
 
     def run(
-        self, kind: str, episode_id: str | None, at: datetime | None, call: UseCase
+        self, episode_id: str | None, at: datetime | None, make_event: MakeEvent
     ) -> s.CommandResult:
         """Run one command as described in the module docstring and render its result."""
         svc, key, response = self.svc, self.idempotency_key, self.response
-        if key is not None and key.startswith(RESERVED_PREFIX):
-            raise ProblemError(
-                422, "invalid-request", "Idempotency-Key: keys starting 'timer:' are reserved",
-                field="Idempotency-Key", value=key, expected="a key not starting 'timer:'",
+        now = svc.clock()
+        event = make_event(key or new_event_id(), utc(at, "at", now), self.token.actor)
+        precondition = None
+        if episode_id is not None and self.if_match is not None:
+            precondition = partial(pin_if_match, self.if_match, episode_id)
+        try:
+            handled = handle(
+                svc.uow_factory(), svc.definitions, episode_id, event, now,
+                precondition=precondition,
             )  # fmt: skip
-        uow, now = svc.uow_factory(), svc.clock()
-        if key is not None:
-            with uow:
-                prior = uow.find_outcome(key)
-            if prior is not None:
-                if prior.kind != kind or episode_id not in (None, prior.episode_id):
-                    raise ProblemError(
-                        422, "idempotency-key-reused",
-                        f"Idempotency-Key {key!r} was used for another command "
-                        f"({prior.kind} on episode {prior.episode_id})",
-                        field="Idempotency-Key", value=key,
-                        expected="a key not used for another command",
-                    )  # fmt: skip
-                response.status_code = 200
-                response.headers["Idempotent-Replayed"] = "true"
-                return render(Applied(replace(prior, repeated=True), None), [])
-        fired: list[Applied] = []
-        target: UnitOfWork = uow
-        if episode_id is not None:
-            fired = usecases.fire_due_timers(uow, svc.definitions, now, episode_id=episode_id)
-            if self.if_match is not None:
-                with uow:
-                    episode = uow.get_episode(episode_id)
-                check_if_match(self.if_match, episode)
-                target = PinnedVersion(uow, episode_id, episode.version)
-        stamp = {"at": utc(at, "at", now), "now": now, "actor": self.token.actor, "event_id": key}
-        applied = call(target, svc.definitions, stamp)
+        except InvalidRequest as exc:
+            if exc.field != "event_id":
+                raise
+            raise ProblemError(
+                422, "invalid-request",
+                f"Idempotency-Key: keys starting {TIMER_EVENT_PREFIX!r} are reserved",
+                field="Idempotency-Key", value=key, expected=exc.expected,
+            ) from None  # fmt: skip
+        applied = handled.applied
+        if applied.outcome.repeated:
+            prior = applied.outcome
+            if prior.kind != event.kind or episode_id not in (None, prior.episode_id):
+                raise ProblemError(
+                    422, "idempotency-key-reused",
+                    f"Idempotency-Key {key!r} was used for another command "
+                    f"({prior.kind} on episode {prior.episode_id})",
+                    field="Idempotency-Key", value=key,
+                    expected="a key not used for another command",
+                )  # fmt: skip
+            response.status_code = 200
+            response.headers["Idempotent-Replayed"] = "true"
+            return render(applied, [])
         response.status_code = 201
         response.headers["ETag"] = etag(applied.outcome.episode_id, applied.outcome.version)
-        return render(applied, fired)
+        return render(applied, handled.timers_fired)
 
 
 class EpisodeCommand(Command):
@@ -135,6 +136,15 @@ def check_if_match(if_match: str, episode: Episode) -> None:
         "read it again and resend with its ETag",
         headers={"ETag": current}, field="If-Match", value=if_match, expected=current,
     )  # fmt: skip
+
+
+def pin_if_match(if_match: str, episode_id: str, uow: UnitOfWork) -> UnitOfWork:
+    """The handler's precondition for a command with ``If-Match``: 412 unless it names the
+    episode as it stands after its due timers fired; then the episode pinned to that version."""
+    with uow:
+        episode = uow.get_episode(episode_id)
+    check_if_match(if_match, episode)
+    return PinnedVersion(uow, episode_id, episode.version)
 
 
 class PinnedVersion:

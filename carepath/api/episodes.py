@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -15,8 +16,8 @@ from carepath.api.commands import Command, EpisodeCommand
 from carepath.api.episode_view import episode_view, etag
 from carepath.api.openapi_docs import AUTH_PROBLEMS, COMMAND_RESPONSES, ETAG_HEADER, problems
 from carepath.api.services import Services, services, utc
-from pathway import usecases
 from pathway.errors import InvalidRequest
+from pathway.model import Close, Observe, Open, Request, UpdateTask
 from storage.worklist import Cursor, WorklistQuery
 
 router = APIRouter(
@@ -130,13 +131,12 @@ def get_episode(episode_id: EpisodeId, svc: Svc, response: Response) -> s.Episod
 @router.post("", summary="Open an episode", **COMMAND)
 def open_episode(body: s.OpenEpisode, command: Annotated[Command, Depends()]) -> s.CommandResult:
     result = command.run(
-        "open",
         None,
         body.at,
-        lambda uow, defs, stamp: usecases.open_episode(
-            uow, defs, body.facts, patient_ref=body.patient_ref, label=body.label,
-            pathway=body.pathway, **stamp
-        ),
+        partial(
+            Open, facts=body.facts, patient_ref=body.patient_ref, label=body.label,
+            pathway=body.pathway,
+        ),  # fmt: skip
     )
     command.response.headers["Location"] = f"{router.prefix}/{result.outcome.episode_id}"
     return result
@@ -144,34 +144,19 @@ def open_episode(body: s.OpenEpisode, command: Annotated[Command, Depends()]) ->
 
 @router.post("/{episode_id}/observations", summary="Record facts", **COMMAND)
 def observe(episode_id: EpisodeId, body: s.Observe, command: Written) -> s.CommandResult:
-    return command.run(
-        "observe",
-        episode_id,
-        body.at,
-        lambda uow, defs, stamp: usecases.observe(uow, defs, episode_id, body.facts, **stamp),
-    )
+    return command.run(episode_id, body.at, partial(Observe, facts=body.facts))
 
 
 @router.post("/{episode_id}/requests", summary="Request an action the pathway defines", **COMMAND)
 def request_action(
     episode_id: EpisodeId, body: s.RequestAction, command: Written
 ) -> s.CommandResult:
-    return command.run(
-        "request",
-        episode_id,
-        body.at,
-        lambda uow, defs, stamp: usecases.request(uow, defs, episode_id, body.action, **stamp),
-    )
+    return command.run(episode_id, body.at, partial(Request, action=body.action))
 
 
 @router.post("/{episode_id}/close", summary="Close for an administrative reason", **COMMAND)
 def close(episode_id: EpisodeId, body: s.Close, command: Written) -> s.CommandResult:
-    return command.run(
-        "close",
-        episode_id,
-        body.at,
-        lambda uow, defs, stamp: usecases.close(uow, defs, episode_id, body.reason, **stamp),
-    )
+    return command.run(episode_id, body.at, partial(Close, reason=body.reason))
 
 
 @router.post(
@@ -184,10 +169,7 @@ def update_task(
     command: Written,
 ) -> s.CommandResult:
     return command.run(
-        "task",
         episode_id,
         body.at,
-        lambda uow, defs, stamp: usecases.update_task(
-            uow, defs, episode_id, task_key, body.status, note=body.note, **stamp
-        ),
+        partial(UpdateTask, task_key=task_key, status=body.status, note=body.note),
     )

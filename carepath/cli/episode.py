@@ -1,8 +1,8 @@
 """``carepath episode …``: open, advance, inspect and close episodes on the database.
 
 Every write takes ``--actor`` (default: the OS user) and ``--at`` (clinical time, ISO 8601,
-default now). Before a write, the episode's timers that are due by now fire, as a running
-scheduler would have fired them, so a command never acts on a stale state.
+default now). Each write is parse → ``pathway.usecases.handle`` → render: the handler fires the
+episode's timers that are due by now first, so a command never acts on a stale state.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import typer
 from carepath.cli.console import fail, run_reporting
 
 if TYPE_CHECKING:
+    from pathway.model import Event
     from pathway.unit_of_work import UnitOfWork
     from pathway.usecases import Applied, DefinitionRegistry
 
@@ -68,42 +69,19 @@ def parse_facts(value: str) -> dict[str, Any]:
     return facts
 
 
-def _write(episode_id: str, call: Any) -> None:
-    from pathway import usecases
+def _handle(episode_id: str | None, event: Event) -> Applied:
+    """Parse → handle → render: the one command handler (due timers first, then the event)."""
+    from pathway.usecases import handle
 
     definitions, uow = _backend()
-    now = _now()
-
-    def body() -> Applied:
-        usecases.fire_due_timers(uow, definitions, now, episode_id=episode_id)
-        return call(uow, definitions, now)
-
-    _print_applied(run_reporting(body))
+    return run_reporting(lambda: handle(uow, definitions, episode_id, event, _now()).applied)
 
 
-def _command(
-    use_case: Any,
-    episode_id: str,
-    argument: Any,
-    at: datetime,
-    actor: str | None,
-    event_id: str | None,
-) -> None:
-    """One write command: ``use_case(uow, defs, episode_id, argument, …)`` with the plumbing
-    every write shares (actor default, clinical time, idempotency key, due timers first)."""
-    _write(
-        episode_id,
-        lambda uow, defs, now: use_case(
-            uow,
-            defs,
-            episode_id,
-            argument,
-            at=at,
-            now=now,
-            actor=actor or getpass.getuser(),
-            event_id=event_id,
-        ),  # fmt: skip
-    )
+def _stamp(actor: str | None, at: str | None, event_id: str | None) -> tuple[str, datetime, str]:
+    """The event id, clinical time and actor every write command's event carries."""
+    from pathway.usecases import new_event_id
+
+    return event_id or new_event_id(), parse_time(at), actor or getpass.getuser()
 
 
 def _print_applied(applied: Applied) -> None:
@@ -136,24 +114,10 @@ def open_(
     event_id: EventId = None,
 ) -> None:
     """Open an episode; the new episode's id is printed alone on the last line."""
-    from pathway import usecases
+    from pathway.model import Open
 
     values = parse_facts(facts)
-    moment = parse_time(at)
-    definitions, uow = _backend()
-    applied = run_reporting(
-        lambda: usecases.open_episode(
-            uow,
-            definitions,
-            values,
-            at=moment,
-            now=_now(),
-            actor=actor or getpass.getuser(),
-            event_id=event_id,
-            patient_ref=patient_ref,
-            label=label,
-        )
-    )
+    applied = _handle(None, Open(*_stamp(actor, at, event_id), values, patient_ref, label))
     _print_applied(applied)
     typer.echo(applied.outcome.episode_id)
 
@@ -167,10 +131,10 @@ def observe(
     event_id: EventId = None,
 ) -> None:
     """Record an observation (in reassessment, it is a review)."""
-    from pathway import usecases
+    from pathway.model import Observe
 
-    values, moment = parse_facts(facts), parse_time(at)
-    _command(usecases.observe, episode_id, values, moment, actor, event_id)
+    values = parse_facts(facts)
+    _print_applied(_handle(episode_id, Observe(*_stamp(actor, at, event_id), values)))
 
 
 @episode_app.command()
@@ -178,10 +142,9 @@ def request(
     episode_id: str, action: str, actor: Actor = None, at: At = None, event_id: EventId = None
 ) -> None:
     """Request an action (vertebroplasty, kyphoplasty); the pathway grants or refuses it."""
-    from pathway import usecases
+    from pathway.model import Request
 
-    moment = parse_time(at)
-    _command(usecases.request, episode_id, action, moment, actor, event_id)
+    _print_applied(_handle(episode_id, Request(*_stamp(actor, at, event_id), action)))
 
 
 @episode_app.command()
@@ -195,10 +158,9 @@ def close(
     event_id: EventId = None,
 ) -> None:
     """Close an episode for an administrative reason."""
-    from pathway import usecases
+    from pathway.model import Close
 
-    moment = parse_time(at)
-    _command(usecases.close, episode_id, reason, moment, actor, event_id)
+    _print_applied(_handle(episode_id, Close(*_stamp(actor, at, event_id), reason)))
 
 
 @episode_app.command()

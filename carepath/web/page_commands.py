@@ -3,8 +3,9 @@
 Each is POST → redirect → GET: a command that applied redirects to the episode page with its
 event id, and the page shows that event's stored outcome. A command the pathway refuses
 re-renders the page (422) with the message where it belongs (next to the field, for an
-observation) and the input kept. Before each command the episode's due timers fire, as the
-CLI and the API do, so a command never acts on a state the clock has already left.
+observation) and the input kept. Each is parse → ``pathway.usecases.handle`` → render: the
+handler fires the episode's due timers first, so a command never acts on a state the clock has
+already left.
 
 Each form carries its own event id, made when the form was rendered: sending it twice (a
 double click, a retried request) applies once. Every form also carries the session's CSRF
@@ -16,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -33,7 +35,6 @@ from carepath.web.observation_form import (
     read_form,
 )
 from carepath.web.pages import PREFIX, not_found, page, redirect
-from pathway import usecases
 from pathway.errors import (
     ConcurrencyConflict,
     EpisodeClosed,
@@ -42,25 +43,29 @@ from pathway.errors import (
     InvalidRequest,
     PathwayError,
 )
-from pathway.unit_of_work import UnitOfWork
-from pathway.usecases import Applied, DefinitionRegistry
+from pathway.model import Close, Event, Observe, UpdateTask
+from pathway.model import Request as ActionRequest
+from pathway.usecases import Applied, handle, new_event_id
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 EVENT_ID = re.compile(r"[0-9a-f]{32}")
-Call = Callable[[UnitOfWork, DefinitionRegistry, datetime, str, str], Applied]
+MakeEvent = Callable[[str, datetime, str], Event]
+"""A form's event, given its event id, time and actor (the time is ``now`` unless the form
+says when)."""
 
 
-def run_command(svc: Services, episode_id: str, actor: str, event_id: str, call: Call) -> Applied:
-    """Fire the episode's due timers, then run the command in its own transaction."""
+def run_command(
+    svc: Services, episode_id: str, actor: str, event_id: str, make_event: MakeEvent
+) -> Applied:
+    """The one command handler: the episode's due timers, then the event."""
     now = svc.clock()
-    uow = svc.uow_factory()
-    usecases.fire_due_timers(uow, svc.definitions, now, episode_id=episode_id)
-    return call(uow, svc.definitions, now, actor, event_id)
+    event = make_event(event_id, now, actor)
+    return handle(svc.uow_factory(), svc.definitions, episode_id, event, now).applied
 
 
 def _event_id(form: Any) -> str:
     given = str(form.get("event_id", ""))
-    return given if EVENT_ID.fullmatch(given) else usecases.new_event_id()
+    return given if EVENT_ID.fullmatch(given) else new_event_id()
 
 
 def _done(episode_id: str, applied: Applied) -> Response:
@@ -105,9 +110,7 @@ async def observe(request: Request, episode_id: str) -> Response:
             try:
                 applied = run_command(
                     svc, episode_id, who.actor, _event_id(form),
-                    lambda uow, defs, now, actor, eid: usecases.observe(
-                        uow, defs, episode_id, facts, at=at, now=now, actor=actor, event_id=eid
-                    ),
+                    lambda eid, _now, actor: Observe(eid, at, actor, facts),
                 )  # fmt: skip
                 return _done(episode_id, applied)
             except InvalidObservation as exc:
@@ -128,7 +131,7 @@ async def observe(request: Request, episode_id: str) -> Response:
 
 
 async def _simple_command(
-    request: Request, episode_id: str, call: Callable[[Any], Call]
+    request: Request, episode_id: str, call: Callable[[Any], MakeEvent]
 ) -> Response:
     """Tasks, requests and closing: one command, its refusal shown at the top of its panel."""
     svc = services(request)
@@ -155,34 +158,25 @@ async def _simple_command(
 
 @router.post("/episodes/{episode_id}/tasks")
 async def update_task(request: Request, episode_id: str) -> Response:
-    def call(form: Any) -> Call:
+    def call(form: Any) -> MakeEvent:
         key, status = str(form.get("task_key", "")), str(form.get("status", ""))
         note = str(form.get("note", "")).strip()[:2000] or None
-        return lambda uow, defs, now, actor, eid: usecases.update_task(
-            uow, defs, episode_id, key, status, note=note, at=now, now=now, actor=actor,
-            event_id=eid,
-        )  # fmt: skip
+        return partial(UpdateTask, task_key=key, status=status, note=note)
 
     return await _simple_command(request, episode_id, call)
 
 
 @router.post("/episodes/{episode_id}/requests")
 async def request_action(request: Request, episode_id: str) -> Response:
-    def call(form: Any) -> Call:
-        action = str(form.get("action", ""))
-        return lambda uow, defs, now, actor, eid: usecases.request(
-            uow, defs, episode_id, action, at=now, now=now, actor=actor, event_id=eid
-        )
+    def call(form: Any) -> MakeEvent:
+        return partial(ActionRequest, action=str(form.get("action", "")))
 
     return await _simple_command(request, episode_id, call)
 
 
 @router.post("/episodes/{episode_id}/close")
 async def close(request: Request, episode_id: str) -> Response:
-    def call(form: Any) -> Call:
-        reason = str(form.get("reason", ""))
-        return lambda uow, defs, now, actor, eid: usecases.close(
-            uow, defs, episode_id, reason, at=now, now=now, actor=actor, event_id=eid
-        )
+    def call(form: Any) -> MakeEvent:
+        return partial(Close, reason=str(form.get("reason", "")))
 
     return await _simple_command(request, episode_id, call)

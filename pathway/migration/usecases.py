@@ -29,7 +29,7 @@ from pathway.errors import ConcurrencyConflict, InvalidDefinition, PathwayError
 from pathway.migration.plan import MissingStateMapping, apply, check_state_map, plan_migration
 from pathway.model import Decision, Episode, FireTimer
 from pathway.unit_of_work import Change, Outcome, UnitOfWork
-from pathway.usecases import DefinitionRegistry, fire_due_timers
+from pathway.usecases import DefinitionRegistry, fire_due_timers, timer_event_id
 
 MIGRATED, WOULD_MIGRATE, REPEATED, FAILED = "migrated", "would migrate", "repeated", "failed"
 TERMINAL, CURRENT = "terminal", "current"  # not migrated: ended, or already on the target
@@ -189,7 +189,7 @@ def catch_up(definition: Definition, episode: Episode, now: datetime) -> tuple[E
         if not due:
             break
         event = FireTimer(
-            f"timer:{episode.id}:{due[0].key}", due[0].due_at, "scheduler", due[0].key
+            timer_event_id(episode.id, due[0].key), due[0].due_at, "scheduler", due[0].key
         )
         episode, fired = decide(definition, episode, event, now).episode, fired + 1
     return episode, fired

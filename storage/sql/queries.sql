@@ -1,0 +1,305 @@
+-- Every hand-written SQL statement of carepath, by name (loaded by storage/sql/__init__.py).
+--
+-- Each statement starts with a "-- name --" line, then optional "-- " lines saying what it is
+-- for, then the SQL up to the next header. Parameters are :name (sqlite3's named style),
+-- rewritten once to psycopg's %(name)s for PostgreSQL. A name ending "@postgresql" or
+-- "@sqlite" is that dialect's version of a statement. {braces} mark the places the code fills
+-- from named fragments (the worklist filters, the dialect's JSON functions).
+
+
+-- find_outcome --
+-- The stored outcome of an event id (idempotency).
+SELECT outcome FROM outcomes WHERE event_id = :event_id
+
+-- episode_head --
+-- An episode's version and audit hash: is the cached snapshot still true?
+SELECT version, audit_hash FROM episodes WHERE id = :id
+
+-- episode_version --
+SELECT version FROM episodes WHERE id = :id
+
+-- episode_ids --
+SELECT id FROM episodes ORDER BY opened_at, id
+
+-- episodes_of_patient --
+-- A patient's episodes on one pathway (enrolment links a live one instead of opening another).
+SELECT id FROM episodes WHERE pathway = :pathway AND patient_ref = :patient_ref
+ORDER BY opened_at, id
+
+-- observations --
+SELECT id, facts, at, actor, source FROM observations WHERE episode_id = :id ORDER BY seq
+
+-- audit_records --
+SELECT episode_id, seq, event_id, kind, actor, at, recorded_at, state_from, state_to, payload,
+       prev_hash, hash
+FROM audit_log WHERE episode_id = :id ORDER BY seq
+
+-- episode_snapshot --
+-- An episode with its timers and tasks in one row.
+-- {agg}({arr}(...)): json_group_array(json_array(...)) on SQLite, json_agg(json_build_array(...))
+-- on PostgreSQL; the batch reads many at once with WHERE e.id = ANY(:ids).
+SELECT e.id, e.definition_version, e.state, e.opened_at, e.state_entered_at, e.care_started_at,
+       e.remembered, e.closed_reason, e.patient_ref, e.label, e.audit_hash, e.version,
+       e.facts, e.links,
+       (SELECT {agg}({arr}(t.key, t.rule_id, t.due_at, t.status, t.state, t."order", t.position,
+                           t.set_at))
+        FROM timers t WHERE t.episode_id = e.id),
+       (SELECT {agg}({arr}(k.key, k.rule_id, k.kind, k.text, k.created_at, k.status, k.state,
+                           k.position, k.note))
+        FROM tasks k WHERE k.episode_id = e.id)
+FROM episodes e WHERE e.id = :id
+
+-- due_timers --
+-- Ties on due time break on episode id in code-point order, as InMemoryUnitOfWork sorts.
+-- {episode}: empty, or AND episode_id = :episode_id; {collate}: COLLATE "C" on PostgreSQL.
+SELECT episode_id, key, rule_id, due_at, status, state, "order", set_at FROM timers
+WHERE status = 'pending' AND due_at <= :now {episode}
+ORDER BY due_at, episode_id {collate}, "order" LIMIT :limit
+
+-- insert_episode --
+INSERT INTO episodes (id, definition_version, pathway, state, opened_at, state_entered_at,
+    care_started_at, remembered, closed_reason, patient_ref, label, audit_hash, version,
+    facts, links, next_due_at)
+VALUES (:id, :definition_version, :pathway, :state, :opened_at, :state_entered_at,
+    :care_started_at, :remembered, :closed_reason, :patient_ref, :label, :audit_hash, :version,
+    :facts, :links, :next_due_at)
+
+-- update_episode --
+-- The write guarded by the version the decision was made on.
+UPDATE episodes SET state = :state, state_entered_at = :state_entered_at,
+    definition_version = :definition_version, care_started_at = :care_started_at,
+    remembered = :remembered, closed_reason = :closed_reason, audit_hash = :audit_hash,
+    version = :version, facts = :facts, links = :links, next_due_at = :next_due_at
+WHERE id = :id AND version = :expected_version
+
+-- update_episode_in_place --
+-- The same without the worklist index's columns: on SQLite, naming an indexed column in SET
+-- rewrites its index entry even when the value is unchanged (one more page per commit).
+UPDATE episodes SET remembered = :remembered, closed_reason = :closed_reason,
+    audit_hash = :audit_hash, version = :version, facts = :facts, links = :links
+WHERE id = :id AND version = :expected_version
+
+-- insert_observation --
+INSERT INTO observations (id, episode_id, seq, facts, at, recorded_at, actor, source)
+VALUES (:obs_id, :id, :version, :obs_facts, :obs_at, :recorded_at, :obs_actor, :obs_source)
+
+-- insert_timer --
+INSERT INTO timers (episode_id, key, rule_id, due_at, status, state, "order", position, fired_at,
+    set_at)
+VALUES (:episode_id, :key, :rule_id, :due_at, :status, :state, :order, :position, :fired_at,
+    :set_at)
+
+-- update_timer_status --
+UPDATE timers SET status = :status, fired_at = :fired_at
+WHERE episode_id = :episode_id AND key = :key
+
+-- insert_task --
+INSERT INTO tasks (episode_id, key, rule_id, kind, text, created_at, status, state, position)
+VALUES (:episode_id, :key, :rule_id, :kind, :text, :created_at, :status, :state, :position)
+
+-- update_task_status --
+UPDATE tasks SET status = :status, note = :note, updated_at = :updated_at
+WHERE episode_id = :episode_id AND key = :key
+
+-- insert_audit --
+INSERT INTO audit_log (episode_id, seq, event_id, kind, actor, at, recorded_at, state_from,
+    state_to, definition_version, payload, prev_hash, hash)
+VALUES (:id, :version, :event_id, :kind, :actor, :at, :recorded_at, :state_from, :state_to,
+    :definition_version, :payload, :prev_hash, :hash)
+
+-- insert_outcome --
+INSERT INTO outcomes (event_id, episode_id, outcome) VALUES (:event_id, :id, :outcome)
+
+-- pg_save_observation --
+-- PostgreSQL: one part of a change written as one statement, a CTE reading FROM ep
+-- (the guarded episode write), so it writes nothing when the version moved.
+    INSERT INTO observations (episode_id, seq, id, facts, at, recorded_at, actor, source)
+    SELECT ep.id, :version, :obs_id, CAST(:obs_facts AS json), :obs_at, :recorded_at,
+           :obs_actor, :obs_source
+    FROM ep
+
+-- pg_save_new_timers --
+-- PostgreSQL: one part of a change written as one statement, a CTE reading FROM ep
+-- (the guarded episode write), so it writes nothing when the version moved.
+    INSERT INTO timers (episode_id, key, rule_id, due_at, status, state, "order", position,
+                        fired_at, set_at)
+    SELECT ep.id, t.key, t.rule_id, t.due_at, t.status, t.state, t.ord, t.pos, t.fired_at,
+           t.set_at
+    FROM ep, unnest(CAST(:t_key AS text[]), CAST(:t_rule_id AS text[]),
+                    CAST(:t_due_at AS timestamptz[]), CAST(:t_status AS text[]),
+                    CAST(:t_state AS text[]), CAST(:t_order AS int[]),
+                    CAST(:t_position AS int[]), CAST(:t_fired_at AS timestamptz[]),
+                    CAST(:t_set_at AS timestamptz[]))
+         AS t(key, rule_id, due_at, status, state, ord, pos, fired_at, set_at)
+
+-- pg_save_timer_status --
+-- PostgreSQL: one part of a change written as one statement, a CTE reading FROM ep
+-- (the guarded episode write), so it writes nothing when the version moved.
+    UPDATE timers SET status = u.status, fired_at = u.fired_at
+    FROM ep, unnest(CAST(:u_key AS text[]), CAST(:u_status AS text[]),
+                    CAST(:u_fired_at AS timestamptz[])) AS u(key, status, fired_at)
+    WHERE timers.episode_id = ep.id AND timers.key = u.key
+
+-- pg_save_new_tasks --
+-- PostgreSQL: one part of a change written as one statement, a CTE reading FROM ep
+-- (the guarded episode write), so it writes nothing when the version moved.
+    INSERT INTO tasks (episode_id, key, rule_id, kind, text, created_at, status, state, position)
+    SELECT ep.id, k.key, k.rule_id, k.kind, k.text, k.created_at, k.status, k.state, k.pos
+    FROM ep, unnest(CAST(:k_key AS text[]), CAST(:k_rule_id AS text[]),
+                    CAST(:k_kind AS text[]), CAST(:k_text AS text[]),
+                    CAST(:k_created_at AS timestamptz[]), CAST(:k_status AS text[]),
+                    CAST(:k_state AS text[]), CAST(:k_position AS int[]))
+         AS k(key, rule_id, kind, text, created_at, status, state, pos)
+
+-- pg_save_task_status --
+-- PostgreSQL: one part of a change written as one statement, a CTE reading FROM ep
+-- (the guarded episode write), so it writes nothing when the version moved.
+    UPDATE tasks SET status = v.status, note = v.note, updated_at = v.updated_at
+    FROM ep, unnest(CAST(:v_key AS text[]), CAST(:v_status AS text[]), CAST(:v_note AS text[]),
+                    CAST(:v_updated_at AS timestamptz[])) AS v(key, status, note, updated_at)
+    WHERE tasks.episode_id = ep.id AND tasks.key = v.key
+
+-- pg_save_audit_and_outcome --
+-- PostgreSQL: the last parts of the one-statement change, and its result (1: applied).
+audit AS (
+    INSERT INTO audit_log (episode_id, seq, event_id, kind, actor, at, recorded_at, state_from,
+                           state_to, definition_version, payload, prev_hash, hash)
+    SELECT ep.id, :version, :event_id, :kind, :actor, :at, :recorded_at, :state_from,
+           :state_to, :definition_version, :payload, :prev_hash, :hash
+    FROM ep),
+outcome AS (
+    INSERT INTO outcomes (event_id, episode_id, outcome)
+    SELECT :event_id, ep.id, CAST(:outcome AS json) FROM ep)
+SELECT count(*) FROM ep
+
+-- record_definition --
+-- {document}: the JSON document parameter (cast to json on PostgreSQL); {now}: the
+-- database's clock (storage reads none of its own).
+INSERT INTO definitions (version, id, content_hash, document, first_seen_at)
+VALUES (:version, :id, :content_hash, {document}, {now})
+ON CONFLICT (version) DO NOTHING
+
+-- token_insert --
+INSERT INTO tokens (id, name, role, token_hash, created_at)
+VALUES (:id, :name, :role, :token_hash, :created_at)
+
+-- token_by_hash --
+SELECT id, name, role, created_at, revoked_at, last_used_at FROM tokens WHERE token_hash = :token_hash
+
+-- token_by_id --
+SELECT id, name, role, created_at, revoked_at, last_used_at FROM tokens WHERE id = :id
+
+-- token_by_name --
+SELECT id FROM tokens WHERE name = :name
+
+-- token_all --
+SELECT id, name, role, created_at, revoked_at, last_used_at FROM tokens ORDER BY created_at, id
+
+-- token_revoke --
+UPDATE tokens SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL
+
+-- token_touch --
+UPDATE tokens SET last_used_at = :now WHERE id = :id
+
+-- worklist_page --
+-- {hint}: an INDEXED BY clause or nothing; {where}: the filters, joined with AND (fragments
+-- below); {order}: e.next_due_at, e.id (dated part) or e.id (undated part).
+SELECT e.id, e.state, e.patient_ref, e.label, e.next_due_at, e.opened_at, e.state_entered_at,
+       e.definition_version, e.version
+FROM episodes e{hint}
+WHERE {where}
+ORDER BY {order}
+LIMIT :limit
+
+-- worklist_escalated_among --
+-- {ids}: one :eN parameter per episode id.
+SELECT DISTINCT episode_id FROM tasks WHERE kind = 'escalation' AND status = 'open' AND episode_id IN ({ids})
+
+-- worklist_escalations_up_to --
+SELECT count(*) FROM (SELECT 1 FROM tasks WHERE kind = 'escalation' AND status = 'open' LIMIT :cap) AS capped
+
+-- worklist_is_escalated --
+-- Filter fragment: escalated (few open escalations: list them all).
+e.id IN (SELECT episode_id FROM tasks WHERE kind = 'escalation' AND status = 'open')
+
+-- worklist_has_escalation --
+-- Filter fragment: escalated (many: test each row; a scalar subquery, because PostgreSQL
+-- turns EXISTS and IN into a join that sorts every escalated episode).
+(SELECT count(*) FROM tasks t WHERE t.episode_id = e.id AND t.kind = 'escalation' AND status = 'open') > 0
+
+-- claim@postgresql --
+-- Claim episodes with due timers under a lease, skipping rows another worker is claiming.
+WITH picked AS (
+    SELECT id FROM episodes
+    WHERE next_due_at <= :now AND (lease_until IS NULL OR lease_until < :now)
+    ORDER BY next_due_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED)
+UPDATE episodes SET claimed_by = :worker, lease_until = :until
+FROM picked WHERE episodes.id = picked.id
+RETURNING episodes.id
+
+-- claim@sqlite --
+-- The same, on SQLite (run in BEGIN IMMEDIATE: one writer at a time).
+UPDATE episodes SET claimed_by = :worker, lease_until = :until
+WHERE id IN (
+    SELECT id FROM episodes
+    WHERE next_due_at <= :now AND (lease_until IS NULL OR lease_until < :now)
+    ORDER BY next_due_at
+    LIMIT :limit)
+RETURNING id
+
+-- release --
+UPDATE episodes SET claimed_by = NULL, lease_until = NULL
+WHERE id = :id AND claimed_by = :worker
+
+-- release_all --
+UPDATE episodes SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = :worker
+
+-- park_episode --
+-- A timer that failed: the episode is left alone until the backoff ends (its lease).
+UPDATE episodes SET claimed_by = NULL, lease_until = :retry_at WHERE id = :id
+
+-- attempts --
+SELECT attempts FROM timers WHERE episode_id = :id AND key = :key
+
+-- park_timer --
+-- ... and the timer records the attempt and the error, and stays pending (parked).
+UPDATE timers SET attempts = attempts + 1, last_error = :error
+WHERE episode_id = :id AND key = :key
+
+-- register --
+INSERT INTO workers (id, host, pid, started_at, last_seen, fired)
+VALUES (:id, :host, :pid, :now, :now, 0)
+
+-- heartbeat --
+UPDATE workers SET last_seen = :now, fired = fired + :fired WHERE id = :id
+
+-- stopped --
+UPDATE workers SET stopped_at = :now, last_seen = :now WHERE id = :id
+
+-- release_stale --
+-- Claims of workers that stopped heart-beating are released before their leases run out.
+UPDATE episodes SET claimed_by = NULL, lease_until = NULL
+WHERE claimed_by IN (
+    SELECT id FROM workers WHERE stopped_at IS NULL AND last_seen < :stale_before)
+
+-- workers --
+SELECT id, host, pid, started_at, last_seen, stopped_at, fired FROM workers
+ORDER BY started_at DESC
+
+-- count_due --
+SELECT count(*) FROM timers WHERE status = 'pending' AND due_at <= :now
+
+-- count_parked --
+SELECT count(*) FROM timers WHERE status = 'pending' AND attempts > 0
+
+-- parked --
+SELECT episode_id, key, due_at, attempts, last_error FROM timers
+WHERE status = 'pending' AND attempts > 0 ORDER BY due_at LIMIT 20
+
+-- count_escalations --
+SELECT count(*) FROM tasks WHERE kind = 'escalation' AND status = 'open'
+
+-- oldest_due --
+SELECT min(due_at) FROM timers WHERE status = 'pending' AND due_at <= :now
