@@ -113,7 +113,7 @@ class StateDef:
     checks: tuple[str, ...]
     review: bool
     starts_care: bool
-    tone: str = "other"  # how pages colour it: intake, workup, care, review, transfer, ...
+    tone: str = "other"  # how pages colour it: start, diagnostic, care, review, transfer, ...
 
 
 @dataclass(frozen=True, slots=True)

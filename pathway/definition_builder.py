@@ -34,7 +34,7 @@ from pathway.graph import Edge, StateGraph
 from pathway.legacy_format import upgrade_derived
 from pathway.vocabulary import Vocabulary
 
-TONES = ("intake", "workup", "care", "review", "transfer", "referral", "done", "closed", "other")
+TONES = ("start", "diagnostic", "care", "review", "transfer", "referral", "done", "closed", "other")
 SAFETY_KINDS = (
     "observation_leads_to",
     "request_refused",

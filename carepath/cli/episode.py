@@ -63,7 +63,7 @@ def parse_facts(value: str) -> dict[str, Any]:
     try:
         facts = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
-        fail(f"--facts: not valid JSON ({exc}); expected an object such as '{{\"pain_score\": 4}}'")
+        fail(f"--facts: not valid JSON ({exc}); expected an object of fact names and values, such as '{{\"fact\": 4}}'")
     if not isinstance(facts, dict):
         fail(f"--facts: got {facts!r}, expected a JSON object of facts")
     return facts
@@ -130,7 +130,7 @@ def observe(
     at: At = None,
     event_id: EventId = None,
 ) -> None:
-    """Record an observation (in reassessment, it is a review)."""
+    """Record an observation (in a review state of its pathway, it is a review)."""
     from pathway.model import Observe
 
     values = parse_facts(facts)
@@ -141,7 +141,7 @@ def observe(
 def request(
     episode_id: str, action: str, actor: Actor = None, at: At = None, event_id: EventId = None
 ) -> None:
-    """Request an action (vertebroplasty, kyphoplasty); the pathway grants or refuses it."""
+    """Request an action the episode's pathway defines; the pathway grants or refuses it."""
     from pathway.model import Request
 
     _print_applied(_handle(episode_id, Request(*_stamp(actor, at, event_id), action)))
