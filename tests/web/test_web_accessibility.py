@@ -47,6 +47,12 @@ EPISODES = {
     "DEMO-0016": "kyphoplasty consideration (ended)",
 }
 
+NARROW = {
+    "worklist": "/worklist",
+    "episode DEMO-0009": f"/episodes/{episode_of('DEMO-0009')}",
+    "episode DEMO-0013": f"/episodes/{episode_of('DEMO-0013')}",
+}
+
 _RUN_AXE = """
 const [tags, done] = [arguments[0], arguments[arguments.length - 1]];
 document.querySelectorAll('details').forEach(d => { d.open = true; });
@@ -165,6 +171,16 @@ def test_every_page_has_no_wcag_2_1_aa_violation(server: tuple[str, str], browse
     browser.get(f"{base}/episodes/{'0' * 32}")
     wait_for(browser, "section.card h1")
     audit.check("episode not found")
+
+    # Narrow, as on a small screen or zoomed to 400 %: the content reflows and keeps contrast.
+    browser.set_window_size(400, 900)
+    try:
+        for page, path in NARROW.items():
+            browser.get(f"{base}{path}")
+            wait_for(browser, "main h1")
+            audit.check(f"{page}, 400 px wide")
+    finally:
+        browser.set_window_size(1440, 1000)
 
     audit.write()
     failures = audit.failures()
