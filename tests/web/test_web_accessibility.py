@@ -2,17 +2,19 @@
 
 axe-core 4 (vendored in ``tests/web/vendor/``) is injected into each page a coordinator can
 reach and run with the WCAG 2.0 and 2.1 level A and AA rules; any violation fails the test,
-printed with its rule, impact, element and the fix axe suggests. Folded content (``<details>``)
-is opened first so that it is checked too. The rules run and the pages checked are written to
+printed with its rule, impact, element and the fix axe suggests. Folded content
+(``<details>``) is unfolded for the check and folded again. The pages are checked at 1440 px
+wide and, for reflow, at 400 px. The rules run and the pages checked are written to
 ``test-artifacts/axe-report.json``.
 
 The keyboard test then does a coordinator's work with keys alone — skip link, filters, a link
-to an episode, a task marked done and one not done, an observation refused for a field error
-and then recorded, sign out — checking at each step which element has the focus and that the
-focus is visible (its outline or shadow differs from the unfocused element's).
+to an episode, a task marked done and one not done, a request, a rule's evidence unfolded, the
+episode closed, an observation refused for a field error and then recorded, sign out — checking
+at each step which element has the focus and that the focus is visible (its outline or shadow
+differs from the same element's unfocused), and running axe on the states the forms leave.
 
 The server, the browser and the skip-or-fail rule without Chromium are the worklist browser
-test's (``test_web_browser``).
+test's (``test_web_browser``); this module gets its own server and demo cohort.
 """
 
 from __future__ import annotations
@@ -55,19 +57,29 @@ NARROW = {
 
 _RUN_AXE = """
 const [tags, done] = [arguments[0], arguments[arguments.length - 1]];
-document.querySelectorAll('details').forEach(d => { d.open = true; });
+const folded = [...document.querySelectorAll('details:not([open])')];
+folded.forEach(d => { d.open = true; });
+const refold = () => folded.forEach(d => { d.open = false; });
 axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})
-  .then(r => done({violations: r.violations}), e => done({error: String(e)}));
+  .then(r => {
+          refold();
+          const ran = [r.violations, r.passes, r.incomplete, r.inapplicable].flat();
+          done({violations: r.violations, rules: ran.map(x => x.id), version: axe.version});
+        },
+        e => { refold(); done({error: String(e)}); });
 """
 
 
 def axe_violations(driver: Any) -> list[dict[str, Any]]:
-    """axe-core's WCAG 2.0/2.1 A and AA violations on the page the browser shows."""
+    """axe-core's WCAG 2.0/2.1 A and AA violations on the page the browser shows (and the rules
+    it ran, for the report)."""
     if not driver.execute_script("return typeof window.axe === 'object'"):
         driver.execute_script(AXE.read_text(encoding="utf-8"))
     driver.set_script_timeout(30)
     result = driver.execute_async_script(_RUN_AXE, list(TAGS))
     assert "error" not in result, f"axe-core failed: {result.get('error')}"
+    _RULES.update(result["rules"])
+    _AXE_VERSIONS[result["version"]] = None
     return result["violations"]
 
 
@@ -84,34 +96,37 @@ def describe(page: str, violations: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# What this module checked, for the report: pages and their violations, the rules axe ran.
+_CHECKED: dict[str, list[dict[str, Any]]] = {}
+_RULES: set[str] = set()
+_AXE_VERSIONS: dict[str, None] = {}
+
+
 class Audit:
-    """The pages checked and what axe found on each, written to ``REPORT`` at the end."""
+    """The pages a test checked and what axe found on each; ``write`` reports this module's."""
 
     def __init__(self, driver: Any) -> None:
         self.driver = driver
         self.found: dict[str, list[dict[str, Any]]] = {}
 
     def check(self, page: str) -> None:
-        self.found[page] = axe_violations(self.driver)
+        self.found[page] = _CHECKED[page] = axe_violations(self.driver)
 
     def failures(self) -> str:
         return "\n\n".join(describe(p, v) for p, v in self.found.items() if v)
 
     def write(self) -> None:
-        rules = self.driver.execute_script(
-            "return axe.getRules(arguments[0]).map(r => r.ruleId)", list(TAGS)
-        )
         real_browser.ARTIFACTS.mkdir(exist_ok=True)
         REPORT.write_text(
             json.dumps(
                 {
-                    "axe": self.driver.execute_script("return axe.version"),
+                    "axe": list(_AXE_VERSIONS),
                     "tags": list(TAGS),
-                    "rules": sorted(rules),
+                    "rules": sorted(_RULES),
                     "pages": {
-                        p: sum(len(v["nodes"]) for v in found) for p, found in self.found.items()
+                        p: sum(len(v["nodes"]) for v in found) for p, found in _CHECKED.items()
                     },
-                    "violations": {p: v for p, v in self.found.items() if v},
+                    "violations": {p: v for p, v in _CHECKED.items() if v},
                 },
                 indent=2,
             ),
@@ -139,6 +154,23 @@ def wait_for(driver: Any, css: str) -> Any:
     return WebDriverWait(driver, 10).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
 
 
+def assert_told_in_words(driver: Any) -> None:
+    """No state, band or count is told by colour alone: each coloured mark carries words, and
+    each worklist row sits under its band's heading."""
+    mute = driver.execute_script(
+        """return [...document.querySelectorAll('.badge, .chip, .pill, .tag, .bucket-head th')]
+             .filter(e => !/[A-Za-z]/.test(e.textContent)).map(e => e.outerHTML)"""
+    )
+    assert mute == [], f"coloured marks without words: {mute}"
+    unheaded = driver.execute_script(
+        """return [...document.querySelectorAll('tr.row')]
+             .filter(r => !/[A-Za-z]/.test(r.closest('tbody').querySelector('.bucket-head th')
+                                           ?.textContent || ''))
+             .map(r => r.dataset.episode)"""
+    )
+    assert unheaded == [], f"worklist rows whose band has no heading: {unheaded}"
+
+
 def test_every_page_has_no_wcag_2_1_aa_violation(server: tuple[str, str], browser: Any) -> None:
     from selenium.webdriver.common.by import By
 
@@ -156,6 +188,7 @@ def test_every_page_has_no_wcag_2_1_aa_violation(server: tuple[str, str], browse
 
     sign_in(browser, base, token)
     audit.check("worklist")
+    assert_told_in_words(browser)
     browser.get(f"{base}/worklist?state=immediate_transfer&q=")
     wait_for(browser, "tr.row")
     audit.check("worklist, filtered to an ended state")
@@ -167,6 +200,7 @@ def test_every_page_has_no_wcag_2_1_aa_violation(server: tuple[str, str], browse
         browser.get(f"{base}/episodes/{episode_of(ref)}")
         wait_for(browser, "#timeline")
         audit.check(f"episode {ref}: {what}")
+        assert_told_in_words(browser)
 
     browser.get(f"{base}/episodes/{'0' * 32}")
     wait_for(browser, "section.card h1")
@@ -356,6 +390,34 @@ def test_a_coordinator_works_with_the_keyboard_alone(server: tuple[str, str], br
     assert "Marked not done" in browser.find_element(By.ID, "timeline").text
     wait.until(lambda d: focused_matches(d, "#outcome"))
 
+    # Request an intervention the pathway refuses (type-ahead, Enter): the refusal has the focus.
+    tab_to(browser, "#action")
+    press(browser, "v")
+    assert browser.find_element(By.ID, "action").get_attribute("value") == "vertebroplasty"
+    tab_to(browser, "#requests button[type=submit]")
+    press(browser, Keys.ENTER)
+    wait.until(lambda d: focused_matches(d, "#outcome.alert-warning"))
+    assert "Request refused." in browser.switch_to.active_element.text
+    audit.check("episode, a request refused")
+
+    # Unfold a rule's evidence in the timeline: Enter on its summary.
+    tab_to(browser, "#timeline .rules summary")
+    press(browser, Keys.ENTER)
+    wait.until(lambda d: d.execute_script("return document.activeElement.parentElement.open"))
+
+    # Close the episode: Enter unfolds the form, type-ahead picks the reason, Enter sends it.
+    tab_to(browser, "#close summary")
+    press(browser, Keys.ENTER)
+    tab_to(browser, "#reason")
+    press(browser, "l")
+    assert browser.find_element(By.ID, "reason").get_attribute("value") == "lost_to_follow_up"
+    tab_to(browser, "#close button[type=submit]")
+    press(browser, Keys.ENTER)
+    wait_for(browser, ".alert-info")
+    assert "This episode has ended: Closed" in browser.find_element(By.ID, "episode").text
+    wait.until(lambda d: focused_matches(d, "#outcome"))
+    audit.check("episode, just closed")
+
     # Back to the worklist (Shift+Tab up to the breadcrumb), then the conservative-care one.
     tab_to(browser, "nav.crumbs a", back=True)
     press(browser, Keys.ENTER)
@@ -397,5 +459,6 @@ def test_a_coordinator_works_with_the_keyboard_alone(server: tuple[str, str], br
     wait_for(browser, "#token")
     assert "/login" in browser.current_url
 
+    audit.write()
     failures = audit.failures()
     assert not failures, "axe-core found WCAG 2.1 AA violations:\n\n" + failures
