@@ -172,6 +172,9 @@ def assert_told_in_words(driver: Any) -> None:
 
 
 def test_every_page_has_no_wcag_2_1_aa_violation(server: tuple[str, str], browser: Any) -> None:
+    """Each page a coordinator can reach, in each of its states. A new page of carepath's own
+    (not the third-party Swagger UI) gets its ``audit.check`` here, its forms' states in the
+    keyboard test."""
     from selenium.webdriver.common.by import By
 
     base, token = server
