@@ -24,17 +24,29 @@ definition_app = typer.Typer(
 
 DefinitionFile = Annotated[
     Path | None,
-    typer.Option("--definition", help="A definition file (default: the shipped one)."),
+    typer.Option("--definition", help="A definition file (default: the pathway's current one)."),
+]
+PathwayId = Annotated[
+    str | None,
+    typer.Option(
+        "--pathway", help="The pathway's id (default: l1-l2-compression-fracture; see `show`)."
+    ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _load(path: Path | None) -> Definition:
+def _load(path: Path | None, pathway: str | None = None) -> Definition:
+    """A file, or the current definition of a pathway (shipped or configured)."""
     from pathway.definition import load_definition
     from pathway.errors import PathwayError
 
     try:
-        return load_definition(path)
+        if path is not None:
+            return load_definition(path)
+        from carepath.bootstrap import current_definitions
+        from pathway.registry import DefinitionRegistry
+
+        return DefinitionRegistry(current_definitions()).current_for(pathway)
     except PathwayError as exc:
         fail(str(exc))
 
@@ -49,20 +61,21 @@ def _print_json(data: Any) -> None:
 @definition_app.command()
 def check(
     file: Annotated[
-        Path | None, typer.Argument(help="The definition file (default: the shipped one).")
+        Path | None, typer.Argument(help="The definition file (default: the pathway's current).")
     ] = None,
     definition: DefinitionFile = None,
+    pathway: PathwayId = None,
     json_out: Json = False,
     out: Annotated[
         Path | None,
         typer.Option(help="Write each counterexample as a scenario file into this directory."),
     ] = None,
 ) -> None:
-    """Explore every abstract case of the definition against PROTOCOL.md's five safety
-    properties; exit 1 on a violation, with the shortest counterexample of each."""
+    """Explore every abstract case of the definition against the safety properties it
+    declares; exit 1 on a violation, with the shortest counterexample of each."""
     from pathway.checking.explore import check_definition
 
-    report = check_definition(_load(file or definition))
+    report = check_definition(_load(file or definition, pathway))
     written = _write_counterexamples(report, out) if out is not None else []
     if json_out:
         _print_json({**report.to_dict(), "written": [str(p) for p in written]})
@@ -117,6 +130,7 @@ def diagram(
     format: Annotated[str, typer.Option("--format", help="mermaid or svg.")] = "mermaid",
     state: Annotated[str | None, typer.Option(help="Highlight this state.")] = None,
     definition: DefinitionFile = None,
+    pathway: PathwayId = None,
 ) -> None:
     """Print the state diagram (mermaid stateDiagram-v2)."""
     from pathway.diagram import mermaid, svg
@@ -124,7 +138,7 @@ def diagram(
 
     if format not in ("mermaid", "svg"):
         fail(f"--format: got {format!r}, expected mermaid or svg")
-    defn = _load(definition)
+    defn = _load(definition, pathway)
     try:
         text = mermaid(defn, state) if format == "mermaid" else svg(defn, state)
     except PathwayError as exc:
@@ -136,19 +150,22 @@ def diagram(
 def export(
     format: Annotated[str, typer.Option("--format", help="fhir (a FHIR R4B PlanDefinition).")],
     definition: DefinitionFile = None,
+    pathway: PathwayId = None,
 ) -> None:
     """Export the definition: --format fhir prints a validated FHIR R4B PlanDefinition."""
     if format != "fhir":
         fail(f"--format: got {format!r}, expected fhir")
     from carepath.fhir.plan_definition import plan_definition
 
-    _print_json(plan_definition(_load(definition)))
+    _print_json(plan_definition(_load(definition, pathway)))
 
 
 @definition_app.command()
-def show(definition: DefinitionFile = None, json_out: Json = False) -> None:
-    """Print the definition's id, version, states and rule count."""
-    defn = _load(definition)
+def show(
+    definition: DefinitionFile = None, pathway: PathwayId = None, json_out: Json = False
+) -> None:
+    """Print the definition's id, version, states and rule count, and the other pathways."""
+    defn = _load(definition, pathway)
     states = [
         {"name": s.name, "label": s.label, "terminal": s.terminal} for s in defn.states.values()
     ]
@@ -161,6 +178,7 @@ def show(definition: DefinitionFile = None, json_out: Json = False) -> None:
         "rules": len(defn.rules),
         "timers": len(defn.timers),
         "facts": len(defn.vocabulary.facts),
+        "pathways": _pathways(),
     }
     if json_out:
         _print_json(info)
@@ -170,6 +188,13 @@ def show(definition: DefinitionFile = None, json_out: Json = False) -> None:
         mark = " (terminal)" if s["terminal"] else ""
         typer.echo(f"  {s['name']:<28} {s['label']}{mark}")
     typer.echo(f"{info['rules']} rules, {info['timers']} timers, {info['facts']} facts")
+    typer.echo("pathways: " + ", ".join(info["pathways"]))
+
+
+def _pathways() -> list[str]:
+    from carepath.bootstrap import current_definitions
+
+    return [d.id for d in current_definitions()]
 
 
 # -- versions on the database, and migrating running episodes to one -------------------------
@@ -185,13 +210,15 @@ def _stored() -> tuple[Any, Any]:
 
 
 @definition_app.command()
-def versions(json_out: Json = False) -> None:
-    """List the definition versions the database knows, with their episodes (live = running)."""
+def versions(pathway: PathwayId = None, json_out: Json = False) -> None:
+    """List a pathway's definition versions the database knows, with their episodes (live =
+    running)."""
     from storage.definitions import stored_versions
 
     def body() -> tuple[str, list[Any]]:
         factory, definitions = _stored()
-        return definitions.current.version, stored_versions(factory.engine, definitions)
+        current = definitions.current_for(pathway)
+        return current.version, stored_versions(factory.engine, definitions, current.id)
 
     current, rows = run_reporting(body)
     if json_out:
@@ -216,10 +243,12 @@ def migrate(
         bool, typer.Option("--dry-run", help="List what would change; change nothing.")
     ] = False,
     actor: Annotated[str | None, typer.Option(help="Who migrates (default: the OS user).")] = None,
+    pathway: PathwayId = None,
     json_out: Json = False,
 ) -> None:
-    """Move every running episode to another definition version, one audited transaction
-    each: states mapped, timers recomputed from clinical history, the new TX check applied."""
+    """Move every running episode of a pathway to another of its versions, one audited
+    transaction each: states mapped, timers recomputed from clinical history, the new
+    version's rules on every event applied."""
     import getpass
     from datetime import UTC, datetime
 
@@ -234,7 +263,9 @@ def migrate(
 
     def body() -> Any:
         factory, definitions = _stored()
-        target = definitions.current if to == "current" else definitions.get(to)
+        target = definitions.current_for(pathway) if to == "current" else definitions.get(to)
+        if target.id != definitions.current_for(pathway).id:
+            fail(f"--to: got {to!r}, expected a version of {definitions.current_for(pathway).id}")
         return migrate_all(
             factory, definitions, target.version, state_map,
             now=datetime.now(UTC), actor=actor or getpass.getuser(), dry_run=dry_run,

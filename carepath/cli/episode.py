@@ -109,6 +109,10 @@ def open_(
         str | None, typer.Option(help="External patient identifier (MRN).")
     ] = None,
     label: Annotated[str | None, typer.Option(help="Display label for the worklist.")] = None,
+    pathway: Annotated[
+        str | None,
+        typer.Option(help="The pathway to open on (default: l1-l2-compression-fracture)."),
+    ] = None,
     actor: Actor = None,
     at: At = None,
     event_id: EventId = None,
@@ -117,7 +121,8 @@ def open_(
     from pathway.model import Open
 
     values = parse_facts(facts)
-    applied = _handle(None, Open(*_stamp(actor, at, event_id), values, patient_ref, label))
+    event = Open(*_stamp(actor, at, event_id), values, patient_ref, label, pathway)
+    applied = _handle(None, event)
     _print_applied(applied)
     typer.echo(applied.outcome.episode_id)
 

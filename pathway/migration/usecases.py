@@ -25,7 +25,7 @@ import orjson
 from pathway.audit import AuditRecord, entry_for
 from pathway.definition import Definition
 from pathway.engine import decide
-from pathway.errors import ConcurrencyConflict, InvalidDefinition, PathwayError
+from pathway.errors import ConcurrencyConflict, InvalidDefinition, InvalidRequest, PathwayError
 from pathway.migration.plan import MissingStateMapping, apply, check_state_map, plan_migration
 from pathway.model import Decision, Episode, FireTimer
 from pathway.unit_of_work import Change, Outcome, UnitOfWork
@@ -109,6 +109,13 @@ def migrate_episode(
     new = definitions.get(to_version)
     check_state_map(new, state_map)
     fired = 0
+    with uow:
+        pathway = uow.get_episode(episode_id).pathway
+    if pathway != new.id:  # checked before anything fires: bad input changes nothing
+        raise InvalidRequest(
+            "to", new.version, f"a version of the episode's own pathway {pathway!r}",
+            episode_id=episode_id,
+        )  # fmt: skip
     if not dry_run:
         fired = len(fire_due_timers(uow, definitions, now, episode_id=episode_id))
     with uow:
@@ -161,8 +168,9 @@ def migrate_all(
     another writer moves meanwhile is planned again (up to ``retries`` times)."""
     check_state_map(definitions.get(to_version), state_map)
     uow = make_uow()
-    with uow:
-        ids = uow.episode_ids()
+    pathway = definitions.get(to_version).id
+    with uow:  # the target's pathway only: a version never applies to another pathway
+        ids = [i for i in uow.episode_ids() if uow.get_episode(i).pathway == pathway]
     planned = [_dry(uow, definitions, eid, to_version, state_map, now, actor) for eid in ids]
     errors = [p for p in planned if isinstance(p, MissingStateMapping)]
     if errors:
