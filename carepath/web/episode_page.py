@@ -18,6 +18,7 @@ from carepath.web.timeline import Entry, Refused, refusals, show_value, timeline
 from carepath.web.worklist_rows import Row, build_row
 from pathway.definition import Definition
 from pathway.diagram import mermaid
+from pathway.errors import PathwayError
 from pathway.model import OPEN, Episode, Task
 from pathway.unit_of_work import Outcome
 
@@ -34,6 +35,24 @@ class TimerLine:
     rule_id: str
     title: str
     due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LinkLine:
+    """The same patient's episode on another pathway, said from this episode's side."""
+
+    episode_id: str
+    pathway_title: str
+    rule_id: str
+    how: str
+
+
+RELATIONS = {
+    "enrolled": "enrolled from this episode by",
+    "enrolled_from": "this episode was enrolled from it by",
+    "linked": "already running; linked by",
+    "linked_from": "linked to this episode by",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +75,7 @@ class EpisodePage:
     requests: tuple[str, ...]
     close_reasons: tuple[str, ...]
     review: bool  # in a review state, an observation is the review
+    links: tuple[LinkLine, ...] = ()
 
 
 def load_episode_page(
@@ -110,7 +130,18 @@ def load_episode_page(
         requests=tuple(definition.requests),
         close_reasons=definition.close.reasons,
         review=definition.states[episode.state].review,
+        links=tuple(
+            LinkLine(k.episode_id, _pathway_title(svc, k.pathway), k.rule, RELATIONS[k.relation])
+            for k in episode.links
+        ),
     )
+
+
+def _pathway_title(svc: Services, pathway: str) -> str:
+    try:
+        return svc.definitions.current_for(pathway).title
+    except PathwayError:
+        return pathway
 
 
 def _title(definition: Definition, rule_id: str) -> str:

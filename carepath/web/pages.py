@@ -135,10 +135,12 @@ def _safe_next(target: str) -> str:
 
 
 @router.get("/worklist", response_class=HTMLResponse)
-def worklist(request: Request, svc: Svc, state: str = "", q: str = "") -> Response:
+def worklist(
+    request: Request, svc: Svc, state: str = "", q: str = "", pathway: str = ""
+) -> Response:
     who = session.viewer(request)
     now = svc.clock()
-    view = load_worklist(svc, now, state or None, q)
+    view = load_worklist(svc, now, state or None, q, pathway or None)
     partial = request.headers.get("HX-Request") == "true" and not request.headers.get("HX-Boosted")
     return page(
         request,

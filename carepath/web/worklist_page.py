@@ -28,6 +28,12 @@ class StateOption:
 
 
 @dataclass(frozen=True, slots=True)
+class PathwayOption:
+    id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
 class WorklistView:
     buckets: dict[str, list[Row]]
     total: int
@@ -35,22 +41,38 @@ class WorklistView:
     state: str | None
     search: str
     options: tuple[StateOption, ...]
+    pathway: str | None = None
+    pathways: tuple[PathwayOption, ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
         return {b: len(self.buckets[b]) for b in BUCKETS}
 
 
-def state_options(definitions: DefinitionRegistry) -> tuple[StateOption, ...]:
-    d = definitions.current
-    return tuple(StateOption(n, s.label, s.terminal) for n, s in d.states.items())
+def state_options(
+    definitions: DefinitionRegistry, pathway: str | None = None
+) -> tuple[StateOption, ...]:
+    """The states of one pathway, or of every pathway (a name shared by two, such as
+    ``closed``, listed once)."""
+    chosen = [d for d in definitions.currents() if pathway in (None, d.id)]
+    out: dict[str, StateOption] = {}
+    for d in chosen:
+        for n, s in d.states.items():
+            out.setdefault(n, StateOption(n, s.label, s.terminal))
+    return tuple(out.values())
 
 
 def load_worklist(
-    svc: Services, now: datetime, state: str | None, search: str | None
+    svc: Services,
+    now: datetime,
+    state: str | None,
+    search: str | None,
+    pathway: str | None = None,
 ) -> WorklistView:
     definitions = svc.definitions
-    options = state_options(definitions)
+    pathways = tuple(PathwayOption(d.id, d.title) for d in definitions.currents())
+    pathway = pathway if pathway in {p.id for p in pathways} else None
+    options = state_options(definitions, pathway)
     names = {o.name for o in options}
     chosen = state if state in names else None
     states = (chosen,) if chosen else tuple(o.name for o in options if not o.terminal)
@@ -59,8 +81,9 @@ def load_worklist(
     truncated = False
     for escalated in (True, False):
         query = WorklistQuery(
-            states=states, now=now, escalated=escalated, search=text or None, limit=CAP
-        )
+            states=states, now=now, escalated=escalated, search=text or None, limit=CAP,
+            pathways=(pathway,) if pathway else (),
+        )  # fmt: skip
         page = svc.worklist.page(query)
         for item in page.items:
             items.setdefault(item.id, item)
@@ -78,4 +101,6 @@ def load_worklist(
         state=chosen,
         search=text,
         options=options,
+        pathway=pathway,
+        pathways=pathways,
     )

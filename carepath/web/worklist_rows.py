@@ -52,6 +52,7 @@ class Row:
     """A worklist row, ready for the template."""
 
     episode: Episode
+    pathway_title: str
     state_label: str
     terminal: bool
     bucket: str
@@ -92,6 +93,7 @@ def build_row(definition: Definition, episode: Episode, now: datetime) -> Row:
         reasons.append(_waiting_reason(definition, episode, len(tasks)))
     return Row(
         episode=episode,
+        pathway_title=definition.title if definition else episode.pathway,
         state_label=state.label if state else episode.state,
         terminal=bool(state and state.terminal),
         bucket=bucket,

@@ -113,7 +113,7 @@ def test_coordinator_records_a_motor_deficit_and_the_episode_leaves_the_worklist
     base, token = server
     wait = WebDriverWait(browser, 10)
 
-    browser.get(f"{base}/worklist")
+    browser.get(f"{base}/worklist?pathway=l1-l2-compression-fracture")
     wait.until(ec.presence_of_element_located((By.ID, "token")))
     assert "/login" in browser.current_url
     _shot(browser, "01-sign-in")
