@@ -29,8 +29,17 @@ class DiagramUnavailable(PathwayError):
 
 
 def timer_timing(definition: Definition, timer_id: str) -> str:
-    """When a timer fires, in the protocol's words: care days, or days after what sets it."""
-    days = definition.timers[timer_id].days
+    """When a timer fires, in the protocol's words: care days, days after what sets it, or a
+    day counted from a date fact; "the later of" when it has several anchors."""
+    spec = definition.timers[timer_id]
+    parts = [_part_timing(definition, timer_id, p.days, p.date_fact) for p in spec.due]
+    return parts[0] if len(parts) == 1 else "later of " + " and ".join(parts)
+
+
+def _part_timing(definition: Definition, timer_id: str, days: int, date_fact: str | None) -> str:
+    if date_fact is not None:
+        counted = [n for n, d in definition.derived.items() if d.date_fact == date_fact]
+        return f"{counted[0].replace('_', ' ')} {days}" if counted else f"day {days} of {date_fact}"
     span = f"{days} day{'s' if days != 1 else ''}"
     for s in definition.states.values():
         if timer_id in s.timers:
@@ -79,6 +88,8 @@ def mermaid(definition: Definition, current_state: str | None = None) -> str:
         if s.terminal:
             lines.append(f"  {name} --> [*]")
         quiet = [t for t in s.timers if not definition.timers[t].moves_to]
+        if name == definition.initial_state:  # set when their date fact is known, anywhere
+            quiet += [t.id for t in definition.timers.values() if t.set_on_known]
         if quiet:
             notes = ", ".join(f"{t} ({timer_timing(definition, t)})" for t in quiet)
             lines.append(f"  note right of {name} : {notes}")
