@@ -82,9 +82,10 @@ class TimerChange:
     new_due: datetime | None  # None: cancelled, or not set
     state: str | None = None  # the state a (re-)set timer is bound to
     why: str = ""
+    set_at: datetime | None = None  # when what set it happened (kept, for later re-timing)
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {name: getattr(self, name) for name in self.__slots__ if name != "set_at"}
 
 
 @dataclass(slots=True)
@@ -177,7 +178,7 @@ def apply(plan: MigrationPlan, actor: str) -> Decision:
         assert change.new_due is not None
         timer = Timer(
             f"{change.rule}@{work.version}", change.rule, change.new_due, PENDING, change.state,
-            work.version * 100 + len(work.decision.timers_set),
+            work.version * 100 + len(work.decision.timers_set), change.set_at,
         )  # fmt: skip
         work.decision.timers_set.append(timer)
         work.timers.append(timer)
@@ -220,9 +221,12 @@ def _transfer_rules(plan: MigrationPlan) -> tuple[str, ...]:
 
 
 def _set_at(timer: Timer, old: Definition) -> datetime:
-    """When a timer was set: its due time less the delay of the version it was set under.
-    (A timer an earlier migration made due at once breaks this, but it is due, so the use
-    case fires it before any later migration plans.)"""
+    """When a timer was set: recorded on it since schema 0005; for an older timer, its due
+    time less the delay of the version it was set under. (A timer an earlier migration made
+    due at once breaks that, but it is due, so the use case fires it before any later
+    migration plans.)"""
+    if timer.set_at is not None:
+        return timer.set_at
     return timer.due_at - old.timers[timer.rule_id].delay
 
 
@@ -245,7 +249,11 @@ def _plan_pending(plan: MigrationPlan) -> None:
             continue
         assert spec is not None
         set_at = _set_at(t, old)
-        due = set_at + spec.delay
+        due = spec.nominal_due(set_at, plan.episode.facts)
+        if due is None:  # anchored on a date fact the episode does not have
+            why = f"anchored in {new.version} on a date fact this episode has not recorded"
+            plan.cancelled.append(TimerChange(t.rule_id, t.key, t.due_at, None, None, why))
+            continue
         binding = state if bound else None
         if due == t.due_at and binding == t.state:
             continue  # unchanged: kept as it is
@@ -255,7 +263,7 @@ def _plan_pending(plan: MigrationPlan) -> None:
             due = plan.now
         elif binding != t.state:
             why += f", now bound to state {binding!r}"
-        plan.retimed.append(TimerChange(t.rule_id, t.key, t.due_at, due, binding, why))
+        plan.retimed.append(TimerChange(t.rule_id, t.key, t.due_at, due, binding, why, set_at))
 
 
 def _plan_additions(plan: MigrationPlan) -> None:
@@ -284,10 +292,12 @@ def _plan_additions(plan: MigrationPlan) -> None:
 
 def _add(plan: MigrationPlan, tid: str, anchor: datetime, state: str | None, what: str) -> None:
     spec = plan.new.timers[tid]
-    due = anchor + spec.delay
+    due = spec.nominal_due(anchor, plan.episode.facts)
+    if due is None:
+        return  # anchored on a date fact not recorded: set when it is
     why = f"new in {plan.new.version}: {spec.days} days from {what} ({anchor.isoformat()})"
     if due > plan.now:
-        plan.added.append(TimerChange(tid, None, due, due, state, why))
+        plan.added.append(TimerChange(tid, None, due, due, state, why, anchor))
     else:
         plan.not_set.append(
             TimerChange(tid, None, due, None, state, why + ", a time already past: not set")
