@@ -1,4 +1,6 @@
-"""Firing many timers in one database transaction, with a savepoint per timer.
+"""Firing many timers in one database transaction, with a savepoint per timer (the scheduler's
+unit of work; storage's, because it writes as ``SqlUnitOfWork`` does, inside its caller's
+transaction).
 
 One transaction per timer tops out near 0.9k timers/s on this machine; a batch of a hundred
 in one transaction goes far faster. ``BatchUnitOfWork`` is the SQL unit of work bound to an
@@ -9,9 +11,6 @@ outer transaction commits.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -43,28 +42,28 @@ class BatchUnitOfWork(SqlUnitOfWork):
     def __init__(
         self, factory: SqlUnitOfWorkFactory, held: tuple[Any, Any], *, deferred: bool = False
     ) -> None:
-        super().__init__(factory.engine, factory.snapshots, factory.connections)
-        self._held = held
+        super().__init__(factory.engine, factory.snapshots, factory.connections, held=held)
         self.deferred = deferred
         self.written: dict[str, Episode] = {}  # cached once the outer transaction commits
         self._queue: list[ChangeRows] = []
 
     def preload(self, episode_ids: list[str]) -> None:
         """Read the snapshots of a whole claim in one round trip (PostgreSQL)."""
-        db = self._held[1]  # type: ignore[index]
-        for row in db.execute(self._q.episode_snapshots, {"ids": episode_ids}).fetchall():
+        db = self.connection()
+        for row in db.execute(
+            self.backend.queries.episode_snapshots, {"ids": episode_ids}
+        ).fetchall():
             episode = episode_from_row(row)
             self.written[episode.id] = episode
 
     def commit(self) -> None:
-        staged, self._staged = self._staged, []
-        backend, db = self._backend, self._held[1]  # type: ignore[index]
-        for change in staged:
+        backend, db = self.backend, self.connection()
+        for change in self.take_staged():
             rows = change_rows(change, backend.time)
             if self.deferred:
                 self._queue.append(rows)
             else:
-                with savepoint(db):
+                with backend.savepoint(db):
                     backend.write_change(db, rows)
             episode = change.decision.episode
             self.written[episode.id] = episode
@@ -74,8 +73,8 @@ class BatchUnitOfWork(SqlUnitOfWork):
         queue, self._queue = self._queue, []
         if not queue:
             return
-        conn = self._held[1].connection  # type: ignore[index]
-        backend = self._backend
+        conn = self.connection().connection
+        backend = self.backend
         try:
             with conn.pipeline():
                 cursors = []
@@ -87,9 +86,6 @@ class BatchUnitOfWork(SqlUnitOfWork):
             raise BatchFailed(str(exc)) from exc
         if any(n != 1 for n in applied):
             raise BatchFailed("an episode moved under the batch")
-
-    def _release(self) -> None:
-        """The connection belongs to the batch, not to one use case."""
 
     def get_episode(self, episode_id: str) -> Episode:
         held = self.written.get(episode_id)
@@ -111,38 +107,3 @@ class BatchUnitOfWork(SqlUnitOfWork):
 
 class BatchFailed(Exception):
     """A deferred batch could not be written as a whole: roll back and redo it carefully."""
-
-
-@contextmanager
-def transaction(db: Any, immediate: bool = True) -> Iterator[None]:
-    """An explicit transaction on a driver cursor: BEGIN IMMEDIATE on SQLite (the write lock
-    first, so a claim sees the latest commit), a transaction block on PostgreSQL."""
-    if isinstance(db, sqlite3.Cursor):
-        db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-        try:
-            yield
-        except BaseException:
-            if db.connection.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return
-    with db.connection.transaction():
-        yield
-
-
-@contextmanager
-def savepoint(db: Any) -> Iterator[None]:
-    """A savepoint inside the current transaction: an error undoes only what it wrote."""
-    if isinstance(db, sqlite3.Cursor):
-        db.execute("SAVEPOINT timer")
-        try:
-            yield
-        except BaseException:
-            db.execute("ROLLBACK TO timer")
-            db.execute("RELEASE timer")
-            raise
-        db.execute("RELEASE timer")
-        return
-    with db.connection.transaction():  # nested in a transaction block: a savepoint
-        yield
