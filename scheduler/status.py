@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler.batch import transaction
-from scheduler.claims import ClaimQueries
+from storage.claims import ClaimStore
 from storage.columns import read_time
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
@@ -15,20 +14,14 @@ def scheduler_status(
     factory: SqlUnitOfWorkFactory, now: datetime, stale_after: timedelta = timedelta(seconds=60)
 ) -> dict[str, Any]:
     """A consistent picture (one read transaction) of the scheduler's side of the database."""
-    q = ClaimQueries.for_dialect(factory.engine.dialect.name)
-    time = factory.connections.backend.time
-    held = factory.connections.take()
-    db = held[1]
-    try:
-        with transaction(db, immediate=False):
-            workers = db.execute(q.workers, {}).fetchall()
-            due = db.execute(q.count_due, {"now": time(now)}).fetchone()[0]
-            oldest = db.execute(q.oldest_due, {"now": time(now)}).fetchone()[0]
-            parked = db.execute(q.parked, {}).fetchall()
-            parked_count = db.execute(q.count_parked, {}).fetchone()[0]
-            escalations = db.execute(q.count_escalations, {}).fetchone()[0]
-    finally:
-        factory.connections.give(held)
+    rows = ClaimStore(factory).status(now)
+    workers, parked = rows.workers, rows.parked
+    due, oldest, parked_count, escalations = (
+        rows.due,
+        rows.oldest_due,
+        rows.parked_count,
+        rows.open_escalations,
+    )
     return {
         "now": now.isoformat(),
         "workers": [_worker(row, now, stale_after) for row in workers],

@@ -21,15 +21,14 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from pathway import usecases
 from pathway.errors import ConcurrencyConflict
 from pathway.usecases import DefinitionRegistry
-from scheduler.batch import BatchFailed, BatchUnitOfWork, transaction
-from scheduler.claims import ClaimQueries
+from storage.batch import BatchFailed, BatchUnitOfWork
+from storage.claims import ClaimStore
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
 log = logging.getLogger("carepath.scheduler")
@@ -55,8 +54,7 @@ class TimerWorker:
         self.definitions = definitions
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.batch, self.lease, self.backoff, self.stale_after = batch, lease, backoff, stale_after
-        self.q = ClaimQueries.for_dialect(factory.engine.dialect.name)
-        self._time = factory.connections.backend.time
+        self.claims = ClaimStore(factory)
         self._pipelined = factory.engine.dialect.name == "postgresql"
         self._stopping = threading.Event()
         self._registered = False
@@ -68,21 +66,15 @@ class TimerWorker:
     def heartbeat(self, now: datetime) -> None:
         """Say this worker is alive; release the claims of workers that stopped beating."""
 
-        def beat(db: Any) -> None:
-            with transaction(db):
+        claims = self.claims
+        with claims.connection() as db:
+            with claims.transaction(db):
                 if not self._registered:
-                    db.execute(
-                        self.q.register,
-                        self._params(now, host=socket.gethostname(), pid=os.getpid()),
-                    )
+                    claims.register(db, self.id, now, socket.gethostname(), os.getpid())
                     self._registered = True
-                db.execute(self.q.heartbeat, self._params(now, fired=self._unreported))
-                db.execute(
-                    self.q.release_stale, {"stale_before": self._time(now - self.stale_after)}
-                )
+                claims.heartbeat(db, self.id, now, self._unreported)
+                claims.release_stale(db, now - self.stale_after)
             self._unreported = 0
-
-        self._with_db(beat)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -90,15 +82,14 @@ class TimerWorker:
     def close(self, now: datetime) -> None:
         """Release every claim this worker holds and record that it stopped."""
 
-        def goodbye(db: Any) -> None:
-            with transaction(db):
-                db.execute(self.q.release_all, {"worker": self.id})
+        claims = self.claims
+        with claims.connection() as db:
+            with claims.transaction(db):
+                claims.release_all(db, self.id)
                 if self._registered:
-                    db.execute(self.q.heartbeat, self._params(now, fired=self._unreported))
-                    db.execute(self.q.stopped, self._params(now))
+                    claims.heartbeat(db, self.id, now, self._unreported)
+                    claims.stopped(db, self.id, now)
             self._unreported = 0
-
-        self._with_db(goodbye)
 
     # -- sweeping ----------------------------------------------------------------------------
 
@@ -108,7 +99,7 @@ class TimerWorker:
             self.heartbeat(now)
         fired = 0
         while not self._stopping.is_set():
-            claimed = self._with_db(lambda db: self._claim(db, now))
+            claimed = self._claim(now)
             if not claimed:
                 break
             fired += self._fire_batch(claimed, now)
@@ -116,24 +107,21 @@ class TimerWorker:
         self._unreported += fired
         return fired
 
-    def _claim(self, db: Any, now: datetime) -> list[str]:
-        params = self._params(now, limit=self.batch, until=self._time(now + self.lease))
-        with transaction(db):
-            return [row[0] for row in db.execute(self.q.claim, params).fetchall()]
+    def _claim(self, now: datetime) -> list[str]:
+        claims = self.claims
+        with claims.connection() as db, claims.transaction(db):
+            return claims.claim(db, self.id, now, self.batch, now + self.lease)
 
     def _fire_batch(self, episode_ids: list[str], now: datetime) -> int:
         """Fire the claimed episodes' timers in one transaction: on PostgreSQL first with every
         write deferred to one pipeline; if that fails as a whole, again with a savepoint each."""
-        held = self.factory.connections.take()
-        try:
+        with self.claims.held_connection() as held:
             if self._pipelined:
                 try:
                     return self._fire_in(held, episode_ids, now, deferred=True)
                 except BatchFailed as exc:
                     log.info("batch of %d episodes redone carefully: %s", len(episode_ids), exc)
             return self._fire_in(held, episode_ids, now, deferred=False)
-        finally:
-            self.factory.connections.give(held)
 
     def _fire_in(
         self, held: tuple[Any, Any], episode_ids: list[str], now: datetime, *, deferred: bool
@@ -141,7 +129,7 @@ class TimerWorker:
         db = held[1]
         uow = BatchUnitOfWork(self.factory, held, deferred=deferred)
         fired = 0
-        with transaction(db):
+        with self.claims.transaction(db):
             if deferred:
                 uow.preload(episode_ids)
             for episode_id in episode_ids:
@@ -149,7 +137,7 @@ class TimerWorker:
                     fired += self._fire_episode(uow, db, episode_id, now, strict=deferred)
             uow.flush()
             for episode_id in episode_ids:
-                db.execute(self.q.release, {"id": episode_id, "worker": self.id})
+                self.claims.release(db, episode_id, self.id)
         for episode in uow.written.values():  # committed: now the cache may trust them
             self.factory.snapshots.put(episode)
         return fired
@@ -183,26 +171,9 @@ class TimerWorker:
         return fired
 
     def _park(self, db: Any, episode_id: str, key: str, exc: Exception, now: datetime) -> None:
-        attempts = self._attempts(db, episode_id, key)
+        attempts = self.claims.attempts(db, episode_id, key)
         delay = min(self.backoff * (2**attempts), BACKOFF_CAP)
         log.warning("timer %s of episode %s failed (attempt %d), retry in %s: %s",
                     key, episode_id, attempts + 1, delay, type(exc).__name__)  # fmt: skip
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        db.execute(self.q.park_timer, {"id": episode_id, "key": key, "error": error})
-        db.execute(self.q.park_episode, {"id": episode_id, "retry_at": self._time(now + delay)})
-
-    def _attempts(self, db: Any, episode_id: str, key: str) -> int:
-        row = db.execute(self.q.attempts, {"id": episode_id, "key": key}).fetchone()
-        return int(row[0]) if row else 0
-
-    # -- plumbing ----------------------------------------------------------------------------
-
-    def _params(self, now: datetime, **extra: Any) -> dict[str, Any]:
-        return {"id": self.id, "worker": self.id, "now": self._time(now), **extra}
-
-    def _with_db(self, work: Callable[[Any], Any]) -> Any:
-        held = self.factory.connections.take()
-        try:
-            return work(held[1])
-        finally:
-            self.factory.connections.give(held)
+        self.claims.park(db, episode_id, key, error, now + delay)

@@ -17,6 +17,8 @@ across them comes from the version guard on the write, exactly as in the in-memo
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +52,15 @@ class Backend:
         """Write the changes on the driver cursor ``db``, all or none."""
         raise NotImplementedError
 
+    def transaction(self, db: Any, immediate: bool = True) -> AbstractContextManager[None]:
+        """An explicit transaction on the driver cursor ``db`` (``immediate``: take SQLite's
+        write lock first, so that a claim sees the latest commit)."""
+        raise NotImplementedError
+
+    def savepoint(self, db: Any) -> AbstractContextManager[None]:
+        """A savepoint inside the current transaction: an error undoes only what it wrote."""
+        raise NotImplementedError
+
     def _conflict(self, db: Any, rows: ChangeRows) -> ConcurrencyConflict:
         found = db.execute(self.queries.episode_version, {"id": rows.episode_id}).fetchone()
         expected = rows.params["expected_version"] or 0
@@ -66,6 +77,28 @@ class SqliteBackend(Backend):
 
     def is_clean(self, driver: sqlite3.Connection) -> bool:
         return not driver.in_transaction
+
+    @contextmanager
+    def transaction(self, db: sqlite3.Cursor, immediate: bool = True) -> Iterator[None]:
+        db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield
+        except BaseException:
+            if db.connection.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    @contextmanager
+    def savepoint(self, db: sqlite3.Cursor) -> Iterator[None]:
+        db.execute("SAVEPOINT timer")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK TO timer")
+            db.execute("RELEASE timer")
+            raise
+        db.execute("RELEASE timer")
 
     def write(self, db: sqlite3.Cursor, changes: list[ChangeRows]) -> None:
         db.execute("BEGIN IMMEDIATE")
@@ -126,6 +159,16 @@ class PostgresBackend(Backend):
 
     def is_clean(self, driver: Any) -> bool:
         return not driver.closed and driver.info.transaction_status == self._idle
+
+    @contextmanager
+    def transaction(self, db: Any, immediate: bool = True) -> Iterator[None]:
+        with db.connection.transaction():
+            yield
+
+    @contextmanager
+    def savepoint(self, db: Any) -> Iterator[None]:
+        with db.connection.transaction():  # nested in a transaction block: a savepoint
+            yield
 
     def write(self, db: Any, changes: list[ChangeRows]) -> None:
         if len(changes) == 1:  # autocommit: the one statement is the transaction

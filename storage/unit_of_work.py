@@ -32,7 +32,7 @@ from pathway.audit import AuditRecord
 from pathway.errors import EpisodeNotFound
 from pathway.model import PENDING, Episode, Observation
 from pathway.unit_of_work import Change, DueTimer, Outcome
-from storage.backends import backend_for
+from storage.backends import Backend, backend_for
 from storage.database import create_engine_for, ensure_schema
 from storage.reads import (
     audit_from_row,
@@ -73,14 +73,29 @@ class SqlUnitOfWork:
         engine: Engine,
         snapshots: SnapshotCache | None = None,
         connections: ReadyConnections | None = None,
+        *,
+        held: tuple[Any, Any] | None = None,
     ) -> None:
+        """``held``: a pooled connection (proxy, driver cursor) its caller owns and will give
+        back; the unit of work then runs on it and never releases it (``storage.batch``)."""
         self.engine = engine
         self._connections = connections or ReadyConnections(engine, keep=0)
         self._backend = self._connections.backend
         self._q = self._backend.queries
         self._snapshots = snapshots if snapshots is not None else SnapshotCache()
         self._staged: list[Change] = []
-        self._held: tuple[Any, Any] | None = None  # (pooled proxy, driver cursor)
+        self._held: tuple[Any, Any] | None = held  # (pooled proxy, driver cursor)
+        self._bound = held is not None
+
+    @property
+    def backend(self) -> Backend:
+        """What differs between SQLite and PostgreSQL for this unit of work's driver."""
+        return self._backend
+
+    def take_staged(self) -> list[Change]:
+        """The changes ``save`` staged since the last commit, handed over (none stay staged)."""
+        staged, self._staged = self._staged, []
+        return staged
 
     # -- transaction ------------------------------------------------------------------------
 
@@ -176,14 +191,17 @@ class SqlUnitOfWork:
 
     # -- connection -------------------------------------------------------------------------
 
-    def _connection(self) -> Any:
+    def connection(self) -> Any:
         """The driver cursor (sqlite3 or psycopg) this unit of work runs its statements on."""
+        return self._connection()
+
+    def _connection(self) -> Any:
         if self._held is None:
             self._held = self._connections.take()
         return self._held[1]
 
     def _release(self) -> None:
-        if self._held is not None:
+        if self._held is not None and not self._bound:
             held, self._held = self._held, None
             self._connections.give(held)
 

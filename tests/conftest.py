@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import itertools
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-# pytest puts tests/ first on sys.path, where tests/storage would shadow the storage package
-# as a namespace package; the project root must come first.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from pathway.unit_of_work import InMemoryStore, InMemoryUnitOfWork, UnitOfWork  # noqa: E402
-from storage.postgres_cluster import postgres_available, postgres_server  # noqa: E402
+from pathway.unit_of_work import InMemoryStore, InMemoryUnitOfWork, UnitOfWork
+from storage.postgres_cluster import postgres_available, postgres_server
 
 TEMPLATE = "carepath_template"
 _databases = itertools.count(1)

@@ -1,0 +1,109 @@
+"""Firing many timers in one database transaction, with a savepoint per timer (the scheduler's
+unit of work; storage's, because it writes as ``SqlUnitOfWork`` does, inside its caller's
+transaction).
+
+One transaction per timer tops out near 0.9k timers/s on this machine; a batch of a hundred
+in one transaction goes far faster. ``BatchUnitOfWork`` is the SQL unit of work bound to an
+open transaction: each use case's ``commit()`` writes its change inside a savepoint, so one bad
+episode rolls back alone and the batch goes on. Snapshots enter the shared cache only when the
+outer transaction commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pathway.model import Episode
+from pathway.unit_of_work import DueTimer, Outcome
+from pathway.usecases import timer_event_episode
+from storage.reads import episode_from_row
+from storage.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory, due_in
+from storage.writes import ChangeRows, change_rows
+
+
+class BatchUnitOfWork(SqlUnitOfWork):
+    """A unit of work whose commits are part of a transaction its caller owns.
+
+    Two modes. *Careful*: each ``commit()`` writes its change inside a savepoint, so one bad
+    episode rolls back alone. *Deferred* (PostgreSQL): ``commit()`` only queues the change,
+    and ``flush()`` sends every queued write in one pipeline — one round trip for the batch
+    instead of three per timer; if any write fails (another writer moved an episode, a timer
+    already applied), ``flush`` raises ``BatchFailed``, the caller rolls the whole batch back
+    and replays it in careful mode.
+
+    After its first write to an episode the batch holds that row (PostgreSQL's row lock, or
+    SQLite's single writer) until it commits, so the snapshot it wrote is the truth: later
+    firings on that episode read it from memory. A timer's outcome needs no lookup either: a
+    timer already applied is no longer pending in the snapshot, and an outcome written
+    concurrently fails the batch's write on the outcome's primary key.
+    """
+
+    def __init__(
+        self, factory: SqlUnitOfWorkFactory, held: tuple[Any, Any], *, deferred: bool = False
+    ) -> None:
+        super().__init__(factory.engine, factory.snapshots, factory.connections, held=held)
+        self.deferred = deferred
+        self.written: dict[str, Episode] = {}  # cached once the outer transaction commits
+        self._queue: list[ChangeRows] = []
+
+    def preload(self, episode_ids: list[str]) -> None:
+        """Read the snapshots of a whole claim in one round trip (PostgreSQL)."""
+        db = self.connection()
+        for row in db.execute(
+            self.backend.queries.episode_snapshots, {"ids": episode_ids}
+        ).fetchall():
+            episode = episode_from_row(row)
+            self.written[episode.id] = episode
+
+    def commit(self) -> None:
+        backend, db = self.backend, self.connection()
+        for change in self.take_staged():
+            rows = change_rows(change, backend.time)
+            if self.deferred:
+                self._queue.append(rows)
+            else:
+                with backend.savepoint(db):
+                    backend.write_change(db, rows)
+            episode = change.decision.episode
+            self.written[episode.id] = episode
+
+    def flush(self) -> None:
+        """Send the queued writes in one pipeline; BatchFailed if any did not apply."""
+        queue, self._queue = self._queue, []
+        if not queue:
+            return
+        conn = self.connection().connection
+        backend = self.backend
+        try:
+            with conn.pipeline():
+                cursors = []
+                for rows in queue:
+                    sql, params = backend.save_statement(rows)  # type: ignore[attr-defined]
+                    cursors.append(conn.execute(sql, params))
+            applied = [cur.fetchone()[0] for cur in cursors]
+        except Exception as exc:  # a duplicate outcome, a deadlock: redo the batch carefully
+            raise BatchFailed(str(exc)) from exc
+        if any(n != 1 for n in applied):
+            raise BatchFailed("an episode moved under the batch")
+
+    def get_episode(self, episode_id: str) -> Episode:
+        held = self.written.get(episode_id)
+        return held if held is not None else super().get_episode(episode_id)
+
+    def find_outcome(self, event_id: str) -> Outcome | None:
+        timer_of = timer_event_episode(event_id)
+        if timer_of is not None and (self.deferred or timer_of in self.written):
+            return None  # the snapshot says whether this timer is pending (see the class doc)
+        return super().find_outcome(event_id)
+
+    def due_timers(
+        self, now: datetime, limit: int, episode_id: str | None = None
+    ) -> list[DueTimer]:
+        if episode_id is not None:
+            return due_in(self.get_episode(episode_id), now, limit)
+        return super().due_timers(now, limit, episode_id)
+
+
+class BatchFailed(Exception):
+    """A deferred batch could not be written as a whole: roll back and redo it carefully."""

@@ -1,0 +1,1 @@
+"""What the tests share: episode drivers, the API and web worlds, and where the protocol is."""
