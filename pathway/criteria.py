@@ -323,7 +323,9 @@ class Compiler:
             return Known(raw["known"])
         if "fact" in raw:
             return self._compare(raw, where)
-        raise InvalidDefinition(f"{where}: got {raw!r}, expected all/any/not/fact/known/in_state/rule")
+        raise InvalidDefinition(
+            f"{where}: got {raw!r}, expected all/any/not/fact/known/in_state/rule"
+        )
 
     def _compare(self, raw: dict[str, Any], where: str) -> Node:
         name = raw["fact"]

@@ -189,7 +189,9 @@ class EnrolmentDef:
     rule: str
     source: str
     on_entering: tuple[tuple[str, Any], ...]  # (state, raw criterion in the source vocabulary)
-    facts: Mapping[str, Mapping[str, Any]]  # target fact → {"copy": f} | {"value": v} | {"date_of": clock}
+    facts: Mapping[
+        str, Mapping[str, Any]
+    ]  # target fact → {"copy": f} | {"value": v} | {"date_of": clock}
     link_live: bool
     close_with_source: tuple[str, ...]
 

@@ -127,7 +127,7 @@ class DefinitionBuilder:
                 raise InvalidDefinition(
                     f"{where}: expected one of days_since, days_since_date, previous_review"
                 )
-            (kind, value), = spec.items()
+            ((kind, value),) = spec.items()
             if kind == "days_since" and value in CLOCKS:
                 out[name] = Derived(name, days_since=value)
             elif kind == "days_since_date" and value in dates:
@@ -299,9 +299,13 @@ class DefinitionBuilder:
             facts = raw.get("facts", {})
             for name, how in facts.items():
                 if name not in self.vocabulary:
-                    raise InvalidDefinition(f"{where}.facts: {name!r} is not a fact of this pathway")
-                if not isinstance(how, dict) or len(how) != 1 or next(iter(how)) not in (
-                    "copy", "value", "date_of"
+                    raise InvalidDefinition(
+                        f"{where}.facts: {name!r} is not a fact of this pathway"
+                    )
+                if (
+                    not isinstance(how, dict)
+                    or len(how) != 1
+                    or next(iter(how)) not in ("copy", "value", "date_of")
                 ):
                     raise InvalidDefinition(
                         f"{where}.facts.{name}: expected one of copy, value, date_of"
@@ -350,7 +354,12 @@ class DefinitionBuilder:
                 raise InvalidDefinition(f"{where}.action: {action!r} is not a request")
             out.append(
                 SafetyProperty(
-                    prop.id, prop.text, kind, state, prop_rules, action,
+                    prop.id,
+                    prop.text,
+                    kind,
+                    state,
+                    prop_rules,
+                    action,
                     self.compiler.compile(when, f"{where}.when") if when is not None else None,
                 )  # fmt: skip
             )

@@ -28,9 +28,9 @@ from pathway.model import (
     Episode,
     Event,
     FireTimer,
+    LinkEpisode,
     Observe,
     Open,
-    LinkEpisode,
     Request,
     UpdateTask,
 )
@@ -40,7 +40,9 @@ from pathway.work import DecisionWork
 def open_episode(definition: Definition, event: Open, episode_id: str, now: datetime) -> Decision:
     """Start an episode in the initial state; facts given at opening are evaluated like an observation."""
     facts, at = event.facts, event.at
-    facts = definition.vocabulary.validate(facts, at) if not isinstance(facts, dict) or facts else {}
+    facts = (
+        definition.vocabulary.validate(facts, at) if not isinstance(facts, dict) or facts else {}
+    )
     episode = Episode(
         id=episode_id,
         definition_version=definition.version,

@@ -211,7 +211,6 @@ class RuleFiring:
     evidence: tuple[Evidence, ...]
 
 
-
 @dataclass(slots=True)
 class Transition:
     source: str

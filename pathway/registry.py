@@ -49,7 +49,9 @@ class DefinitionRegistry:
         try:
             return self._current[pathway]
         except KeyError:
-            raise InvalidRequest("pathway", pathway, "one of " + ", ".join(self.pathways())) from None
+            raise InvalidRequest(
+                "pathway", pathway, "one of " + ", ".join(self.pathways())
+            ) from None
 
     def pathways(self) -> list[str]:
         return list(self._current)
@@ -82,7 +84,9 @@ class DefinitionRegistry:
             if e.source == source.id and target.id != source.id
         ]
 
-    def triggers(self, source: Definition, target: Definition, e: EnrolmentDef) -> tuple[Trigger, ...]:
+    def triggers(
+        self, source: Definition, target: Definition, e: EnrolmentDef
+    ) -> tuple[Trigger, ...]:
         """The enrolment's (state, criterion) pairs compiled against this source version."""
         key = (source.version, target.version, e.rule)
         found = self._triggers.get(key)

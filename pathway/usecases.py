@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pathway.audit import entry_for
-from pathway.definition import Definition
 from pathway.engine import decide
-from pathway.enrolment import close_enrolled, enrol
 from pathway.engine import open_episode as _open
-from pathway.errors import InvalidDefinition, InvalidRequest
+from pathway.enrolment import close_enrolled, enrol
+from pathway.errors import InvalidRequest
 from pathway.model import Close, Decision, Event, FireTimer, Observe, Open, Request, UpdateTask
 from pathway.registry import DefinitionRegistry
 from pathway.unit_of_work import Change, Outcome, UnitOfWork
@@ -290,7 +289,9 @@ def _save(
     """Write the decision and what it causes on other pathways' episodes (enrolments and their
     links, an enrolled episode closed with its source) in one transaction, each with its own
     audit entry."""
-    others = enrol(uow, definitions, decision, now) + close_enrolled(uow, definitions, decision, now)
+    others = enrol(uow, definitions, decision, now) + close_enrolled(
+        uow, definitions, decision, now
+    )
     record = entry_for(decision, now)
     decision.episode.audit_hash = record.hash
     outcome = Outcome.of(decision)

@@ -86,7 +86,6 @@ class FactSpec:
             raise InvalidObservation(self.name, value, self.expected())
         return tuple(value)
 
-
     def _validate_date(self, value: Any, at: datetime | None) -> str:
         parsed = parse_date(value)
         if parsed is None:

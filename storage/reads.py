@@ -62,7 +62,12 @@ def episode_from_row(row: Sequence[Any]) -> Episode:
         },
         timers=tuple(
             Timer(
-                key, rule_id, read_time(due_at), status, timer_state, order,
+                key,
+                rule_id,
+                read_time(due_at),
+                status,
+                timer_state,
+                order,
                 None if set_at is None else read_time(set_at),
             )  # fmt: skip
             for key, rule_id, due_at, status, timer_state, order, _, set_at in sorted(

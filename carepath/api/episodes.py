@@ -134,7 +134,10 @@ def open_episode(body: s.OpenEpisode, command: Annotated[Command, Depends()]) ->
         None,
         body.at,
         partial(
-            Open, facts=body.facts, patient_ref=body.patient_ref, label=body.label,
+            Open,
+            facts=body.facts,
+            patient_ref=body.patient_ref,
+            label=body.label,
             pathway=body.pathway,
         ),  # fmt: skip
     )

@@ -63,7 +63,9 @@ def parse_facts(value: str) -> dict[str, Any]:
     try:
         facts = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
-        fail(f"--facts: not valid JSON ({exc}); expected an object of fact names and values, such as '{{\"fact\": 4}}'")
+        fail(
+            f"--facts: not valid JSON ({exc}); expected an object of fact names and values, such as '{{\"fact\": 4}}'"
+        )
     if not isinstance(facts, dict):
         fail(f"--facts: got {facts!r}, expected a JSON object of facts")
     return facts

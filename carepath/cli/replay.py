@@ -35,9 +35,9 @@ def replay_command(
     ] = None,
 ) -> None:
     """Replay scenario files on a virtual clock; exit 1 if an expectation fails, 2 if a file is not a scenario."""
+    from carepath.bootstrap import current_definitions
     from carepath.replay.runner import replay_files, replay_many
     from carepath.replay.scenario import load_scenario
-    from carepath.bootstrap import current_definitions
     from carepath.settings import Settings
     from pathway.usecases import DefinitionRegistry
 

@@ -85,7 +85,9 @@ class _Parser:
         unknown = set(data) - keys
         if unknown:
             raise self.fail(
-                "top level", sorted(unknown)[0], "keys name, pathway, start, patient, events, expect"
+                "top level",
+                sorted(unknown)[0],
+                "keys name, pathway, start, patient, events, expect",
             )
         pathway = data.get("pathway")
         if pathway is not None and (not isinstance(pathway, str) or not pathway):

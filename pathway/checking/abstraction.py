@@ -210,7 +210,11 @@ class Abstraction:
         for rule in self.d.rules.values():
             names = list(dict.fromkeys(lf.name for lf in leaves(rule.criterion)))
             fires = rule.criterion.test
-            if not names or set(names) & (self.control_facts | set(self.d.derived)) or fires(facts_context({})):
+            if (
+                not names
+                or set(names) & (self.control_facts | set(self.d.derived))
+                or fires(facts_context({}))
+            ):
                 continue
             combos = (
                 dict(zip(c, vs, strict=True))

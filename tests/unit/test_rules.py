@@ -32,9 +32,12 @@ _ID = r"[A-Z]+(?:-[A-Z0-9]+)+"
 
 
 def protocol_refs() -> dict[str, tuple[str, ...]]:
-    """Rule id → refs, read from PROTOCOL.md's tables (ADM-CLOSE, from its paragraph, has none)."""
+    """Rule id → refs, read from PROTOCOL.md's tables (ADM-CLOSE, from its paragraph, has none);
+    the "Measures" section that ends the page lists quality measures (M-…), not rules."""
     out: dict[str, tuple[str, ...]] = {}
     for line in protocol_file("PROTOCOL.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("## Measures"):
+            break
         row = re.match(rf"^\| ({_ID}) \|", line)
         if row:
             last = line.strip().strip("|").split("|")[-1]

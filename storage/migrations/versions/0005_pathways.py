@@ -31,9 +31,7 @@ TIME = sa.DateTime(timezone=True)
 
 def upgrade() -> None:
     # Plain ALTER TABLE on both backends (no table rebuild: SQLite keeps its expression indexes).
-    op.add_column(
-        "episodes", sa.Column("pathway", sa.String(), nullable=False, server_default="")
-    )
+    op.add_column("episodes", sa.Column("pathway", sa.String(), nullable=False, server_default=""))
     op.add_column(
         "episodes", sa.Column("remembered", sa.JSON(), nullable=False, server_default="{}")
     )

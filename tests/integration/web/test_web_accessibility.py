@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.web import test_web_browser as real_browser
+from tests.support.protocol import REPOSITORY
 from tests.support.web_html import episode_of
 
 server = real_browser.server  # this module's own uvicorn and demo cohort
 browser = real_browser.browser
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
-CSS = Path(__file__).resolve().parents[2] / "carepath" / "web" / "static" / "carepath.css"
+CSS = REPOSITORY / "carepath" / "web" / "static" / "carepath.css"
 TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
 REPORT = real_browser.ARTIFACTS / "axe-report.json"
 
