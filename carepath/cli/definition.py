@@ -236,9 +236,14 @@ def migrate(
         factory, definitions = _stored()
         target = definitions.current if to == "current" else definitions.get(to)
         return migrate_all(
-            factory, definitions, target.version, state_map,
-            now=datetime.now(UTC), actor=actor or getpass.getuser(), dry_run=dry_run,
-        )  # fmt: skip
+            factory,
+            definitions,
+            target.version,
+            state_map,
+            now=datetime.now(UTC),
+            actor=actor or getpass.getuser(),
+            dry_run=dry_run,
+        )
 
     report = run_reporting(body)
     shown = [e for e in report.episodes if e.changes is not None or e.status == FAILED]
