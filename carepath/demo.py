@@ -202,17 +202,27 @@ def _play(
 ) -> None:
     opened = now - timedelta(days=patient.days_ago)
     usecases.open_episode(
-        make_uow(), definitions, patient.facts, at=opened, now=now, actor=ACTOR,
-        event_id=f"demo:{patient.ref}:open", episode_id=eid,
-        patient_ref=patient.ref, label=patient.label,
-    )  # fmt: skip
+        make_uow(),
+        definitions,
+        patient.facts,
+        at=opened,
+        now=now,
+        actor=ACTOR,
+        event_id=f"demo:{patient.ref}:open",
+        episode_id=eid,
+        patient_ref=patient.ref,
+        label=patient.label,
+    )
     steps = sorted(enumerate(patient.steps), key=lambda s: s[1][0])
     for i, (day, kind, payload) in steps:
         at = opened + timedelta(days=day)
         catch_up(make_uow, definitions, eid, at)
         common: dict[str, Any] = {
-            "at": at, "now": now, "actor": ACTOR, "event_id": f"demo:{patient.ref}:{i}"
-        }  # fmt: skip
+            "at": at,
+            "now": now,
+            "actor": ACTOR,
+            "event_id": f"demo:{patient.ref}:{i}",
+        }
         if kind == "observe":
             usecases.observe(make_uow(), definitions, eid, payload, **common)
         elif kind == "request":
@@ -237,9 +247,14 @@ def _tasks_done(
     for task in tasks:
         if task.kind != "escalation" and task.rule_id.startswith(prefixes):
             usecases.update_task(
-                make_uow(), definitions, eid, task.key, "done", note=None,
+                make_uow(),
+                definitions,
+                eid,
+                task.key,
+                "done",
+                note=None,
                 **{**common, "event_id": f"{common['event_id']}:{task.key}"},
-            )  # fmt: skip
+            )
 
 
 def catch_up(

@@ -3,13 +3,17 @@
     PathwayError                      base: ``message`` names the value given and what was expected
     ├── InvalidObservation            unknown fact, wrong type, out of range, duplicate item
     ├── InvalidRequest                unknown action, unknown close reason, malformed command
-    │   └── MissingStateMapping       a migration meets a state the new version does not have
     ├── TransitionNotAllowed          the definition's graph has no such edge from this state
     ├── EpisodeClosed                 any event on a terminal episode
     ├── EpisodeNotFound               no episode with that id
     ├── ConcurrencyConflict           a stale write: the episode changed since it was read
     ├── InvalidDefinition             a pathway definition file that does not validate
     └── InvalidScenario               a replay file that is not a scenario (bad JSON, unknown kind…)
+
+The add-ons define theirs beside them, on this tree: ``MissingStateMapping`` (an
+``InvalidRequest``: a migration meets a state the new version does not have) in
+``pathway.migration.plan``, and ``DiagramUnavailable`` (a ``PathwayError``: a diagram format
+carepath cannot draw) in ``pathway.diagram``.
 
 Bad input raises before anything is written, so a caught error always means "nothing changed".
 """

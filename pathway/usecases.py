@@ -244,9 +244,14 @@ def fire_due_timers(
         progressed = False
         for item in due:
             applied = fire_timer(
-                uow, definitions, item.episode_id, item.timer.key, item.timer.due_at,
-                now=now, actor=actor,
-            )  # fmt: skip
+                uow,
+                definitions,
+                item.episode_id,
+                item.timer.key,
+                item.timer.due_at,
+                now=now,
+                actor=actor,
+            )
             if applied.decision is None:
                 continue
             fired.append(applied)

@@ -58,13 +58,25 @@ class SchedulerService:
         self._on_stop: list[Callable[[], None]] = []
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._scheduler.add_job(
-            self._sweep, "interval", seconds=interval, id="sweep",
-            max_instances=1, coalesce=True, next_run_time=utcnow(), misfire_grace_time=None,
-        )  # fmt: skip
+            self._sweep,
+            "interval",
+            seconds=interval,
+            id="sweep",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=utcnow(),
+            misfire_grace_time=None,
+        )
         self._scheduler.add_job(
-            self._heartbeat, "interval", seconds=heartbeat, id="heartbeat",
-            max_instances=1, coalesce=True, next_run_time=utcnow(), misfire_grace_time=None,
-        )  # fmt: skip
+            self._heartbeat,
+            "interval",
+            seconds=heartbeat,
+            id="heartbeat",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=utcnow(),
+            misfire_grace_time=None,
+        )
 
     def _sweep(self) -> None:
         try:

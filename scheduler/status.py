@@ -52,6 +52,11 @@ def _worker(row: Any, now: datetime, stale_after: timedelta) -> dict[str, Any]:
     else:
         status = "running"
     return {
-        "id": wid, "host": host, "pid": pid, "status": status, "fired": fired,
-        "started_at": read_time(started).isoformat(), "last_seen": last.isoformat(),
-    }  # fmt: skip
+        "id": wid,
+        "host": host,
+        "pid": pid,
+        "status": status,
+        "fired": fired,
+        "started_at": read_time(started).isoformat(),
+        "last_seen": last.isoformat(),
+    }

@@ -173,7 +173,13 @@ class TimerWorker:
     def _park(self, db: Any, episode_id: str, key: str, exc: Exception, now: datetime) -> None:
         attempts = self.claims.attempts(db, episode_id, key)
         delay = min(self.backoff * (2**attempts), BACKOFF_CAP)
-        log.warning("timer %s of episode %s failed (attempt %d), retry in %s: %s",
-                    key, episode_id, attempts + 1, delay, type(exc).__name__)  # fmt: skip
+        log.warning(
+            "timer %s of episode %s failed (attempt %d), retry in %s: %s",
+            key,
+            episode_id,
+            attempts + 1,
+            delay,
+            type(exc).__name__,
+        )
         error = f"{type(exc).__name__}: {exc}"[:2000]
         self.claims.park(db, episode_id, key, error, now + delay)

@@ -64,12 +64,22 @@ class ClaimQueries:
     @classmethod
     def for_dialect(cls, dialect: str) -> ClaimQueries:
         common = {
-            "release": RELEASE, "release_all": RELEASE_ALL, "park_episode": PARK_EPISODE,
-            "park_timer": PARK_TIMER, "attempts": ATTEMPTS, "register": REGISTER, "heartbeat": HEARTBEAT,
-            "stopped": STOPPED, "release_stale": RELEASE_STALE, "workers": WORKERS,
-            "count_due": COUNT_DUE, "count_parked": COUNT_PARKED, "parked": PARKED,
-            "count_escalations": COUNT_ESCALATIONS, "oldest_due": OLDEST_DUE,
-        }  # fmt: skip
+            "release": RELEASE,
+            "release_all": RELEASE_ALL,
+            "park_episode": PARK_EPISODE,
+            "park_timer": PARK_TIMER,
+            "attempts": ATTEMPTS,
+            "register": REGISTER,
+            "heartbeat": HEARTBEAT,
+            "stopped": STOPPED,
+            "release_stale": RELEASE_STALE,
+            "workers": WORKERS,
+            "count_due": COUNT_DUE,
+            "count_parked": COUNT_PARKED,
+            "parked": PARKED,
+            "count_escalations": COUNT_ESCALATIONS,
+            "oldest_due": OLDEST_DUE,
+        }
         if dialect == "sqlite":
             return cls(claim=_CLAIM_SQLITE, **common)
         pg = {name: pyformat(sql) for name, sql in common.items()}
@@ -140,8 +150,11 @@ class ClaimStore:
     def claim(self, db: Any, worker: str, now: datetime, limit: int, until: datetime) -> list[str]:
         """Claim up to ``limit`` episodes with timers due by ``now``, leased ``until``."""
         params = {
-            "worker": worker, "now": self._time(now), "limit": limit, "until": self._time(until)
-        }  # fmt: skip
+            "worker": worker,
+            "now": self._time(now),
+            "limit": limit,
+            "until": self._time(until),
+        }
         return [row[0] for row in db.execute(self.q.claim, params).fetchall()]
 
     def release(self, db: Any, episode_id: str, worker: str) -> None:

@@ -67,16 +67,20 @@ def authenticate(request: Request) -> Token:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise ProblemError(
-            401, "unauthorized", "expected an Authorization: Bearer <token> header",
+            401,
+            "unauthorized",
+            "expected an Authorization: Bearer <token> header",
             headers=_CHALLENGE,
-        )  # fmt: skip
+        )
     state = request.app.state
     token = state.tokens.authenticate(secret.strip(), state.clock())
     if token is None:
         raise ProblemError(
-            401, "unauthorized", "the bearer token is unknown or revoked",
+            401,
+            "unauthorized",
+            "the bearer token is unknown or revoked",
             headers=_CHALLENGE,
-        )  # fmt: skip
+        )
     return token
 
 

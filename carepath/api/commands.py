@@ -79,28 +79,37 @@ class Command:
             precondition = partial(pin_if_match, self.if_match, episode_id)
         try:
             handled = handle(
-                svc.uow_factory(), svc.definitions, episode_id, event, now,
+                svc.uow_factory(),
+                svc.definitions,
+                episode_id,
+                event,
+                now,
                 precondition=precondition,
-            )  # fmt: skip
+            )
         except InvalidRequest as exc:
             if exc.field != "event_id":
                 raise
             raise ProblemError(
-                422, "invalid-request",
+                422,
+                "invalid-request",
                 f"Idempotency-Key: keys starting {TIMER_EVENT_PREFIX!r} are reserved",
-                field="Idempotency-Key", value=key, expected=exc.expected,
-            ) from None  # fmt: skip
+                field="Idempotency-Key",
+                value=key,
+                expected=exc.expected,
+            ) from None
         applied = handled.applied
         if applied.outcome.repeated:
             prior = applied.outcome
             if prior.kind != event.kind or episode_id not in (None, prior.episode_id):
                 raise ProblemError(
-                    422, "idempotency-key-reused",
+                    422,
+                    "idempotency-key-reused",
                     f"Idempotency-Key {key!r} was used for another command "
                     f"({prior.kind} on episode {prior.episode_id})",
-                    field="Idempotency-Key", value=key,
+                    field="Idempotency-Key",
+                    value=key,
                     expected="a key not used for another command",
-                )  # fmt: skip
+                )
             response.status_code = 200
             response.headers["Idempotent-Replayed"] = "true"
             return render(applied, [])
@@ -131,11 +140,15 @@ def check_if_match(if_match: str, episode: Episode) -> None:
     if "*" in given or current in given:
         return
     raise ProblemError(
-        412, "precondition-failed",
+        412,
+        "precondition-failed",
         f"If-Match {if_match!r} is stale: the episode is now at {current}; "
         "read it again and resend with its ETag",
-        headers={"ETag": current}, field="If-Match", value=if_match, expected=current,
-    )  # fmt: skip
+        headers={"ETag": current},
+        field="If-Match",
+        value=if_match,
+        expected=current,
+    )
 
 
 def pin_if_match(if_match: str, episode_id: str, uow: UnitOfWork) -> UnitOfWork:

@@ -168,9 +168,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:  # FastAPI could not read the body (not UTF-8): as invalid JSON
         return problem(
-            request, 422, "invalid-request", "the body is not a UTF-8 JSON document",
-            field="body", expected="a JSON document",
-        )  # fmt: skip
+            request,
+            422,
+            "invalid-request",
+            "the body is not a UTF-8 JSON document",
+            field="body",
+            expected="a JSON document",
+        )
     slug = {404: "not-found", 405: "method-not-allowed", 413: "request-too-large"}.get(
         exc.status_code, "http-error"
     )
@@ -182,9 +186,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _token_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, TokenNameTaken):
         return problem(
-            request, 409, "token-name-taken", str(exc), field="name", value=exc.name,
+            request,
+            409,
+            "token-name-taken",
+            str(exc),
+            field="name",
+            value=exc.name,
             expected="a name no other token has had",
-        )  # fmt: skip
+        )
     assert isinstance(exc, TokenNotFound)
     return problem(request, 404, "token-not-found", str(exc))
 

@@ -267,9 +267,14 @@ def migrate(
         if target.id != definitions.current_for(pathway).id:
             fail(f"--to: got {to!r}, expected a version of {definitions.current_for(pathway).id}")
         return migrate_all(
-            factory, definitions, target.version, state_map,
-            now=datetime.now(UTC), actor=actor or getpass.getuser(), dry_run=dry_run,
-        )  # fmt: skip
+            factory,
+            definitions,
+            target.version,
+            state_map,
+            now=datetime.now(UTC),
+            actor=actor or getpass.getuser(),
+            dry_run=dry_run,
+        )
 
     report = run_reporting(body)
     shown = [e for e in report.episodes if e.changes is not None or e.status == FAILED]

@@ -44,9 +44,12 @@ def run(
     try:
         factory, definitions = _factory()
         worker = TimerWorker(
-            factory, definitions, batch=batch, lease=timedelta(seconds=lease),
+            factory,
+            definitions,
+            batch=batch,
+            lease=timedelta(seconds=lease),
             stale_after=timedelta(seconds=max(3 * interval, lease)),
-        )  # fmt: skip
+        )
         if once:
             now = datetime.now(UTC)
             fired = worker.sweep(now)

@@ -67,9 +67,13 @@ def serve_command(
 
     os.environ[SCHEDULER_ENV] = "0" if no_scheduler else "1"
     uvicorn.run(
-        "carepath.server:app_from_env", factory=True, host=host, port=port,
-        workers=workers, log_level="info",
-    )  # fmt: skip
+        "carepath.server:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 def _load_demo(settings: Settings) -> None:

@@ -109,9 +109,12 @@ async def observe(request: Request, episode_id: str) -> Response:
         if not errors:
             try:
                 applied = run_command(
-                    svc, episode_id, who.actor, _event_id(form),
+                    svc,
+                    episode_id,
+                    who.actor,
+                    _event_id(form),
                     lambda eid, _now, actor: Observe(eid, at, actor, facts),
-                )  # fmt: skip
+                )
                 return _done(episode_id, applied)
             except InvalidObservation as exc:
                 field_of(exc, errors, vocabulary)
@@ -149,9 +152,15 @@ async def _simple_command(
         now = svc.clock()
         content = load_episode_page(svc, episode_id, now)
         return page(
-            request, "episode.html", 422, viewer=who, p=content, now=now, csrf=who.csrf,
+            request,
+            "episode.html",
+            422,
+            viewer=who,
+            p=content,
+            now=now,
+            csrf=who.csrf,
             action_error=message,
-        )  # fmt: skip
+        )
 
     return await run_in_threadpool(body)
 

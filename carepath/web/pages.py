@@ -85,9 +85,13 @@ def _login_page(
     nonce = secrets.token_urlsafe(16)
     response = page(request, "login.html", status, nonce=nonce, next=next, error=error)
     response.set_cookie(
-        session.LOGIN_COOKIE, nonce, httponly=True, samesite="strict",
-        secure=request.url.scheme == "https", path=PREFIX or "/",
-    )  # fmt: skip
+        session.LOGIN_COOKIE,
+        nonce,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path=PREFIX or "/",
+    )
     return response
 
 
@@ -145,8 +149,12 @@ def worklist(
     return page(
         request,
         "_worklist_table.html" if partial else "worklist.html",
-        viewer=who, view=view, now=now, buckets=BUCKETS, bucket_labels=BUCKET_LABELS,
-    )  # fmt: skip
+        viewer=who,
+        view=view,
+        now=now,
+        buckets=BUCKETS,
+        bucket_labels=BUCKET_LABELS,
+    )
 
 
 @router.get("/episodes/{episode_id}", response_class=HTMLResponse)
@@ -160,16 +168,25 @@ def episode(
     except EpisodeNotFound:
         return not_found(request, who)
     return page(
-        request, "episode.html", viewer=who, p=content, now=now, csrf=who.csrf,
+        request,
+        "episode.html",
+        viewer=who,
+        p=content,
+        now=now,
+        csrf=who.csrf,
         repeated=bool(again),
-    )  # fmt: skip
+    )
 
 
 def not_found(request: Request, who: session.Viewer) -> Response:
     return page(
-        request, "error.html", 404, viewer=who, title="Episode not found",
+        request,
+        "error.html",
+        404,
+        viewer=who,
+        title="Episode not found",
         message="There is no episode with this address. It may have been mistyped.",
-    )  # fmt: skip
+    )
 
 
 # -- wiring ---------------------------------------------------------------------------------
@@ -209,15 +226,21 @@ async def _not_signed_in(request: Request, exc: Exception) -> Response:
 async def _not_allowed(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, session.NotAllowed)
     return page(
-        request, "error.html", 403, title="Not allowed",
+        request,
+        "error.html",
+        403,
+        title="Not allowed",
         message=f"Your role ({exc.role}) may not {exc.needed}.",
-    )  # fmt: skip
+    )
 
 
 async def _stale_form(request: Request, exc: Exception) -> Response:
     return page(
-        request, "error.html", 403, title="This form has expired",
+        request,
+        "error.html",
+        403,
+        title="This form has expired",
         message="The form was sent without this session's security token (it may come from "
         "an earlier session or another site). Nothing was recorded. Go back, reload the page "
         "and send it again.",
-    )  # fmt: skip
+    )

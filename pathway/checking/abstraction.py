@@ -108,9 +108,10 @@ class Abstraction:
         control = {x for r in routes for x in r.rules}
         control |= {q.rule for q in definition.requests.values() if not q.refused_always}
         control |= {
-            r.id for r in rules.values()
+            r.id
+            for r in rules.values()
             if r.resolves_when_false or (r.action is not None and r.action.kind == "escalation")
-        }  # fmt: skip
+        }
         self.control = frozenset(control)
         nodes = [rules[x].criterion for x in control] + [r.when for r in routes if r.when]
         self.control_facts = {lf.name for n in nodes for lf in leaves(n)} - set(definition.derived)
@@ -119,14 +120,18 @@ class Abstraction:
             for lf in leaves(n):
                 self.tests.setdefault(lf.name, []).append(lf)
         self.relational = {
-            n for lfs in self.tests.values() for lf in lfs
-            if isinstance(lf, Compare) and lf.var for n in (lf.name, lf.var)
-        }  # fmt: skip
+            n
+            for lfs in self.tests.values()
+            for lf in lfs
+            if isinstance(lf, Compare) and lf.var
+            for n in (lf.name, lf.var)
+        }
         vocab = definition.vocabulary.facts
         self.witnesses = {
             f: witnesses(vocab[f], self.tests[f], f in self.relational)
-            for f in sorted(self.tests) if f in vocab
-        }  # fmt: skip
+            for f in sorted(self.tests)
+            if f in vocab
+        }
         self.starts = {clock: self._region_starts(clock) for clock in ("episode_day", "care_day")}
         self.profiles = self._profiles()
 
@@ -218,9 +223,10 @@ class Abstraction:
                 continue
             combos = (
                 dict(zip(c, vs, strict=True))
-                for k in range(1, len(names) + 1) for c in itertools.combinations(names, k)
+                for k in range(1, len(names) + 1)
+                for c in itertools.combinations(names, k)
                 for vs in itertools.product(*(self.witnesses[n] for n in c))
-            )  # fmt: skip
+            )
             hit = next((p for p in combos if fires(facts_context(p))), None)
             if hit is None:
                 continue

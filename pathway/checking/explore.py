@@ -186,9 +186,15 @@ class _Walk:
         return day, decisions
 
     def arrive(
-        self, parent: int, day: int, kind: str, value: Any, before: Episode | None,
-        decisions: list[Decision], ep: Episode,
-    ) -> None:  # fmt: skip
+        self,
+        parent: int,
+        day: int,
+        kind: str,
+        value: Any,
+        before: Episode | None,
+        decisions: list[Decision],
+        ep: Episode,
+    ) -> None:
         rules = tuple(r for d in decisions for r in d.rule_ids)
         refused = tuple(r for d in decisions for r in d.refused_ids)
         edge = (day, kind, value, ep.state, rules, refused)
@@ -228,11 +234,14 @@ class _Walk:
             care_day = day - (ep.care_started_at - START).days  # type: ignore[operator]
             care = sum(care_day >= s for s in self.a.starts["care_day"])
         return (
-            ep.state, care, sum(day >= s for s in self.a.starts["episode_day"]),
+            ep.state,
+            care,
+            sum(day >= s for s in self.a.starts["episode_day"]),
             tuple(t.rule_id for t in ep.pending_timers()),
             tuple(sorted(t.rule_id for t in ep.open_escalations())),
-            regions, tuple(sorted(ep.remembered.items())) if prev else None,
-        )  # fmt: skip
+            regions,
+            tuple(sorted(ep.remembered.items())) if prev else None,
+        )
 
     def report(self, prop: str, message: str, parent: int, edge: tuple[Any, ...]) -> None:
         if prop not in self.found:  # breadth first: the first one found is a shortest one

@@ -24,8 +24,12 @@ from pathway.definition import Definition
 from pathway.model import Decision, Episode, Observe, Open, Request
 from pathway.work import derived_values
 
-_DEFICITS = ("neuro_deficit_motor", "neuro_deficit_sensory", "bowel_bladder_dysfunction",
-             "radicular_symptoms")  # fmt: skip
+_DEFICITS = (
+    "neuro_deficit_motor",
+    "neuro_deficit_sensory",
+    "bowel_bladder_dysfunction",
+    "radicular_symptoms",
+)
 _OSTEO_CARE = {"all": [{"fact": "dxa_done", "is": True}, {"any": [
     {"fact": "osteoporosis_treatment_started", "is": True},
     {"fact": "osteoporosis_referral_placed", "is": True}]}]}  # fmt: skip

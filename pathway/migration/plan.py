@@ -127,9 +127,10 @@ def check_state_map(new: Definition, state_map: dict[str, str]) -> None:
     for old_state, new_state in state_map.items():
         if old_state in live:
             raise InvalidRequest(
-                "state map", f"{old_state}={new_state}",
+                "state map",
+                f"{old_state}={new_state}",
                 f"a state {new.version} no longer has ({old_state!r} still exists)",
-            )  # fmt: skip
+            )
         if new_state not in live:
             raise InvalidRequest(
                 "state map", f"{old_state}={new_state}", f"NEW one of {', '.join(live)}"
@@ -177,9 +178,14 @@ def apply(plan: MigrationPlan, actor: str) -> Decision:
     for change in (*plan.retimed, *plan.added):
         assert change.new_due is not None
         timer = Timer(
-            f"{change.rule}@{work.version}", change.rule, change.new_due, PENDING, change.state,
-            work.version * 100 + len(work.decision.timers_set), change.set_at,
-        )  # fmt: skip
+            f"{change.rule}@{work.version}",
+            change.rule,
+            change.new_due,
+            PENDING,
+            change.state,
+            work.version * 100 + len(work.decision.timers_set),
+            change.set_at,
+        )
         work.decision.timers_set.append(timer)
         work.timers.append(timer)
     if plan.transfer:

@@ -221,9 +221,15 @@ def _dry(
 ) -> EpisodeMigration | MissingStateMapping:
     try:
         return migrate_episode(
-            uow, definitions, episode_id, to_version, state_map,
-            now=now, actor=actor, dry_run=True,
-        )  # fmt: skip
+            uow,
+            definitions,
+            episode_id,
+            to_version,
+            state_map,
+            now=now,
+            actor=actor,
+            dry_run=True,
+        )
     except MissingStateMapping as exc:
         return exc
     except InvalidDefinition as exc:  # pinned to a version whose document was never stored
@@ -246,9 +252,14 @@ def _with_retries(
     for _ in range(retries + 1):
         try:
             return migrate_episode(
-                make_uow(), definitions, planned.episode_id, planned.to_version, state_map,
-                now=now, actor=actor,
-            )  # fmt: skip
+                make_uow(),
+                definitions,
+                planned.episode_id,
+                planned.to_version,
+                state_map,
+                now=now,
+                actor=actor,
+            )
         except ConcurrencyConflict as exc:
             error = exc
         except PathwayError as exc:  # e.g. a timer firing first moved it to an unmapped state
