@@ -177,15 +177,6 @@ class RuleFiring:
     refs: tuple[str, ...]
     evidence: tuple[Evidence, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule_id,
-            "title": self.title,
-            "refs": list(self.refs),
-            "citations": list(self.citations),
-            "evidence": [e.to_dict() for e in self.evidence],
-        }
-
 
 @dataclass(slots=True)
 class Transition:
@@ -203,9 +194,6 @@ class Refusal:
 
     action: str
     firing: RuleFiring
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, **self.firing.to_dict()}
 
 
 @dataclass(slots=True)
