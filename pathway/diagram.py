@@ -9,7 +9,8 @@ escalate or ask as notes on their state, terminal states ending in ``[*]``, and 
 current state of an episode highlighted.
 
 SVG would need graphviz's ``dot`` program, which is not installed here and not a dependency:
-``svg`` says so (``DiagramUnavailable``) rather than drawing something half-right.
+``carepath definition diagram --format svg`` says so (``SVG_UNAVAILABLE``) rather than drawing
+something half-right.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import re
 from typing import Any
 
 from pathway.definition import Definition
-from pathway.errors import InvalidRequest, PathwayError
+from pathway.errors import InvalidRequest
 
-_RULE_ID = re.compile(r"\b[A-Z]{2,}(?:-[A-Z0-9]+)+\b")
-
-
-class DiagramUnavailable(PathwayError):
-    """The diagram format asked for needs a tool this machine does not have."""
+SVG_UNAVAILABLE = (
+    "svg output needs the graphviz 'dot' program, which carepath does not install; "
+    "use --format mermaid and render it with any mermaid viewer "
+    "(GitHub and GitLab render it in Markdown, or mermaid-cli: mmdc -i pathway.mmd -o pathway.svg)"
+)
 
 
 def timer_timing(definition: Definition, timer_id: str) -> str:
@@ -94,23 +95,3 @@ def mermaid(definition: Definition, current_state: str | None = None) -> str:
             notes = ", ".join(f"{t} ({timer_timing(definition, t)})" for t in quiet)
             lines.append(f"  note right of {name} : {notes}")
     return "\n".join(lines) + "\n"
-
-
-def parse_mermaid(text: str) -> dict[str, Any]:
-    """Read a diagram back: its states and, per (source, dest) edge, the rule ids labelling it.
-    Used by the tests, and by anyone checking a diagram against a definition."""
-    states = set(re.findall(r'^\s*state "[^"]*" as (\w+)', text, re.M))
-    edges: dict[tuple[str, str], set[str]] = {}
-    for source, dest, label in re.findall(r"^\s*(\w+) --> (\w+): (.*)$", text, re.M):
-        edges.setdefault((source, dest), set()).update(_RULE_ID.findall(label))
-    highlighted = re.findall(r"^\s*class (\w+) s_active$", text, re.M)
-    return {"states": states, "edges": edges, "highlighted": highlighted}
-
-
-def svg(definition: Definition, current_state: str | None = None) -> str:
-    """SVG is not drawn here: it needs graphviz's ``dot`` program (see the module docstring)."""
-    raise DiagramUnavailable(
-        "svg output needs the graphviz 'dot' program, which carepath does not install; "
-        "use --format mermaid and render it with any mermaid viewer "
-        "(GitHub and GitLab render it in Markdown, or mermaid-cli: mmdc -i pathway.mmd -o pathway.svg)"
-    )

@@ -10,10 +10,9 @@
     ├── InvalidDefinition             a pathway definition file that does not validate
     └── InvalidScenario               a replay file that is not a scenario (bad JSON, unknown kind…)
 
-The add-ons define theirs beside them, on this tree: ``MissingStateMapping`` (an
+An add-on defines its own beside it, on this tree: ``MissingStateMapping`` (an
 ``InvalidRequest``: a migration meets a state the new version does not have) in
-``pathway.migration.plan``, and ``DiagramUnavailable`` (a ``PathwayError``: a diagram format
-carepath cannot draw) in ``pathway.diagram``.
+``pathway.migration.plan``.
 
 Bad input raises before anything is written, so a caught error always means "nothing changed".
 """

@@ -133,14 +133,16 @@ def diagram(
     pathway: PathwayId = None,
 ) -> None:
     """Print the state diagram (mermaid stateDiagram-v2)."""
-    from pathway.diagram import mermaid, svg
+    from pathway.diagram import SVG_UNAVAILABLE, mermaid
     from pathway.errors import PathwayError
 
     if format not in ("mermaid", "svg"):
         fail(f"--format: got {format!r}, expected mermaid or svg")
     defn = _load(definition, pathway)
+    if format == "svg":
+        fail(SVG_UNAVAILABLE)
     try:
-        text = mermaid(defn, state) if format == "mermaid" else svg(defn, state)
+        text = mermaid(defn, state)
     except PathwayError as exc:
         fail(str(exc))
     sys.stdout.write(text)

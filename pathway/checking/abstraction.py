@@ -93,7 +93,7 @@ class Abstraction:
     """The definition's criteria sorted by what reads what, by state; cached per argument."""
 
     def __init__(self, definition: Definition) -> None:
-        self.d, rules = definition, definition.rules
+        self.definition, rules = definition, definition.rules
         self.reach = {s: definition.graph.successors(s) for s in definition.states}
         for s in definition.states:  # close the successor relation transitively
             todo = list(self.reach[s])
@@ -148,11 +148,13 @@ class Abstraction:
         if enter:
             ids += [*s.on_enter, *(() if alphabet else s.timers)]
         ids = [x for x in ids if not alphabet or x in self.control]
-        return [self.d.rules[x].criterion for x in ids] + [r.when for r in s.routes if r.when]
+        return [self.definition.rules[x].criterion for x in ids] + [
+            r.when for r in s.routes if r.when
+        ]
 
     def _common(self, states: set[str], watch: tuple[str, ...], alphabet: bool) -> list[Node]:
         """Criteria any event may run: global routes, requests, watched timers and escalations."""
-        d = self.d
+        d = self.definition
         ids = [x for r in d.global_routes for x in (*r.rules, *(() if alphabet else r.also))]
         ids += [
             q.rule for q in d.requests.values() if q.allowed_from & states and not q.refused_always
@@ -166,10 +168,10 @@ class Abstraction:
         review's pain can still be read."""
         reach = self.reach[state]
         nodes = self._common(reach | {state}, watch, False) + self._state(
-            self.d.states[state], False, False
+            self.definition.states[state], False, False
         )
         for t in reach:
-            sd = self.d.states[t]
+            sd = self.definition.states[t]
             nodes += self._state(sd, not (started and sd.starts_care), False)
         by_fact: dict[str, dict[int, Leaf]] = {}
         for lf in (lf for n in nodes for lf in leaves(n)):
@@ -185,13 +187,13 @@ class Abstraction:
         """Observations worth trying in ``state``: (fact, witness, tests or None when exact)."""
         chain, todo = {state}, [state]
         while todo:  # the states one event passes through: routes are followed while they apply
-            for r in (*self.d.states[todo.pop()].routes, *self.d.global_routes):
+            for r in (*self.definition.states[todo.pop()].routes, *self.definition.global_routes):
                 if r.to and r.to not in chain:
                     chain.add(r.to)
                     todo.append(r.to)
         nodes = self._common({state}, watch, True)
         for t in chain:
-            sd = self.d.states[t]
+            sd = self.definition.states[t]
             nodes += self._state(sd, t != state and not (started and sd.starts_care), True)
         read: dict[str, list[Leaf]] = {}
         for lf in (lf for n in nodes for lf in leaves(n)):
@@ -212,7 +214,7 @@ class Abstraction:
         """Opening facts: none, then profiles in which each rule that reads only non-control
         facts fires once (packed together where they agree)."""
         out: list[tuple[dict[str, Any], list[Node]]] = []
-        for rule in self.d.rules.values():
+        for rule in self.definition.rules.values():
             names = list(dict.fromkeys(lf.name for lf in leaves(rule.criterion)))
             fires = rule.criterion.test
             if (

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pathway.checking.abstraction import START, Abstraction, holds, watched
 from pathway.checking.safety import SafetyMonitor, SafetySpec
@@ -83,22 +83,34 @@ def check_definition(
         events_run=walk.events,
         seconds=round(time.perf_counter() - began, 3),
         violations=list(walk.found.values()),
-        witnesses=walk.a.witnesses,
-        profiles=walk.a.profiles,
-        pruned_facts=sorted(set(definition.vocabulary.facts) - set(walk.a.tests)),
+        witnesses=walk.abstraction.witnesses,
+        profiles=walk.abstraction.profiles,
+        pruned_facts=sorted(set(definition.vocabulary.facts) - set(walk.abstraction.tests)),
         tx_by_witness=walk.tx,
     )
+
+
+class Step(NamedTuple):
+    """One event of the walk: what happened on which day, and where it left the episode."""
+
+    day: int
+    kind: str  # open, observe, request, close or advance
+    value: Any  # the facts, action or reason (the profile, for the open)
+    state: str  # the state after it
+    rules: tuple[str, ...]
+    refused: tuple[str, ...]
 
 
 class _Walk:
     """The breadth-first walk: cases, how each was reached, and the checks on every decision."""
 
     def __init__(self, definition: Definition, spec: SafetySpec) -> None:
-        self.d, self.spec, self.a = definition, spec, Abstraction(definition)
+        self.definition, self.spec = definition, spec
+        self.abstraction = Abstraction(definition)
         self.monitor = SafetyMonitor(definition, spec)
         self.keys: dict[tuple[Any, ...], int] = {}
         self.parent: list[int] = []
-        self.edge: list[tuple[Any, ...]] = []  # (day, kind, value, state after, rules, refused)
+        self.edge: list[Step] = []  # how each case was reached from its parent
         self.succ: list[set[int]] = []
         self.queue: deque[tuple[int, Episode, int]] = deque()
         self.found: dict[str, Violation] = {}
@@ -109,8 +121,10 @@ class _Walk:
 
     def run(self, limit: int) -> None:
         self.spec_gaps()
-        for profile in self.a.profiles:
-            opened = open_episode(self.d, Open("x0", START, ACTOR, dict(profile)), "ep", START)
+        for profile in self.abstraction.profiles:
+            opened = open_episode(
+                self.definition, Open("x0", START, ACTOR, dict(profile)), "ep", START
+            )
             self.arrive(-1, 0, "open", profile, None, [opened], opened.episode)
         while self.queue and len(self.parent) < limit:
             nid, ep, day = self.queue.popleft()
@@ -127,7 +141,7 @@ class _Walk:
 
     def spec_gaps(self) -> None:
         """A property naming what the definition lacks would pass vacuously: say so instead."""
-        spec, d = self.spec, self.d
+        spec, d = self.spec, self.definition
         missing = [r for r in (*spec.transfer_rules, spec.refused_rule) if r not in d.rules]
         states = (spec.transfer_state, *(state for _, state, _ in spec.guarded))
         missing += [s for s in states if s not in d.states]
@@ -145,40 +159,44 @@ class _Walk:
         self.probed.add(ep.state)
         out: list[tuple[str, Any]] = []
         noop = False
-        for f, w, tests in self.a.alphabet(ep.state, ep.care_started_at is not None, watched(ep)):
+        for f, w, tests in self.abstraction.alphabet(
+            ep.state, ep.care_started_at is not None, watched(ep)
+        ):
             now = ep.fact(f)
             if not probe and tests is not None and all(holds(t, now) == holds(t, w) for t in tests):
                 if noop:
                     continue  # an observation that moves no test is tried once per case
                 noop = True
             out.append(("observe", {f: w}))
-        out += [("request", action) for action in self.d.requests]
-        out.append(("close", self.d.close.reasons[0]))
+        out += [("request", action) for action in self.definition.requests]
+        out.append(("close", self.definition.close.reasons[0]))
         return out + ([("advance", True)] if self.next_day(ep, day) is not None else [])
 
     def next_day(self, ep: Episode, day: int) -> int | None:
         """The next day something can change by itself: a timer due or a clock threshold."""
         days = [(t.due_at - START).days for t in ep.pending_timers()]
-        days += self.a.starts["episode_day"]
+        days += self.abstraction.starts["episode_day"]
         if ep.care_started_at is not None:
-            days += [(ep.care_started_at - START).days + s for s in self.a.starts["care_day"]]
+            days += [
+                (ep.care_started_at - START).days + s for s in self.abstraction.starts["care_day"]
+            ]
         return min((x for x in days if x > day), default=None)
 
     def apply(self, ep: Episode, day: int, kind: str, value: Any) -> tuple[int, list[Decision]]:
         at, eid = START + timedelta(days=day), f"x{self.events}"
         if kind == "observe":
-            return day, [decide(self.d, ep, Observe(eid, at, ACTOR, dict(value)), at)]
+            return day, [decide(self.definition, ep, Observe(eid, at, ACTOR, dict(value)), at)]
         if kind == "request":
-            return day, [decide(self.d, ep, Request(eid, at, ACTOR, value), at)]
+            return day, [decide(self.definition, ep, Request(eid, at, ACTOR, value), at)]
         if kind == "close":
-            return day, [decide(self.d, ep, Close(eid, at, ACTOR, value), at)]
+            return day, [decide(self.definition, ep, Close(eid, at, ACTOR, value), at)]
         if not any(t.due_at <= at for t in ep.pending_timers()):
             day = self.next_day(ep, day)  # type: ignore[assignment]
             at = START + timedelta(days=day)
         decisions: list[Decision] = []
         while due := [t for t in ep.pending_timers() if t.due_at <= at]:  # in firing order
             fire = FireTimer(f"{eid}.{len(decisions)}", due[0].due_at, ACTOR, due[0].key)
-            decision = decide(self.d, ep, fire, at)
+            decision = decide(self.definition, ep, fire, at)
             if decision.skipped:
                 break
             decisions.append(decision)
@@ -197,9 +215,13 @@ class _Walk:
     ) -> None:
         rules = tuple(r for d in decisions for r in d.rule_ids)
         refused = tuple(r for d in decisions for r in d.refused_ids)
-        edge = (day, kind, value, ep.state, rules, refused)
+        edge = Step(day, kind, value, ep.state, rules, refused)
         self.fired.update(rules, refused)
-        if kind == "observe" and before is not None and not self.d.is_terminal(before.state):
+        if (
+            kind == "observe"
+            and before is not None
+            and not self.definition.is_terminal(before.state)
+        ):
             ((fact, w),) = value.items()
             seen = self.tx.setdefault(fact, {}).setdefault(repr(w), [])
             seen[:] = sorted(set(seen) | (set(rules) & set(self.spec.transfer_rules)))
@@ -215,42 +237,42 @@ class _Walk:
             self.parent.append(parent)
             self.edge.append(edge)
             self.succ.append(set())
-            if not self.d.is_terminal(ep.state):
+            if not self.definition.is_terminal(ep.state):
                 self.queue.append((nid, ep, day))
         if parent >= 0:
             self.succ[parent].add(nid)
 
     def key(self, ep: Episode, day: int) -> tuple[Any, ...]:
-        if self.d.is_terminal(ep.state):
+        if self.definition.is_terminal(ep.state):
             return (ep.state,)
         started = ep.care_started_at is not None
-        tests, prev = self.a.future(ep.state, started, watched(ep))
+        tests, prev = self.abstraction.future(ep.state, started, watched(ep))
         regions = tuple(
-            ep.fact(f) if f in self.a.relational else tuple(holds(t, ep.fact(f)) for t in ts)
+            ep.fact(f)
+            if f in self.abstraction.relational
+            else tuple(holds(t, ep.fact(f)) for t in ts)
             for f, ts in tests
         )
         care = None
         if started:  # the care-day region: how many care-day thresholds lie behind
             care_day = day - (ep.care_started_at - START).days  # type: ignore[operator]
-            care = sum(care_day >= s for s in self.a.starts["care_day"])
+            care = sum(care_day >= s for s in self.abstraction.starts["care_day"])
         return (
             ep.state,
             care,
-            sum(day >= s for s in self.a.starts["episode_day"]),
+            sum(day >= s for s in self.abstraction.starts["episode_day"]),
             tuple(t.rule_id for t in ep.pending_timers()),
             tuple(sorted(t.rule_id for t in ep.open_escalations())),
             regions,
             tuple(sorted(ep.remembered.items())) if prev else None,
         )
 
-    def report(self, prop: str, message: str, parent: int, edge: tuple[Any, ...]) -> None:
+    def report(self, prop: str, message: str, parent: int, edge: Step) -> None:
         if prop not in self.found:  # breadth first: the first one found is a shortest one
             path, scenario = self.counterexample(parent, edge, f"{prop}: {message}")
             self.found[prop] = Violation(prop, message, path, scenario)
 
-    def counterexample(
-        self, parent: int, last: tuple[Any, ...], why: str
-    ) -> tuple[list[str], dict[str, Any]]:
+    def counterexample(self, parent: int, last: Step, why: str) -> tuple[list[str], dict[str, Any]]:
         """The path to ``last``: lines to print, and a scenario file whose ``expect`` holds
         the state (and rules) of the step that breaks the property."""
         edges, n = [last], parent
@@ -263,16 +285,18 @@ class _Walk:
             + (f"  [{', '.join(rules + refused)}]" if rules or refused else "")
             for day, kind, value, state, rules, refused in edges
         ]
-        events = [{"day": e[0], e[1]: e[2]} for e in edges[1:]] or [{"day": 0, "advance": True}]
-        expect: dict[str, Any] = {"step": len(events) - 1, "state": last[3]}
+        events = [{"day": e.day, e.kind: e.value} for e in edges[1:]] or [
+            {"day": 0, "advance": True}
+        ]
+        expect: dict[str, Any] = {"step": len(events) - 1, "state": last.state}
         if len(edges) > 1:
-            expect["rules"] = list(dict.fromkeys(last[4]))
-            expect["refused"] = list(dict.fromkeys(last[5]))
+            expect["rules"] = list(dict.fromkeys(last.rules))
+            expect["refused"] = list(dict.fromkeys(last.refused))
         scenario = {
             "name": f"counterexample {why}"[:160],
-            "description": f"Found by `carepath definition check` on {self.d.version}. {why}",
+            "description": f"Found by `carepath definition check` on {self.definition.version}. {why}",
             "start": START.isoformat().replace("+00:00", "Z"),
-            "patient": edges[0][2],
+            "patient": edges[0].value,
             "events": events,
             "expect": [expect],
         }
@@ -281,7 +305,7 @@ class _Walk:
     def finish(self) -> None:
         """Whole-walk checks: every state reached, every rule fired or refused, and no case
         from which no clinical outcome (a terminal state other than close and transfer) is left."""
-        d, states = self.d, [e[3] for e in self.edge]
+        d, states = self.definition, [e.state for e in self.edge]
         for s in d.states:
             if s not in states:
                 self.found[f"reach:{s}"] = Violation("reachability", f"state {s!r} never reached")

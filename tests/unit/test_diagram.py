@@ -7,8 +7,9 @@ from typer.testing import CliRunner
 
 from carepath.cli.definition import definition_app
 from pathway.definition import load_definition
-from pathway.diagram import DiagramUnavailable, mermaid, parse_mermaid, svg
+from pathway.diagram import mermaid
 from pathway.errors import InvalidRequest
+from tests.support.mermaid import parse_mermaid
 from tests.support.protocol import REPOSITORY
 
 
@@ -56,11 +57,6 @@ def test_current_state_is_highlighted() -> None:
 def test_unknown_current_state_is_refused_naming_the_states() -> None:
     with pytest.raises(InvalidRequest, match="expected one of intake, workup"):
         mermaid(load_definition(), current_state="limbo")
-
-
-def test_svg_says_it_needs_graphviz() -> None:
-    with pytest.raises(DiagramUnavailable, match="graphviz"):
-        svg(load_definition())
 
 
 def test_cli_diagram_prints_mermaid_and_refuses_svg_in_one_line() -> None:
