@@ -175,7 +175,7 @@ class Abstraction:
             nodes += self._state(sd, not (started and sd.starts_care), False)
         by_fact: dict[str, dict[int, Leaf]] = {}
         for lf in (lf for n in nodes for lf in leaves(n)):
-            if lf.name not in self.d.derived and getattr(lf, "scope", None) != "event":
+            if lf.name not in self.definition.derived and getattr(lf, "scope", None) != "event":
                 by_fact.setdefault(lf.name, {})[id(lf)] = lf
         prev = any(
             getattr(lf, "var", None) == "previous_review_pain" for n in nodes for lf in leaves(n)
@@ -219,7 +219,7 @@ class Abstraction:
             fires = rule.criterion.test
             if (
                 not names
-                or set(names) & (self.control_facts | set(self.d.derived))
+                or set(names) & (self.control_facts | set(self.definition.derived))
                 or fires(facts_context({}))
             ):
                 continue
