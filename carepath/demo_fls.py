@@ -54,9 +54,9 @@ def fls_cohort() -> list[Patient]:
             "DEMO-F001",
             "Agnes Lindqvist",
             9,
-            {**w(77, "female"), "fracture_site": "wrist"},
+            w(77, "female", fracture_site="wrist"),
             pathway=FLS,
-        ),  # fmt: skip
+        ),
         # identified: referred from the emergency department, age not yet recorded
         Patient(
             "DEMO-F002",
@@ -65,7 +65,7 @@ def fls_cohort() -> list[Patient]:
             {"sex": "male", **hip},
             pathway=FLS,
             dates={"fracture_date": 3},
-        ),  # fmt: skip
+        ),
         # assessment, found 98 days after the fracture: FLS-ASSESS-DUE and FLS-DXA-DUE at once
         f(
             "DEMO-F003",
@@ -75,7 +75,7 @@ def fls_cohort() -> list[Patient]:
             w(68, "female"),
             (3, "observe", {"falls_assessment_done": True, "secondary_causes_screened": True}),
             (3.01, "done", ("FLS-FALLS", "FLS-BLOODS")),
-        ),  # fmt: skip
+        ),
         # assessment: intermediate risk, waiting for BMD (FLS-INTERMEDIATE), falls risk high
         f(
             "DEMO-F004",
@@ -84,7 +84,7 @@ def fls_cohort() -> list[Patient]:
             10,
             w(63, "male", **humerus),
             *_assessed(6, "intermediate", falls_risk_high=True),
-        ),  # fmt: skip
+        ),
         # treatment: very high risk, no specialist referral 28 days on (FLS-SPECIALIST-PENDING)
         f("DEMO-F005", "Eleanor Voss", 70, 8, w(84, "female", **hip), *_assessed(4, "very_high")),
         # treatment: high risk, waiting for the 16-week contact
@@ -95,7 +95,7 @@ def fls_cohort() -> list[Patient]:
             5,
             w(71, "male", fracture_site="pelvis"),
             *_assessed(5, "high"),
-        ),  # fmt: skip
+        ),
         # treatment again: medication not started at the first contact (FLS-NOT-STARTED)
         f(
             "DEMO-F007",
@@ -105,7 +105,7 @@ def fls_cohort() -> list[Patient]:
             w(76, "female"),
             *_assessed(4, "high"),
             (85, "observe", {"aom_started": False}),
-        ),  # fmt: skip
+        ),
         # first follow-up since fracture day 84 (FLS-FOLLOWUP-16-OVERDUE fired at day 112)
         f("DEMO-F008", "Gloria Mensah", 150, 10, w(79, "female"), *_assessed(6, "high")),
         # first follow-up, 8 days in
@@ -119,7 +119,7 @@ def fls_cohort() -> list[Patient]:
             w(74, "male", **spine),
             *_assessed(5, "high"),
             (90, "observe", {"aom_started": True, "exercise_started": True}),
-        ),  # fmt: skip
+        ),
         # annual follow-up, 36 days in (FLS-FOLLOWUP-52-OVERDUE fired at fracture day 392)
         f(
             "DEMO-F011",
@@ -129,7 +129,7 @@ def fls_cohort() -> list[Patient]:
             w(81, "female", **hip),
             *_assessed(5, "high"),
             (86, "observe", {"aom_started": True}),
-        ),  # fmt: skip
+        ),
         # completed: still on medication at 52 weeks
         f(
             "DEMO-F012",
@@ -140,7 +140,7 @@ def fls_cohort() -> list[Patient]:
             *_assessed(5, "high"),
             (80, "observe", {"aom_started": True}),
             (364, "observe", {"aom_still_prescribed": True}),
-        ),  # fmt: skip
+        ),
         # lifestyle advice: low risk
         f("DEMO-F013", "Miriam Castell", 25, 5, w(56, "female"), *_assessed(8, "low")),
         # not eligible: under 50
