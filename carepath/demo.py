@@ -1,4 +1,4 @@
-"""A demo cohort: fictional patients at every stage of the pathway, some of them overdue.
+"""A demo cohort: fictional patients at every stage of both pathways, some of them overdue.
 
 Each patient is a script of real commands (open, observe, request, close) at clinical times in
 the past, run through the ordinary use cases, with every timer fired at its due time as a
@@ -6,8 +6,13 @@ running scheduler would have fired it. So the worklist, the timelines and the au
 exactly what the system would hold after those weeks, and the timers still ahead are really
 pending: the embedded scheduler fires them when they come due.
 
+Both pathways: the L1–L2 patients here, the fracture liaison ones in ``carepath.demo_fls``, and
+the FLS episodes the L1–L2 patients aged 50 or more enrol on their way (the machinery that plays
+them all is ``carepath.demo_play``).
+
 Loading twice changes nothing: each patient has a fixed episode id (from its demo reference)
-and a patient already present is skipped; every command has a fixed event id besides.
+and a patient already present is skipped, with what it enrolled; every command has a fixed
+event id besides.
 Tokens are different: a token's secret is shown once and never stored, so each load creates
 a fresh admin and coordinator token to print, and revokes the demo tokens of earlier loads.
 """
@@ -15,40 +20,26 @@ a fresh admin and coordinator token to print, and revokes the demo tokens of ear
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pathway import usecases
-from pathway.errors import EpisodeNotFound
+from carepath.demo_fls import ENROLLED_HIGH, ENROLLED_VERY_HIGH, fls_cohort
+from carepath.demo_play import Loaded, Patient, Step, episode_id_of, load_patients
 from pathway.unit_of_work import UnitOfWork
 from pathway.usecases import DefinitionRegistry
 
 if TYPE_CHECKING:
     from storage.access import TokenStore
 
-ACTOR = "demo"
-NAMESPACE = uuid.UUID("5a0c7c1e-3d5b-4c55-9a0e-6f1d2c3b4a59")
+__all__ = ["DemoLoad", "Loaded", "Patient", "cohort", "episode_id_of", "load_cohort", "load_demo"]
+
 PRESENT = {"fracture_levels": ["L1"], "pain_score": 7}
 WORKUP_DONE = {"mri_done": True, "vertebral_collapse_pct": 20, "neuro_exam_done": True}
 OSTEO_CARE = {"dxa_done": True, "osteoporosis_treatment_started": True}
 REFERRED = {"osteoporosis_referral_placed": True}
-
-# (day after opening, "observe" | "request" | "close" | "done", payload); "done" marks the open
-# tasks whose rule id starts with one of the payload's prefixes done, as a coordinator would.
-Step = tuple[float, str, Any]
-STARTED = (1.02, "done", ("WU-", "CC-"))  # workup orders carried out, conservative care started
-
-
-@dataclass(frozen=True, slots=True)
-class Patient:
-    ref: str
-    label: str
-    days_ago: float  # when the episode was opened
-    facts: dict[str, Any]
-    steps: tuple[Step, ...] = ()
+STARTED: Step = (1.02, "done", ("WU-", "CC-"))  # workup orders done, conservative care started
 
 
 def _profile(age: int, sex: str, **more: Any) -> dict[str, Any]:
@@ -66,7 +57,14 @@ def _care(
 
 
 def cohort() -> list[Patient]:
-    """The demo patients (fictional), most urgent stages first."""
+    """The demo patients (fictional): the L1–L2 ones, then those of the fracture liaison
+    pathway (``carepath.demo_fls``)."""
+    return [*spine_cohort(), *fls_cohort()]
+
+
+def spine_cohort() -> list[Patient]:
+    """The L1–L2 patients, most urgent stages first. Those aged 50 or more who reach
+    conservative care or an immediate transfer enrol an FLS episode as they do."""
     p, f = Patient, _profile
     return [
         p("DEMO-0001", "Harriet Ames", 0.1, f(81, "female")),
@@ -84,6 +82,7 @@ def cohort() -> list[Patient]:
             "DEMO-0008",
             "June Kowalski",
             *_care(45, f(79, "female"), (6, "observe", OSTEO_CARE | REFERRED)),
+            enrolled=ENROLLED_HIGH,
         ),
         p(
             "DEMO-0009",
@@ -110,6 +109,7 @@ def cohort() -> list[Patient]:
                 (10, "observe", OSTEO_CARE | REFERRED),
                 (30, "observe", {"pain_score": 4}),
             ),
+            enrolled=ENROLLED_HIGH,
         ),
         p(
             "DEMO-0012",
@@ -147,23 +147,14 @@ def cohort() -> list[Patient]:
                 (30, "observe", {"pain_score": 5}),
                 (92, "observe", {"pain_score": 8}),
             ),
+            enrolled=ENROLLED_VERY_HIGH,
         ),
         p(
             "DEMO-0017",
             "Victor Yates",
-            *_care(14, f(58, "male"), (3, "observe", {"pain_score": 6})),
+            *_care(14, f(45, "male"), (3, "observe", {"pain_score": 6})),
         ),
     ]
-
-
-def episode_id_of(ref: str) -> str:
-    return uuid.uuid5(NAMESPACE, ref).hex
-
-
-@dataclass(frozen=True, slots=True)
-class Loaded:
-    created: int
-    present: int
 
 
 def load_cohort(
@@ -172,103 +163,8 @@ def load_cohort(
     now: datetime,
     patients: list[Patient] | None = None,
 ) -> Loaded:
-    """Load the patients not yet present, each through the real use cases; see the docstring."""
-    created = present = 0
-    for patient in patients if patients is not None else cohort():
-        eid = episode_id_of(patient.ref)
-        if _exists(make_uow(), eid):
-            present += 1
-            continue
-        _play(make_uow, definitions, patient, eid, now)
-        created += 1
-    return Loaded(created, present)
-
-
-def _exists(uow: UnitOfWork, episode_id: str) -> bool:
-    with uow:
-        try:
-            uow.get_episode(episode_id)
-        except EpisodeNotFound:
-            return False
-    return True
-
-
-def _play(
-    make_uow: Callable[[], UnitOfWork],
-    definitions: DefinitionRegistry,
-    patient: Patient,
-    eid: str,
-    now: datetime,
-) -> None:
-    opened = now - timedelta(days=patient.days_ago)
-    usecases.open_episode(
-        make_uow(),
-        definitions,
-        patient.facts,
-        at=opened,
-        now=now,
-        actor=ACTOR,
-        event_id=f"demo:{patient.ref}:open",
-        episode_id=eid,
-        patient_ref=patient.ref,
-        label=patient.label,
-    )
-    steps = sorted(enumerate(patient.steps), key=lambda s: s[1][0])
-    for i, (day, kind, payload) in steps:
-        at = opened + timedelta(days=day)
-        catch_up(make_uow, definitions, eid, at)
-        common: dict[str, Any] = {
-            "at": at,
-            "now": now,
-            "actor": ACTOR,
-            "event_id": f"demo:{patient.ref}:{i}",
-        }
-        if kind == "observe":
-            usecases.observe(make_uow(), definitions, eid, payload, **common)
-        elif kind == "request":
-            usecases.request(make_uow(), definitions, eid, payload, **common)
-        elif kind == "done":
-            _tasks_done(make_uow, definitions, eid, payload, common)
-        else:
-            usecases.close(make_uow(), definitions, eid, payload, **common)
-    catch_up(make_uow, definitions, eid, now)
-
-
-def _tasks_done(
-    make_uow: Callable[[], UnitOfWork],
-    definitions: DefinitionRegistry,
-    eid: str,
-    prefixes: tuple[str, ...],
-    common: dict[str, Any],
-) -> None:
-    uow = make_uow()
-    with uow:
-        tasks = [t for t in uow.get_episode(eid).tasks if t.status == "open"]
-    for task in tasks:
-        if task.kind != "escalation" and task.rule_id.startswith(prefixes):
-            usecases.update_task(
-                make_uow(),
-                definitions,
-                eid,
-                task.key,
-                "done",
-                note=None,
-                **{**common, "event_id": f"{common['event_id']}:{task.key}"},
-            )
-
-
-def catch_up(
-    make_uow: Callable[[], UnitOfWork], definitions: DefinitionRegistry, eid: str, until: datetime
-) -> None:
-    """Fire the episode's timers due by ``until``, each at its own due time (never late)."""
-    while True:
-        uow = make_uow()
-        with uow:
-            due = uow.due_timers(until, 1, eid)
-        if not due:
-            return
-        timer = due[0].timer
-        usecases.fire_timer(make_uow(), definitions, eid, timer.key, timer.due_at, now=timer.due_at)
+    """Load the patients (default: the whole cohort) not yet present; see the docstring."""
+    return load_patients(make_uow, definitions, now, patients if patients is not None else cohort())
 
 
 def issue_demo_tokens(store: TokenStore, now: datetime) -> dict[str, str]:

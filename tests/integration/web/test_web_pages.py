@@ -148,3 +148,18 @@ def test_auditor_reads_but_has_no_forms(site: Site) -> None:
 
 def test_admin_reads_the_worklist(site: Site) -> None:
     assert site.client("admin").get("/worklist").status_code == 200
+
+
+def test_the_demo_fls_episodes_are_on_the_api_worklist_and_their_pages_render(site: Site) -> None:
+    from fastapi.testclient import TestClient
+
+    api = TestClient(site.app, headers={"Authorization": f"Bearer {site.tokens['coordinator']}"})
+    listed = api.get("/api/episodes", params={"pathway": "fracture-liaison", "limit": 500}).json()
+    refs = {e["patient_ref"] for e in listed["items"]}
+    assert {"DEMO-F001", "DEMO-F008", "DEMO-F011", "DEMO-0014"} <= refs  # 0014: enrolled
+    assert {e["pathway"] for e in listed["items"]} == {"fracture-liaison"}
+    assert sum(e["escalated"] for e in listed["items"]) >= 5
+    client = site.client()
+    for ref in [f"DEMO-F{n:03d}" for n in range(1, 16)]:
+        page = client.get(f"/episodes/{episode_of(ref)}")
+        assert page.status_code == 200 and ref in page.text, ref
