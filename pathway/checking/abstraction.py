@@ -15,13 +15,20 @@ thresholds off the compiled criteria gives a finite set of witness values per fa
   routes one event can pass through), one witness per region.
 - *Future*: the facts some criterion can still read from a state; the explorer's key keeps their
   regions and forgets the rest (a ``starts_care`` state runs its ``on_enter`` only once).
+- *Clocks*: every day count the definition declares (days since opening, state entry, care
+  start) and every date fact a derived value counts from or a timer is anchored on. A clock's
+  regions begin at the thresholds criteria test its derived values against and at the timers'
+  anchor days; the explorer lets time run to the next region start and keys cases on the region.
+  A date fact's witnesses are day counts at the observation that records it (0, and each region
+  start: a patient found late), turned into a date when observed.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
@@ -32,6 +39,33 @@ from pathway.vocabulary import FactSpec
 
 Leaf = Compare | Known
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+_DAY = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """A day count that moves by itself: ``since`` a clock of the episode, or a ``date_fact``;
+    ``starts`` are the values where its regions begin."""
+
+    name: str
+    since: str | None
+    date_fact: str | None
+    starts: tuple[int, ...]
+
+    def value(self, ep: Episode, at: datetime) -> int | None:
+        """Whole days on this clock at ``at`` (as ``pathway.work.derived_values`` counts them)."""
+        if self.date_fact is not None:
+            fv = ep.facts.get(self.date_fact)
+            return None if fv is None else (at.date() - date.fromisoformat(fv.value)).days
+        start = {"opening": ep.opened_at, "state_entry": ep.state_entered_at}.get(
+            self.since,  # type: ignore[arg-type]
+            ep.care_started_at,
+        )
+        return None if start is None else int((at - start).total_seconds() // _DAY)
+
+    def region(self, ep: Episode, at: datetime) -> int | None:
+        v = self.value(ep, at)
+        return None if v is None else sum(v >= s for s in self.starts)
 
 
 def leaves(node: Node) -> Iterator[Leaf]:
@@ -62,11 +96,16 @@ def sides(op: str, t: Any) -> tuple[Any, ...]:
     return (t - 1, t) if op in (">=", "<") else (t - 1, t, t + 1)
 
 
-def witnesses(spec: FactSpec, tests: list[Leaf], relational: bool) -> list[Any]:
-    """Concrete values on both sides of every threshold the criteria test this fact against."""
+def witnesses(
+    spec: FactSpec, tests: list[Leaf], relational: bool, days: tuple[int, ...] = (0,)
+) -> list[Any]:
+    """Values on both sides of every threshold the criteria test this fact against (for a
+    date fact: the day counts ``days`` it is recorded at, given as a date when observed)."""
     cmp = [t for t in tests if isinstance(t, Compare) and t.var is None]
     if spec.kind == "boolean":
         return [True, False]
+    if spec.kind == "date":
+        return list(days)
     if spec.kind == "enum":
         named = [v for v in spec.values if any(v == t.value or v in (t.value or ()) for t in cmp)]
         return named + [v for v in spec.values if v not in named][:1]
@@ -74,10 +113,11 @@ def witnesses(spec: FactSpec, tests: list[Leaf], relational: bool) -> list[Any]:
         low, high = spec.min_items or 1, spec.max_items or len(spec.values)
         counts = {n for t in cmp for n in sides(t.op, t.value)} | {low}
         return [list(spec.values[:n]) for n in sorted(counts) if low <= n <= high]
-    values = sorted({v for t in cmp for v in sides(t.op, t.value)} or {spec.minimum})
+    values = sorted({v for t in cmp for v in sides(t.op, t.value)} or {spec.minimum or 0})
     if relational:  # room to be lower or not lower than another value in the top region
         values.append(values[-1] + 1)
-    return [v for v in values if spec.minimum <= v <= spec.maximum]  # type: ignore[operator]
+    low, high = spec.minimum, spec.maximum
+    return [v for v in values if (low is None or low <= v) and (high is None or v <= high)]
 
 
 def watched(ep: Episode) -> tuple[str, ...]:
@@ -122,18 +162,43 @@ class Abstraction:
             n for lfs in self.tests.values() for lf in lfs
             if isinstance(lf, Compare) and lf.var for n in (lf.name, lf.var)
         }  # fmt: skip
+        self.recalled = {n for n, dv in definition.derived.items() if dv.previous_review}
+        self.clocks = self._clocks()
+        days = {c.date_fact: (0, *c.starts) for c in self.clocks if c.date_fact}
+        self.dates = definition.vocabulary.dates() & (set(self.tests) | set(days))
         vocab = definition.vocabulary.facts
         self.witnesses = {
-            f: witnesses(vocab[f], self.tests[f], f in self.relational)
-            for f in sorted(self.tests) if f in vocab
+            f: witnesses(vocab[f], self.tests.get(f, []), f in self.relational, days.get(f, (0,)))
+            for f in sorted(set(self.tests) | self.dates) if f in vocab
         }  # fmt: skip
-        self.starts = {clock: self._region_starts(clock) for clock in ("episode_day", "care_day")}
         self.profiles = self._profiles()
+        self.openings = [
+            *self.profiles,
+            *({**p, f: w} for f in sorted(self.dates) for w in self.witnesses[f] for p in self.profiles),
+        ]
 
-    def _region_starts(self, clock: str) -> list[int]:
-        """The days where a clock's regions begin: ``care_day >= 90`` and ``care_day < 90`` → 90."""
-        cmp = [lf for lf in self.tests.get(clock, ()) if isinstance(lf, Compare) and not lf.var]
-        return sorted({s for lf in cmp for s in sides(lf.op, lf.value)[1:]})
+    def _thresholds(self, names: list[str]) -> set[int]:
+        """Where regions of these day counts begin: ``care_day >= 90`` and ``< 90`` → 90."""
+        cmp = [
+            lf for n in names for lf in self.tests.get(n, ())
+            if isinstance(lf, Compare) and not lf.var and not lf.count
+        ]  # fmt: skip
+        return {s for lf in cmp for s in sides(lf.op, lf.value)[1:]}
+
+    def _clocks(self) -> tuple[Clock, ...]:
+        """A clock per declared day count, and one per date fact that a derived value counts
+        from or a timer is anchored on (its regions begin at the thresholds and anchors)."""
+        d, out = self.d, []
+        for name, dv in d.derived.items():
+            if dv.days_since is not None:
+                out.append(Clock(name, dv.days_since, None, tuple(sorted(self._thresholds([name])))))
+        for f in sorted(d.vocabulary.dates()):
+            names = [n for n, dv in d.derived.items() if dv.date_fact == f]
+            anchors = {p.days for t in d.timers.values() for p in t.due if p.date_fact == f}
+            if names or anchors:
+                starts = tuple(sorted(self._thresholds(names) | anchors))
+                out.append(Clock(f, None, f, starts))
+        return tuple(out)
 
     def _state(self, s: StateDef, enter: bool, alphabet: bool) -> list[Node]:
         """Criteria an event in ``s`` runs (with ``enter``: entering it runs). For the alphabet
@@ -157,8 +222,8 @@ class Abstraction:
 
     @cache  # noqa: B019 - one abstraction per check, a few dozen distinct arguments
     def future(self, state: str, started: bool, watch: tuple[str, ...]) -> tuple[Any, ...]:
-        """The facts some criterion can still read, each with its tests; and whether the last
-        review's pain can still be read."""
+        """The facts some criterion can still read, each with its tests; and whether a fact's
+        value at the previous review can still be read."""
         reach = self.reach[state]
         nodes = self._common(reach | {state}, watch, False) + self._state(
             self.d.states[state], False, False
@@ -171,8 +236,9 @@ class Abstraction:
             if lf.name not in self.d.derived and getattr(lf, "scope", None) != "event":
                 by_fact.setdefault(lf.name, {})[id(lf)] = lf
         prev = any(
-            getattr(lf, "var", None) == "previous_review_pain" for n in nodes for lf in leaves(n)
-        )
+            lf.name in self.recalled or getattr(lf, "var", None) in self.recalled
+            for n in nodes for lf in leaves(n)
+        )  # fmt: skip
         return tuple((f, tuple(by_fact[f].values())) for f in sorted(by_fact)), prev
 
     @cache  # noqa: B019
@@ -194,7 +260,9 @@ class Abstraction:
         out = []
         for f in sorted(read.keys() & self.control_facts):
             tests = tuple(read[f])
-            exact = any(isinstance(lf, Compare) and (lf.var or lf.scope) for lf in tests)
+            exact = f in self.dates or any(
+                isinstance(lf, Compare) and (lf.var or lf.scope) for lf in tests
+            )
             seen: set[Any] = set()
             for w in self.witnesses[f]:
                 region = w if exact else tuple(holds(lf, w) for lf in tests)
@@ -210,7 +278,8 @@ class Abstraction:
         for rule in self.d.rules.values():
             names = list(dict.fromkeys(lf.name for lf in leaves(rule.criterion)))
             fires = rule.criterion.test
-            if not names or set(names) & (self.control_facts | set(self.d.derived)) or fires(facts_context({})):
+            skip = self.control_facts | set(self.d.derived) | self.dates
+            if not names or set(names) & skip or fires(facts_context({})):
                 continue
             combos = (
                 dict(zip(c, vs, strict=True))
