@@ -154,10 +154,14 @@ class Abstraction:
         self.control = frozenset(control)
         nodes = [rules[x].criterion for x in control] + [r.when for r in routes if r.when]
         self.control_facts = {lf.name for n in nodes for lf in leaves(n)} - set(definition.derived)
+        # the safety properties' criteria count too: a case they judge differently is another case
+        self.judged = [p.when for p in definition.safety if p.when is not None]
         self.tests: dict[str, list[Leaf]] = {}
         for n in [r.criterion for r in rules.values()] + [r.when for r in routes if r.when]:
             for lf in leaves(n):
                 self.tests.setdefault(lf.name, []).append(lf)
+        for lf in (lf for n in self.judged for lf in leaves(n) if lf.name in self.tests):
+            self.tests[lf.name].append(lf)
         self.relational = {
             n for lfs in self.tests.values() for lf in lfs
             if isinstance(lf, Compare) and lf.var for n in (lf.name, lf.var)
@@ -228,6 +232,7 @@ class Abstraction:
         nodes = self._common(reach | {state}, watch, False) + self._state(
             self.d.states[state], False, False
         )
+        nodes += self.judged
         for t in reach:
             sd = self.d.states[t]
             nodes += self._state(sd, not (started and sd.starts_care), False)
@@ -257,6 +262,8 @@ class Abstraction:
         read: dict[str, list[Leaf]] = {}
         for lf in (lf for n in nodes for lf in leaves(n)):
             read.setdefault(lf.name, []).append(lf)
+        for lf in (lf for n in self.judged for lf in leaves(n) if lf.name in read):
+            read[lf.name].append(lf)  # both sides of a property's threshold are tried
         out = []
         for f in sorted(read.keys() & self.control_facts):
             tests = tuple(read[f])

@@ -95,6 +95,7 @@ class _Walk:
         self.fired: set[str] = set()
         self.tx: dict[str, dict[str, list[str]]] = {}
         self.probed: set[str] = set()
+        self.broken_from: set[int] = set()  # cases with a step that breaks a property
         self.events = 0
 
     def concrete(self, facts: dict[str, Any], day: int) -> dict[str, Any]:
@@ -191,6 +192,8 @@ class _Walk:
         for prop, message in broken:
             self.report(prop, message, parent, edge)
         if broken:
+            if parent >= 0:
+                self.broken_from.add(parent)
             return  # past a violation the episode is out of specification: explored no further
         key = self.key(ep, day)
         nid = self.keys.get(key)
@@ -246,7 +249,8 @@ class _Walk:
         for r in sorted(set(d.rules) - self.fired - enrolment_only_rules(d)):
             self.found[f"rule:{r}"] = Violation("rule-coverage", f"rule {r} never fired or refused")
         exits = {s for s in d.states if d.is_terminal(s)} - {d.close.to, *leads_to_states(d)}
-        live = {i for i, s in enumerate(states) if s in exits}
+        # a case that can break a property is reported as such, not as a dead end as well
+        live = {i for i, s in enumerate(states) if s in exits} | self.broken_from
         preds: list[list[int]] = [[] for _ in states]
         for i, succ in enumerate(self.succ):
             for j in succ:

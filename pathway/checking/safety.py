@@ -10,7 +10,8 @@ properties name or drops a condition is judged against what it declares, not tru
                           every such rule fired
     request_refused       a request for ``action`` is refused by ``rule`` and changes nothing;
                           that rule never fires
-    enters_only_when      ``state`` is entered only when the criterion ``when`` holds
+    enters_only_when      ``state`` is entered only when the criterion ``when`` holds (with
+                          ``rules``: entered through one of those rules)
     transition_keeps_task after a transition caused by the rule, the episode has its task open
     never_unseen          a live episode has a pending timer or an open escalation
 """
@@ -90,7 +91,10 @@ class SafetyMonitor:
             yield p.id, f"{rule} fired: {p.action} was recommended"
 
     def _enters_only_when(self, p: SafetyProperty, decision: Decision) -> Found:
-        if p.when is None or not any(t.dest == p.state for t in decision.transitions):
+        entries = [t for t in decision.transitions if t.dest == p.state]
+        if p.rules:
+            entries = [t for t in entries if set(t.rules) & set(p.rules)]
+        if p.when is None or not entries:
             return
         ctx = context_after(self.d, decision.episode, decision.event.at, {})
         if not p.when.test(ctx):
