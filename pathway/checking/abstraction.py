@@ -8,7 +8,7 @@ thresholds off the compiled criteria gives a finite set of witness values per fa
 
 - *Witnesses*: values on both sides of each threshold (``> 50`` → 50 and 51; booleans → true and
   false; ``count > 1`` → 1 and 2 items). A fact that is compared with another value
-  (``pain_score >= previous_review_pain``) keeps its exact value instead of a region.
+  (``score >= {"var": "score_at_last_review"}``) keeps its exact value instead of a region.
 - *Control facts*: read by a criterion that decides a transition, a request or an escalation.
   The others only personalise orders; they are given at opening, in a few ``profiles``.
 - *Alphabet*: the control facts read by the criteria an event in a state runs (following the
@@ -176,13 +176,13 @@ class Abstraction:
             for f in sorted(set(self.tests) | self.dates) if f in vocab
         }  # fmt: skip
         self.profiles = self._profiles()
-        self.openings = [
-            *self.profiles,
-            *({**p, f: w} for f in sorted(self.dates) for w in self.witnesses[f] for p in self.profiles),
-        ]
+        self.openings = self.profiles + [  # each profile, alone and with each date recorded
+            {**p, f: w} for f in sorted(self.dates) for w in self.witnesses[f]
+            for p in self.profiles
+        ]  # fmt: skip
 
     def _thresholds(self, names: list[str]) -> set[int]:
-        """Where regions of these day counts begin: ``care_day >= 90`` and ``< 90`` → 90."""
+        """Where regions of these day counts begin: ``days >= 90`` and ``days < 90`` → 90."""
         cmp = [
             lf for n in names for lf in self.tests.get(n, ())
             if isinstance(lf, Compare) and not lf.var and not lf.count
@@ -195,7 +195,8 @@ class Abstraction:
         d, out = self.d, []
         for name, dv in d.derived.items():
             if dv.days_since is not None:
-                out.append(Clock(name, dv.days_since, None, tuple(sorted(self._thresholds([name])))))
+                starts = tuple(sorted(self._thresholds([name])))
+                out.append(Clock(name, dv.days_since, None, starts))
         for f in sorted(d.vocabulary.dates()):
             names = [n for n, dv in d.derived.items() if dv.date_fact == f]
             anchors = {p.days for t in d.timers.values() for p in t.due if p.date_fact == f}

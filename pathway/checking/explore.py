@@ -228,9 +228,7 @@ class _Walk:
             path, scenario = self.counterexample(parent, edge, f"{prop}: {message}")
             self.found[prop] = Violation(prop, message, path, scenario)
 
-    def counterexample(
-        self, parent: int, last: Edge, why: str
-    ) -> tuple[list[str], dict[str, Any]]:
+    def counterexample(self, parent: int, last: Edge, why: str) -> tuple[list[str], dict[str, Any]]:
         edges, n = [last], parent
         while n >= 0:
             edges.append(self.edge[n])

@@ -75,9 +75,12 @@ class SafetyMonitor:
         missing = sorted(set(held) - set(decision.rule_ids))
         if held and (ep.state != p.state or missing):
             why = f" and {missing} did not fire" if missing else ""
-            yield p.id, (
-                f"{', '.join(held)} held after observing {dict(event.facts)} "
-                f"but the episode is in {ep.state!r}{why}"
+            yield (
+                p.id,
+                (
+                    f"{', '.join(held)} held after observing {dict(event.facts)} "
+                    f"but the episode is in {ep.state!r}{why}"
+                ),
             )
 
     def _request_refused(self, p: SafetyProperty, decision: Decision) -> Found:
@@ -111,6 +114,6 @@ class SafetyMonitor:
 
     def _never_unseen(self, p: SafetyProperty, decision: Decision) -> Found:
         ep = decision.episode
-        if not self.d.is_terminal(ep.state) and not ep.pending_timers():
-            if not ep.open_escalations():
-                yield p.id, f"in {ep.state!r} with no pending timer and no open escalation: unseen"
+        live = not self.d.is_terminal(ep.state)
+        if live and not ep.pending_timers() and not ep.open_escalations():
+            yield p.id, f"in {ep.state!r} with no pending timer and no open escalation: unseen"
