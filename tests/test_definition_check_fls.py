@@ -1,11 +1,14 @@
-"""The exhaustive check on the fracture-liaison definition: clean, and it catches seeded mistakes.
+"""The exhaustive check on the fracture-liaison definition, and the seeded mistakes it catches.
 
-As for the L1–L2 pathway (``test_definition_check.py``), each mutation edits a copy of the
-shipped FLS document the way a careless change would and expects the property it breaks
-(FLS.md's five, declared in the definition's ``safety`` section) with a counterexample that the
-real replay reproduces. The counterexample names its pathway (``"pathway": "fracture-liaison"``);
-until scenario parsing reads that key it is taken off here and the FLS definition is given to
-``replay`` as the current one, which is what the key selects.
+The shipped FLS definition breaks two of its declared properties, each only after a correction
+on the way (``test_shipped_...``); these tests pin that until the definition is fixed. The
+seeded mistakes are therefore made in a *repaired* copy (``repaired``: the two smallest
+changes that make the check pass) so that each test sees the violation its mutation causes,
+not the shipped ones. As for the L1–L2 pathway (``test_definition_check.py``), each mutation
+edits the document the way a careless change would and expects the property it breaks, with a
+counterexample that the real replay reproduces. The counterexample names its pathway
+(``"pathway": "fracture-liaison"``); until scenario parsing reads that key it is taken off here
+and the definition is given to ``replay`` as the current one, which is what the key selects.
 """
 
 from __future__ import annotations
@@ -43,10 +46,30 @@ def shipped_report() -> CheckReport:
     return check_definition(load_definition(FLS))
 
 
-def mutated(mutate: Callable[[Doc], None]) -> Definition:
+def repaired(doc: Doc) -> None:
+    """FLS-NOT-ELIGIBLE also routes from the states after assessment (FLS-P3), and
+    FLS-PERSISTING also asks that medication is recorded as started (FLS-P2)."""
+    for state in ("treatment", "first_follow_up", "monitoring", "annual_follow_up"):
+        routes = doc["states"][state].get("routes", [])
+        doc["states"][state]["routes"] = [
+            {"rules": ["FLS-NOT-ELIGIBLE"], "to": "not_eligible"},
+            *routes,
+        ]
+    persisting = doc["rules"]["FLS-PERSISTING"]
+    persisting["when"] = {"all": [persisting["when"], {"fact": "aom_started", "is": True}]}
+
+
+def mutated(mutate: Callable[[Doc], None], *, repair: bool = True) -> Definition:
     doc = copy.deepcopy(orjson.loads(FLS.read_bytes()))
+    if repair:
+        repaired(doc)
     mutate(doc)
     return compile_definition(doc)
+
+
+@cache
+def repaired_report() -> CheckReport:
+    return check_definition(mutated(lambda doc: None))
 
 
 def violation(report: CheckReport, prop: str) -> Violation:
@@ -75,13 +98,45 @@ def replay_counterexample(
 # --- the shipped definition ---------------------------------------------------------------
 
 
-def test_shipped_fls_definition_keeps_its_five_properties_and_reaches_everything() -> None:
+@pytest.mark.xfail(strict=True, reason="FLS-P2 and FLS-P3 are broken by corrections; see below")
+def test_shipped_fls_definition_keeps_its_five_properties() -> None:
+    assert shipped_report().ok
+
+
+def test_shipped_fls_breaks_fls_p3_when_age_is_corrected_under_50_during_treatment() -> None:
+    """FLS-NOT-ELIGIBLE routes only from ``identified`` and ``assessment``: an age corrected
+    to 49 in ``treatment`` stays, and FLS-NOT-STARTED takes the episode back into
+    ``treatment`` with a recorded age under 50."""
+    definition = load_definition(FLS)
+    v = violation(shipped_report(), "FLS-P3")
+    assert "age < 50 (is 49)" in v.message
+    step = replay_counterexample(definition, v)
+    assert step["state"] == "treatment" and "FLS-NOT-STARTED" in step["rules"]
+
+
+def test_shipped_fls_breaks_fls_p2_when_aom_started_is_recorded_false_while_monitoring() -> None:
+    """FLS-PERSISTING reads only this contact's ``aom_still_prescribed``, while FLS-P2 also
+    asks for ``aom_started`` true: recorded false in ``monitoring``, it is completed anyway."""
+    definition = load_definition(FLS)
+    v = violation(shipped_report(), "FLS-P2")
+    assert "aom_started is true (is False)" in v.message
+    step = replay_counterexample(definition, v)
+    assert step["state"] == "completed" and "FLS-PERSISTING" in step["rules"]
+
+
+def test_shipped_fls_reaches_every_state_and_fires_every_rule_but_its_enrolment() -> None:
     report = shipped_report()
-    assert report.ok, [f"{v.property}: {v.message}" for v in report.violations]
     assert report.complete and report.states_explored > 1000
+    assert {v.property for v in report.violations} == {"FLS-P2", "FLS-P3"}
     # fired from the L1–L2 pathway's transitions, never by an event of this one: not required
     assert report.enrolment_rules == ["FLS-ENROL-SPINE"]
     assert report.pruned_facts == ["fracture_site", "sex"]
+
+
+def test_repaired_fls_definition_keeps_its_five_properties() -> None:
+    report = repaired_report()
+    assert report.ok, [f"{v.property}: {v.message}" for v in report.violations]
+    assert report.complete and report.states_explored > 1000
 
 
 def test_fracture_day_regions_come_from_the_timers_date_anchors() -> None:

@@ -80,6 +80,19 @@ def leaves(node: Node) -> Iterator[Leaf]:
         yield from leaves(node.target)  # type: ignore[arg-type]
 
 
+def signed(node: Node, positive: bool = True) -> Iterator[tuple[Leaf, bool]]:
+    """Every leaf under a criterion with its sign: True where the leaf holding helps the
+    criterion hold, False under an odd number of ``not``."""
+    if isinstance(node, Compare | Known):
+        yield node, positive
+    for child in getattr(node, "children", ()):
+        yield from signed(child, positive)
+    if isinstance(node, Not):
+        yield from signed(node.child, not positive)
+    if isinstance(node, RuleRef):
+        yield from signed(node.target, positive)  # type: ignore[arg-type]
+
+
 def holds(leaf: Leaf, value: Any) -> bool:
     """The leaf's answer for ``value`` (None: unknown); relational tests are kept exact instead."""
     if isinstance(leaf, Known):
@@ -156,12 +169,15 @@ class Abstraction:
         self.control_facts = {lf.name for n in nodes for lf in leaves(n)} - set(definition.derived)
         # the safety properties' criteria count too: a case they judge differently is another case
         self.judged = [p.when for p in definition.safety if p.when is not None]
+        self.guards = [  # (state, its criterion's leaves with their sign) of enters_only_when
+            (p.state, tuple(signed(p.when))) for p in definition.safety if p.when and p.state
+        ]
         self.tests: dict[str, list[Leaf]] = {}
         for n in [r.criterion for r in rules.values()] + [r.when for r in routes if r.when]:
             for lf in leaves(n):
                 self.tests.setdefault(lf.name, []).append(lf)
-        for lf in (lf for n in self.judged for lf in leaves(n) if lf.name in self.tests):
-            self.tests[lf.name].append(lf)
+        for lf in (lf for n in self.judged for lf in leaves(n)):
+            self.tests.setdefault(lf.name, []).append(lf)
         self.relational = {
             n for lfs in self.tests.values() for lf in lfs
             if isinstance(lf, Compare) and lf.var for n in (lf.name, lf.var)
@@ -249,7 +265,9 @@ class Abstraction:
 
     @cache  # noqa: B019
     def alphabet(self, state: str, started: bool, watch: tuple[str, ...]) -> tuple[Any, ...]:
-        """Observations worth trying in ``state``: (fact, witness, tests or None when exact)."""
+        """Observations worth trying in ``state``: (fact, witness, tests or None when exact,
+        and for a fact no criterion run here reads: the (state, criterion) of the properties
+        guarding a state ahead that read it, since a correction on the way may break them)."""
         chain, todo = {state}, [state]
         while todo:  # the states one event passes through: routes are followed while they apply
             for r in (*self.d.states[todo.pop()].routes, *self.d.global_routes):
@@ -263,10 +281,20 @@ class Abstraction:
         read: dict[str, list[Leaf]] = {}
         for lf in (lf for n in nodes for lf in leaves(n)):
             read.setdefault(lf.name, []).append(lf)
+        # a fact a property guarding a state ahead reads may be corrected on the way there
+        ahead = self.reach[state] | chain
+        own = read.keys() & self.control_facts
+        guarded: dict[str, list[tuple[Leaf, bool]]] = {}
+        for target, signed_leaves in self.guards:
+            for lf, positive in signed_leaves if target in ahead else ():
+                if lf.name in self.d.vocabulary.facts and lf.name not in own:
+                    guarded.setdefault(lf.name, []).append((lf, positive))
         for lf in (lf for n in self.judged for lf in leaves(n) if lf.name in read):
-            read[lf.name].append(lf)  # both sides of a property's threshold are tried
+            read[lf.name].append(lf)  # both sides of a property's thresholds are tried
+        for f, signed_leaves in guarded.items():
+            read[f] = [lf for lf, _ in signed_leaves]
         out = []
-        for f in sorted(read.keys() & self.control_facts):
+        for f in sorted(own | guarded.keys()):
             tests = tuple(read[f])
             exact = f in self.dates or any(
                 isinstance(lf, Compare) and (lf.var or lf.scope) for lf in tests
@@ -276,7 +304,7 @@ class Abstraction:
                 region = w if exact else tuple(holds(lf, w) for lf in tests)
                 if region not in seen:
                     seen.add(region)
-                    out.append((f, w, None if exact else tests))
+                    out.append((f, w, None if exact else tests, tuple(guarded.get(f, ()))))
         return tuple(out)
 
     def _profiles(self) -> list[dict[str, Any]]:

@@ -133,13 +133,18 @@ class _Walk:
         self.probed.add(ep.state)
         out: list[tuple[str, Any, Any]] = []
         noop = False
-        for f, w, tests in self.a.alphabet(ep.state, ep.care_started_at is not None, watched(ep)):
-            now = ep.fact(f)
+        cases = self.a.alphabet(ep.state, ep.care_started_at is not None, watched(ep))
+        for f, w, tests, guards in cases:
+            now, value = ep.fact(f), self.concrete({f: w}, day)
+            if guards:  # read by no criterion here but by a property guarding a state ahead:
+                if any(holds(t, now) == sign != holds(t, w) for t, sign in guards):
+                    out.append(("observe", value, w))  # a correction on the way that breaks it
+                continue
             if not probe and tests is not None and all(holds(t, now) == holds(t, w) for t in tests):
                 if noop:
                     continue  # an observation that moves no test is tried once per case
                 noop = True
-            out.append(("observe", self.concrete({f: w}, day), w))
+            out.append(("observe", value, w))
         out += [("request", action, None) for action in self.d.requests]
         out.append(("close", self.d.close.reasons[0], None))
         return out + ([("advance", True, None)] if self.next_day(ep, day) is not None else [])
