@@ -287,3 +287,27 @@ def test_the_checker_names_nothing_of_either_shipped_pathway() -> None:
         text = source.read_text(encoding="utf-8")
         found = [n for n in names if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text)]
         assert not found, f"{source.name} names {sorted(found)}"
+
+
+def test_the_walk_fires_the_fracture_day_timers_on_each_of_their_anchors() -> None:
+    """Every part of a "later of" timer wins in some explored case, and a late-identified
+    patient's fracture-day timers fire at once (due when set)."""
+    from pathway.checking.explore import _Walk
+
+    walk = _Walk(load_definition(FLS))
+    seen: set[tuple[str, str]] = set()
+    judge = walk.monitor.violations
+
+    def spy(decision: Any) -> Any:
+        t = decision.timer_fired
+        if t is not None and t.set_at is not None:
+            spec = walk.d.timers[t.rule_id]
+            won = [p for p in spec.due if p.due(t.set_at, decision.episode.facts) == t.due_at]
+            seen.add((t.rule_id, won[0].date_fact or "set" if won else "at once"))
+        return judge(decision)
+
+    walk.monitor.violations = spy  # type: ignore[method-assign]
+    walk.run(500_000)
+    for timer in ("FLS-FOLLOWUP-16", "FLS-FOLLOWUP-52"):
+        assert {(timer, "fracture_date"), (timer, "set")} <= seen, sorted(seen)
+    assert ("FLS-ASSESS-DUE", "at once") in seen and ("FLS-ASSESS-DUE", "fracture_date") in seen

@@ -12,7 +12,9 @@ thresholds off the compiled criteria gives a finite set of witness values per fa
 - *Control facts*: read by a criterion that decides a transition, a request or an escalation.
   The others only personalise orders; they are given at opening, in a few ``profiles``.
 - *Alphabet*: the control facts read by the criteria an event in a state runs (following the
-  routes one event can pass through), one witness per region.
+  routes one event can pass through), one witness per region; and the facts a safety property
+  guarding a state ahead reads, as corrections that would break it (a recorded age corrected
+  under a threshold after the state that tests it). The properties' thresholds split regions.
 - *Future*: the facts some criterion can still read from a state; the explorer's key keeps their
   regions and forgets the rest (a ``starts_care`` state runs its ``on_enter`` only once).
 - *Clocks*: every day count the definition declares (days since opening, state entry, care
@@ -27,11 +29,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from pathway.checking.clocks import clocks_of, sides
 from pathway.criteria import Compare, Context, Known, Node, Not, RuleRef
 from pathway.definition import Definition, StateDef
 from pathway.model import Episode, FactValue
@@ -39,33 +41,6 @@ from pathway.vocabulary import FactSpec
 
 Leaf = Compare | Known
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-_DAY = 86400
-
-
-@dataclass(frozen=True, slots=True)
-class Clock:
-    """A day count that moves by itself: ``since`` a clock of the episode, or a ``date_fact``;
-    ``starts`` are the values where its regions begin."""
-
-    name: str
-    since: str | None
-    date_fact: str | None
-    starts: tuple[int, ...]
-
-    def value(self, ep: Episode, at: datetime) -> int | None:
-        """Whole days on this clock at ``at`` (as ``pathway.work.derived_values`` counts them)."""
-        if self.date_fact is not None:
-            fv = ep.facts.get(self.date_fact)
-            return None if fv is None else (at.date() - date.fromisoformat(fv.value)).days
-        start = {"opening": ep.opened_at, "state_entry": ep.state_entered_at}.get(
-            self.since,  # type: ignore[arg-type]
-            ep.care_started_at,
-        )
-        return None if start is None else int((at - start).total_seconds() // _DAY)
-
-    def region(self, ep: Episode, at: datetime) -> int | None:
-        v = self.value(ep, at)
-        return None if v is None else sum(v >= s for s in self.starts)
 
 
 def leaves(node: Node) -> Iterator[Leaf]:
@@ -100,13 +75,6 @@ def holds(leaf: Leaf, value: Any) -> bool:
     if value is None or leaf.var is not None:
         return False
     return bool(leaf.fn(len(value) if leaf.count else value, leaf.value))
-
-
-def sides(op: str, t: Any) -> tuple[Any, ...]:
-    """Values just either side of a threshold: ``> 50`` → (50, 51), ``>= 90`` → (89, 90)."""
-    if op in (">", "<="):
-        return (t, t + 1)
-    return (t - 1, t) if op in (">=", "<") else (t - 1, t, t + 1)
 
 
 def witnesses(
@@ -183,7 +151,7 @@ class Abstraction:
             if isinstance(lf, Compare) and lf.var for n in (lf.name, lf.var)
         }  # fmt: skip
         self.recalled = {n for n, dv in definition.derived.items() if dv.previous_review}
-        self.clocks = self._clocks()
+        self.clocks = clocks_of(definition, self.tests)
         days = {c.date_fact: (0, *c.starts) for c in self.clocks if c.date_fact}
         self.dates = definition.vocabulary.dates() & (set(self.tests) | set(days))
         vocab = definition.vocabulary.facts
@@ -196,30 +164,6 @@ class Abstraction:
             {**p, f: w} for f in sorted(self.dates) for w in self.witnesses[f]
             for p in self.profiles
         ]  # fmt: skip
-
-    def _thresholds(self, names: list[str]) -> set[int]:
-        """Where regions of these day counts begin: ``days >= 90`` and ``days < 90`` → 90."""
-        cmp = [
-            lf for n in names for lf in self.tests.get(n, ())
-            if isinstance(lf, Compare) and not lf.var and not lf.count
-        ]  # fmt: skip
-        return {s for lf in cmp for s in sides(lf.op, lf.value)[1:]}
-
-    def _clocks(self) -> tuple[Clock, ...]:
-        """A clock per declared day count, and one per date fact that a derived value counts
-        from or a timer is anchored on (its regions begin at the thresholds and anchors)."""
-        d, out = self.d, []
-        for name, dv in d.derived.items():
-            if dv.days_since is not None:
-                starts = tuple(sorted(self._thresholds([name])))
-                out.append(Clock(name, dv.days_since, None, starts))
-        for f in sorted(d.vocabulary.dates()):
-            names = [n for n, dv in d.derived.items() if dv.date_fact == f]
-            anchors = {p.days for t in d.timers.values() for p in t.due if p.date_fact == f}
-            if names or anchors:
-                starts = tuple(sorted(self._thresholds(names) | anchors))
-                out.append(Clock(f, None, f, starts))
-        return tuple(out)
 
     def _state(self, s: StateDef, enter: bool, alphabet: bool) -> list[Node]:
         """Criteria an event in ``s`` runs (with ``enter``: entering it runs). For the alphabet
