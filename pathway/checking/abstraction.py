@@ -13,7 +13,7 @@ thresholds off the compiled criteria gives a finite set of witness values per fa
   The others only personalise orders; they are given at opening, in a few ``profiles``.
 - *Alphabet*: the control facts read by the criteria an event in a state runs (following the
   routes one event can pass through), one witness per region; and the facts a safety property
-  guarding a state ahead reads, as corrections that would break it (a recorded age corrected
+  guarding a state ahead reads, as corrections that would break it (a value corrected
   under a threshold after the state that tests it). The properties' thresholds split regions.
 - *Future*: the facts some criterion can still read from a state; the explorer's key keeps their
   regions and forgets the rest (a ``starts_care`` state runs its ``on_enter`` only once).
