@@ -1,14 +1,12 @@
 """The exhaustive check on the fracture-liaison definition, and the seeded mistakes it catches.
 
-The shipped FLS definition breaks two of its declared properties, each only after a correction
-on the way (``test_shipped_...``); these tests pin that until the definition is fixed. The
-seeded mistakes are therefore made in a *repaired* copy (``repaired``: the two smallest
-changes that make the check pass) so that each test sees the violation its mutation causes,
-not the shipped ones. As for the L1–L2 pathway (``test_definition_check.py``), each mutation
-edits the document the way a careless change would and expects the property it breaks, with a
-counterexample that the real replay reproduces. The counterexample names its pathway
-(``"pathway": "fracture-liaison"``); until scenario parsing reads that key it is taken off here
-and the definition is given to ``replay`` as the current one, which is what the key selects.
+FLS.md's rules as written break two of its own properties after a correction on the way (an
+age corrected under 50 during follow-up, medication recorded as not started while
+monitoring): the shipped definition adds a guard for each (``still_eligible`` on the routes
+back to treatment, ``aom_started`` on FLS-PERSISTING), and ``test_unguarded_...`` pin that
+without them the check finds both. As for the L1–L2 pathway (``test_definition_check.py``),
+each seeded mistake edits the document the way a careless change would and expects the
+property it breaks, with a counterexample that the real replay reproduces.
 """
 
 from __future__ import annotations
@@ -46,30 +44,26 @@ def shipped_report() -> CheckReport:
     return check_definition(load_definition(FLS))
 
 
-def repaired(doc: Doc) -> None:
-    """FLS-NOT-ELIGIBLE also routes from the states after assessment (FLS-P3), and
-    FLS-PERSISTING also asks that medication is recorded as started (FLS-P2)."""
-    for state in ("treatment", "first_follow_up", "monitoring", "annual_follow_up"):
-        routes = doc["states"][state].get("routes", [])
-        doc["states"][state]["routes"] = [
-            {"rules": ["FLS-NOT-ELIGIBLE"], "to": "not_eligible"},
-            *routes,
-        ]
-    persisting = doc["rules"]["FLS-PERSISTING"]
-    persisting["when"] = {"all": [persisting["when"], {"fact": "aom_started", "is": True}]}
+def unguarded(doc: Doc) -> None:
+    """FLS.md's rules as written, without the two guards the shipped definition adds: a
+    follow-up contact may send a patient back to ``treatment`` whatever the age recorded
+    since (FLS-P3), and FLS-PERSISTING reads only this contact's ``aom_still_prescribed``
+    (FLS-P2)."""
+    for state in ("first_follow_up", "annual_follow_up"):
+        for route in doc["states"][state]["routes"]:
+            route.pop("when", None)
+    doc["rules"]["FLS-PERSISTING"]["when"] = doc["rules"]["FLS-PERSISTING"]["when"]["all"][0]
 
 
-def mutated(mutate: Callable[[Doc], None], *, repair: bool = True) -> Definition:
+def mutated(mutate: Callable[[Doc], None]) -> Definition:
     doc = copy.deepcopy(orjson.loads(FLS.read_bytes()))
-    if repair:
-        repaired(doc)
     mutate(doc)
     return compile_definition(doc)
 
 
 @cache
-def repaired_report() -> CheckReport:
-    return check_definition(mutated(lambda doc: None))
+def unguarded_report() -> CheckReport:
+    return check_definition(mutated(unguarded))
 
 
 def violation(report: CheckReport, prop: str) -> Violation:
@@ -98,27 +92,27 @@ def replay_counterexample(
 # --- the shipped definition ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="FLS-P2 and FLS-P3 are broken by corrections; see below")
-def test_shipped_fls_definition_keeps_its_five_properties() -> None:
-    assert shipped_report().ok
+def test_shipped_fls_definition_keeps_its_six_properties() -> None:
+    report = shipped_report()
+    assert report.ok, [f"{v.property}: {v.message}" for v in report.violations]
 
 
-def test_shipped_fls_breaks_fls_p3_when_age_is_corrected_under_50_during_treatment() -> None:
-    """FLS-NOT-ELIGIBLE routes only from ``identified`` and ``assessment``: an age corrected
-    to 49 in ``treatment`` stays, and FLS-NOT-STARTED takes the episode back into
-    ``treatment`` with a recorded age under 50."""
-    definition = load_definition(FLS)
-    v = violation(shipped_report(), "FLS-P3")
+def test_unguarded_fls_breaks_fls_p3_when_age_is_corrected_under_50_during_treatment() -> None:
+    """FLS-NOT-ELIGIBLE routes only from ``identified`` and ``assessment``: without the
+    ``still_eligible`` guard, an age corrected to 49 in ``treatment`` stays, and
+    FLS-NOT-STARTED takes the episode back into ``treatment`` with a recorded age under 50."""
+    definition = mutated(unguarded)
+    v = violation(unguarded_report(), "FLS-P3")
     assert "age < 50 (is 49)" in v.message
     step = replay_counterexample(definition, v)
     assert step["state"] == "treatment" and "FLS-NOT-STARTED" in step["rules"]
 
 
-def test_shipped_fls_breaks_fls_p2_when_aom_started_is_recorded_false_while_monitoring() -> None:
-    """FLS-PERSISTING reads only this contact's ``aom_still_prescribed``, while FLS-P2 also
-    asks for ``aom_started`` true: recorded false in ``monitoring``, it is completed anyway."""
-    definition = load_definition(FLS)
-    v = violation(shipped_report(), "FLS-P2")
+def test_unguarded_fls_breaks_fls_p2_when_aom_started_is_recorded_false_while_monitoring() -> None:
+    """Reading only this contact's ``aom_still_prescribed``, while FLS-P2 also asks for
+    ``aom_started`` true: recorded false in ``monitoring``, it would be completed anyway."""
+    definition = mutated(unguarded)
+    v = violation(unguarded_report(), "FLS-P2")
     assert "aom_started is true (is False)" in v.message
     step = replay_counterexample(definition, v)
     assert step["state"] == "completed" and "FLS-PERSISTING" in step["rules"]
@@ -127,16 +121,10 @@ def test_shipped_fls_breaks_fls_p2_when_aom_started_is_recorded_false_while_moni
 def test_shipped_fls_reaches_every_state_and_fires_every_rule_but_its_enrolment() -> None:
     report = shipped_report()
     assert report.complete and report.states_explored > 1000
-    assert {v.property for v in report.violations} == {"FLS-P2", "FLS-P3"}
+    assert report.violations == []
     # fired from the L1–L2 pathway's transitions, never by an event of this one: not required
     assert report.enrolment_rules == ["FLS-ENROL-SPINE"]
     assert report.pruned_facts == ["fracture_site", "sex"]
-
-
-def test_repaired_fls_definition_keeps_its_five_properties() -> None:
-    report = repaired_report()
-    assert report.ok, [f"{v.property}: {v.message}" for v in report.violations]
-    assert report.complete and report.states_explored > 1000
 
 
 def test_fracture_day_regions_come_from_the_timers_date_anchors() -> None:
@@ -163,10 +151,10 @@ def test_low_risk_sent_to_treatment_leaves_lifestyle_advice_unreached() -> None:
     assert "rule FLS-LOW never fired or refused" in messages
 
 
-def test_low_risk_to_treatment_with_a_declared_property_is_a_counterexample() -> None:
+def test_low_risk_to_treatment_is_an_fls_p6_counterexample() -> None:
     """A subtler slip (low risk with a high falls risk treated) leaves every state reachable
-    and breaks none of FLS.md's five; declared as a property (entering ``treatment`` through
-    FLS-HIGH), it is found with a counterexample."""
+    and breaks none of FLS.md's five; the definition's sixth property (entering
+    ``treatment`` from the assessment) finds it with a counterexample."""
 
     def mutate(doc: Doc) -> None:
         doc["rules"]["FLS-HIGH"]["when"]["any"].append(
@@ -178,18 +166,7 @@ def test_low_risk_to_treatment_with_a_declared_property_is_a_counterexample() ->
             }
         )
 
-    def declared(doc: Doc) -> None:
-        mutate(doc)
-        low_untreated = [{"fact": "risk_category", "==": "low"},
-                         {"not": {"fact": "aom_recommended", "is": True}}]  # fmt: skip
-        doc["safety"].append({
-            "id": "FLS-P6", "text": "Low risk is treated only on a clinician's recommendation.",
-            "enters_only_when": {"state": "treatment", "rule": "FLS-HIGH",
-                                 "when": {"not": {"all": low_untreated}}},
-        })  # fmt: skip
-
-    assert check_definition(mutated(mutate)).ok
-    definition = mutated(declared)
+    definition = mutated(mutate)
     v = violation(check_definition(definition), "FLS-P6")
     step = replay_counterexample(definition, v)
     assert step["state"] == "treatment" and "FLS-HIGH" in step["rules"]
