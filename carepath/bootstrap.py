@@ -15,12 +15,14 @@ parts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from carepath.settings import Settings
 from pathway.definition import Definition, load_definition, shipped_definition_files
-from pathway.usecases import DefinitionRegistry
-from storage.definitions import registry_for
-from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
+from pathway.registry import DefinitionRegistry
+
+if TYPE_CHECKING:  # storage (SQLAlchemy, Alembic) is imported only by what opens a database:
+    from storage.unit_of_work import SqlUnitOfWorkFactory  # an in-memory replay never does
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,8 @@ def current_definition(settings: Settings | None = None) -> Definition:
 def open_database(url: str | None = None) -> SqlUnitOfWorkFactory:
     """The unit-of-work factory on ``url`` (default: ``CAREPATH_DATABASE_URL``), migrated to
     the latest schema if needed."""
+    from storage.unit_of_work import uow_factory
+
     return uow_factory(url or Settings.from_env().database_url)
 
 
@@ -74,4 +78,6 @@ def wire(
         current = current_definitions(settings)
     if factory is None:
         factory = open_database((settings or Settings.from_env()).database_url)
+    from storage.definitions import registry_for
+
     return Wiring(factory, registry_for(factory, current))

@@ -237,6 +237,9 @@ class Definition:
     safety: tuple[SafetyProperty, ...] = ()
     remembered: frozenset[str] = frozenset()  # facts whose value at the last review is kept
     dated_timers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # fact → timers
+    # (name, what it counts from or reads): the derived values in the order the engine
+    # computes them on every evaluation, kept flat because that is the hot path
+    derived_plan: tuple[tuple[str, str, str | None], ...] = ()
 
     def is_terminal(self, state: str) -> bool:
         return self.states[state].terminal

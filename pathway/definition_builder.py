@@ -112,6 +112,14 @@ class DefinitionBuilder:
                 d.previous_review for d in self.derived.values() if d.previous_review
             ),
             dated_timers={f: tuple(ts) for f, ts in dated.items()},
+            derived_plan=tuple(
+                (d.name, d.days_since, None)
+                if d.days_since
+                else (d.name, "date", d.date_fact)
+                if d.date_fact
+                else (d.name, "review", d.previous_review)
+                for d in self.derived.values()
+            ),
         )
 
     def _derived(self, raw: Any) -> dict[str, Derived]:

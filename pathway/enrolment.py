@@ -108,6 +108,8 @@ def enrol(
     """Open or link the episodes this decision enrols, adding the links to its own episode (and
     its audit entry, which the caller builds after this). Returns the other episodes' decisions,
     to be saved in the same transaction."""
+    if not decision.transitions:
+        return []  # only an entered state enrols (most decisions: a fact, a timer, a task)
     source_def = registry.get(decision.episode.definition_version)
     out: list[Decision] = []
     for e in triggered(registry, source_def, decision):

@@ -36,6 +36,7 @@ class DefinitionRegistry:
         self.default = default if default in self._current else currents[0].id
         self._by_version = {d.version: d for d in (*currents, *others)}
         self._triggers: dict[tuple[str, str, str], tuple[Trigger, ...]] = {}
+        self._into: dict[str, list[tuple[Definition, EnrolmentDef]]] = {}
 
     @property
     def current(self) -> Definition:
@@ -76,13 +77,17 @@ class DefinitionRegistry:
     # -- enrolments ------------------------------------------------------------------------
 
     def enrolments_into(self, source: Definition) -> list[tuple[Definition, EnrolmentDef]]:
-        """The enrolments the current definitions declare on ``source``'s pathway."""
-        return [
-            (target, e)
-            for target in self._current.values()
-            for e in target.enrolments
-            if e.source == source.id and target.id != source.id
-        ]
+        """The enrolments the current definitions declare on ``source``'s pathway (asked on
+        every decision saved: computed once per pathway)."""
+        found = self._into.get(source.id)
+        if found is None:
+            found = self._into[source.id] = [
+                (target, e)
+                for target in self._current.values()
+                for e in target.enrolments
+                if e.source == source.id and target.id != source.id
+            ]
+        return found
 
     def triggers(
         self, source: Definition, target: Definition, e: EnrolmentDef

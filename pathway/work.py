@@ -39,23 +39,23 @@ def derived_values(definition: Definition, ep: Episode, at: datetime) -> dict[st
     """The definition's derived values for an episode at clinical time ``at``; a value whose
     clock has not started (care not begun, a date fact unknown) is absent, i.e. unknown."""
     out: dict[str, Any] = {}
-    for name, d in definition.derived.items():
-        if d.days_since is not None:
+    for name, kind, arg in definition.derived_plan:
+        if kind == "review":
+            out[name] = ep.remembered.get(arg)  # type: ignore[arg-type]
+        elif kind == "date":
+            fv = ep.facts.get(arg)  # type: ignore[arg-type]
+            if fv is not None:
+                out[name] = (at.astimezone(UTC).date() - date.fromisoformat(fv.value)).days
+        else:
             start = (
                 ep.opened_at
-                if d.days_since == "opening"
+                if kind == "opening"
                 else ep.state_entered_at
-                if d.days_since == "state_entry"
+                if kind == "state_entry"
                 else ep.care_started_at
             )
             if start is not None:
                 out[name] = int((at - start).total_seconds() // _DAY)
-        elif d.date_fact is not None:
-            fv = ep.facts.get(d.date_fact)
-            if fv is not None:
-                out[name] = (at.astimezone(UTC).date() - date.fromisoformat(fv.value)).days
-        else:
-            out[name] = ep.remembered.get(d.previous_review)  # type: ignore[arg-type]
     return out
 
 
