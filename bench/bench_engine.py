@@ -1,7 +1,9 @@
 """Engine speed: decisions/s on the in-memory unit of work, and episodes/s for one
 `carepath replay` call over a generated cohort of scenario files (target ≥ 7,500 episodes/s).
 
-Run: python bench/bench_engine.py [--patients 10000]
+Run: python bench/bench_engine.py [--patients 10000] [--pathway l1-l2|fracture-liaison|all]
+The L1–L2 cohort (default) and/or the fracture liaison cohort (bench/cohort.py), 1 process and
+all cores each.
 Prints figures; asserts nothing (benchmarks are not tests).
 """
 
@@ -16,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cohort import write_cohort  # noqa: E402
+from cohort import write_cohort, write_fls_cohort  # noqa: E402
 
 from pathway import usecases  # noqa: E402
 from pathway.definition import load_definition  # noqa: E402
@@ -63,9 +65,12 @@ def decisions_per_second(n_episodes: int = 3000) -> tuple[int, float]:
     return decisions, time.perf_counter() - start
 
 
-def replay_cohort(n: int, workers: int | None) -> float:
+COHORTS = {"l1-l2": write_cohort, "fracture-liaison": write_fls_cohort}
+
+
+def replay_cohort(n: int, workers: int | None, pathway: str = "l1-l2") -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_cohort(Path(tmp), n)
+        paths = COHORTS[pathway](Path(tmp), n)
         cmd = [sys.executable, "-m", "carepath.cli", "replay", "--json", *map(str, paths)]
         if workers is not None:
             cmd[4:4] = ["--workers", str(workers)]
@@ -80,21 +85,29 @@ def replay_cohort(n: int, workers: int | None) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--patients", type=int, default=10000)
+    parser.add_argument(
+        "--pathway",
+        choices=[*COHORTS, "all"],
+        default="l1-l2",
+        help="which generated cohort to replay (default l1-l2; all: both, one after the other)",
+    )
     args = parser.parse_args()
     decisions, secs = decisions_per_second()
     print(
         f"engine decisions/s (in-memory unit of work, use cases + audit): {decisions / secs:,.0f}  ({decisions} in {secs:.2f} s)"
     )
-    one = replay_cohort(args.patients, 1)
-    print(
-        f"carepath replay, {args.patients} files, 1 process:   {args.patients / one:,.0f} episodes/s ({one:.2f} s)"
-    )
-    many = replay_cohort(args.patients, None)
-    print(
-        f"carepath replay, {args.patients} files, all cores:   {args.patients / many:,.0f} episodes/s ({many:.2f} s)"
-    )
+    pathways = list(COHORTS) if args.pathway == "all" else [args.pathway]
+    for pathway in pathways:
+        one = replay_cohort(args.patients, 1, pathway)
+        print(
+            f"carepath replay, {pathway} cohort, {args.patients} files, 1 process:   {args.patients / one:,.0f} episodes/s ({one:.2f} s)"
+        )
+        many = replay_cohort(args.patients, None, pathway)
+        print(
+            f"carepath replay, {pathway} cohort, {args.patients} files, all cores:   {args.patients / many:,.0f} episodes/s ({many:.2f} s)"
+        )
+        print(f"ratio to target (all cores): {args.patients / many / 7500:.2f}×")
     print("target: ≥ 7,500 episodes/s  (SpiffWorkflow 3.2 baseline measured at ~755 episodes/s)")
-    print(f"ratio to target (all cores): {args.patients / many / 7500:.2f}×")
 
 
 if __name__ == "__main__":
