@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pathway.errors import InvalidDefinition, InvalidObservation
@@ -86,15 +86,16 @@ class FactSpec:
             raise InvalidObservation(self.name, value, self.expected())
         return tuple(value)
 
-
     def _validate_date(self, value: Any, at: datetime | None) -> str:
         parsed = parse_date(value)
         if parsed is None:
             raise InvalidObservation(self.name, value, self.expected())
-        if at is not None and parsed > at.date():
-            raise InvalidObservation(
-                self.name, value, f"a date not after the observation's date ({at.date()})"
-            )
+        if at is not None:
+            day = at.astimezone(UTC).date() if at.tzinfo is not None else at.date()
+            if parsed > day:  # UTC dates, as day counts and date anchors read them
+                raise InvalidObservation(
+                    self.name, value, f"a date not after the observation's UTC date ({day})"
+                )
         return value
 
 
