@@ -150,6 +150,36 @@ def test_definition_has_exactly_the_27_rule_ids_of_fls_md_with_their_refs() -> N
         assert rules[rid].refs == refs, rid
 
 
+def fls_md_measure_ids() -> list[str]:
+    """The ids of FLS.md's measures table (the one whose header is id | numerator | ...)."""
+    out: list[str] = []
+    in_measures = False
+    for line in FLS_MD.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|"):
+            in_measures = False
+        elif cells[:2] == ["id", "numerator"]:
+            in_measures = True
+        elif in_measures and re.fullmatch(r"FLS-KPI(?:-[A-Z0-9]+)+", cells[0]):
+            out.append(cells[0])
+    return out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FLS.md's 8 measures (FLS-KPI-*) are to be declared in the definition file "
+    "('safety properties and measures declared in the definition file, not in Python'); "
+    "fracture_liaison.json has no measures section and nothing computes them",
+)
+def test_the_definition_declares_the_measures_of_fls_md() -> None:
+    _need_fls_md()
+    ids = fls_md_measure_ids()
+    assert len(ids) == 8, ids
+    document = FlsRun().definition.document
+    declared = document.get("measures", {})
+    assert set(ids) <= set(declared if isinstance(declared, dict) else [])
+
+
 def test_every_ref_is_a_source_of_fls_md() -> None:
     definition = FlsRun().definition
     assert set(definition.references) == {"S", "K", "N", "B", "Decision"}
@@ -952,3 +982,20 @@ def test_safety_property_3_no_entry_into_treatment_once_not_eligible(
     run = reach()
     run.observe(facts, day=run.day + 6)
     assert run.state != "treatment"
+
+
+PROPERTY_2 = (
+    "FLS.md is inconsistent: safety property 2 says no episode reaches completed unless "
+    "medication was started, but FLS-PERSISTING completes on aom_still_prescribed true alone, "
+    "so an aom_started corrected to false in monitoring still completes (the definition's "
+    "FLS-P2 reads the aom_started in force)"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=PROPERTY_2)
+def test_safety_property_2_no_completion_when_medication_is_recorded_as_not_started() -> None:
+    run = in_monitoring()
+    run.observe({"aom_started": False}, day=200)
+    run.advance(364)
+    run.observe({"aom_still_prescribed": True}, day=370)
+    assert run.state != "completed"
