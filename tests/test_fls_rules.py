@@ -999,3 +999,12 @@ def test_safety_property_2_no_completion_when_medication_is_recorded_as_not_star
     run.advance(364)
     run.observe({"aom_still_prescribed": True}, day=370)
     assert run.state != "completed"
+
+
+def test_a_request_is_refused_saying_this_pathway_takes_none() -> None:
+    run = assessing()
+    before = run.snapshot()
+    with pytest.raises(InvalidRequest) as refused:
+        run.request("vertebroplasty", day=5)
+    assert "takes none" in refused.value.message
+    assert run.snapshot() == before
