@@ -1008,3 +1008,14 @@ def test_a_request_is_refused_saying_this_pathway_takes_none() -> None:
         run.request("vertebroplasty", day=5)
     assert "takes none" in refused.value.message
     assert run.snapshot() == before
+
+
+def test_a_correction_to_a_fracture_date_after_the_observation_is_refused_timers_untouched() -> (
+    None
+):
+    run = treated(day=10.375)
+    before = run.snapshot()
+    with pytest.raises(InvalidObservation):
+        run.observe({"fracture_date": at_day(11).date().isoformat()}, day=10.5)
+    assert run.snapshot() == before
+    assert {t.due_at for t in run.episode.pending_timers()} == {at_day(84)}
