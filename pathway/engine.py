@@ -108,7 +108,9 @@ def _request(definition: Definition, episode: Episode, event: Request) -> Decisi
         raise InvalidRequest(
             "action",
             event.action,
-            "one of " + ", ".join(definition.requests),
+            "one of " + ", ".join(definition.requests)
+            if definition.requests
+            else "no request: this pathway takes none",
             episode_id=episode.id,
         )
     work = DecisionWork.start(definition, episode, event)

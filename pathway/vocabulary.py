@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pathway.errors import InvalidDefinition, InvalidObservation
@@ -90,10 +90,12 @@ class FactSpec:
         parsed = parse_date(value)
         if parsed is None:
             raise InvalidObservation(self.name, value, self.expected())
-        if at is not None and parsed > at.date():
-            raise InvalidObservation(
-                self.name, value, f"a date not after the observation's date ({at.date()})"
-            )
+        if at is not None:
+            day = at.astimezone(UTC).date() if at.tzinfo is not None else at.date()
+            if parsed > day:  # UTC dates, as day counts and date anchors read them
+                raise InvalidObservation(
+                    self.name, value, f"a date not after the observation's UTC date ({day})"
+                )
         return value
 
 

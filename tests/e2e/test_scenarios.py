@@ -24,12 +24,14 @@ import pytest
 
 from carepath.replay.runner import ReplayResult, replay
 from carepath.replay.scenario import Scenario, load_scenario
-from pathway.definition import Definition, load_definition
+from pathway.definition import Definition, load_definition, shipped_definition_files
 from pathway.usecases import DefinitionRegistry
 from tests.support.protocol import REPOSITORY, SCENARIO_DIR, protocol_file
 
 EXAMPLE_COPY = SCENARIO_DIR / "scenarios_md_example.json"
 SCENARIO_FILES = sorted(p for p in SCENARIO_DIR.iterdir() if p.suffix in (".json", ".yaml", ".yml"))
+FLS = "fracture-liaison"
+FLS_FILES = [p for p in SCENARIO_FILES if p.name.startswith("fls_")]
 
 OUTPUT_KEYS = {"scenario", "definition", "steps", "final_state", "audit_verified"}
 STEP_KEYS = {
@@ -70,6 +72,14 @@ EXPECTED_ERRORS: dict[str, dict[int, str]] = {
     },
     "invalid_observations_mid_episode_store_nothing.json": {
         i: "InvalidObservation" for i in range(2, 8)
+    },
+    # fracture-liaison (FLS.md)
+    "fls_not_eligible_age_49.json": {1: "EpisodeClosed"},
+    "fls_not_eligible_high_energy_trauma.json": {1: "EpisodeClosed"},
+    "fls_invalid_observations_and_requests_store_nothing.json": {
+        **{i: "InvalidObservation" for i in range(1, 6)},
+        6: "InvalidRequest",
+        7: "InvalidRequest",
     },
 }
 
@@ -197,6 +207,112 @@ NOT_FIRED: dict[tuple[str, int], tuple[str, ...]] = {
         "DR-PAIN",
     ),
     ("intake_waits_for_fracture_levels.json", 0): ("IN-PRESENTED",),
+    # fracture-liaison (FLS.md): the day before each boundary, conditions that do not hold
+    ("fls_high_risk_on_medication_at_16_and_52_weeks_completed.json", 2): (
+        "FLS-FOLLOWUP-16",
+        "FLS-ASSESS-DUE",
+        "FLS-DXA-DUE",
+    ),
+    ("fls_high_risk_on_medication_at_16_and_52_weeks_completed.json", 3): (
+        "FLS-ASSESS-DUE",
+        "FLS-DXA-DUE",
+    ),
+    ("fls_high_risk_on_medication_at_16_and_52_weeks_completed.json", 4): ("FLS-EXERCISE",),
+    ("fls_high_risk_on_medication_at_16_and_52_weeks_completed.json", 5): ("FLS-FOLLOWUP-52",),
+    ("fls_very_high_specialist_referral_pending_escalates.json", 1): (
+        "FLS-HIGH",
+        "FLS-INTERMEDIATE",
+    ),
+    ("fls_very_high_specialist_referral_pending_escalates.json", 2): ("FLS-SPECIALIST-PENDING",),
+    ("fls_very_high_specialist_referral_pending_escalates.json", 4): ("FLS-SPECIALIST-PENDING",),
+    ("fls_very_high_specialist_referral_pending_escalates.json", 5): ("FLS-ASSESS-DUE",),
+    ("fls_low_risk_lifestyle_advice_with_falls_referral.json", 0): ("FLS-DXA", "FLS-BLOODS"),
+    ("fls_low_risk_lifestyle_advice_with_falls_referral.json", 2): (
+        "FLS-ASSESS-DUE",
+        "FLS-DXA-DUE",
+    ),
+    ("fls_intermediate_waits_for_bmd_then_high.json", 2): ("FLS-FALLS-REFERRAL",),
+    ("fls_intermediate_waits_for_bmd_then_high.json", 3): (
+        "FLS-FALLS-REFERRAL",
+        "FLS-INTERMEDIATE",
+    ),
+    ("fls_intermediate_waits_for_bmd_then_high.json", 4): ("FLS-FOLLOWUP-16",),
+    ("fls_intermediate_waits_for_bmd_then_high.json", 5): ("FLS-ASSESS-DUE", "FLS-DXA-DUE"),
+    ("fls_intermediate_waits_for_bmd_then_high.json", 6): ("FLS-EXERCISE",),
+    ("fls_low_risk_medication_recommended_not_started_recontacted_declined.json", 0): ("FLS-LOW",),
+    ("fls_low_risk_medication_recommended_not_started_recontacted_declined.json", 1): (
+        "FLS-FOLLOWUP-16",
+    ),
+    ("fls_low_risk_medication_recommended_not_started_recontacted_declined.json", 2): (
+        "FLS-ASSESS-DUE",
+        "FLS-DXA-DUE",
+    ),
+    ("fls_low_risk_medication_recommended_not_started_recontacted_declined.json", 3): (
+        "FLS-EXERCISE",
+    ),
+    ("fls_low_risk_medication_recommended_not_started_recontacted_declined.json", 4): (
+        "FLS-RECONTACT",
+    ),
+    ("fls_not_eligible_age_49.json", 0): ("FLS-ELIGIBLE", "FLS-FRAX"),
+    ("fls_age_50_identification_overdue_then_eligible.json", 0): (
+        "FLS-ELIGIBLE",
+        "FLS-NOT-ELIGIBLE",
+    ),
+    ("fls_age_50_identification_overdue_then_eligible.json", 1): ("FLS-IDENTIFY-OVERDUE",),
+    ("fls_late_identified_fracture_100_days_ago.json", 3): ("FLS-FOLLOWUP-16",),
+    ("fls_late_identified_fracture_100_days_ago.json", 5): ("FLS-FOLLOWUP-16-OVERDUE",),
+    ("fls_late_identified_fracture_100_days_ago.json", 8): ("FLS-FOLLOWUP-52",),
+    ("fls_late_identified_fracture_100_days_ago.json", 10): ("FLS-FOLLOWUP-52-OVERDUE",),
+    ("fls_lapsed_at_52_weeks_then_restarted.json", 0): ("FLS-DXA", "FLS-BLOODS"),
+    ("fls_lapsed_at_52_weeks_then_restarted.json", 1): ("FLS-INTERMEDIATE",),
+    ("fls_lapsed_at_52_weeks_then_restarted.json", 6): ("FLS-RECONTACT",),
+    ("fls_lapsed_at_52_weeks_then_restarted.json", 8): ("FLS-EXERCISE", "FLS-FOLLOWUP-16"),
+    ("fls_lapsed_at_52_weeks_then_restarted.json", 9): ("FLS-FOLLOWUP-52",),
+    ("fls_first_follow_up_without_aom_started_decides_nothing.json", 1): ("FLS-ON-TREATMENT",),
+    ("fls_first_follow_up_without_aom_started_decides_nothing.json", 3): (
+        "FLS-ON-TREATMENT",
+        "FLS-NOT-STARTED",
+        "FLS-EXERCISE",
+    ),
+    ("fls_first_follow_up_without_aom_started_decides_nothing.json", 4): (
+        "FLS-ON-TREATMENT",
+        "FLS-NOT-STARTED",
+        "FLS-PERSISTING",
+    ),
+    ("fls_first_follow_up_without_aom_started_decides_nothing.json", 5): (
+        "FLS-FOLLOWUP-16-OVERDUE",
+    ),
+    ("fls_annual_contact_needs_aom_still_prescribed.json", 3): ("FLS-PERSISTING",),
+    ("fls_annual_contact_needs_aom_still_prescribed.json", 4): ("FLS-FOLLOWUP-52",),
+    ("fls_annual_contact_needs_aom_still_prescribed.json", 6): (
+        "FLS-PERSISTING",
+        "FLS-LAPSED",
+        "FLS-ON-TREATMENT",
+    ),
+    ("fls_corrected_fracture_date_re_times_pending_timers.json", 3): (
+        "FLS-FOLLOWUP-16",
+        "FLS-ASSESS-DUE",
+        "FLS-DXA-DUE",
+    ),
+    ("fls_corrected_fracture_date_re_times_pending_timers.json", 6): (
+        "FLS-FOLLOWUP-16",
+        "FLS-ASSESS-DUE",
+        "FLS-DXA-DUE",
+    ),
+    ("fls_corrected_fracture_date_re_times_pending_timers.json", 8): ("FLS-FOLLOWUP-52",),
+    ("fls_not_started_twice_recontacted_every_28_days.json", 1): ("FLS-SPECIALIST-PENDING",),
+    ("fls_not_started_twice_recontacted_every_28_days.json", 4): ("FLS-RECONTACT",),
+    ("fls_not_started_twice_recontacted_every_28_days.json", 6): ("FLS-EXERCISE",),
+    ("fls_not_started_twice_recontacted_every_28_days.json", 7): ("FLS-RECONTACT",),
+    ("fls_not_started_twice_recontacted_every_28_days.json", 9): ("FLS-FOLLOWUP-16-OVERDUE",),
+    ("fls_assessment_overdue_at_12_weeks_in_identified_and_assessment.json", 0): ("FLS-ELIGIBLE",),
+    ("fls_assessment_overdue_at_12_weeks_in_identified_and_assessment.json", 2): (
+        "FLS-ASSESS-DUE",
+        "FLS-DXA-DUE",
+    ),
+    ("fls_assessment_overdue_at_12_weeks_in_identified_and_assessment.json", 6): (
+        "FLS-FALLS-REFERRAL",
+    ),
 }
 
 # The exact ``timers_fired`` of a step: (timer, episode day it was due), in firing order.
@@ -302,6 +418,91 @@ TIMERS: dict[tuple[str, int], list[tuple[str, int]]] = {
     ("kyphoplasty_granted_from_conservative_care_after_3_month_review.json", 4): [],
     ("intake_waits_for_fracture_levels.json", 2): [("FU-WORKUP-OVERDUE", 3)],
     ("intake_waits_for_fracture_levels.json", 4): [],
+    # fracture-liaison (FLS.md). Starts are 09:00 UTC, so a timer due at 00:00 UTC of a fracture
+    # day is due on the episode day before it (15:00); ties fire in the order they were set.
+    ("fls_high_risk_on_medication_at_16_and_52_weeks_completed.json", 2): [],
+    ("fls_high_risk_on_medication_at_16_and_52_weeks_completed.json", 3): [
+        ("FLS-ASSESS-DUE", 73),
+        ("FLS-DXA-DUE", 73),
+        ("FLS-FOLLOWUP-16", 73),
+    ],
+    ("fls_high_risk_on_medication_at_16_and_52_weeks_completed.json", 5): [],
+    ("fls_high_risk_on_medication_at_16_and_52_weeks_completed.json", 6): [
+        ("FLS-FOLLOWUP-52", 353)
+    ],
+    ("fls_very_high_specialist_referral_pending_escalates.json", 2): [],
+    ("fls_very_high_specialist_referral_pending_escalates.json", 3): [
+        ("FLS-SPECIALIST-PENDING", 33)
+    ],
+    ("fls_very_high_specialist_referral_pending_escalates.json", 5): [
+        ("FLS-ASSESS-DUE", 80),
+        ("FLS-DXA-DUE", 80),
+        ("FLS-FOLLOWUP-16", 80),
+    ],
+    ("fls_low_risk_lifestyle_advice_with_falls_referral.json", 2): [],
+    ("fls_intermediate_waits_for_bmd_then_high.json", 4): [],
+    ("fls_intermediate_waits_for_bmd_then_high.json", 5): [
+        ("FLS-ASSESS-DUE", 76),
+        ("FLS-DXA-DUE", 76),
+        ("FLS-FOLLOWUP-16", 76),
+    ],
+    ("fls_low_risk_medication_recommended_not_started_recontacted_declined.json", 1): [],
+    ("fls_low_risk_medication_recommended_not_started_recontacted_declined.json", 4): [],
+    ("fls_low_risk_medication_recommended_not_started_recontacted_declined.json", 5): [
+        ("FLS-RECONTACT", 88)
+    ],
+    ("fls_not_eligible_age_49.json", 2): [],
+    ("fls_age_50_identification_overdue_then_eligible.json", 1): [],
+    ("fls_age_50_identification_overdue_then_eligible.json", 2): [("FLS-IDENTIFY-OVERDUE", 7)],
+    ("fls_late_identified_fracture_100_days_ago.json", 1): [
+        ("FLS-ASSESS-DUE", 0),
+        ("FLS-DXA-DUE", 0),
+    ],
+    ("fls_late_identified_fracture_100_days_ago.json", 3): [],
+    ("fls_late_identified_fracture_100_days_ago.json", 4): [("FLS-FOLLOWUP-16", 31)],
+    ("fls_late_identified_fracture_100_days_ago.json", 5): [],
+    ("fls_late_identified_fracture_100_days_ago.json", 6): [("FLS-FOLLOWUP-16-OVERDUE", 59)],
+    ("fls_late_identified_fracture_100_days_ago.json", 8): [],
+    ("fls_late_identified_fracture_100_days_ago.json", 9): [("FLS-FOLLOWUP-52", 263)],
+    ("fls_late_identified_fracture_100_days_ago.json", 10): [],
+    ("fls_late_identified_fracture_100_days_ago.json", 11): [("FLS-FOLLOWUP-52-OVERDUE", 291)],
+    ("fls_lapsed_at_52_weeks_then_restarted.json", 2): [
+        ("FLS-ASSESS-DUE", 76),
+        ("FLS-DXA-DUE", 76),
+        ("FLS-FOLLOWUP-16", 76),
+    ],
+    ("fls_lapsed_at_52_weeks_then_restarted.json", 4): [("FLS-FOLLOWUP-52", 356)],
+    ("fls_lapsed_at_52_weeks_then_restarted.json", 6): [],
+    ("fls_lapsed_at_52_weeks_then_restarted.json", 7): [("FLS-RECONTACT", 393)],
+    ("fls_lapsed_at_52_weeks_then_restarted.json", 9): [],
+    ("fls_lapsed_at_52_weeks_then_restarted.json", 10): [("FLS-FOLLOWUP-52", 479)],
+    ("fls_first_follow_up_without_aom_started_decides_nothing.json", 5): [],
+    ("fls_first_follow_up_without_aom_started_decides_nothing.json", 6): [
+        ("FLS-FOLLOWUP-16-OVERDUE", 97)
+    ],
+    ("fls_annual_contact_needs_aom_still_prescribed.json", 4): [],
+    ("fls_annual_contact_needs_aom_still_prescribed.json", 5): [("FLS-FOLLOWUP-52", 360)],
+    ("fls_corrected_fracture_date_re_times_pending_timers.json", 3): [],
+    ("fls_corrected_fracture_date_re_times_pending_timers.json", 6): [],
+    ("fls_corrected_fracture_date_re_times_pending_timers.json", 8): [],
+    ("fls_corrected_fracture_date_re_times_pending_timers.json", 9): [("FLS-FOLLOWUP-52", 353)],
+    ("fls_not_started_twice_recontacted_every_28_days.json", 1): [("FLS-SPECIALIST-PENDING", 28)],
+    ("fls_not_started_twice_recontacted_every_28_days.json", 4): [],
+    ("fls_not_started_twice_recontacted_every_28_days.json", 5): [("FLS-RECONTACT", 93)],
+    ("fls_not_started_twice_recontacted_every_28_days.json", 7): [],
+    ("fls_not_started_twice_recontacted_every_28_days.json", 8): [("FLS-RECONTACT", 121)],
+    ("fls_not_started_twice_recontacted_every_28_days.json", 9): [],
+    ("fls_not_started_twice_recontacted_every_28_days.json", 10): [
+        ("FLS-FOLLOWUP-16-OVERDUE", 149)
+    ],
+    ("fls_assessment_overdue_at_12_weeks_in_identified_and_assessment.json", 1): [
+        ("FLS-IDENTIFY-OVERDUE", 7)
+    ],
+    ("fls_assessment_overdue_at_12_weeks_in_identified_and_assessment.json", 2): [],
+    ("fls_assessment_overdue_at_12_weeks_in_identified_and_assessment.json", 3): [
+        ("FLS-ASSESS-DUE", 27),
+        ("FLS-DXA-DUE", 27),
+    ],
 }
 
 # The exact ``transitions`` of a step: (from, to, the set of rules that caused it), in order.
@@ -328,6 +529,54 @@ TRANSITIONS: dict[tuple[str, int], list[tuple[str, str, frozenset[str]]]] = {
     ("kyphoplasty_granted_from_conservative_care_after_3_month_review.json", 3): [
         ("conservative_care", "augmentation_consideration", frozenset({"AUG-KYPHOPLASTY"})),
     ],
+    # fracture-liaison (FLS.md)
+    ("fls_low_risk_medication_recommended_not_started_recontacted_declined.json", 0): [
+        ("identified", "assessment", frozenset({"FLS-ELIGIBLE"})),
+        ("assessment", "treatment", frozenset({"FLS-HIGH"})),
+    ],
+    ("fls_high_risk_on_medication_at_16_and_52_weeks_completed.json", 3): [
+        ("treatment", "first_follow_up", frozenset({"FLS-FOLLOWUP-16"})),
+    ],
+    ("fls_high_risk_on_medication_at_16_and_52_weeks_completed.json", 7): [
+        ("annual_follow_up", "completed", frozenset({"FLS-PERSISTING"})),
+    ],
+    ("fls_very_high_specialist_referral_pending_escalates.json", 7): [
+        ("monitoring", "closed", frozenset({"FLS-CLOSE"})),
+    ],
+    ("fls_not_eligible_age_49.json", 0): [
+        ("identified", "not_eligible", frozenset({"FLS-NOT-ELIGIBLE"})),
+    ],
+    ("fls_high_energy_found_during_assessment.json", 1): [
+        ("assessment", "not_eligible", frozenset({"FLS-NOT-ELIGIBLE"})),
+    ],
+    ("fls_lapsed_at_52_weeks_then_restarted.json", 5): [
+        ("annual_follow_up", "treatment", frozenset({"FLS-LAPSED"})),
+    ],
+    ("fls_lapsed_at_52_weeks_then_restarted.json", 7): [
+        ("treatment", "first_follow_up", frozenset({"FLS-RECONTACT"})),
+    ],
+    ("fls_first_follow_up_without_aom_started_decides_nothing.json", 3): [],
+    ("fls_first_follow_up_without_aom_started_decides_nothing.json", 4): [],
+    ("fls_annual_contact_needs_aom_still_prescribed.json", 6): [],
+    ("fls_corrected_fracture_date_re_times_pending_timers.json", 2): [],
+    ("fls_corrected_fracture_date_re_times_pending_timers.json", 5): [],
+}
+
+# The ``enrolled`` of a step (SCENARIOS.md: present only when non-empty), from FLS-ENROL-SPINE:
+# an L1-L2 episode of a patient aged 50 or more first entering conservative_care, or entering
+# immediate_transfer with neither high-energy trauma nor a suspected pathologic fracture.
+ENROL = [{"pathway": FLS, "rule": "FLS-ENROL-SPINE"}]
+ENROLLED: dict[tuple[str, int], list[dict[str, str]]] = {
+    ("scenarios_md_example.json", 0): [],
+    ("scenarios_md_example.json", 1): ENROL,
+    ("wu_malig_age_50_first_fracture_not_screened.json", 1): ENROL,
+    ("nsaid_avoid_anticoagulated_45_year_old.json", 1): [],
+    ("tx_multi_two_levels_at_intake.json", 0): ENROL,
+    ("tx_multi_and_neuro_high_energy_fall.json", 0): [],
+    ("tx_neuro_motor_deficit_at_intake.json", 0): [],
+    ("tx_malig_pathologic_fracture_found_at_workup.json", 1): [],
+    ("tx_instab_posterior_column_on_repeat_imaging.json", 0): ENROL,
+    ("tx_instab_posterior_column_on_repeat_imaging.json", 1): [],  # one per L1-L2 episode
 }
 
 TERMINAL_STATES = (
@@ -336,6 +585,9 @@ TERMINAL_STATES = (
     "augmentation_consideration",
     "discharged",
     "closed",
+    "lifestyle_advice",
+    "completed",
+    "not_eligible",
 )
 
 
@@ -350,9 +602,15 @@ def scenario(name: str) -> Scenario:
 
 
 @cache
+def registry() -> DefinitionRegistry:
+    """Every shipped definition, as ``carepath replay`` loads them (so enrolments happen)."""
+    return DefinitionRegistry([load_definition(p) for p in shipped_definition_files()])
+
+
+@cache
 def replayed(name: str) -> ReplayResult:
     """Each file is replayed once, in process, and shared by every test that reads it."""
-    return replay(scenario(name), DefinitionRegistry(definition()))
+    return replay(scenario(name), registry())
 
 
 def steps(name: str) -> list[dict[str, Any]]:
@@ -406,7 +664,9 @@ def test_replay_output_has_exactly_the_keys_of_scenarios_md(name: str) -> None:
     assert set(output["definition"]) == {"id", "version"}
     assert len(output["steps"]) == len(scenario(name).events)
     for index, step in enumerate(output["steps"]):
-        assert set(step) == STEP_KEYS
+        assert set(step) - {"enrolled"} == STEP_KEYS
+        if "enrolled" in step:  # only when non-empty
+            assert step["enrolled"] and all(set(e) == {"pathway", "rule"} for e in step["enrolled"])
         assert step["step"] == index
         assert step["day"] == scenario(name).events[index].day
         assert step["kind"] == scenario(name).events[index].kind
@@ -421,7 +681,7 @@ def test_replay_output_has_exactly_the_keys_of_scenarios_md(name: str) -> None:
 def test_errors_occur_exactly_where_expected_and_change_nothing(name: str) -> None:
     """A refused event reports its error, leaves the state as it was, and the replay goes on."""
     expected = EXPECTED_ERRORS.get(name, {})
-    previous = "intake"
+    previous = registry().current_for(scenario(name).pathway).initial_state
     for step in steps(name):
         index = step["step"]
         if index in expected:
@@ -464,10 +724,23 @@ def test_transitions_name_the_rules_that_caused_them(
     assert got == expected
 
 
+@pytest.mark.parametrize(("name", "index", "expected"), by_file(ENROLLED, "enrolled"))
+def test_enrolments_are_reported_in_the_step_that_triggers_them(
+    name: str, index: int, expected: list[dict[str, str]]
+) -> None:
+    assert steps(name)[index].get("enrolled", []) == expected
+
+
+@pytest.mark.parametrize("name", [p.name for p in SCENARIO_FILES])
+def test_at_most_one_enrolment_per_episode_and_none_from_fls_episodes(name: str) -> None:
+    enrolled = [e for step in steps(name) for e in step.get("enrolled", [])]
+    assert len(enrolled) <= (0 if scenario(name).pathway == FLS else 1), enrolled
+
+
 def test_tables_name_only_existing_files_and_steps() -> None:
     """A renamed scenario must not silently drop the checks keyed to it."""
     keys = [(f, s) for f, errs in EXPECTED_ERRORS.items() for s in errs]
-    keys += list(NOT_FIRED) + list(TIMERS) + list(TRANSITIONS)
+    keys += list(NOT_FIRED) + list(TIMERS) + list(TRANSITIONS) + list(ENROLLED)
     for name, index in keys:
         assert (SCENARIO_DIR / name).exists(), name
         assert 0 <= index < len(scenario(name).events), f"{name}: step {index}"
@@ -502,6 +775,52 @@ def test_every_close_reason_closes_an_episode_in_some_scenario() -> None:
         if s.events[x.step].kind == "close" and x.state == "closed" and "ADM-CLOSE" in x.rules
     }
     assert reasons == set(definition().close.reasons)
+
+
+# --- (b') the FLS files cover the whole fracture-liaison definition (FLS.md) --------------------
+
+
+@cache
+def fls_definition() -> Definition:
+    return registry().current_for(FLS)
+
+
+def fls_expectations() -> Iterator[tuple[Scenario, Any]]:
+    for path in FLS_FILES:
+        s = scenario(path.name)
+        for x in s.expect:
+            yield s, x
+
+
+def test_at_least_15_fls_scenarios_all_on_the_fracture_liaison_pathway_with_a_start() -> None:
+    assert len(FLS_FILES) >= 15
+    for path in FLS_FILES:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        assert raw["pathway"] == FLS and "start" in raw, path.name
+        assert replayed(path.name).output["definition"]["id"] == FLS
+
+
+def test_every_fls_rule_is_named_in_an_fls_expectation_or_reported_as_an_enrolment() -> None:
+    named = {r for _, x in fls_expectations() for r in (*x.rules, *x.refused)}
+    named |= {e["rule"] for enrolled in ENROLLED.values() for e in enrolled}  # FLS-ENROL-SPINE
+    missing = sorted(set(fls_definition().rules) - named)
+    assert not missing, f"FLS rules no scenario expects: {missing}"
+    assert len(fls_definition().rules) == 27
+
+
+def test_every_fls_state_is_an_expected_state_of_an_fls_scenario() -> None:
+    named = {x.state for _, x in fls_expectations() if x.state}
+    missing = set(fls_definition().states) - named
+    assert not missing, sorted(missing)
+
+
+def test_every_fls_close_reason_closes_an_fls_episode_in_some_scenario() -> None:
+    reasons = {
+        s.events[x.step].value
+        for s, x in fls_expectations()
+        if s.events[x.step].kind == "close" and x.state == "closed" and "FLS-CLOSE" in x.rules
+    }
+    assert reasons == set(fls_definition().close.reasons)
 
 
 # --- (c) the worked example of SCENARIOS.md through the real CLI ---------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 from pathway import usecases
 from pathway.audit import AuditRecord
-from pathway.definition import Definition, load_definition
+from pathway.definition import Definition, load_definition, shipped_definition_files
 from pathway.model import OPEN, Decision, Episode, Observation, Task
 from pathway.unit_of_work import InMemoryUnitOfWork
 from pathway.usecases import Applied, DefinitionRegistry
@@ -37,14 +37,27 @@ def day_at(day: float, start: datetime = START) -> datetime:
     return start + timedelta(days=day)
 
 
+def shipped_registry() -> DefinitionRegistry:
+    """Every shipped definition side by side, as every process loads them (enrolments work)."""
+    return DefinitionRegistry([load_definition(p) for p in shipped_definition_files()])
+
+
 class Run:
     """One episode driven through the use cases on a virtual clock."""
 
+    pathway: str | None = None  # the pathway episodes open on (None: the registry's default)
+    start: datetime = START  # what day 0 means
+
     def __init__(
-        self, uow: InMemoryUnitOfWork | None = None, defn: Definition | None = None
+        self,
+        uow: InMemoryUnitOfWork | None = None,
+        defn: Definition | None = None,
+        registry: DefinitionRegistry | None = None,
     ) -> None:
+        if defn is None and registry is not None:
+            defn = registry.current_for(self.pathway)
         self.definition = defn or definition()
-        self.registry = DefinitionRegistry(self.definition)
+        self.registry = registry or DefinitionRegistry(self.definition)
         self.uow = uow or InMemoryUnitOfWork()
         self.episode_id = ""
         self.day: float = 0
@@ -67,6 +80,7 @@ class Run:
             actor=ACTOR,
             event_id=f"ev-{run._n}",
             episode_id="ep-1",
+            pathway=run.pathway,
         )
         run.episode_id = applied.outcome.episode_id
         run.history.append(applied)
@@ -136,7 +150,7 @@ class Run:
     # -- reading ----------------------------------------------------------------------------
 
     def at(self, day: float | None = None) -> datetime:
-        return day_at(self.day if day is None else day)
+        return day_at(self.day if day is None else day, self.start)
 
     @property
     def episode(self) -> Episode:
@@ -206,3 +220,32 @@ def at_three_month_review(profile: Mapping[str, Any] | None = None, *, pain: int
     run.advance(90)
     assert run.state == "reassessment", run.state
     return run
+
+
+# -- the fracture liaison pathway (FLS.md) ----------------------------------------------------
+
+FLS = "fracture-liaison"
+FRACTURE_DATE = "2026-03-02"
+FRACTURE_MIDNIGHT = datetime(2026, 3, 2, tzinfo=UTC)  # 00:00 UTC of fracture day 0
+
+
+class FlsRun(Run):
+    """An FLS episode whose ``day`` is the fracture day (FLS.md): day 84.0 is 00:00 UTC of
+    fracture day 84 when ``fracture_date`` is ``FRACTURE_DATE``; 3.375 is 09:00 of day 3."""
+
+    pathway = FLS
+    start = FRACTURE_MIDNIGHT
+
+    def __init__(
+        self, uow: InMemoryUnitOfWork | None = None, registry: DefinitionRegistry | None = None
+    ) -> None:
+        super().__init__(uow, registry=registry or shipped_registry())
+
+    def update_task(self, rule_id: str, status: str = "done") -> Applied:
+        task = self.open_tasks(rule_id)[0]
+        return self._record(
+            usecases.update_task(
+                self.uow, self.registry, self.episode_id, task.key, status, note=None,
+                at=self.at(), now=self.at(), actor=ACTOR, event_id=self._event_id(),
+            )
+        )  # fmt: skip

@@ -16,10 +16,15 @@ import pytest
 from carepath.replay.runner import replay
 from carepath.replay.scenario import Scenario, load_scenario
 from pathway import usecases
+from pathway.definition import load_definition, shipped_definition_files
 from pathway.unit_of_work import InMemoryUnitOfWork, UnitOfWork
+from pathway.usecases import DefinitionRegistry
 from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
 from tests.support.episode_driver import DEFS
 from tests.support.protocol import SCENARIO_DIR
+# A scenario naming its pathway (fracture-liaison) replays on every shipped definition; the
+# default pathway's files on its definition alone, so that they open no enrolled episode here.
+SHIPPED = DefinitionRegistry([load_definition(p) for p in shipped_definition_files()])
 
 
 def scenarios() -> list[Scenario]:
@@ -66,11 +71,12 @@ def test_replay_through_sql_equals_replay_in_memory(
     scenario: Scenario, sql_factory: SqlUnitOfWorkFactory, reset_ids: Callable[[str], None]
 ) -> None:
     name = Path(scenario.source).stem
+    definitions = DEFS if scenario.pathway is None else SHIPPED
     memory = InMemoryUnitOfWork()
     reset_ids(name)
-    in_memory = replay(scenario, DEFS, lambda: memory)
+    in_memory = replay(scenario, definitions, lambda: memory)
     reset_ids(name)
-    through_sql = replay(scenario, DEFS, sql_factory)
+    through_sql = replay(scenario, definitions, sql_factory)
 
     assert through_sql.output == in_memory.output
     assert through_sql.failures == in_memory.failures
