@@ -22,6 +22,7 @@ from pathway.usecases import DefinitionRegistry
 from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
 from tests.support.episode_driver import DEFS
 from tests.support.protocol import SCENARIO_DIR
+
 # A scenario naming its pathway (fracture-liaison) replays on every shipped definition; the
 # default pathway's files on its definition alone, so that they open no enrolled episode here.
 SHIPPED = DefinitionRegistry([load_definition(p) for p in shipped_definition_files()])
