@@ -34,7 +34,7 @@ from pathway.model import (
     Request,
     UpdateTask,
 )
-from pathway.work import DecisionWork
+from pathway.work import DecisionInProgress
 
 
 def open_episode(definition: Definition, event: Open, episode_id: str, now: datetime) -> Decision:
@@ -53,7 +53,7 @@ def open_episode(definition: Definition, event: Open, episode_id: str, now: date
         label=event.label,
         version=1,
     )
-    work = DecisionWork(definition, episode, Decision(event, None, episode), 1)
+    work = DecisionInProgress(definition, episode, Decision(event, None, episode), 1)
     work.enter(definition.initial_state)
     if facts:
         work.observe(facts, event, source="open")
@@ -76,7 +76,7 @@ def decide(definition: Definition, episode: Episode, event: Event, now: datetime
         )
     if isinstance(event, Observe):
         facts = definition.vocabulary.validate(event.facts, event.at)
-        work = DecisionWork.start(definition, episode, event)
+        work = DecisionInProgress.start(definition, episode, event)
         work.observe(facts, event, source=event.source)
         return work.finish()
     if isinstance(event, Request):
@@ -84,7 +84,7 @@ def decide(definition: Definition, episode: Episode, event: Event, now: datetime
     if isinstance(event, UpdateTask):
         return _update_task(definition, episode, event)
     if isinstance(event, LinkEpisode):
-        work = DecisionWork.start(definition, episode, event)
+        work = DecisionInProgress.start(definition, episode, event)
         work.episode.links = (*episode.links, event.link)
         work.decision.links_added.append(event.link)
         return work.finish()
@@ -94,7 +94,7 @@ def decide(definition: Definition, episode: Episode, event: Event, now: datetime
             raise InvalidRequest(
                 "reason", event.reason, "one of " + ", ".join(close.reasons), episode_id=episode.id
             )
-        work = DecisionWork.start(definition, episode, event)
+        work = DecisionInProgress.start(definition, episode, event)
         work.episode.closed_reason = event.reason
         work.fire(definition.rules[close.rule], [])
         work.move(close.to, close.rule, (close.rule,))
@@ -113,7 +113,7 @@ def _request(definition: Definition, episode: Episode, event: Request) -> Decisi
             else "no request: this pathway takes none",
             episode_id=episode.id,
         )
-    work = DecisionWork.start(definition, episode, event)
+    work = DecisionInProgress.start(definition, episode, event)
     rule = definition.rules[spec.rule]
     if spec.refused_always:
         work.refuse(event.action, rule, [])
@@ -148,7 +148,7 @@ def _update_task(definition: Definition, episode: Episode, event: UpdateTask) ->
             "task", event.task_key, f"the key of an open task of this episode ({open_keys})",
             episode_id=episode.id,
         )  # fmt: skip
-    work = DecisionWork.start(definition, episode, event)
+    work = DecisionInProgress.start(definition, episode, event)
     work.set_task_status(index, event.status, event.note)
     return work.finish()
 
@@ -160,7 +160,7 @@ def _fire_timer(
     timer = episode.timers[index] if index is not None else None
     if timer is None or timer.status != PENDING or definition.is_terminal(episode.state):
         return Decision(event, episode, episode, skipped=True)  # cancelled or already fired
-    work = DecisionWork.start(definition, episode, event)
+    work = DecisionInProgress.start(definition, episode, event)
     spec = definition.timers[timer.rule_id]
     nominal = timer.due_at
     if timer.set_at is not None:  # lateness counts from the anchor, not from a clamped due time

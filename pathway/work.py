@@ -1,6 +1,6 @@
 """A decision under construction: a private copy of the episode plus everything that happened.
 
-The engine (``pathway.engine``) decides *which* rules apply to an event; ``DecisionWork`` is
+The engine (``pathway.engine``) decides *which* rules apply to an event; ``DecisionInProgress`` is
 how the effects are applied and recorded: observing facts, settling routes (TX check first,
 then the state's routes while a transition applies), firing rules with their evidence, moving
 along the definition's graph, entering states (their rules and timers), setting and cancelling
@@ -59,7 +59,7 @@ def derived_values(definition: Definition, ep: Episode, at: datetime) -> dict[st
     return out
 
 
-class DecisionWork:
+class DecisionInProgress:
     """The decision under construction: a private copy of the episode plus what happened."""
 
     __slots__ = (
@@ -90,7 +90,7 @@ class DecisionWork:
         self._open_rules: set[str] | None = None  # rules with an open task
 
     @classmethod
-    def start(cls, definition: Definition, episode: Episode, event: Event) -> DecisionWork:
+    def start(cls, definition: Definition, episode: Episode, event: Event) -> DecisionInProgress:
         copy = Episode(
             id=episode.id,
             definition_version=episode.definition_version,

@@ -114,7 +114,7 @@ class Abstraction:
     """The definition's criteria sorted by what reads what, by state; cached per argument."""
 
     def __init__(self, definition: Definition) -> None:
-        self.d, rules = definition, definition.rules
+        self.definition, rules = definition, definition.rules
         self.reach = {s: definition.graph.successors(s) for s in definition.states}
         for s in definition.states:  # close the successor relation transitively
             todo = list(self.reach[s])
@@ -173,11 +173,13 @@ class Abstraction:
         if enter:
             ids += [*s.on_enter, *(() if alphabet else s.timers)]
         ids = [x for x in ids if not alphabet or x in self.control]
-        return [self.d.rules[x].criterion for x in ids] + [r.when for r in s.routes if r.when]
+        return [self.definition.rules[x].criterion for x in ids] + [
+            r.when for r in s.routes if r.when
+        ]
 
     def _common(self, states: set[str], watch: tuple[str, ...], alphabet: bool) -> list[Node]:
         """Criteria any event may run: global routes, requests, watched timers and escalations."""
-        d = self.d
+        d = self.definition
         ids = [x for r in d.global_routes for x in (*r.rules, *(() if alphabet else r.also))]
         ids += [
             q.rule for q in d.requests.values() if q.allowed_from & states and not q.refused_always
@@ -191,15 +193,15 @@ class Abstraction:
         value at the previous review can still be read."""
         reach = self.reach[state]
         nodes = self._common(reach | {state}, watch, False) + self._state(
-            self.d.states[state], False, False
+            self.definition.states[state], False, False
         )
         nodes += self.judged
         for t in reach:
-            sd = self.d.states[t]
+            sd = self.definition.states[t]
             nodes += self._state(sd, not (started and sd.starts_care), False)
         by_fact: dict[str, dict[int, Leaf]] = {}
         for lf in (lf for n in nodes for lf in leaves(n)):
-            if lf.name not in self.d.derived and getattr(lf, "scope", None) != "event":
+            if lf.name not in self.definition.derived and getattr(lf, "scope", None) != "event":
                 by_fact.setdefault(lf.name, {})[id(lf)] = lf
         prev = any(
             lf.name in self.recalled or getattr(lf, "var", None) in self.recalled
@@ -214,13 +216,13 @@ class Abstraction:
         guarding a state ahead that read it, since a correction on the way may break them)."""
         chain, todo = {state}, [state]
         while todo:  # the states one event passes through: routes are followed while they apply
-            for r in (*self.d.states[todo.pop()].routes, *self.d.global_routes):
+            for r in (*self.definition.states[todo.pop()].routes, *self.definition.global_routes):
                 if r.to and r.to not in chain:
                     chain.add(r.to)
                     todo.append(r.to)
         nodes = self._common({state}, watch, True)
         for t in chain:
-            sd = self.d.states[t]
+            sd = self.definition.states[t]
             nodes += self._state(sd, t != state and not (started and sd.starts_care), True)
         read: dict[str, list[Leaf]] = {}
         for lf in (lf for n in nodes for lf in leaves(n)):
@@ -231,7 +233,7 @@ class Abstraction:
         guarded: dict[str, list[tuple[Leaf, bool]]] = {}
         for target, signed_leaves in self.guards:
             for lf, positive in signed_leaves if target in ahead else ():
-                if lf.name in self.d.vocabulary.facts and lf.name not in own:
+                if lf.name in self.definition.vocabulary.facts and lf.name not in own:
                     guarded.setdefault(lf.name, []).append((lf, positive))
         for lf in (lf for n in self.judged for lf in leaves(n) if lf.name in read):
             read[lf.name].append(lf)  # both sides of a property's thresholds are tried
@@ -255,10 +257,10 @@ class Abstraction:
         """Opening facts: none, then profiles in which each rule that reads only non-control
         facts fires once (packed together where they agree)."""
         out: list[tuple[dict[str, Any], list[Node]]] = []
-        for rule in self.d.rules.values():
+        for rule in self.definition.rules.values():
             names = list(dict.fromkeys(lf.name for lf in leaves(rule.criterion)))
             fires = rule.criterion.test
-            skip = self.control_facts | set(self.d.derived) | self.dates
+            skip = self.control_facts | set(self.definition.derived) | self.dates
             if not names or set(names) & skip or fires(facts_context({})):
                 continue
             combos = (

@@ -56,9 +56,9 @@ def check_definition(definition: Definition, limit: int = 500_000) -> CheckRepor
         events_run=walk.events,
         seconds=round(time.perf_counter() - began, 3),
         violations=list(walk.found.values()),
-        witnesses=walk.a.witnesses,
-        profiles=walk.a.profiles,
-        pruned_facts=sorted(set(definition.vocabulary.facts) - set(walk.a.witnesses)),
+        witnesses=walk.abstraction.witnesses,
+        profiles=walk.abstraction.profiles,
+        pruned_facts=sorted(set(definition.vocabulary.facts) - set(walk.abstraction.witnesses)),
         tx_by_witness=walk.tx,
         enrolment_rules=sorted(enrolment_only_rules(definition)),
     )
@@ -83,7 +83,7 @@ class _Walk:
     """The breadth-first walk: cases, how each was reached, and the checks on every decision."""
 
     def __init__(self, definition: Definition) -> None:
-        self.d, self.a = definition, Abstraction(definition)
+        self.definition, self.abstraction = definition, Abstraction(definition)
         self.monitor = SafetyMonitor(definition)
         self.tx_rules = leads_to_rules(definition)
         self.keys: dict[tuple[Any, ...], int] = {}
@@ -102,14 +102,16 @@ class _Walk:
         """Facts as recorded on ``day``: a date fact's witness (a day count) becomes its date."""
         today = (START + timedelta(days=day)).date()
         return {
-            f: (today - timedelta(days=v)).isoformat() if f in self.a.dates else v
+            f: (today - timedelta(days=v)).isoformat() if f in self.abstraction.dates else v
             for f, v in facts.items()
         }
 
     def run(self, limit: int) -> None:
-        for profile in self.a.openings:
+        for profile in self.abstraction.openings:
             facts = self.concrete(profile, 0)
-            opened = open_episode(self.d, Open("x0", START, ACTOR, dict(facts)), "ep", START)
+            opened = open_episode(
+                self.definition, Open("x0", START, ACTOR, dict(facts)), "ep", START
+            )
             self.arrive(-1, 0, "open", facts, None, [opened], opened.episode)
         while self.queue and len(self.parent) < limit:
             nid, ep, day = self.queue.popleft()
@@ -133,7 +135,7 @@ class _Walk:
         self.probed.add(ep.state)
         out: list[tuple[str, Any, Any]] = []
         noop = False
-        cases = self.a.alphabet(ep.state, ep.care_started_at is not None, watched(ep))
+        cases = self.abstraction.alphabet(ep.state, ep.care_started_at is not None, watched(ep))
         for f, w, tests, guards in cases:
             now, value = ep.fact(f), self.concrete({f: w}, day)
             if guards:  # read by no criterion here but by a property guarding a state ahead:
@@ -145,15 +147,15 @@ class _Walk:
                     continue  # an observation that moves no test is tried once per case
                 noop = True
             out.append(("observe", value, w))
-        out += [("request", action, None) for action in self.d.requests]
-        out.append(("close", self.d.close.reasons[0], None))
+        out += [("request", action, None) for action in self.definition.requests]
+        out.append(("close", self.definition.close.reasons[0], None))
         return out + ([("advance", True, None)] if self.next_day(ep, day) is not None else [])
 
     def next_day(self, ep: Episode, day: int) -> int | None:
         """The next day something can change by itself: a timer due or a clock region begins."""
         at = START + timedelta(days=day)
         days = [day_of(t.due_at) for t in ep.pending_timers()]
-        for clock in self.a.clocks:
+        for clock in self.abstraction.clocks:
             v = clock.value(ep, at)
             if v is not None:
                 days += [day + s - v for s in clock.starts if s > v]
@@ -162,18 +164,18 @@ class _Walk:
     def apply(self, ep: Episode, day: int, kind: str, value: Any) -> tuple[int, list[Decision]]:
         at, eid = START + timedelta(days=day), f"x{self.events}"
         if kind == "observe":
-            return day, [decide(self.d, ep, Observe(eid, at, ACTOR, dict(value)), at)]
+            return day, [decide(self.definition, ep, Observe(eid, at, ACTOR, dict(value)), at)]
         if kind == "request":
-            return day, [decide(self.d, ep, Request(eid, at, ACTOR, value), at)]
+            return day, [decide(self.definition, ep, Request(eid, at, ACTOR, value), at)]
         if kind == "close":
-            return day, [decide(self.d, ep, Close(eid, at, ACTOR, value), at)]
+            return day, [decide(self.definition, ep, Close(eid, at, ACTOR, value), at)]
         if not any(t.due_at <= at for t in ep.pending_timers()):
             day = self.next_day(ep, day)  # type: ignore[assignment]
             at = START + timedelta(days=day)
         decisions: list[Decision] = []
         while due := [t for t in ep.pending_timers() if t.due_at <= at]:  # in firing order
             fire = FireTimer(f"{eid}.{len(decisions)}", due[0].due_at, ACTOR, due[0].key)
-            decision = decide(self.d, ep, fire, at)
+            decision = decide(self.definition, ep, fire, at)
             if decision.skipped:
                 break
             decisions.append(decision)
@@ -188,9 +190,15 @@ class _Walk:
         refused = tuple(r for d in decisions for r in d.refused_ids)
         edge = (day, kind, value, ep.state, rules, refused)
         self.fired.update(rules, refused)
-        if kind == "observe" and before is not None and not self.d.is_terminal(before.state):
+        if (
+            kind == "observe"
+            and before is not None
+            and not self.definition.is_terminal(before.state)
+        ):
             ((fact, concrete),) = value.items()
-            label = repr(concrete if witness is None or fact not in self.a.dates else witness)
+            label = repr(
+                concrete if witness is None or fact not in self.abstraction.dates else witness
+            )
             seen = self.tx.setdefault(fact, {}).setdefault(label, [])
             seen[:] = sorted(set(seen) | (set(rules) & self.tx_rules))
         broken = [v for d in decisions for v in self.monitor.violations(d)]
@@ -207,22 +215,24 @@ class _Walk:
             self.parent.append(parent)
             self.edge.append(edge)
             self.succ.append(set())
-            if not self.d.is_terminal(ep.state):
+            if not self.definition.is_terminal(ep.state):
                 self.queue.append((nid, ep, day))
         if parent >= 0:
             self.succ[parent].add(nid)
 
     def key(self, ep: Episode, day: int) -> tuple[Any, ...]:
-        if self.d.is_terminal(ep.state):
+        if self.definition.is_terminal(ep.state):
             return (ep.state,)
         at = START + timedelta(days=day)
-        tests, prev = self.a.future(ep.state, ep.care_started_at is not None, watched(ep))
+        tests, prev = self.abstraction.future(ep.state, ep.care_started_at is not None, watched(ep))
         regions = tuple(
-            ep.fact(f) if f in self.a.relational else tuple(holds(t, ep.fact(f)) for t in ts)
+            ep.fact(f)
+            if f in self.abstraction.relational
+            else tuple(holds(t, ep.fact(f)) for t in ts)
             for f, ts in tests
         )
         return (
-            ep.state, tuple(c.region(ep, at) for c in self.a.clocks),
+            ep.state, tuple(c.region(ep, at) for c in self.abstraction.clocks),
             tuple(t.rule_id for t in ep.pending_timers()),
             tuple(sorted(t.rule_id for t in ep.open_escalations())),
             regions, tuple(sorted(ep.remembered.items())) if prev else None,
@@ -239,13 +249,13 @@ class _Walk:
             edges.append(self.edge[n])
             n = self.parent[n]
         edges.reverse()
-        return counterexample(self.d, START, edges, why)
+        return counterexample(self.definition, START, edges, why)
 
     def finish(self) -> None:
         """Whole-walk checks: every state reached, every rule fired or refused (but those only
         an enrolment from another pathway uses), and no case from which no clinical outcome (a
         terminal state other than close and the ``observation_leads_to`` states) is left."""
-        d, states = self.d, [e[3] for e in self.edge]
+        d, states = self.definition, [e[3] for e in self.edge]
         for s in d.states:
             if s not in states:
                 self.found[f"reach:{s}"] = Violation("reachability", f"state {s!r} never reached")

@@ -56,7 +56,7 @@ class SafetyMonitor:
     """One definition's declared properties; ``violations`` judges one decision."""
 
     def __init__(self, definition: Definition) -> None:
-        self.d = definition
+        self.definition = definition
         self.judges: list[tuple[SafetyProperty, Callable[[SafetyProperty, Decision], Found]]] = [
             (p, getattr(self, f"_{p.kind}")) for p in definition.safety
         ]
@@ -67,7 +67,12 @@ class SafetyMonitor:
             yield from judge(prop, decision)
 
     def _observation_leads_to(self, p: SafetyProperty, decision: Decision) -> Found:
-        d, ep, event, before = self.d, decision.episode, decision.event, decision.episode_before
+        d, ep, event, before = (
+            self.definition,
+            decision.episode,
+            decision.event,
+            decision.episode_before,
+        )
         if not isinstance(event, Observe | Open) or (before and d.is_terminal(before.state)):
             return
         ctx = context_after(d, ep, event.at, dict(event.facts))
@@ -99,7 +104,7 @@ class SafetyMonitor:
             entries = [t for t in entries if set(t.rules) & set(p.rules)]
         if p.when is None or not entries:
             return
-        ctx = context_after(self.d, decision.episode, decision.event.at, {})
+        ctx = context_after(self.definition, decision.episode, decision.event.at, {})
         if not p.when.test(ctx):
             failed = [e for e in p.when.explain(ctx) if not e.held]
             why = "; ".join(f"{e.test} (is {e.observed})" for e in failed)
@@ -114,6 +119,6 @@ class SafetyMonitor:
 
     def _never_unseen(self, p: SafetyProperty, decision: Decision) -> Found:
         ep = decision.episode
-        live = not self.d.is_terminal(ep.state)
+        live = not self.definition.is_terminal(ep.state)
         if live and not ep.pending_timers() and not ep.open_escalations():
             yield p.id, f"in {ep.state!r} with no pending timer and no open escalation: unseen"

@@ -2,7 +2,7 @@
 
 A changed definition file is a new version; running episodes stay on the version they were
 opened under until migrated. ``plan_migration`` works out, without touching anything, what
-moving one episode means; ``apply`` turns the plan into an ordinary ``Decision`` that the use
+moving one episode means; ``migration_decision`` turns the plan into an ordinary ``Decision`` that the use
 case audits and saves like any other (kind ``migrate``).
 
 What a migration does, and the reading taken where the rules leave a choice:
@@ -47,7 +47,7 @@ import orjson
 from pathway.definition import Definition
 from pathway.errors import InvalidRequest
 from pathway.model import CANCELLED, PENDING, Decision, Episode, Event, Timer
-from pathway.work import DecisionWork
+from pathway.work import DecisionInProgress
 
 
 @dataclass(slots=True)
@@ -159,14 +159,14 @@ def plan_migration(
     return plan
 
 
-def apply(plan: MigrationPlan, actor: str) -> Decision:
+def migration_decision(plan: MigrationPlan, actor: str) -> Decision:
     """The migration as a decision on the new version: same facts, the planned state and
     timers, and the transfer if the new TX check calls for one."""
     if plan.skip is not None:
         raise InvalidRequest("episode", plan.episode.id, f"an episode to migrate ({plan.skip})")
     ep0, new = plan.episode, plan.new
     event_id = f"migrate:{ep0.id}:{ep0.version}:{new.version}"
-    work = DecisionWork.start(
+    work = DecisionInProgress.start(
         new, ep0, Migrate(event_id, plan.now, actor, plan.old.version, new.version)
     )
     ep = work.episode
@@ -214,7 +214,7 @@ def _live_states(definition: Definition) -> list[str]:
 
 def _transfer_rules(plan: MigrationPlan) -> tuple[str, ...]:
     """The TX rules (``on_every_event`` routes) of the new version that hold on current facts."""
-    work = DecisionWork.start(plan.new, plan.episode, Migrate("plan", plan.now, "plan"))
+    work = DecisionInProgress.start(plan.new, plan.episode, Migrate("plan", plan.now, "plan"))
     work.episode.care_started_at = plan.care_started_at
     ctx = work.context()
     rules = plan.new.rules

@@ -26,7 +26,12 @@ from pathway.audit import AuditRecord, entry_for
 from pathway.definition import Definition
 from pathway.engine import decide
 from pathway.errors import ConcurrencyConflict, InvalidDefinition, InvalidRequest, PathwayError
-from pathway.migration.plan import MissingStateMapping, apply, check_state_map, plan_migration
+from pathway.migration.plan import (
+    MissingStateMapping,
+    check_state_map,
+    migration_decision,
+    plan_migration,
+)
 from pathway.model import Decision, Episode, FireTimer
 from pathway.unit_of_work import Change, Outcome, UnitOfWork
 from pathway.usecases import DefinitionRegistry, fire_due_timers, timer_event_id
@@ -122,13 +127,13 @@ def migrate_episode(
         episode = uow.get_episode(episode_id)
         old = definitions.get(episode.definition_version)
         if dry_run:
-            episode, fired = catch_up(old, episode, now)
+            episode, fired = fire_due_in_memory(old, episode, now)
         plan = plan_migration(episode, old, new, state_map, now)
         result = EpisodeMigration(episode_id, plan.skip or "", old.version, new.version)
         result.timers_fired_first = fired
         if plan.skip is not None:
             return result
-        decision = apply(plan, actor)
+        decision = migration_decision(plan, actor)
         prior = uow.find_outcome(decision.event.event_id)
         if prior is not None:
             result.status, result.outcome = REPEATED, prior
@@ -188,7 +193,9 @@ def migrate_all(
     return report
 
 
-def catch_up(definition: Definition, episode: Episode, now: datetime) -> tuple[Episode, int]:
+def fire_due_in_memory(
+    definition: Definition, episode: Episode, now: datetime
+) -> tuple[Episode, int]:
     """The episode after firing, in memory, every timer due by ``now`` (as the scheduler
     would before the migration): what a dry run plans on. Returns it and the count fired."""
     fired = 0

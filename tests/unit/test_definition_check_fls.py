@@ -278,7 +278,7 @@ def test_the_walk_fires_the_fracture_day_timers_on_each_of_their_anchors() -> No
     def spy(decision: Any) -> Any:
         t = decision.timer_fired
         if t is not None and t.set_at is not None:
-            spec = walk.d.timers[t.rule_id]
+            spec = walk.definition.timers[t.rule_id]
             won = [p for p in spec.due if p.due(t.set_at, decision.episode.facts) == t.due_at]
             seen.add((t.rule_id, won[0].date_fact or "set" if won else "at once"))
         return judge(decision)

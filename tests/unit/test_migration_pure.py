@@ -18,14 +18,14 @@ from pathway import usecases
 from pathway.audit import verify_chain
 from pathway.definition import DEFAULT_DEFINITION, Definition, compile_definition
 from pathway.errors import InvalidRequest
-from pathway.migration.plan import MissingStateMapping, apply, plan_migration
+from pathway.migration.plan import MissingStateMapping, migration_decision, plan_migration
 from pathway.migration.usecases import (
     CURRENT,
     MIGRATED,
     TERMINAL,
     WOULD_MIGRATE,
     EpisodeMigration,
-    catch_up,
+    fire_due_in_memory,
     migrate_all,
     migration_entry,
 )
@@ -336,7 +336,7 @@ def test_due_timers_fire_under_the_old_version_before_the_migration() -> None:
 
 def test_catch_up_fires_in_memory_in_due_order() -> None:
     run = in_care()
-    episode, fired = catch_up(run.definition, run.episode, day_at(60))
+    episode, fired = fire_due_in_memory(run.definition, run.episode, day_at(60))
     assert fired == 5 and episode.state == "reassessment"  # days 28, 28, 42, 42, 56
     assert run.episode.version == 2  # the stored episode is untouched
 
@@ -397,7 +397,9 @@ def test_a_migrate_entry_replays_from_the_log_alone() -> None:
     state_map = {m["state"]["from"]: m["state"]["to"]} if m["state"]["mapped"] else {}
     new = run.registry.get(m["to_version"])
     plan = plan_migration(before, run.registry.get(m["from_version"]), new, state_map, entry.at)
-    again = migration_entry(apply(plan, entry.actor), plan.changes(), entry.recorded_at)
+    again = migration_entry(
+        migration_decision(plan, entry.actor), plan.changes(), entry.recorded_at
+    )
     assert (again.payload, again.hash) == (entry.payload, entry.hash)
 
 
