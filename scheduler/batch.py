@@ -102,6 +102,16 @@ class BatchUnitOfWork(SqlUnitOfWork):
             return None  # the snapshot says whether this timer is pending (see the class doc)
         return super().find_outcome(event_id)
 
+    def episodes_of_patient(self, patient_ref: str, pathway: str) -> list[Episode]:
+        """Those the database holds, and those this batch wrote or queued (deferred: unsent)."""
+        found = super().episodes_of_patient(patient_ref, pathway)
+        seen = {e.id for e in found}
+        return found + [
+            e
+            for e in self.written.values()
+            if e.id not in seen and e.patient_ref == patient_ref and e.pathway == pathway
+        ]
+
     def due_timers(
         self, now: datetime, limit: int, episode_id: str | None = None
     ) -> list[DueTimer]:

@@ -749,3 +749,26 @@ def test_a_batch_whose_enrolment_conflicts_writes_neither_side(
     assert [r["kind"] for r in audit(factory, "fls-wrist")] == ["open", "link"]
     assert [r["kind"] for r in audit(factory, "ep-1")].count("timer") >= 1
     all_chains_verify(factory)
+
+
+def test_two_episodes_of_one_patient_in_one_batch_open_one_fls_episode(
+    timed: tuple[Any, DefinitionRegistry],
+) -> None:
+    """Regression: a deferred batch (PostgreSQL) queued the first episode's enrolment unwritten,
+    so the second episode's look-up for the patient's live FLS episode missed it and opened a
+    second one; the careful batch and every other unit of work link it instead."""
+    from scheduler.worker import TimerWorker
+
+    factory, registry = timed
+    open_l1(factory, "ep-2", registry=registry, at=T0 + timedelta(minutes=1))
+    usecases.observe(
+        factory(), registry, "ep-2", PRESENTATION, at=T0 + timedelta(minutes=1),
+        now=T0 + timedelta(minutes=1), actor="d", event_id="present-2",
+    )  # fmt: skip
+    TimerWorker(factory, registry, batch=10).sweep(day(4))
+
+    (fls,) = episodes(factory, FLS)
+    relations = {i: [k.relation for k in episode(factory, i).links] for i in ("ep-1", "ep-2")}
+    assert sorted(relations.values()) == [["enrolled"], ["linked"]]
+    assert sorted(k.relation for k in fls.links) == ["enrolled_from", "linked_from"]
+    all_chains_verify(factory)
