@@ -118,8 +118,8 @@ def enrol(
         if live is not None:
             mine, theirs = links(source, live.id, e, opened=False)
             event = LinkEpisode(
-                f"{ENROL_EVENT_PREFIX}{source.id}:{e.declared.rule}", decision.event.at,
-                decision.event.actor, theirs,
+                f"{ENROL_EVENT_PREFIX}{source.id}:{e.declared.rule}",
+                _not_before(decision.event.at, live), decision.event.actor, theirs,
             )  # fmt: skip
             out.append(decide(registry.get(live.definition_version), live, event, now))
         else:
@@ -157,11 +157,18 @@ def close_enrolled(
         if definition.is_terminal(target.state) or event.reason not in definition.close.reasons:
             continue
         cascade = Close(
-            f"{ENROL_EVENT_PREFIX}{target.id}:close:{event.event_id}", event.at, event.actor,
-            event.reason, decision.episode.id,
+            f"{ENROL_EVENT_PREFIX}{target.id}:close:{event.event_id}",
+            _not_before(event.at, target), event.actor, event.reason, decision.episode.id,
         )  # fmt: skip
         out.append(decide(definition, target, cascade, now))
     return out
+
+
+def _not_before(at: datetime, other: Episode) -> datetime:
+    """The clinical time of an event caused on another episode: the source event's, unless the
+    other episode entered its state later (its clock does not go backwards; the engine would
+    refuse the event, and with it the source decision)."""
+    return max(at, other.state_entered_at)
 
 
 def _live_episode(

@@ -5,13 +5,14 @@ Each use case takes a unit of work, runs the engine on the stored snapshot and s
 decision, its audit entry and its outcome together. An event id seen before returns the first
 outcome and writes nothing; a timer's event id is derived from the timer (``timer_event_id``,
 the one place its format is written), so firing it twice is a no-op, and ``handle`` refuses
-that prefix to every other event.
+that prefix to every other event, and the prefix of enrolments' derived event ids
+(``pathway.enrolment.ENROL_EVENT_PREFIX``) to every event from outside.
 
-``handle`` is the policy every entry point shares, so that none writes it again: the event id
-reserved for timers refused, a repeated event id answered with its first outcome (nothing fired,
-nothing written), then the episode's timers that are due by ``now`` fired (each its own
-transaction, as a running scheduler would have fired them, so a command never acts on a state
-the clock has already left), then the event.
+``handle`` is the policy every entry point shares, so that none writes it again: the event ids
+reserved for timers and enrolments refused, a repeated event id answered with its first outcome
+(nothing fired, nothing written), then the episode's timers that are due by ``now`` fired (each
+its own transaction, as a running scheduler would have fired them, so a command never acts on a
+state the clock has already left), then the event.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from pathway.audit import entry_for
 from pathway.engine import decide
 from pathway.engine import open_episode as _open
-from pathway.enrolment import close_enrolled, enrol
+from pathway.enrolment import ENROL_EVENT_PREFIX, close_enrolled, enrol
 from pathway.errors import InvalidRequest
 from pathway.model import Close, Decision, Event, FireTimer, Observe, Open, Request, UpdateTask
 from pathway.registry import DefinitionRegistry
@@ -88,9 +89,13 @@ def handle(
     event, and returns the unit of work the event runs on (the API checks ``If-Match`` there
     and pins the episode's version).
     """
-    if event.event_id.startswith(TIMER_EVENT_PREFIX) and not isinstance(event, FireTimer):
+    if event.event_id.startswith(ENROL_EVENT_PREFIX) or (
+        event.event_id.startswith(TIMER_EVENT_PREFIX) and not isinstance(event, FireTimer)
+    ):
         raise InvalidRequest(
-            "event_id", event.event_id, f"an event id not starting {TIMER_EVENT_PREFIX!r}"
+            "event_id",
+            event.event_id,
+            f"an event id starting neither {TIMER_EVENT_PREFIX!r} nor {ENROL_EVENT_PREFIX!r}",
         )
     with uow:
         prior = uow.find_outcome(event.event_id)

@@ -4,9 +4,9 @@ transaction).
 
 One transaction per timer tops out near 0.9k timers/s on this machine; a batch of a hundred
 in one transaction goes far faster. ``BatchUnitOfWork`` is the SQL unit of work bound to an
-open transaction: each use case's ``commit()`` writes its change inside a savepoint, so one bad
-episode rolls back alone and the batch goes on. Snapshots enter the shared cache only when the
-outer transaction commits.
+open transaction: each use case's ``commit()`` writes its changes (the decision and those on the
+episodes it enrols or closes) inside one savepoint, so one bad episode rolls back alone and the
+batch goes on. Snapshots enter the shared cache only when the outer transaction commits.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from storage.writes import ChangeRows, change_rows
 class BatchUnitOfWork(SqlUnitOfWork):
     """A unit of work whose commits are part of a transaction its caller owns.
 
-    Two modes. *Careful*: each ``commit()`` writes its change inside a savepoint, so one bad
-    episode rolls back alone. *Deferred* (PostgreSQL): ``commit()`` only queues the change,
-    and ``flush()`` sends every queued write in one pipeline — one round trip for the batch
-    instead of three per timer; if any write fails (another writer moved an episode, a timer
-    already applied), ``flush`` raises ``BatchFailed``, the caller rolls the whole batch back
-    and replays it in careful mode.
+    Two modes. *Careful*: each ``commit()`` writes its changes inside one savepoint, so one bad
+    episode rolls back alone, and a decision is never written without the enrolment it caused.
+    *Deferred* (PostgreSQL): ``commit()`` only queues the changes, and ``flush()`` sends every
+    queued write in one pipeline — one round trip for the batch instead of three per timer; if
+    any write fails (another writer moved an episode, a timer already applied), ``flush`` raises
+    ``BatchFailed``, the caller rolls the whole batch back and replays it in careful mode.
 
     After its first write to an episode the batch holds that row (PostgreSQL's row lock, or
     SQLite's single writer) until it commits, so the snapshot it wrote is the truth: later
@@ -58,13 +58,15 @@ class BatchUnitOfWork(SqlUnitOfWork):
 
     def commit(self) -> None:
         backend, db = self.backend, self.connection()
-        for change in self.take_staged():
-            rows = change_rows(change, backend.time)
-            if self.deferred:
-                self._queue.append(rows)
-            else:
-                with backend.savepoint(db):
-                    backend.write_change(db, rows)
+        staged = self.take_staged()
+        rows = [change_rows(change, backend.time) for change in staged]
+        if self.deferred:
+            self._queue.extend(rows)
+        elif rows:
+            with backend.savepoint(db):  # a decision and its enrolments: all or none
+                for one in rows:
+                    backend.write_change(db, one)
+        for change in staged:
             episode = change.decision.episode
             self.written[episode.id] = episode
 
@@ -96,6 +98,16 @@ class BatchUnitOfWork(SqlUnitOfWork):
         if timer_of is not None and (self.deferred or timer_of in self.written):
             return None  # the snapshot says whether this timer is pending (see the class doc)
         return super().find_outcome(event_id)
+
+    def episodes_of_patient(self, patient_ref: str, pathway: str) -> list[Episode]:
+        """Those the database holds, and those this batch wrote or queued (deferred: unsent)."""
+        found = super().episodes_of_patient(patient_ref, pathway)
+        seen = {e.id for e in found}
+        return found + [
+            e
+            for e in self.written.values()
+            if e.id not in seen and e.patient_ref == patient_ref and e.pathway == pathway
+        ]
 
     def due_timers(
         self, now: datetime, limit: int, episode_id: str | None = None

@@ -1,7 +1,7 @@
 """How every write runs: parse → ``pathway.usecases.handle`` → render.
 
-1. ``Idempotency-Key`` is the command's event id (keys starting ``timer:`` are reserved for
-   timer firings: 422). Seen before, the first outcome is answered (200,
+1. ``Idempotency-Key`` is the command's event id (keys starting ``timer:`` or ``enrol:`` are
+   reserved for timer firings and enrolments: 422). Seen before, the first outcome is answered (200,
    ``Idempotent-Replayed: true``) and nothing else happens: not even an If-Match check, since
    the first application moved the version the client sent; a key first used for another
    command is a 422.
@@ -29,6 +29,7 @@ from carepath.api.auth import caller
 from carepath.api.episode_view import etag, firing, outcome_out
 from carepath.api.problems import ProblemError
 from carepath.api.services import Services, services, utc
+from pathway.enrolment import ENROL_EVENT_PREFIX
 from pathway.errors import ConcurrencyConflict, InvalidRequest
 from pathway.model import Episode, Event
 from pathway.unit_of_work import UnitOfWork
@@ -92,7 +93,8 @@ class Command:
             raise ProblemError(
                 422,
                 "invalid-request",
-                f"Idempotency-Key: keys starting {TIMER_EVENT_PREFIX!r} are reserved",
+                f"Idempotency-Key: keys starting {TIMER_EVENT_PREFIX!r} or "
+                f"{ENROL_EVENT_PREFIX!r} are reserved",
                 field="Idempotency-Key",
                 value=key,
                 expected=exc.expected,
