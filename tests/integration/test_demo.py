@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,6 +15,7 @@ from carepath.demo import cohort, episode_id_of, load_demo
 from pathway.audit import verify_chain
 from pathway.model import Episode
 from pathway.usecases import DefinitionRegistry
+from tests.support.protocol import REPOSITORY
 
 FLS, SPINE = "fracture-liaison", "l1-l2-compression-fracture"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -150,6 +150,6 @@ def test_demo_patients_are_fictional_and_named_so(demo: Demo) -> None:
 
 
 def test_no_module_of_the_demo_grows_past_300_lines() -> None:
-    root = Path(__file__).resolve().parent.parent / "carepath"
+    root = REPOSITORY / "carepath"
     for name in ("demo.py", "demo_fls.py", "demo_play.py"):
         assert len((root / name).read_text(encoding="utf-8").splitlines()) <= 300, name
