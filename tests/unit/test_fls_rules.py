@@ -133,7 +133,7 @@ def fls_md_rule_refs() -> dict[str, tuple[str, ...]]:
 
 
 def _need_fls_md() -> None:
-    protocol_file("FLS.md")  # skipped, or failed under CI=true, when it is not beside us
+    protocol_file("FLS.md")  # skipped, naming the path, when it is not beside the checkout
 
 
 def test_definition_has_exactly_the_27_rule_ids_of_fls_md_with_their_refs() -> None:
