@@ -42,9 +42,11 @@ def triggered(
     """The enrolments this decision triggers (none already made from this episode)."""
     if not decision.transitions:
         return []
+    entered = {t.dest for t in decision.transitions}
+    if not entered & registry.trigger_states(source):
+        return []  # no enrolment watches the states this decision entered
     ep = decision.episode
     done = {link.rule for link in ep.links if link.relation in (ENROLLED, LINKED)}
-    entered = {t.dest for t in decision.transitions}
     out: list[Enrolment] = []
     ctx: Context | None = None
     for target, declared in registry.enrolments_into(source):

@@ -37,6 +37,7 @@ class DefinitionRegistry:
         self._by_version = {d.version: d for d in (*currents, *others)}
         self._triggers: dict[tuple[str, str, str], tuple[Trigger, ...]] = {}
         self._into: dict[str, list[tuple[Definition, EnrolmentDef]]] = {}
+        self._watched: dict[str, frozenset[str]] = {}
 
     @property
     def current(self) -> Definition:
@@ -87,6 +88,15 @@ class DefinitionRegistry:
                 for e in target.enrolments
                 if e.source == source.id and target.id != source.id
             ]
+        return found
+
+    def trigger_states(self, source: Definition) -> frozenset[str]:
+        """The states of ``source``'s pathway whose entry some enrolment watches."""
+        found = self._watched.get(source.id)
+        if found is None:
+            found = self._watched[source.id] = frozenset(
+                state for _, e in self.enrolments_into(source) for state, _ in e.on_entering
+            )
         return found
 
     def triggers(
