@@ -48,6 +48,15 @@ EPISODES = {
     "DEMO-0014": "delayed referral (ended)",
     "DEMO-0015": "closed (ended)",
     "DEMO-0016": "kyphoplasty consideration (ended)",
+    # the fracture liaison pathway, its own tones, forms with date fields and links
+    "DEMO-F001": "FLS identified, overdue",
+    "DEMO-F003": "FLS assessment, 12-week escalations",
+    "DEMO-F005": "FLS treatment, specialist referral pending",
+    "DEMO-F008": "FLS first follow-up, overdue",
+    "DEMO-F011": "FLS annual follow-up, overdue",
+    "DEMO-F013": "FLS lifestyle advice (ended)",
+    "DEMO-F014": "FLS not eligible (ended)",
+    "DEMO-F015": "FLS closed (ended)",
 }
 
 NARROW = {
@@ -196,6 +205,9 @@ def test_every_page_has_no_wcag_2_1_aa_violation(server: tuple[str, str], browse
     browser.get(f"{base}/worklist?state=immediate_transfer&q=")
     wait_for(browser, "tr.row")
     audit.check("worklist, filtered to an ended state")
+    browser.get(f"{base}/worklist?pathway=fracture-liaison")
+    wait_for(browser, "tr.row")
+    audit.check("worklist, one pathway")
     browser.get(f"{base}/worklist?state=&q=nobody")
     wait_for(browser, ".empty")
     audit.check("worklist, nothing matches")
