@@ -3,7 +3,9 @@
 ``DefinitionBuilder(document).build()`` is what ``pathway.definition.compile_definition``
 runs. It raises ``InvalidDefinition`` naming the first problem: unknown facts or rules, rules
 without citation or never used, states unreachable or with no way out of their own, timers
-naming no rule or set by nothing, cyclic criteria.
+naming no rule or set by nothing, cyclic criteria. The sections of the engine's general
+features (derived values, timer anchors, enrolments, safety properties) are parsed by
+``pathway.definition_sections``.
 """
 
 from __future__ import annotations
@@ -14,20 +16,21 @@ from typing import Any
 from pathway.criteria import Compiler, Node, resolve_rule_refs
 from pathway.definition import (
     ACTION_KINDS,
-    CLOCKS,
     Action,
     CloseDef,
     Definition,
-    Derived,
-    DuePart,
-    EnrolmentDef,
     RequestDef,
     Route,
     Rule,
-    SafetyProperty,
     StateDef,
     TimerDef,
     content_hash,
+)
+from pathway.definition_sections import (
+    derived_section,
+    due_parts,
+    enrolments_section,
+    safety_section,
 )
 from pathway.errors import InvalidDefinition
 from pathway.graph import Edge, StateGraph
@@ -35,13 +38,6 @@ from pathway.legacy_format import upgrade_derived
 from pathway.vocabulary import Vocabulary
 
 TONES = ("start", "diagnostic", "care", "review", "transfer", "referral", "done", "closed", "other")
-SAFETY_KINDS = (
-    "observation_leads_to",
-    "request_refused",
-    "enters_only_when",
-    "transition_keeps_task",
-    "never_unseen",
-)
 
 
 class DefinitionBuilder:
@@ -50,7 +46,7 @@ class DefinitionBuilder:
     def __init__(self, doc: dict[str, Any]) -> None:
         self.doc = doc
         self.vocabulary = Vocabulary.from_data(doc["facts"])
-        self.derived = self._derived(upgrade_derived(doc.get("derived", {})))
+        self.derived = derived_section(upgrade_derived(doc.get("derived", {})), self.vocabulary)
         states = doc["states"]
         if not isinstance(states, dict):
             raise InvalidDefinition("states: expected an object of state name → state")
@@ -74,8 +70,8 @@ class DefinitionBuilder:
         )
         requests = self._requests()
         close = self._close()
-        enrolments = self._enrolments()
-        safety = self._safety(rules, set(states), requests)
+        enrolments = enrolments_section(doc, self.vocabulary, self._use)
+        safety = safety_section(doc, rules, set(states), requests, self.compiler)
         resolve_rule_refs(self.compiler.rule_refs, criteria)
         self._check_references(rules, states, timers)
         graph = self._graph(states, timers, requests, close, global_routes)
@@ -121,33 +117,6 @@ class DefinitionBuilder:
                 for d in self.derived.values()
             ),
         )
-
-    def _derived(self, raw: Any) -> dict[str, Derived]:
-        if not isinstance(raw, dict):
-            raise InvalidDefinition("derived: expected an object of name → declaration")
-        facts, dates = self.vocabulary.facts, self.vocabulary.dates()
-        out: dict[str, Derived] = {}
-        for name, spec in raw.items():
-            where = f"derived.{name}"
-            if name in facts:
-                raise InvalidDefinition(f"{where}: a fact of the vocabulary has this name")
-            if not isinstance(spec, dict) or len(spec) != 1:
-                raise InvalidDefinition(
-                    f"{where}: expected one of days_since, days_since_date, previous_review"
-                )
-            ((kind, value),) = spec.items()
-            if kind == "days_since" and value in CLOCKS:
-                out[name] = Derived(name, days_since=value)
-            elif kind == "days_since_date" and value in dates:
-                out[name] = Derived(name, date_fact=value)
-            elif kind == "previous_review" and value in facts:
-                out[name] = Derived(name, previous_review=value)
-            else:
-                raise InvalidDefinition(
-                    f"{where}.{kind}: got {value!r}, expected days_since one of {list(CLOCKS)}, "
-                    f"days_since_date a date fact {sorted(dates)}, or previous_review a fact"
-                )
-        return out
 
     def _rule(self, rid: str, raw: dict[str, Any], references: Mapping[str, str]) -> Rule:
         refs = tuple(str(r) for r in raw.get("refs", ()))
@@ -235,7 +204,7 @@ class DefinitionBuilder:
         for order, (tid, raw) in enumerate(self.doc.get("timers", {}).items()):
             if tid not in rules:
                 raise InvalidDefinition(f"timers.{tid}: names no rule; a timer fires its rule")
-            due = self._due(tid, raw)
+            due = due_parts(tid, raw, self.vocabulary)
             moves = raw.get("moves") or {}
             self.used_rules.add(tid)
             timers[tid] = TimerDef(
@@ -253,26 +222,6 @@ class DefinitionBuilder:
                     f"timers.{tid}.set_on_known: the timer is anchored on no date fact"
                 )
         return timers
-
-    def _due(self, tid: str, raw: dict[str, Any]) -> tuple[DuePart, ...]:
-        """``"days": N`` (after what sets it) or ``"due": [part, ...]`` (the later of them),
-        each part ``{"days": N}`` or ``{"days": N, "after_date": FACT}``."""
-        parts = raw.get("due", [{"days": raw.get("days")}])
-        if not isinstance(parts, list) or not parts:
-            raise InvalidDefinition(f"timers.{tid}.due: expected a non-empty list of parts")
-        out: list[DuePart] = []
-        for i, part in enumerate(parts):
-            where = f"timers.{tid}" if "due" not in raw else f"timers.{tid}.due[{i}]"
-            days = part.get("days") if isinstance(part, dict) else None
-            if type(days) is not int or days < 0:
-                raise InvalidDefinition(f"{where}.days: got {days!r}, expected a whole number ≥ 0")
-            fact = part.get("after_date")
-            if fact is not None and fact not in self.vocabulary.dates():
-                raise InvalidDefinition(
-                    f"{where}.after_date: got {fact!r}, expected a date fact of the vocabulary"
-                )
-            out.append(DuePart(days, fact))
-        return tuple(out)
 
     def _requests(self) -> dict[str, RequestDef]:
         out: dict[str, RequestDef] = {}
@@ -295,83 +244,6 @@ class DefinitionBuilder:
             raise InvalidDefinition("close: missing; every pathway needs a way to close an episode")
         self._use([raw["rule"]], "close.rule")
         return CloseDef(raw["rule"], raw["to"], tuple(raw["reasons"]))
-
-    def _enrolments(self) -> tuple[EnrolmentDef, ...]:
-        out: list[EnrolmentDef] = []
-        for rid, raw in self.doc.get("enrolments", {}).items():
-            where = f"enrolments.{rid}"
-            self._use([rid], where)
-            entering = raw.get("on_entering")
-            if not raw.get("from") or not isinstance(entering, list) or not entering:
-                raise InvalidDefinition(f"{where}: expected from (a pathway id) and on_entering")
-            facts = raw.get("facts", {})
-            for name, how in facts.items():
-                if name not in self.vocabulary:
-                    raise InvalidDefinition(
-                        f"{where}.facts: {name!r} is not a fact of this pathway"
-                    )
-                if (
-                    not isinstance(how, dict)
-                    or len(how) != 1
-                    or next(iter(how)) not in ("copy", "value", "date_of")
-                ):
-                    raise InvalidDefinition(
-                        f"{where}.facts.{name}: expected one of copy, value, date_of"
-                    )
-                if "value" in how:
-                    self.vocabulary.facts[name].validate(how["value"])
-                if "date_of" in how and how["date_of"] not in CLOCKS:
-                    raise InvalidDefinition(
-                        f"{where}.facts.{name}.date_of: expected one of {list(CLOCKS)}"
-                    )
-            out.append(
-                EnrolmentDef(
-                    rule=rid,
-                    source=str(raw["from"]),
-                    on_entering=tuple((e["state"], e.get("when", True)) for e in entering),
-                    facts=facts,
-                    link_live=bool(raw.get("link_live_episode", False)),
-                    close_with_source=tuple(raw.get("close_with_source", ())),
-                )
-            )
-        return tuple(out)
-
-    def _safety(
-        self, rules: Mapping[str, Rule], states: set[str], requests: Mapping[str, RequestDef]
-    ) -> tuple[SafetyProperty, ...]:
-        out: list[SafetyProperty] = []
-        for i, raw in enumerate(self.doc.get("safety", ())):
-            where = f"safety[{i}]"
-            kinds = [k for k in SAFETY_KINDS if k in raw]
-            if not raw.get("id") or len(kinds) != 1:
-                raise InvalidDefinition(f"{where}: expected an id and one of {list(SAFETY_KINDS)}")
-            kind, spec = kinds[0], raw[kinds[0]]
-            prop = SafetyProperty(raw["id"], str(raw.get("text", "")), kind)
-            if kind == "never_unseen":
-                out.append(prop)
-                continue
-            state, when = spec.get("state"), spec.get("when")
-            prop_rules = tuple(spec.get("rules", ()) or ([spec["rule"]] if "rule" in spec else []))
-            for rid in prop_rules:
-                if rid not in rules:
-                    raise InvalidDefinition(f"{where}: unknown rule {rid!r}")
-            if state is not None and state not in states:
-                raise InvalidDefinition(f"{where}.state: unknown state {state!r}")
-            action = spec.get("action")
-            if kind == "request_refused" and action not in requests:
-                raise InvalidDefinition(f"{where}.action: {action!r} is not a request")
-            out.append(
-                SafetyProperty(
-                    prop.id,
-                    prop.text,
-                    kind,
-                    state,
-                    prop_rules,
-                    action,
-                    self.compiler.compile(when, f"{where}.when") if when is not None else None,
-                )  # fmt: skip
-            )
-        return tuple(out)
 
     def _check_references(
         self,
