@@ -22,7 +22,7 @@ from pathway.errors import EpisodeNotFound
 from pathway.model import Close, Decision, Episode, Link, LinkEpisode, Open
 from pathway.registry import DefinitionRegistry
 from pathway.unit_of_work import UnitOfWork
-from pathway.work import derived_values
+from pathway.work import clock_start, derived_values
 
 ENROLLED, ENROLLED_FROM, LINKED, LINKED_FROM = "enrolled", "enrolled_from", "linked", "linked_from"
 ENROL_EVENT_PREFIX = "enrol:"  # event ids of enrolments and their cascades: reserved
@@ -80,10 +80,7 @@ def opening(source: Episode, e: Enrolment, decision: Decision) -> Open:
             if value is not None:
                 facts[name] = value
         else:
-            clock = how["date_of"]
-            start = source.opened_at if clock == "opening" else source.state_entered_at
-            if clock == "care_start":
-                start = source.care_started_at or source.opened_at
+            start = clock_start(source, how["date_of"]) or source.opened_at
             facts[name] = start.astimezone(UTC).date().isoformat()
     event = decision.event
     return Open(

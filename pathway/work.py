@@ -35,6 +35,16 @@ from pathway.model import (
 _DAY = 86400.0
 
 
+def clock_start(ep: Episode, clock: str) -> datetime | None:
+    """When one of the definition's clocks (``CLOCKS``) started for the episode; None for
+    care not started yet."""
+    if clock == "opening":
+        return ep.opened_at
+    if clock == "state_entry":
+        return ep.state_entered_at
+    return ep.care_started_at
+
+
 def derived_values(definition: Definition, ep: Episode, at: datetime) -> dict[str, Any]:
     """The definition's derived values for an episode at clinical time ``at``; a value whose
     clock has not started (care not begun, a date fact unknown) is absent, i.e. unknown."""
@@ -47,13 +57,7 @@ def derived_values(definition: Definition, ep: Episode, at: datetime) -> dict[st
             if fv is not None:
                 out[name] = (at.astimezone(UTC).date() - date.fromisoformat(fv.value)).days
         else:
-            start = (
-                ep.opened_at
-                if kind == "opening"
-                else ep.state_entered_at
-                if kind == "state_entry"
-                else ep.care_started_at
-            )
+            start = clock_start(ep, kind)
             if start is not None:
                 out[name] = int((at - start).total_seconds() // _DAY)
     return out
@@ -328,7 +332,7 @@ class DecisionInProgress:
         timer = Timer(
             f"{timer_id}@{self.version}",
             timer_id,
-            due if due > at else at,
+            max(due, at),
             PENDING,
             self.episode.state if spec.state_bound else None,
             self.version * 100 + len(self.decision.timers_set),

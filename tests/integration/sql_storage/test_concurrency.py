@@ -16,34 +16,12 @@ from typing import Any
 
 from pathway import usecases
 from pathway.errors import ConcurrencyConflict
-from pathway.model import Episode
-from storage.unit_of_work import SqlUnitOfWork, uow_factory
+from storage.unit_of_work import uow_factory
 from tests.support.episode_driver import DEFS, check_stored_episode, day, in_care
 from tests.support.protocol import REPOSITORY
+from tests.support.racing import ReadThenWait
 
 WRITER = ["-m", "tests.integration.sql_storage.writer"]  # run from the repository root
-
-
-class ReadThenWait:
-    """A unit of work that, once it has read the episode, waits until the other writer has too."""
-
-    def __init__(self, uow: SqlUnitOfWork, barrier: threading.Barrier) -> None:
-        self.uow, self.barrier = uow, barrier
-
-    def __enter__(self) -> ReadThenWait:
-        self.uow.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.uow.__exit__(*exc)
-
-    def get_episode(self, episode_id: str) -> Episode:
-        episode = self.uow.get_episode(episode_id)
-        self.barrier.wait(timeout=10)
-        return episode
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.uow, name)
 
 
 def race(url: str, event_ids: tuple[str, str]) -> tuple[list[Any], list[BaseException]]:

@@ -34,6 +34,7 @@ from pathway.usecases import DefinitionRegistry
 from storage.unit_of_work import uow_factory as sql_uow_factory
 from tests.support.episode_driver import PRESENTATION, PROFILE, WORKUP
 from tests.support.protocol import REPOSITORY, SCENARIO_DIR
+from tests.support.racing import ReadThenWait
 
 Factory = Callable[[], UnitOfWork]
 L1L2, FLS, RULE = "l1-l2-compression-fracture", "fracture-liaison", "FLS-ENROL-SPINE"
@@ -510,30 +511,6 @@ def stale_live(monkeypatch: pytest.MonkeyPatch, times: int | None = None) -> lis
 # -- two concurrent writers -----------------------------------------------------------------------
 
 
-class ReadThenWait:
-    """A unit of work that, once it has read the source episode, waits for the other writer."""
-
-    def __init__(self, uow: UnitOfWork, barrier: threading.Barrier) -> None:
-        self.uow, self.barrier, self.waited = uow, barrier, False
-
-    def __enter__(self) -> ReadThenWait:
-        self.uow.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.uow.__exit__(*exc)
-
-    def get_episode(self, episode_id: str) -> Episode:
-        found = self.uow.get_episode(episode_id)
-        if episode_id == "ep-1" and not self.waited:
-            self.waited = True
-            self.barrier.wait(timeout=20)
-        return found
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.uow, name)
-
-
 def race_into_care(url: str, event_ids: tuple[str, str]) -> tuple[list[Any], list[BaseException]]:
     factory = sql_uow_factory(url)
     barrier = threading.Barrier(2)
@@ -543,7 +520,7 @@ def race_into_care(url: str, event_ids: tuple[str, str]) -> tuple[list[Any], lis
     def write(event_id: str) -> None:
         try:
             event = Observe(event_id, RACE_AT, f"writer-{event_id}", {**PRESENTATION, **WORKUP})
-            uow = ReadThenWait(factory(), barrier)
+            uow = ReadThenWait(factory(), barrier, "ep-1")
             results.append(usecases.handle(uow, REG, "ep-1", event, RACE_AT).applied)  # type: ignore[arg-type]
         except BaseException as exc:  # noqa: BLE001 - reported to the test thread
             errors.append(exc)
