@@ -40,7 +40,7 @@ def build_app(settings: Settings, *, scheduler: bool = True) -> FastAPI:
     """The API, the pages and (unless ``scheduler=False``) an embedded timer scheduler."""
     current = current_definitions(settings)
     app = create_api(database_url=settings.database_url, definitions=DefinitionRegistry(current))
-    install_pages(app)
+    install_pages(app, settings)
     app.state.scheduler = None
     api_lifespan = app.router.lifespan_context
 

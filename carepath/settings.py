@@ -6,13 +6,19 @@ CAREPATH_DEFINITIONS    more pathway definition files or directories of them, se
                         ``os.pathsep``; loaded beside the shipped ones (a file with a shipped
                         definition's id becomes that pathway's current version)
 CAREPATH_DEFINITION     one more definition file, as in CAREPATH_DEFINITIONS (older name)
+CAREPATH_SESSION_IDLE_MINUTES  a page session unused this long ends (default 30)
+CAREPATH_SESSION_MAX_HOURS     a page session ends this long after sign-in, used or not (default 12)
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+
+SESSION_IDLE_MINUTES = 30.0
+SESSION_MAX_HOURS = 12.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +26,16 @@ class Settings:
     database_url: str
     definition_path: Path | None
     definition_paths: tuple[Path, ...] = ()
+    session_idle_minutes: float = SESSION_IDLE_MINUTES
+    session_max_hours: float = SESSION_MAX_HOURS
+
+    @property
+    def session_idle(self) -> timedelta:
+        return timedelta(minutes=self.session_idle_minutes)
+
+    @property
+    def session_lifetime(self) -> timedelta:
+        return timedelta(hours=self.session_max_hours)
 
     def definition_files(self) -> list[Path]:
         """The configured definition files, directories expanded (``*.json``, ``*.yaml``)."""
@@ -41,4 +57,20 @@ class Settings:
             or f"sqlite:///{Path.cwd() / 'carepath.db'}",
             definition_path=Path(definition) if definition else None,
             definition_paths=tuple(Path(p) for p in many.split(os.pathsep) if p),
+            session_idle_minutes=_positive("CAREPATH_SESSION_IDLE_MINUTES", SESSION_IDLE_MINUTES),
+            session_max_hours=_positive("CAREPATH_SESSION_MAX_HOURS", SESSION_MAX_HOURS),
         )
+
+
+def _positive(name: str, default: float) -> float:
+    """A positive number from the environment variable ``name`` (unset or empty: ``default``)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1e6:
+        raise ValueError(f"{name}: got {text!r}, expected a positive number below 1000000")
+    return value

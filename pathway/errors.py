@@ -3,6 +3,7 @@
     PathwayError                      base: ``message`` names the value given and what was expected
     ├── InvalidObservation            unknown fact, wrong type, out of range, duplicate item
     ├── InvalidRequest                unknown action, unknown close reason, malformed command
+    │   └── IdempotencyKeyReused      a caller's key already used for a different request
     ├── TransitionNotAllowed          the definition's graph has no such edge from this state
     ├── EpisodeClosed                 any event on a terminal episode
     ├── EpisodeNotFound               no episode with that id
@@ -56,6 +57,26 @@ class InvalidRequest(PathwayError):
         self.field = field
         self.value = value
         self.expected = expected
+
+
+class IdempotencyKeyReused(InvalidRequest):
+    """A caller's idempotency key already used for a different request (``part``: the
+    command, the episode or the body that differs); nothing is applied."""
+
+    def __init__(self, key: str, part: str, first: str, *, episode_id: str | None = None) -> None:
+        expected = "a new key for a different request"
+        PathwayError.__init__(
+            self,
+            f"idempotency key {key!r} was already used for {first} and this request differs "
+            f"in its {part}: expected {expected}",
+            episode_id=episode_id,
+        )
+        self.field = "idempotency_key"
+        self.value = key
+        self.expected = expected
+        self.key = key
+        self.part = part
+        self.first = first
 
 
 class TransitionNotAllowed(PathwayError):

@@ -34,6 +34,10 @@ class Outcome:
     refused: tuple[str, ...] = ()
     transitions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
     repeated: bool = False
+    # Stored beside the outcome, never shown to its caller (``pathway.idempotency``):
+    caller: str | None = None  # who sent the idempotency key
+    idempotency_key: str | None = None  # the key as given
+    request_hash: str | None = None  # command, episode and canonical body
 
     def to_dict(self) -> dict[str, Any]:
         return {

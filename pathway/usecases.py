@@ -9,8 +9,9 @@ that prefix to every other event, and the prefix of enrolments' derived event id
 (``pathway.enrolment.ENROL_EVENT_PREFIX``) to every event from outside.
 
 ``handle`` is the policy every entry point shares, so that none writes it again: the event ids
-reserved for timers and enrolments refused, a repeated event id answered with its first outcome
-(nothing fired, nothing written), then the episode's timers that are due by ``now`` fired (each
+reserved for timers and enrolments refused, a caller's key scoped to that caller and bound to its
+request (``pathway.idempotency``), a repeated event id answered with its first outcome (nothing
+fired, nothing written; a caller's key reused for a different request refused), then the episode's timers that are due by ``now`` fired (each
 its own transaction, as a running scheduler would have fired them, so a command never acts on a
 state the clock has already left), then the event.
 """
@@ -29,6 +30,7 @@ from pathway.engine import decide
 from pathway.engine import open_episode as _open
 from pathway.enrolment import ENROL_EVENT_PREFIX, close_enrolled, enrol
 from pathway.errors import InvalidRequest
+from pathway.idempotency import Keyed, check_replay, keyed, stamp, with_scoped_id
 from pathway.model import Close, Decision, Event, FireTimer, Observe, Open, Request, UpdateTask
 from pathway.registry import DefinitionRegistry
 from pathway.unit_of_work import Change, Outcome, UnitOfWork
@@ -80,6 +82,8 @@ def handle(
     now: datetime,
     *,
     precondition: Callable[[UnitOfWork], UnitOfWork] | None = None,
+    caller: str | None = None,
+    at_given: bool = True,
 ) -> Handled:
     """Run one command from outside as the module docstring says: reserved id refused, a
     repeat answered, due timers first, then the event.
@@ -87,7 +91,9 @@ def handle(
     ``episode_id`` is the episode the event is for; for an ``Open`` it is the new episode's id
     (None: one is made). ``precondition``, if given, runs after the timers fired and before the
     event, and returns the unit of work the event runs on (the API checks ``If-Match`` there
-    and pins the episode's version).
+    and pins the episode's version). ``caller``, if given (``token:<id>``, ``cli:<actor>``), says
+    whose idempotency key the event's id is: it is then scoped to that caller and bound to the
+    request (``at_given``: whether the caller gave the clinical time, which is then part of it).
     """
     if event.event_id.startswith(ENROL_EVENT_PREFIX) or (
         event.event_id.startswith(TIMER_EVENT_PREFIX) and not isinstance(event, FireTimer)
@@ -97,17 +103,22 @@ def handle(
             event.event_id,
             f"an event id starting neither {TIMER_EVENT_PREFIX!r} nor {ENROL_EVENT_PREFIX!r}",
         )
+    request: Keyed | None = None
+    if caller is not None:
+        request = keyed(event, episode_id, caller, at_given=at_given)
+        event = with_scoped_id(event, caller)
     with uow:
         prior = uow.find_outcome(event.event_id)
     if prior is not None:
+        check_replay(prior, request, event.kind, episode_id)
         return Handled(Applied(_repeated(prior), None), [])
     if isinstance(event, Open):
-        return Handled(_open_event(uow, definitions, event, now, episode_id), [])
+        return Handled(_open_event(uow, definitions, event, now, episode_id, request), [])
     if episode_id is None:
         raise InvalidRequest("episode_id", None, f"the episode a {event.kind} event is for")
     fired = fire_due_timers(uow, definitions, now, episode_id=episode_id)
     target = uow if precondition is None else precondition(uow)
-    return Handled(_apply(target, definitions, episode_id, event, now), fired)
+    return Handled(_apply(target, definitions, episode_id, event, now, request), fired)
 
 
 def open_episode(
@@ -134,15 +145,17 @@ def _open_event(
     event: Open,
     now: datetime,
     episode_id: str | None,
+    request: Keyed | None = None,
 ) -> Applied:
     with uow:
         prior = uow.find_outcome(event.event_id)
         if prior is not None:
+            check_replay(prior, request, event.kind, episode_id)
             return Applied(_repeated(prior), None)
         _check_not_future(event, now)
         definition = definitions.current_for(event.pathway)
         decision = _open(definition, event, episode_id or uuid.uuid4().hex, now)
-        return _save(uow, definitions, decision, now)
+        return _save(uow, definitions, decision, now, request)
 
 
 def observe(
@@ -278,11 +291,17 @@ def _check_not_future(event: Event, now: datetime) -> None:
 
 
 def _apply(
-    uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, event: Event, now: datetime
+    uow: UnitOfWork,
+    definitions: DefinitionRegistry,
+    episode_id: str,
+    event: Event,
+    now: datetime,
+    request: Keyed | None = None,
 ) -> Applied:
     with uow:
         prior = uow.find_outcome(event.event_id)
         if prior is not None:
+            check_replay(prior, request, event.kind, episode_id)
             return Applied(_repeated(prior), None)
         if not isinstance(event, FireTimer):
             _check_not_future(event, now)
@@ -290,11 +309,15 @@ def _apply(
         decision = decide(definitions.get(episode.definition_version), episode, event, now)
         if decision.skipped:
             return Applied(Outcome.of(decision), None)
-        return _save(uow, definitions, decision, now)
+        return _save(uow, definitions, decision, now, request)
 
 
 def _save(
-    uow: UnitOfWork, definitions: DefinitionRegistry, decision: Decision, now: datetime
+    uow: UnitOfWork,
+    definitions: DefinitionRegistry,
+    decision: Decision,
+    now: datetime,
+    request: Keyed | None = None,
 ) -> Applied:
     """Write the decision and what it causes on other pathways' episodes (enrolments and their
     links, an enrolled episode closed with its source) in one transaction, each with its own
@@ -304,7 +327,7 @@ def _save(
     )
     record = entry_for(decision, now)
     decision.episode.audit_hash = record.hash
-    outcome = Outcome.of(decision)
+    outcome = stamp(Outcome.of(decision), request)
     uow.save(Change(decision, record, outcome))
     for other in others:
         other_record = entry_for(other, now)

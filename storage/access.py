@@ -151,9 +151,11 @@ class TokenStore:
         return _token(row)
 
     def revoke(self, token_id: str, now: datetime) -> Token:
-        """Revoke the token (a token already revoked keeps its first revocation time)."""
+        """Revoke the token (a token already revoked keeps its first revocation time); its page
+        sessions (``storage.sessions``) end with it."""
         with borrowed_cursor(self.connections) as db:
             db.execute(self._sql["revoke"], {"id": token_id, "now": self._time(now)})
+            db.execute(self._sql["end_sessions"], {"token_id": token_id})
         return self.get(token_id)
 
     def authenticate(self, secret: str, now: datetime) -> Token | None:
@@ -180,7 +182,13 @@ _STATEMENTS = {
     "all": ALL,
     "revoke": REVOKE,
     "touch": TOUCH,
+    "end_sessions": QUERIES["session_delete_of_token"],  # migration 0006
 }
+
+
+def token_from_row(row: Sequence[Any]) -> Token:
+    """A token from the columns id, name, role, created_at, revoked_at, last_used_at."""
+    return _token(row)
 
 
 def _token(row: Sequence[Any]) -> Token:

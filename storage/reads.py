@@ -15,7 +15,8 @@ from pathway.unit_of_work import Outcome
 from storage.columns import read_json, read_time
 
 
-def outcome_from_json(value: Any) -> Outcome:
+def outcome_from_json(value: Any, scope: Sequence[Any] = (None, None, None)) -> Outcome:
+    """An outcome from its JSON column, and (caller, idempotency key, request hash)."""
     o = read_json(value)
     return Outcome(
         event_id=o["event_id"],
@@ -26,6 +27,9 @@ def outcome_from_json(value: Any) -> Outcome:
         rules=tuple(o["rules"]),
         refused=tuple(o["refused"]),
         transitions=tuple((t["from"], t["to"], tuple(t["rules"])) for t in o["transitions"]),
+        caller=scope[0],
+        idempotency_key=scope[1],
+        request_hash=scope[2],
     )
 
 

@@ -173,6 +173,9 @@ class OutcomeRow(SQLModel, table=True):
     event_id: str = Field(primary_key=True)
     episode_id: str = Field(foreign_key="episodes.id")
     outcome: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    caller: str | None = None  # who sent the idempotency key (migration 0006)
+    idempotency_key: str | None = None  # the key as given; event_id is derived from both
+    request_hash: str | None = None  # sha256 of command, episode and canonical body
 
 
 metadata = SQLModel.metadata
@@ -185,6 +188,7 @@ TABLES = (
     "outcomes",
     "workers",
     "tokens",
+    "sessions",
 )
 
 
@@ -245,3 +249,19 @@ class DefinitionRow(SQLModel, table=True):
     content_hash: str
     document: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     first_seen_at: datetime = _time()
+
+
+# -- migration 0006: server-side page sessions ---------------------------------------------
+
+
+class SessionRow(SQLModel, table=True):
+    """A signed-in page session: the cookie holds a random id, this row only its sha256, and
+    the token it was opened with; idle and absolute expiry run from the two times."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_token_id", "token_id"),)
+
+    id_hash: str = Field(primary_key=True)
+    token_id: str = Field(foreign_key="tokens.id")
+    created_at: datetime = _time()
+    last_seen_at: datetime = _time()

@@ -148,7 +148,7 @@ class SqlUnitOfWork:
             if change.outcome.event_id == event_id:
                 return change.outcome
         row = self._connection().execute(self._q.find_outcome, {"event_id": event_id}).fetchone()
-        return None if row is None else outcome_from_json(row[0])
+        return None if row is None else outcome_from_json(row[0], row[1:])
 
     def due_timers(
         self, now: datetime, limit: int, episode_id: str | None = None

@@ -79,6 +79,9 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
         "prev_hash": audit.prev_hash,
         "hash": audit.hash,
         "outcome": to_json(_outcome_dict(change.outcome)),
+        "caller": change.outcome.caller,
+        "idempotency_key": change.outcome.idempotency_key,
+        "request_hash": change.outcome.request_hash,
     }
     timers_touched = bool(decision.timers_set or decision.timers_cancelled or decision.timer_fired)
     moved = (

@@ -1,10 +1,12 @@
 """How every write runs: parse → ``pathway.usecases.handle`` → render.
 
-1. ``Idempotency-Key`` is the command's event id (keys starting ``timer:`` or ``enrol:`` are
-   reserved for timer firings and enrolments: 422). Seen before, the first outcome is answered (200,
-   ``Idempotent-Replayed: true``) and nothing else happens: not even an If-Match check, since
-   the first application moved the version the client sent; a key first used for another
-   command is a 422.
+1. ``Idempotency-Key`` is the token's own (``pathway.idempotency``: scoped to the token, bound
+   to the request; keys starting ``timer:`` or ``enrol:`` are reserved for timer firings and
+   enrolments: 422). The same token's same key with the same request (command, episode, body)
+   answers the first outcome (200, ``Idempotent-Replayed: true``) and nothing else happens: not
+   even an If-Match check, since the first application moved the version the client sent; with
+   a different request it is a 422 naming the key and what differs, and nothing is written.
+   Another token's same key is another command.
 2. The episode's due timers fire first (the handler does this for every entry point): a
    command never acts on a state the clock has already left.
 3. ``If-Match`` (the episode's ETag) is compared with the episode as it now stands, as the
@@ -30,7 +32,7 @@ from carepath.api.episode_view import etag, firing, outcome_out
 from carepath.api.problems import ProblemError
 from carepath.api.services import Services, services, utc
 from pathway.enrolment import ENROL_EVENT_PREFIX
-from pathway.errors import ConcurrencyConflict, InvalidRequest
+from pathway.errors import ConcurrencyConflict, IdempotencyKeyReused, InvalidRequest
 from pathway.model import Episode, Event
 from pathway.unit_of_work import UnitOfWork
 from pathway.usecases import TIMER_EVENT_PREFIX, Applied, handle, new_event_id
@@ -73,6 +75,7 @@ class Command:
     ) -> s.CommandResult:
         """Run one command as described in the module docstring and render its result."""
         svc, key, response = self.svc, self.idempotency_key, self.response
+        caller = None if key is None else f"token:{self.token.id}"
         now = svc.clock()
         event = make_event(key or new_event_id(), utc(at, "at", now), self.token.actor)
         precondition = None
@@ -86,7 +89,19 @@ class Command:
                 event,
                 now,
                 precondition=precondition,
+                caller=caller,
+                at_given=at is not None,
             )
+        except IdempotencyKeyReused as exc:
+            raise ProblemError(
+                422,
+                "idempotency-key-reused",
+                f"Idempotency-Key {key!r} was already used by this token for {exc.first}; "
+                f"this request differs in its {exc.part}",
+                field="Idempotency-Key",
+                value=key,
+                expected=f"a new key for a request with a different {exc.part}",
+            ) from None
         except InvalidRequest as exc:
             if exc.field != "event_id":
                 raise
@@ -101,17 +116,6 @@ class Command:
             ) from None
         applied = handled.applied
         if applied.outcome.repeated:
-            prior = applied.outcome
-            if prior.kind != event.kind or episode_id not in (None, prior.episode_id):
-                raise ProblemError(
-                    422,
-                    "idempotency-key-reused",
-                    f"Idempotency-Key {key!r} was used for another command "
-                    f"({prior.kind} on episode {prior.episode_id})",
-                    field="Idempotency-Key",
-                    value=key,
-                    expected="a key not used for another command",
-                )
             response.status_code = 200
             response.headers["Idempotent-Replayed"] = "true"
             return render(applied, [])

@@ -1,7 +1,9 @@
 """``carepath episode …``: open, advance, inspect and close episodes on the database.
 
-Every write takes ``--actor`` (default: the OS user) and ``--at`` (clinical time, ISO 8601,
-default now). Each write is parse → ``pathway.usecases.handle`` → render: the handler fires the
+Every write takes ``--actor`` (default: the OS user), ``--at`` (clinical time, ISO 8601,
+default now) and ``--event-id``, an idempotency key that is the actor's own (``cli:<actor>``,
+``pathway.idempotency``): the same actor's same key with the same command, episode and body
+applies once; with a different one it is refused (exit 2, one line) and nothing is written. Each write is parse → ``pathway.usecases.handle`` → render: the handler fires the
 episode's timers that are due by now first, so a command never acts on a stale state.
 """
 
@@ -29,7 +31,11 @@ At = Annotated[
     typer.Option(help="When it happened clinically, ISO 8601 (default now; no offset = UTC)."),
 ]
 EventId = Annotated[
-    str | None, typer.Option(help="Idempotency key: the same id twice applies once.")
+    str | None,
+    typer.Option(
+        help="Idempotency key (yours: scoped to --actor): the same key with the same command "
+        "applies once; with a different command, episode or facts it is refused."
+    ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -71,12 +77,22 @@ def parse_facts(value: str) -> dict[str, Any]:
     return facts
 
 
-def _handle(episode_id: str | None, event: Event) -> Applied:
-    """Parse → handle → render: the one command handler (due timers first, then the event)."""
+def _handle(
+    episode_id: str | None, event: Event, *, keyed: bool = False, at_given: bool = True
+) -> Applied:
+    """Parse → handle → render: the one command handler (due timers first, then the event).
+    ``keyed``: the event id is the actor's ``--event-id``, scoped to ``cli:<actor>``."""
     from pathway.usecases import handle
 
     definitions, uow = _backend()
-    return run_reporting(lambda: handle(uow, definitions, episode_id, event, _now()).applied)
+    caller = f"cli:{event.actor}" if keyed else None
+    return run_reporting(
+        lambda: (
+            handle(
+                uow, definitions, episode_id, event, _now(), caller=caller, at_given=at_given
+            ).applied
+        )
+    )
 
 
 def _stamp(actor: str | None, at: str | None, event_id: str | None) -> tuple[str, datetime, str]:
@@ -86,10 +102,16 @@ def _stamp(actor: str | None, at: str | None, event_id: str | None) -> tuple[str
     return event_id or new_event_id(), parse_time(at), actor or getpass.getuser()
 
 
+def _keys(at: str | None, event_id: str | None) -> dict[str, bool]:
+    """How ``_handle`` treats the event id: the actor's idempotency key when one was given."""
+    return {"keyed": event_id is not None, "at_given": at is not None}
+
+
 def _print_applied(applied: Applied) -> None:
     o = applied.outcome
     if o.repeated:
-        typer.echo(f"event {o.event_id} was already applied; its outcome:")
+        key = o.idempotency_key or o.event_id
+        typer.echo(f"event {key} was already applied; its outcome:")
     for source, dest, rules in o.transitions:
         typer.echo(f"{source} → {dest}  ({', '.join(rules)})")
     if o.rules:
@@ -124,7 +146,7 @@ def open_(
 
     values = parse_facts(facts)
     event = Open(*_stamp(actor, at, event_id), values, patient_ref, label, pathway)
-    applied = _handle(None, event)
+    applied = _handle(None, event, **_keys(at, event_id))
     _print_applied(applied)
     typer.echo(applied.outcome.episode_id)
 
@@ -141,7 +163,8 @@ def observe(
     from pathway.model import Observe
 
     values = parse_facts(facts)
-    _print_applied(_handle(episode_id, Observe(*_stamp(actor, at, event_id), values)))
+    event = Observe(*_stamp(actor, at, event_id), values)
+    _print_applied(_handle(episode_id, event, **_keys(at, event_id)))
 
 
 @episode_app.command()
@@ -151,7 +174,8 @@ def request(
     """Request an action the episode's pathway defines; the pathway grants or refuses it."""
     from pathway.model import Request
 
-    _print_applied(_handle(episode_id, Request(*_stamp(actor, at, event_id), action)))
+    event = Request(*_stamp(actor, at, event_id), action)
+    _print_applied(_handle(episode_id, event, **_keys(at, event_id)))
 
 
 @episode_app.command()
@@ -167,7 +191,8 @@ def close(
     """Close an episode for an administrative reason."""
     from pathway.model import Close
 
-    _print_applied(_handle(episode_id, Close(*_stamp(actor, at, event_id), reason)))
+    event = Close(*_stamp(actor, at, event_id), reason)
+    _print_applied(_handle(episode_id, event, **_keys(at, event_id)))
 
 
 @episode_app.command()

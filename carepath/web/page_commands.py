@@ -7,8 +7,10 @@ observation) and the input kept. Each is parse â†’ ``pathway.usecases.handle`` â
 handler fires the episode's due timers first, so a command never acts on a state the clock has
 already left.
 
-Each form carries its own event id, made when the form was rendered: sending it twice (a
-double click, a retried request) applies once. Every form also carries the session's CSRF
+Each form carries its own event id, made when the form was rendered: an idempotency key of the
+signed-in token (``token:<id>``, as the API's ``Idempotency-Key``): sending it twice (a double
+click, a retried request) applies once; sending it again with other values (an old form, brought
+back) is refused with a message on the page and nothing is recorded. Every form also carries the session's CSRF
 token, checked before anything else.
 """
 
@@ -39,6 +41,7 @@ from pathway.errors import (
     ConcurrencyConflict,
     EpisodeClosed,
     EpisodeNotFound,
+    IdempotencyKeyReused,
     InvalidObservation,
     InvalidRequest,
     PathwayError,
@@ -55,12 +58,23 @@ says when)."""
 
 
 def run_command(
-    svc: Services, episode_id: str, actor: str, event_id: str, make_event: MakeEvent
+    svc: Services,
+    episode_id: str,
+    who: session.Viewer,
+    event_id: str,
+    make_event: MakeEvent,
+    *,
+    at_given: bool = False,
 ) -> Applied:
-    """The one command handler: the episode's due timers, then the event."""
+    """The one command handler: the episode's due timers, then the event; the form's event id
+    is the signed-in token's idempotency key."""
     now = svc.clock()
-    event = make_event(event_id, now, actor)
-    return handle(svc.uow_factory(), svc.definitions, episode_id, event, now).applied
+    event = make_event(event_id, now, who.actor)
+    uow = svc.uow_factory()
+    caller = f"token:{who.token_id}"
+    return handle(
+        uow, svc.definitions, episode_id, event, now, caller=caller, at_given=at_given
+    ).applied
 
 
 def _event_id(form: Any) -> str:
@@ -77,6 +91,11 @@ def _problem(exc: PathwayError) -> str:
     """A refusal in words a coordinator reads; the engine's message carries the detail."""
     if isinstance(exc, EpisodeClosed):
         return "This episode has ended: nothing more can be recorded on it."
+    if isinstance(exc, IdempotencyKeyReused):
+        return (
+            f"This form was already sent, with other values ({exc.part} differs): "
+            "nothing was recorded. Reload the episode and enter it again."
+        )
     if isinstance(exc, ConcurrencyConflict):
         return (
             "The episode changed while this was being saved (another user or a timer). "
@@ -111,11 +130,14 @@ async def observe(request: Request, episode_id: str) -> Response:
                 applied = run_command(
                     svc,
                     episode_id,
-                    who.actor,
+                    who,
                     _event_id(form),
                     lambda eid, _now, actor: Observe(eid, at, actor, facts),
+                    at_given=bool(at_text.strip()),
                 )
                 return _done(episode_id, applied)
+            except IdempotencyKeyReused as exc:
+                errors[FORM_ERROR] = _problem(exc)
             except InvalidObservation as exc:
                 field_of(exc, errors, vocabulary)
             except InvalidRequest as exc:
@@ -143,7 +165,7 @@ async def _simple_command(
     def body() -> Response:
         who = session.writer(request, str(form.get("csrf", "")))
         try:
-            applied = run_command(svc, episode_id, who.actor, _event_id(form), call(form))
+            applied = run_command(svc, episode_id, who, _event_id(form), call(form))
             return _done(episode_id, applied)
         except EpisodeNotFound:
             return not_found(request, who)

@@ -22,12 +22,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from carepath.api.services import Services, services
+from carepath.settings import Settings
 from carepath.web import session
 from carepath.web.episode_page import load_episode_page
 from carepath.web.rendering import STATIC, learn_tones, make_templates
 from carepath.web.worklist_page import load_worklist
 from carepath.web.worklist_rows import BUCKET_LABELS, BUCKETS
 from pathway.errors import EpisodeNotFound
+from storage.sessions import SessionStore
 
 PREFIX = ""  # the pages live at the root; the JSON API is under /api/
 REFRESH_SECONDS = 15
@@ -109,12 +111,12 @@ def login(
     found = session.authenticate(request, secret) if secret else None
     if found is None:
         return _login_page(request, next, "This token is unknown or has been revoked.", 401)
-    name, role, _ = found
+    role = found.role
     if role not in session.VIEW_ROLES:
         message = f"Tokens with the role “{role}” cannot sign in to the coordinator pages."
         return _login_page(request, next, message, 403)
     response = redirect(_safe_next(next))
-    session.set_session(response, request, session.cookie_value(secret))
+    session.set_session(response, request, session.start(request, found))
     response.delete_cookie(session.LOGIN_COOKIE, path=PREFIX or "/")
     return response
 
@@ -123,6 +125,7 @@ def login(
 def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     who = session.viewer(request)
     session.check_csrf(who.csrf, csrf)
+    session.end(request)
     response = redirect(f"{PREFIX}/login")
     session.clear_session(response)
     return response
@@ -192,9 +195,17 @@ def not_found(request: Request, who: session.Viewer) -> Response:
 # -- wiring ---------------------------------------------------------------------------------
 
 
-def install_pages(app: FastAPI) -> None:
-    """Add the pages, their static files and their HTML error handlers to ``app``."""
+def install_pages(app: FastAPI, settings: Settings | None = None) -> None:
+    """Add the pages, their static files and their HTML error handlers to ``app``, and the
+    page sessions' store (expiry from ``settings``, default the environment's)."""
     from carepath.web.page_commands import router as commands_router
+
+    settings = settings or Settings.from_env()
+    app.state.sessions = SessionStore(
+        app.state.tokens.connections,
+        idle=settings.session_idle,
+        lifetime=settings.session_lifetime,
+    )
 
     learn_tones(app.state.definitions)
     app.include_router(router)

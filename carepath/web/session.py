@@ -1,11 +1,14 @@
-"""Who is using the pages: the API's bearer tokens, kept in a cookie, and CSRF tokens for forms.
+"""Who is using the pages: server-side sessions opened with an API token, and CSRF tokens.
 
-The pages accept exactly the tokens the API accepts (``storage.access.TokenStore``), checked on
-every request, so revoking a token ends its page sessions too. The cookie holds
-``<nonce>.<token>``: HttpOnly (no script can read it), SameSite=Strict (no other site's page
-can make the browser send it), Secure when served over HTTPS. The nonce is fresh at each
-sign-in and the forms' CSRF token is an HMAC of it keyed by the token, so it differs per session
-and cannot be computed without the token; no session table is needed.
+Signing in with a token the API accepts (``storage.access.TokenStore``) opens a session
+(``storage.sessions.SessionStore``): a row holding the sha256 of a random session id and the
+token it was opened with. The cookie holds only the session id — never the token: HttpOnly (no
+script can read it), SameSite=Strict (no other site's page can make the browser send it),
+Secure when served over HTTPS. Every page request looks the session up: signing out deletes
+it, revoking its token ends it, and it expires after ``CAREPATH_SESSION_IDLE_MINUTES`` unused
+or ``CAREPATH_SESSION_MAX_HOURS`` after sign-in (``carepath.settings``); an expired one is
+refused and deleted. The forms' CSRF token is an HMAC keyed by the session id, so it differs
+per session and cannot be computed without the cookie.
 
 Roles are the API's (``carepath.api.auth``): coordinators read and act; auditors and admins
 read; the scheduler's machine role has no business in the pages.
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +26,8 @@ from fastapi import Request
 from starlette.responses import Response
 
 from carepath.api.auth import READ, WRITE
+from storage.access import Token
+from storage.sessions import SessionStore
 
 COOKIE = "carepath_session"
 LOGIN_COOKIE = "carepath_login"  # double-submit value that guards the sign-in form itself
@@ -39,6 +43,7 @@ class Viewer:
     role: str
     actor: str
     csrf: str
+    token_id: str = ""  # whose idempotency keys the forms' event ids are
 
     @property
     def can_write(self) -> bool:
@@ -58,40 +63,47 @@ class NotAllowed(Exception):
         self.needed = needed
 
 
-def csrf_for(secret: str, nonce: str) -> str:
-    return hmac.new(secret.encode(), b"csrf:" + nonce.encode(), hashlib.sha256).hexdigest()[:40]
+def csrf_for(session_id: str) -> str:
+    return hmac.new(session_id.encode(), b"csrf", hashlib.sha256).hexdigest()[:40]
 
 
-def cookie_value(secret: str) -> str:
-    return f"{secrets.token_urlsafe(16)}.{secret}"
-
-
-def _split(value: str) -> tuple[str, str] | None:
-    nonce, dot, secret = value.partition(".")
-    return (nonce, secret) if dot and nonce and secret else None
-
-
-def authenticate(request: Request, secret: str) -> tuple[str, str, str] | None:
-    """(name, role, actor) of the live token ``secret``, or None when unknown or revoked."""
-    store = request.app.state.tokens
+def _clock(request: Request) -> datetime:
     clock: Callable[[], datetime] = request.app.state.clock
-    token = store.authenticate(secret, clock())
-    return None if token is None else (token.name, token.role, token.actor)
+    return clock()
+
+
+def _sessions(request: Request) -> SessionStore:
+    store: SessionStore = request.app.state.sessions
+    return store
+
+
+def authenticate(request: Request, secret: str) -> Token | None:
+    """The live token ``secret``, or None when unknown or revoked."""
+    token: Token | None = request.app.state.tokens.authenticate(secret, _clock(request))
+    return token
+
+
+def start(request: Request, token: Token) -> str:
+    """Open a session of ``token``: the cookie value (the session id)."""
+    return _sessions(request).open(token, _clock(request))
+
+
+def end(request: Request) -> None:
+    """Sign-out: the session behind the request's cookie is deleted."""
+    session_id = request.cookies.get(COOKIE, "")
+    if session_id:
+        _sessions(request).close(session_id)
 
 
 def viewer(request: Request) -> Viewer:
-    """The signed-in viewer; NotSignedIn without a valid session, NotAllowed for other roles."""
-    parts = _split(request.cookies.get(COOKIE, ""))
-    if parts is None:
-        raise NotSignedIn
-    nonce, secret = parts
-    found = authenticate(request, secret)
+    """The signed-in viewer; NotSignedIn without a live session, NotAllowed for other roles."""
+    found = _sessions(request).find(request.cookies.get(COOKIE, ""), _clock(request))
     if found is None:
         raise NotSignedIn
-    name, role, actor = found
-    if role not in VIEW_ROLES:
-        raise NotAllowed(role, "use the coordinator pages")
-    return Viewer(name, role, actor, csrf_for(secret, nonce))
+    token = found.token
+    if token.role not in VIEW_ROLES:
+        raise NotAllowed(token.role, "use the coordinator pages")
+    return Viewer(token.name, token.role, token.actor, csrf_for(found.id), token.id)
 
 
 def writer(request: Request, form_csrf: str | None) -> Viewer:

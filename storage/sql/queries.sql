@@ -8,8 +8,8 @@
 
 
 -- find_outcome --
--- The stored outcome of an event id (idempotency).
-SELECT outcome FROM outcomes WHERE event_id = :event_id
+-- The stored outcome of an event id (idempotency), with who sent its key and the request's hash.
+SELECT outcome, caller, idempotency_key, request_hash FROM outcomes WHERE event_id = :event_id
 
 -- episode_head --
 -- An episode's version and audit hash: is the cached snapshot still true?
@@ -108,7 +108,8 @@ VALUES (:id, :version, :event_id, :kind, :actor, :at, :recorded_at, :state_from,
     :definition_version, :payload, :prev_hash, :hash)
 
 -- insert_outcome --
-INSERT INTO outcomes (event_id, episode_id, outcome) VALUES (:event_id, :id, :outcome)
+INSERT INTO outcomes (event_id, episode_id, outcome, caller, idempotency_key, request_hash)
+VALUES (:event_id, :id, :outcome, :caller, :idempotency_key, :request_hash)
 
 -- pg_save_observation --
 -- PostgreSQL: one part of a change written as one statement, a CTE reading FROM ep
@@ -168,8 +169,9 @@ audit AS (
            :state_to, :definition_version, :payload, :prev_hash, :hash
     FROM ep),
 outcome AS (
-    INSERT INTO outcomes (event_id, episode_id, outcome)
-    SELECT :event_id, ep.id, CAST(:outcome AS json) FROM ep)
+    INSERT INTO outcomes (event_id, episode_id, outcome, caller, idempotency_key, request_hash)
+    SELECT :event_id, ep.id, CAST(:outcome AS json), :caller, :idempotency_key, :request_hash
+    FROM ep)
 SELECT count(*) FROM ep
 
 -- record_definition --
@@ -303,3 +305,28 @@ SELECT count(*) FROM tasks WHERE kind = 'escalation' AND status = 'open'
 
 -- oldest_due --
 SELECT min(due_at) FROM timers WHERE status = 'pending' AND due_at <= :now
+
+-- session_insert --
+-- A page session: the sha256 of its random id (the cookie holds the id), the token it opened.
+INSERT INTO sessions (id_hash, token_id, created_at, last_seen_at)
+VALUES (:id_hash, :token_id, :now, :now)
+
+-- session_find --
+-- A session with its token, to check expiry and revocation on every page request.
+SELECT s.created_at, s.last_seen_at, t.id, t.name, t.role, t.created_at, t.revoked_at,
+       t.last_used_at
+FROM sessions s JOIN tokens t ON t.id = s.token_id WHERE s.id_hash = :id_hash
+
+-- session_touch --
+UPDATE sessions SET last_seen_at = :now WHERE id_hash = :id_hash
+
+-- session_delete --
+DELETE FROM sessions WHERE id_hash = :id_hash
+
+-- session_delete_of_token --
+-- A revoked token's sessions end with it.
+DELETE FROM sessions WHERE token_id = :token_id
+
+-- session_purge --
+-- Sessions past their idle or absolute expiry.
+DELETE FROM sessions WHERE last_seen_at < :idle_before OR created_at < :created_before
