@@ -1,0 +1,80 @@
+"""Page sessions in the database (``storage.sessions``) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from storage.access import TokenStore
+from storage.sessions import SessionStore, session_hash
+from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def factory(database_url: str) -> Iterator[SqlUnitOfWorkFactory]:
+    made = uow_factory(database_url)
+    yield made
+    made.dispose()
+
+
+def _stores(factory: SqlUnitOfWorkFactory) -> tuple[TokenStore, SessionStore]:
+    store = SessionStore(
+        factory.connections, idle=timedelta(minutes=30), lifetime=timedelta(hours=12)
+    )
+    return TokenStore(factory.connections), store
+
+
+def _rows(factory: SqlUnitOfWorkFactory) -> list[tuple[object, ...]]:
+    with factory.engine.connect() as db:
+        return [tuple(r) for r in db.exec_driver_sql("SELECT * FROM sessions").fetchall()]
+
+
+def test_a_session_is_found_by_its_id_and_stored_only_as_a_hash(
+    factory: SqlUnitOfWorkFactory,
+) -> None:
+    tokens, sessions = _stores(factory)
+    token, secret = tokens.create("ann", "coordinator", T0)
+    session_id = sessions.open(token, T0)
+    found = sessions.find(session_id, T0 + timedelta(minutes=1))
+    assert found is not None and found.token.id == token.id
+    (row,) = _rows(factory)
+    assert row[0] == session_hash(session_id)
+    assert session_id not in map(str, row) and secret not in map(str, row)
+    assert sessions.find("unknown", T0) is None
+
+
+def test_idle_and_absolute_expiry_refuse_and_delete(factory: SqlUnitOfWorkFactory) -> None:
+    tokens, sessions = _stores(factory)
+    token, _ = tokens.create("ann", "coordinator", T0)
+    idle = sessions.open(token, T0)
+    assert sessions.find(idle, T0 + timedelta(minutes=31)) is None
+    busy = sessions.open(token, T0)
+    for minutes in range(25, 12 * 60, 25):
+        assert sessions.find(busy, T0 + timedelta(minutes=minutes)) is not None
+    assert sessions.find(busy, T0 + timedelta(hours=12, seconds=1)) is None
+    assert _rows(factory) == []
+
+
+def test_revoking_the_token_and_signing_out_end_sessions(factory: SqlUnitOfWorkFactory) -> None:
+    tokens, sessions = _stores(factory)
+    ann, _ = tokens.create("ann", "coordinator", T0)
+    bob, _ = tokens.create("bob", "coordinator", T0)
+    a1, a2, b1 = sessions.open(ann, T0), sessions.open(ann, T0), sessions.open(bob, T0)
+    tokens.revoke(ann.id, T0)
+    assert sessions.find(a1, T0) is None and sessions.find(a2, T0) is None
+    assert sessions.find(b1, T0) is not None
+    sessions.close(b1)
+    assert sessions.find(b1, T0) is None and _rows(factory) == []
+
+
+def test_signing_in_purges_every_expired_session(factory: SqlUnitOfWorkFactory) -> None:
+    tokens, sessions = _stores(factory)
+    ann, _ = tokens.create("ann", "coordinator", T0)
+    for _ in range(3):
+        sessions.open(ann, T0)
+    sessions.open(ann, T0 + timedelta(hours=1))
+    assert len(_rows(factory)) == 1
