@@ -116,6 +116,7 @@ def login(
         message = f"Tokens with the role “{role}” cannot sign in to the coordinator pages."
         return _login_page(request, next, message, 403)
     response = redirect(_safe_next(next))
+    session.end(request)  # a session this browser still held ends: one per sign-in
     session.set_session(response, request, session.start(request, found))
     response.delete_cookie(session.LOGIN_COOKIE, path=PREFIX or "/")
     return response

@@ -78,3 +78,15 @@ def test_signing_in_purges_every_expired_session(factory: SqlUnitOfWorkFactory) 
         sessions.open(ann, T0)
     sessions.open(ann, T0 + timedelta(hours=1))
     assert len(_rows(factory)) == 1
+
+
+def test_a_token_revoked_behind_the_stores_back_ends_its_sessions(
+    factory: SqlUnitOfWorkFactory,
+) -> None:
+    tokens, sessions = _stores(factory)
+    ann, _ = tokens.create("ann", "coordinator", T0)
+    session_id = sessions.open(ann, T0)
+    with factory.engine.begin() as db:  # e.g. by an older carepath, or by hand in SQL
+        db.exec_driver_sql(f"UPDATE tokens SET revoked_at = created_at WHERE id = '{ann.id}'")
+    assert sessions.find(session_id, T0) is None
+    assert _rows(factory) == []
