@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass
-
-import orjson
 
 from pathway.errors import IdempotencyKeyReused
 from pathway.model import Event
@@ -39,7 +38,8 @@ class Keyed:
 
 def scoped_event_id(caller: str, key: str) -> str:
     """The event id of ``caller``'s command with ``key``: 32 hex digits, like a fresh one."""
-    return hashlib.sha256(b"idempotency\0%b\0%b" % (caller.encode(), key.encode())).hexdigest()[:32]
+    raw = f"idempotency\0{caller}\0{key}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(raw).hexdigest()[:32]
 
 
 def request_hash(event: Event, episode_id: str | None, *, at_given: bool) -> str:
@@ -50,12 +50,16 @@ def request_hash(event: Event, episode_id: str | None, *, at_given: bool) -> str
         for f in dataclasses.fields(event)
         if f.name not in UNHASHED or (f.name == "at" and at_given)
     }
-    canonical = orjson.dumps(
+    # The standard library's encoder: ASCII-escaped, it takes any str (a lone surrogate too, which
+    # the engine then refuses), so hashing never fails on input it has not validated yet.
+    canonical = json.dumps(
         {"command": event.kind, "episode": episode_id, "body": body},
-        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
         default=str,
     )
-    return hashlib.sha256(canonical).hexdigest()
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def keyed(event: Event, episode_id: str | None, caller: str, *, at_given: bool) -> Keyed:

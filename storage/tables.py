@@ -1,4 +1,5 @@
-"""The tables: one row per episode, observation, timer, task, audit entry and command outcome.
+"""The tables: one row per episode, observation, timer, task, audit entry, command outcome and
+page session.
 
 The episode row holds the snapshot's scalar fields and its current facts (JSON, each with the
 observation it came from) plus ``next_due_at``, the earliest pending timer, so the worklist is

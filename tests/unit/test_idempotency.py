@@ -109,3 +109,9 @@ def test_without_a_caller_the_event_id_is_kept_as_given() -> None:
     handled = handle(uow, DEFS, "ep-1", Open("plain-1", T0, "x", {"age": 70}), T0)
     assert handled.applied.outcome.event_id == "plain-1"
     assert handled.applied.outcome.request_hash is None
+
+
+def test_the_request_hash_takes_any_input_the_engine_has_not_judged_yet() -> None:
+    odd = Observe("k", T0, "x", {"note\ud800": ["\x00", "\udfff"], "n": 1.5})
+    assert len(request_hash(odd, None, at_given=True)) == 64
+    assert len(scoped_event_id("cli:\udcff", "key\ud800")) == 32
