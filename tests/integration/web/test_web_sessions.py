@@ -142,3 +142,20 @@ def test_a_short_configured_idle_time_reaches_the_pages(tmp_path: Path) -> None:
     moving.now = NOW + timedelta(minutes=6)
     assert client.get("/worklist", follow_redirects=False).status_code == 303
     app.state.uow_factory.dispose()
+
+
+def test_over_https_the_session_cookie_is_secure(site: Site) -> None:
+    client = TestClient(site.app, base_url="https://testserver")
+    answer = sign_in(client, site.tokens["coordinator"])
+    assert "secure" in answer.headers["set-cookie"].lower()  # type: ignore[attr-defined]
+
+
+def test_each_session_has_its_own_csrf_token_and_an_old_one_is_refused(site: Site) -> None:
+    first, _ = _signed_in(site)
+    old = hidden(first.get("/worklist").text, "csrf")
+    second, _ = _signed_in(site)
+    current = hidden(second.get("/worklist").text, "csrf")
+    assert old != current
+    refused = second.post("/logout", data={"csrf": old}, follow_redirects=False)
+    assert refused.status_code == 403
+    assert second.post("/logout", data={"csrf": current}, follow_redirects=False).status_code == 303
