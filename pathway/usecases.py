@@ -11,9 +11,10 @@ that prefix to every other event, and the prefix of enrolments' derived event id
 ``handle`` is the policy every entry point shares, so that none writes it again: the event ids
 reserved for timers and enrolments refused, a caller's key scoped to that caller and bound to its
 request (``pathway.idempotency``), a repeated event id answered with its first outcome (nothing
-fired, nothing written; a caller's key reused for a different request refused), then the episode's timers that are due by ``now`` fired (each
-its own transaction, as a running scheduler would have fired them, so a command never acts on a
-state the clock has already left), then the event.
+fired, nothing written; a caller's key reused for a different request refused), then the
+episode's timers that are due by ``now`` fired (each its own transaction, as a running scheduler
+would have fired them, so a command never acts on a state the clock has already left), then the
+event.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Every write takes ``--actor`` (default: the OS user), ``--at`` (clinical time, ISO 8601,
 default now) and ``--event-id``, an idempotency key that is the actor's own (``cli:<actor>``,
 ``pathway.idempotency``): the same actor's same key with the same command, episode and body
-applies once; with a different one it is refused (exit 2, one line) and nothing is written. Each write is parse → ``pathway.usecases.handle`` → render: the handler fires the
-episode's timers that are due by now first, so a command never acts on a stale state.
+applies once; with a different one it is refused (exit 2, one line) and nothing is written.
+Each write is parse → ``pathway.usecases.handle`` → render: the handler fires the episode's
+timers that are due by now first, so a command never acts on a stale state.
 """
 
 from __future__ import annotations

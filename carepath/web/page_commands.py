@@ -10,8 +10,8 @@ already left.
 Each form carries its own event id, made when the form was rendered: an idempotency key of the
 signed-in token (``token:<id>``, as the API's ``Idempotency-Key``): sending it twice (a double
 click, a retried request) applies once; sending it again with other values (an old form, brought
-back) is refused with a message on the page and nothing is recorded. Every form also carries the session's CSRF
-token, checked before anything else.
+back) is refused with a message on the page and nothing is recorded. Every form also carries
+the session's CSRF token, checked before anything else.
 """
 
 from __future__ import annotations
