@@ -38,7 +38,7 @@ ON_TIME: dict[str, tuple[float, float]] = {
     "M-DECISION-3M": (0.80, 0.55),  # green → amber
     "M-REIMAGE-8W": (0.25, 0.45),  # red
     "FLS-KPI-ASSESSED-12W": (0.65, 0.95),  # amber → green
-    "FLS-KPI-DXA-12W": (0.40, 0.75),  # red → amber
+    "FLS-KPI-DXA-12W": (0.25, 0.85),  # red → amber → green
     "FLS-KPI-FALLS": (0.90, 0.97),  # green
     "FLS-KPI-MONITORED-16W": (0.60, 0.80),  # amber
     "FLS-KPI-STARTED-16W": (0.35, 0.55),  # red → amber
