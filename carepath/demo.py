@@ -8,7 +8,8 @@ pending: the embedded scheduler fires them when they come due.
 
 Both pathways: the L1–L2 patients here, the fracture liaison ones in ``carepath.demo_fls``, and
 the FLS episodes the L1–L2 patients aged 50 or more enrol on their way (the machinery that plays
-them all is ``carepath.demo_play``).
+them all is ``carepath.demo_play``). Behind them, a year of generated patients on both pathways
+(``carepath.demo_history``), loaded in batched transactions, gives the clinical audit volume.
 
 Loading twice changes nothing: each patient has a fixed episode id (from its demo reference)
 and a patient already present is skipped, with what it enrolled; every command has a fixed
