@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
@@ -56,6 +57,7 @@ _TAIL = "</log>\n"
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+@lru_cache(maxsize=4096)  # activity names, actors and rule titles repeat on every trace
 def _q(value: str) -> str:
     """An attribute value, escaped and quoted by the standard library (``quoteattr``)."""
     return quoteattr(_NOT_XML.sub("\ufffd", value))
