@@ -161,27 +161,43 @@ def load_batched(
     per_transaction: int = 100,
 ) -> Loaded:
     """``load_patients`` with each group of patients written in one transaction (a
-    ``BatchUnitOfWork``: a savepoint per use case), so hundreds load in seconds, not minutes."""
-    from storage.batch import BatchUnitOfWork
+    ``BatchUnitOfWork``), so hundreds load in seconds, not minutes: on PostgreSQL every write
+    of the group is deferred to one pipeline (the group is redone with a savepoint per use
+    case if that fails), on SQLite each use case writes in a savepoint."""
+    from storage.batch import BatchFailed
 
+    deferred = factory.engine.dialect.name == "postgresql"
     created = present = 0
     for first in range(0, len(patients), per_transaction):
-        held = factory.connections.take()
+        group = patients[first : first + per_transaction]
         try:
-            uow = BatchUnitOfWork(factory, held)
-            with uow.backend.transaction(held[1]):
-                part = load_patients(
-                    lambda bound=uow: bound,
-                    definitions,
-                    now,
-                    patients[first : first + per_transaction],
-                )
-        finally:
-            factory.connections.give(held)
-        for episode in uow.written.values():  # committed: now the cache may trust them
-            factory.snapshots.put(episode)
+            part = _load_group(factory, definitions, now, group, deferred)
+        except BatchFailed:
+            part = _load_group(factory, definitions, now, group, False)
         created, present = created + part.created, present + part.present
     return Loaded(created, present)
+
+
+def _load_group(
+    factory: SqlUnitOfWorkFactory,
+    definitions: DefinitionRegistry,
+    now: datetime,
+    group: list[Patient],
+    deferred: bool,
+) -> Loaded:
+    from storage.batch import BatchUnitOfWork
+
+    held = factory.connections.take()
+    try:
+        uow = BatchUnitOfWork(factory, held, deferred=deferred)
+        with uow.backend.transaction(held[1]):
+            loaded = load_patients(lambda bound=uow: bound, definitions, now, group)
+            uow.flush()
+    finally:
+        factory.connections.give(held)
+    for episode in uow.written.values():  # committed: now the cache may trust them
+        factory.snapshots.put(episode)
+    return loaded
 
 
 def _tasks_done(
