@@ -1,4 +1,4 @@
-"""Generate a realistic cohort of scenario files for benchmarks.
+"""Generate a realistic cohort of scenario files, for the benchmarks and the demo history.
 
 The mix, per 100 patients: ~60 resolve at the 4–6 week review and are discharged, ~10 are
 transferred (deficit or instability found at workup), ~10 have osteoporosis care pending at
