@@ -8,7 +8,8 @@ pending: the embedded scheduler fires them when they come due.
 
 Both pathways: the L1–L2 patients here, the fracture liaison ones in ``carepath.demo_fls``, and
 the FLS episodes the L1–L2 patients aged 50 or more enrol on their way (the machinery that plays
-them all is ``carepath.demo_play``).
+them all is ``carepath.demo_play``). Behind them, a year of generated patients on both pathways
+(``carepath.demo_history``), loaded in batched transactions, gives the clinical audit volume.
 
 Loading twice changes nothing: each patient has a fixed episode id (from its demo reference)
 and a patient already present is skipped, with what it enrolled; every command has a fixed
@@ -26,7 +27,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from carepath.demo_fls import ENROLLED_HIGH, ENROLLED_VERY_HIGH, fls_cohort
-from carepath.demo_play import Loaded, Patient, Step, episode_id_of, load_patients
+from carepath.demo_history import history_cohort
+from carepath.demo_play import Loaded, Patient, Step, episode_id_of, load_batched, load_patients
 from pathway.unit_of_work import UnitOfWork
 from pathway.usecases import DefinitionRegistry
 
@@ -195,14 +197,20 @@ class DemoLoad:
     tokens: dict[str, str]  # role → secret, shown once
 
 
-def load_demo(database_url: str, definitions: DefinitionRegistry, now: datetime) -> DemoLoad:
-    """Load the cohort into ``database_url`` (migrated if new) and issue the demo tokens."""
+def load_demo(
+    database_url: str, definitions: DefinitionRegistry, now: datetime, *, history: bool = True
+) -> DemoLoad:
+    """Load the cohort into ``database_url`` (migrated if new) and issue the demo tokens; with
+    ``history``, the year of generated patients too (``carepath.demo_history``)."""
     from carepath.bootstrap import open_database
     from storage.access import TokenStore
 
     factory = open_database(database_url)
     try:
         loaded = load_cohort(factory, definitions, now)
+        if history:
+            more = load_batched(factory, definitions, now, history_cohort())
+            loaded = Loaded(loaded.created + more.created, loaded.present + more.present)
         tokens = issue_demo_tokens(TokenStore(factory.connections), now)
     finally:
         factory.dispose()

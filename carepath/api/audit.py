@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 
 from carepath.api.audit_schemas import ChainCheckOut, HistoryEntry, VerifyReport
+from carepath.api.audit_xes import xes_export
 from carepath.api.auth import AUDIT, GuardedRoute, bearer, roles
 from carepath.api.episode_schemas import PRINTABLE
 from carepath.api.episode_view import firing
@@ -20,6 +21,7 @@ from carepath.api.episodes import EpisodeId
 from carepath.api.openapi_docs import AUTH_PROBLEMS, problems
 from carepath.api.services import Services, services
 from carepath.fhir.audit_bundle import FHIR_JSON, episode_bundle
+from carepath.xes import XES_MEDIA_TYPE
 from pathway.audit import AuditRecord, verify_chain
 from pathway.unit_of_work import UnitOfWork
 
@@ -33,6 +35,10 @@ Svc = Annotated[Services, Depends(services)]
 OneEpisode = Annotated[
     str | None,
     Query(min_length=1, max_length=200, pattern=PRINTABLE, description="Only this episode."),
+]
+OnePathway = Annotated[
+    str | None,
+    Query(min_length=1, max_length=200, pattern=PRINTABLE, description="Only this pathway (xes)."),
 ]
 NDJSON = "application/x-ndjson"
 FHIR_NDJSON = "application/fhir+ndjson"
@@ -92,8 +98,10 @@ def verify(svc: Svc, episode: OneEpisode = None) -> VerifyReport:
         **problems(404, 422),
         200: {
             "description": "jsonl: one canonical entry a line, with its chain hashes. fhir: "
-            "one episode's FHIR R4B Bundle, or without `episode` one Bundle a line.",
+            "one episode's FHIR R4B Bundle, or without `episode` one Bundle a line. xes: an "
+            "IEEE 1849 event log, a trace per episode (of `pathway`, if given), streamed.",
             "content": {
+                XES_MEDIA_TYPE: {"schema": {"type": "string"}},
                 NDJSON: {"schema": {"type": "string"}},
                 FHIR_JSON: {"schema": {"type": "object"}},
                 FHIR_NDJSON: {"schema": {"type": "string"}},
@@ -103,8 +111,13 @@ def verify(svc: Svc, episode: OneEpisode = None) -> VerifyReport:
     summary="Export the audit log",
 )
 def export(
-    svc: Svc, format: Literal["jsonl", "fhir"] = "jsonl", episode: OneEpisode = None
+    svc: Svc,
+    format: Literal["jsonl", "fhir", "xes"] = "jsonl",
+    episode: OneEpisode = None,
+    pathway: OnePathway = None,
 ) -> Response:
+    if format == "xes" or pathway is not None:
+        return xes_export(svc, format, episode, pathway)
     uow = svc.uow_factory()
     if episode is not None:
         with uow:

@@ -48,15 +48,30 @@ def verify(episode: Annotated[str | None, typer.Option(help="Only this episode."
 def export(
     episode: Annotated[str | None, typer.Option(help="Only this episode.")] = None,
     format: Annotated[
-        str, typer.Option("--format", help="jsonl, or fhir (one FHIR R4B Bundle a line)")
+        str,
+        typer.Option(
+            "--format",
+            help="jsonl, fhir (one FHIR R4B Bundle a line) or xes (an IEEE 1849 event log)",
+        ),
     ] = "jsonl",
+    pathway: Annotated[
+        str | None, typer.Option(help="Only this pathway's episodes (with --format xes).")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option(help="Write to this file instead of stdout (--format xes).")
+    ] = None,
 ) -> None:
     """Write the audit log to stdout: one canonical entry a line with its chain hashes (jsonl),
-    or one FHIR R4B Bundle per episode a line (fhir: CarePlan, Tasks, a Provenance per entry)."""
+    or one FHIR R4B Bundle per episode a line (fhir: CarePlan, Tasks, a Provenance per entry),
+    or an XES event log for process mining (xes: a trace per episode, streamed)."""
     import orjson
 
-    if format not in ("jsonl", "fhir"):
-        fail(f"--format: got {format!r}, expected jsonl or fhir")
+    if format not in ("jsonl", "fhir", "xes"):
+        fail(f"--format: got {format!r}, expected jsonl, fhir or xes")
+    if format == "xes":
+        return _export_xes(episode, pathway, out)
+    if pathway is not None or out is not None:
+        fail(f"--{'pathway' if pathway is not None else 'out'}: only with --format xes")
     definitions, uow = _backend()
 
     def body() -> None:
@@ -81,3 +96,31 @@ def export(
                     out.write(orjson.dumps(line) + b"\n")
 
     run_reporting(body)
+
+
+def _export_xes(episode: str | None, pathway: str | None, out: str | None) -> None:
+    """The XES event log (``carepath.xes``), read in chunks and written as it is read."""
+    from carepath.xes import xes_document
+    from storage.audit_stream import audit_entries
+
+    if episode is not None:
+        fail("--episode: not with --format xes (use --pathway, or none for every episode)")
+    definitions, uow = _backend()
+    if pathway is not None:
+        run_reporting(lambda: definitions.current_for(pathway))  # an unknown id: exit 2
+    try:
+        sink = open(out, "wb") if out is not None else sys.stdout.buffer  # noqa: SIM115
+    except OSError as exc:
+        fail(f"--out: cannot write {out!r}: {exc.strerror}")
+
+    def body() -> None:
+        with uow:
+            for piece in xes_document(audit_entries(uow, pathway)):
+                sink.write(piece)
+        sink.flush()
+
+    try:
+        run_reporting(body)
+    finally:
+        if out is not None:
+            sink.close()

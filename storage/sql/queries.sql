@@ -330,3 +330,14 @@ DELETE FROM sessions WHERE token_id = :token_id
 -- session_purge --
 -- Sessions past their idle or absolute expiry.
 DELETE FROM sessions WHERE last_seen_at < :idle_before OR created_at < :created_before
+
+-- audit_log_chunk --
+-- The XES event log (carepath/xes.py): one chunk of audit entries in (episode, seq) order,
+-- after a keyset position, each with its episode's pathway and patient ref, so that 100,000
+-- episodes stream in bounded memory. {pathway}: empty, or AND e.pathway = :pathway.
+-- CROSS JOIN keeps SQLite walking the log's primary key (with a pathway it would otherwise
+-- start from the pathway index and sort every entry of the pathway for each chunk).
+SELECT a.episode_id, e.pathway, e.patient_ref, a.seq, a.kind, a.actor, a.at, a.payload
+FROM audit_log a CROSS JOIN episodes e
+WHERE e.id = a.episode_id AND (a.episode_id, a.seq) > (:after_id, :after_seq) {pathway}
+ORDER BY a.episode_id, a.seq LIMIT :limit

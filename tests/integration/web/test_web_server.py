@@ -64,8 +64,8 @@ def test_demo_loads_its_cohort_once_and_issues_fresh_tokens(tmp_path: Path) -> N
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     definitions = DefinitionRegistry(current_definitions())
     now = datetime.now(UTC)
-    first = load_demo(url, definitions, now)
-    second = load_demo(url, definitions, now + timedelta(minutes=1))
+    first = load_demo(url, definitions, now, history=False)  # the history: test_demo.py
+    second = load_demo(url, definitions, now + timedelta(minutes=1), history=False)
     episodes = _count_episodes(url)  # the patients' and the FLS episodes some of them enrolled
     assert episodes > len(cohort())
     assert (first.loaded.created, first.loaded.present) == (episodes, 0)
@@ -100,6 +100,7 @@ def test_serve_demo_loads_prints_tokens_and_runs_uvicorn(
     calls: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
     monkeypatch.setenv("CAREPATH_DATABASE_URL", f"sqlite:///{tmp_path / 'serve.db'}")
+    monkeypatch.setattr("carepath.demo.history_cohort", list)  # the history: test_demo.py
     result = CliRunner().invoke(_cli(), ["serve", "--demo", "--port", "8123", "--no-scheduler"])
     assert result.exit_code == 0, result.output
     assert "43 episode(s) created" in result.output  # 32 patients, 11 enrolled
