@@ -97,5 +97,5 @@ def bar_chart(labels: tuple[str, ...], series: tuple[tuple[str, tuple[float, ...
     ax.grid(axis="x", color=LINE, lw=0.5)
     ax.margins(x=0.15)
     if len(series) > 1:
-        ax.legend(fontsize=7, frameon=False, loc="lower right")
+        figure.legend(fontsize=7, frameon=False, loc="outside upper right", ncols=len(series))
     return _data_url(figure)
