@@ -49,7 +49,10 @@ class DashboardQuery:
 
     def link(self, pathway: str | None, measure: str | None) -> str:
         """This query as a URL query string, for one pathway and measure when given."""
-        params = self.params() | {"pathway": pathway or self.pathway or "", "measure": measure or ""}
+        params = self.params() | {
+            "pathway": pathway or self.pathway or "",
+            "measure": measure or "",
+        }
         return "?" + urlencode({k: v for k, v in params.items() if v})
 
 

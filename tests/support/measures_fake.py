@@ -40,8 +40,16 @@ _FLS_MEASURES = (
     ("FLS-KPI-FALLS", "Falls assessment", ((6, 9), (7, 10), (5, 8), (7, 9), (5, 7))),
     ("FLS-KPI-RECOMMENDED", "Treatment recommended", ((4, 8), (5, 9), (4, 7), (4, 9), (3, 6))),
     ("FLS-KPI-MONITORED-16W", "Monitored by week 16", ((3, 4), (4, 5), (3, 4), (3, 4), (3, 3))),
-    ("FLS-KPI-STARTED-16W", "Treatment started by week 16", ((2, 4), (2, 5), (2, 4), (2, 4), (2, 3))),
-    ("FLS-KPI-EXERCISE-16W", "Exercise started by week 16", ((1, 3), (1, 2), (0, 2), (1, 3), (0, 2))),
+    (
+        "FLS-KPI-STARTED-16W",
+        "Treatment started by week 16",
+        ((2, 4), (2, 5), (2, 4), (2, 4), (2, 3)),
+    ),
+    (
+        "FLS-KPI-EXERCISE-16W",
+        "Exercise started by week 16",
+        ((1, 3), (1, 2), (0, 2), (1, 3), (0, 2)),
+    ),
     ("FLS-KPI-PERSISTING-52W", "Persisting at 52 weeks", ((0, 0),) * 5),
 )
 VERSIONS = {L1L2: "l1-l2-compression-fracture@fake", FLS: "fracture-liaison@fake"}
@@ -135,7 +143,10 @@ def pathway_reports(
     as_of: datetime,
 ) -> list[dict[str, Any]]:
     CALLS.append(
-        ("pathway_reports", {"pathway": pathway, "from": month_from, "to": month_to, "as_of": as_of})
+        (
+            "pathway_reports",
+            {"pathway": pathway, "from": month_from, "to": month_to, "as_of": as_of},
+        )
     )
     chosen = [p for p in (FLS, L1L2) if pathway in (None, p)]
     return [report(p, as_of) for p in chosen]

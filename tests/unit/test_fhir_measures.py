@@ -125,9 +125,9 @@ def test_the_definition_bundle_holds_the_plan_definition_then_its_measures() -> 
 
 
 def test_a_definition_without_measures_exports_its_plan_definition_alone() -> None:
-    assert [e["resource"]["resourceType"] for e in definition_bundle(load_definition())["entry"]] == [
-        "PlanDefinition"
-    ]
+    assert [
+        e["resource"]["resourceType"] for e in definition_bundle(load_definition())["entry"]
+    ] == ["PlanDefinition"]
 
 
 def test_definition_export_prints_the_bundle_with_format_fhir_bundle() -> None:

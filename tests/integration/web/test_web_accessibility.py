@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.web import test_web_browser as real_browser
-from tests.integration.web.test_web_dashboard_browser import dashboard_server, sign_in_as_auditor
+from tests.integration.web import test_web_dashboard_browser as dashboard_browser
 from tests.support.protocol import REPOSITORY
 from tests.support.web_html import episode_of
 
 server = real_browser.server  # this module's own uvicorn and demo cohort
 browser = real_browser.browser
+dashboard_server = dashboard_browser.dashboard_server  # the dashboard's, with the measures fake
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 CSS = REPOSITORY / "carepath" / "web" / "static" / "carepath.css"
@@ -257,7 +258,7 @@ def test_the_audit_dashboard_has_no_wcag_2_1_aa_violation(
 
     base, token = dashboard_server
     audit = Audit(browser)
-    sign_in_as_auditor(browser, base, token)
+    dashboard_browser.sign_in_as_auditor(browser, base, token)
     audit.check("audit dashboard")
     assert_told_in_words(browser)
     browser.find_element(By.CSS_SELECTOR, "[data-measure=M-OSTEO-6W] a.measure-link").click()
