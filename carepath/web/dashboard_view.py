@@ -122,6 +122,7 @@ class MeasurePanel:
     band: str | None
     months: tuple[MonthRow, ...]
     chart: str  # a data: URL of the run chart
+    thresholds: str = ""  # the declared bands in words, when the definition declares them
 
     @property
     def band_words(self) -> str:
@@ -157,7 +158,17 @@ def _current(definitions: DefinitionRegistry, pathway: str) -> Any:
     return next((d for d in definitions.currents() if d.id == pathway), None)
 
 
-def measure_panel(measure: dict[str, Any], description: str) -> MeasurePanel:
+def thresholds(declared: Any) -> str:
+    """A measure's bands in words, from its declaration (``red_below``, ``amber_up_to``)."""
+    red, amber = getattr(declared, "red_below", None), getattr(declared, "amber_up_to", None)
+    if red is None:
+        return ""
+    if amber is None:
+        return f"red below {100 * red:g} %, green from {100 * red:g} %"
+    return f"red below {100 * red:g} %, amber {100 * red:g}–{100 * amber:g} %, green above"
+
+
+def measure_panel(measure: dict[str, Any], declared: Any = None) -> MeasurePanel:
     months = tuple(
         MonthRow(m["month"], int(m["numerator"]), int(m["denominator"]))
         for m in measure.get("by_month", ())
@@ -169,19 +180,20 @@ def measure_panel(measure: dict[str, Any], description: str) -> MeasurePanel:
     return MeasurePanel(
         id=measure["id"],
         title=measure.get("title") or measure["id"],
-        description=description,
+        description=str(getattr(declared, "description", "") or ""),
         numerator=int(measure["numerator"]),
         denominator=int(measure["denominator"]),
         band=measure.get("band"),
         months=months,
         chart=chart,
+        thresholds=thresholds(declared),
     )
 
 
 def pathway_panel(report: dict[str, Any], definitions: DefinitionRegistry) -> PathwayPanel:
     pathway = report["pathway"]
     definition = _current(definitions, pathway)
-    words = {m.id: str(m.description) for m in getattr(definition, "measures", ())}
+    declared = {m.id: m for m in getattr(definition, "measures", ())}
     labels = {s.name: s.label for s in definition.states.values()} if definition else {}
     outcomes = tuple(report.get("outcomes", ()))
     stays = tuple(report.get("time_in_state", ()))
@@ -213,7 +225,7 @@ def pathway_panel(report: dict[str, Any], definitions: DefinitionRegistry) -> Pa
         month_from=report.get("from"),
         month_to=report.get("to"),
         as_of=report["as_of"],
-        measures=tuple(measure_panel(m, words.get(m["id"], "")) for m in report["measures"]),
+        measures=tuple(measure_panel(m, declared.get(m["id"])) for m in report["measures"]),
         outcomes=outcomes,
         outcome_chart=outcome_chart,
         stays=stays,

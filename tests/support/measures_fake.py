@@ -197,14 +197,21 @@ def install(monkeypatch: Any) -> None:
 
 
 class FakeMeasureDef:
-    """The fields of ``MeasureDef`` the FHIR export reads."""
+    """The fields of the measures branch's ``pathway.measures.MeasureDef`` that the pages and
+    the FHIR export read."""
 
     def __init__(self, mid: str, title: str, refs: tuple[str, ...]) -> None:
         self.id = mid
         self.title = title
-        self.description = f"Numerator: {title.lower()}. Denominator: the eligible episodes."
+        self.numerator_text = title.lower()
+        self.denominator_text = "the eligible episodes"
         self.refs = refs
-        self.bands = {"red": 0.5, "green": 0.8}
+        self.red_below = 0.5
+        self.amber_up_to: float | None = None if mid == "FLS-KPI-RECOMMENDED" else 0.8
+
+    @property
+    def description(self) -> str:
+        return f"Numerator: {self.numerator_text}. Denominator: {self.denominator_text}."
 
 
 class WithMeasures:

@@ -104,11 +104,11 @@ def test_each_declared_measure_exports_as_an_r4b_proportion_measure() -> None:
     assert cited["citation"] == definition.references["3"]
 
 
-def test_population_descriptions_use_the_declarations_own_words_when_given() -> None:
+def test_population_descriptions_are_the_declarations_own_words() -> None:
     definition = fake.with_measures(load_definition())
     measure = definition.measures[0]
-    measure.numerator = "left workup within 3 days"
-    measure.denominator = "episodes that entered workup"
+    measure.numerator_text = "left workup within 3 days"
+    measure.denominator_text = "episodes that entered workup"
     populations = measure_resources(definition)[0]["group"][0]["population"]
     assert [p["description"] for p in populations] == [
         "episodes that entered workup", "episodes that entered workup",

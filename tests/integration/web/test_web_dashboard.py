@@ -211,7 +211,7 @@ def test_a_bad_failing_query_is_named(site: Site, query: str, message: str) -> N
     assert [c for c in fake.CALLS if c[0] == "measure_episodes"] == []
 
 
-def test_a_measure_the_pathway_does_not_declare_is_refused(
+def test_declared_measures_are_described_and_an_undeclared_one_refused(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     definitions = site.app.state.definitions
@@ -222,8 +222,11 @@ def test_a_measure_the_pathway_does_not_declare_is_refused(
     )
     assert page.status_code == 400
     assert "measure: got &#39;M-OSTEO-6W&#39;, expected one of FLS-KPI-ASSESSED-12W" in page.text
-    described = site.client("auditor").get("/dashboard").text
-    assert "Numerator: dxa by week 12. Denominator: the eligible episodes." in described
+    shown = cards(site.client("auditor").get("/dashboard").text)
+    dxa, recommended = shown["FLS-KPI-DXA-12W"], shown["FLS-KPI-RECOMMENDED"]
+    assert "Numerator: dxa by week 12. Denominator: the eligible episodes." in dxa
+    assert "Bands: red below 50 %, amber 50–80 %, green above." in dxa
+    assert "Bands: red below 50 %, green from 50 %." in recommended
 
 
 def test_the_dashboard_keeps_the_pages_security_headers(site: Site) -> None:
