@@ -24,10 +24,15 @@ RED, AMBER, GREEN = "#b42318", "#b54708", "#067647"
 WIDTH = 5.2  # inches at 96 dpi: fits a card of the two-column grid
 
 
-def _figure(height: float):  # type: ignore[no-untyped-def]
+def _figure(height: float, left: float, bottom: float, top: float = 0.12, right: float = 0.45):  # type: ignore[no-untyped-def]
+    """A figure with one axes and margins in inches (a fixed layout: matplotlib's layout
+    engines would triple the time a chart takes)."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(WIDTH, height), dpi=96, layout="constrained")
+    figure = Figure(figsize=(WIDTH, height), dpi=96)
+    figure.subplots_adjust(
+        left=left / WIDTH, right=1 - right / WIDTH, bottom=bottom / height, top=1 - top / height
+    )
     ax = figure.add_subplot()
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -51,7 +56,7 @@ def _data_url(figure) -> str:  # type: ignore[no-untyped-def]
 def run_chart(months: tuple[str, ...], shares: tuple[float | None, ...]) -> str:
     """Share by month (a gap where a month has no denominator), the 50 % and 80 % band lines
     and the median of the months' shares (a run chart's centre line)."""
-    figure, ax = _figure(1.9)
+    figure, ax = _figure(1.9, left=0.5, bottom=0.3)
     xs = list(range(len(months)))
     ys = [math.nan if s is None else 100 * s for s in shares]
     ax.axhspan(0, 50, color=RED, alpha=0.06, lw=0)
@@ -67,7 +72,7 @@ def run_chart(months: tuple[str, ...], shares: tuple[float | None, ...]) -> str:
         median = known[mid] if len(known) % 2 else (known[mid - 1] + known[mid]) / 2
         ax.axhline(median, color=INK_3, lw=0.8, ls=":")
     ax.plot(xs, ys, color=BRAND_2, lw=1.8, marker="o", ms=4)
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 104)  # a point at 100 % stays whole
     ax.set_yticks([0, 50, 80, 100], ["0", "50", "80", "100 %"])
     ax.set_xlim(-0.5, max(len(months) - 0.5, 0.5))
     step = max(1, math.ceil(len(months) / 8))
@@ -81,8 +86,10 @@ def bar_chart(labels: tuple[str, ...], series: tuple[tuple[str, tuple[float, ...
               unit: str) -> str:  # fmt: skip
     """Horizontal bars, one group per label and one bar per series (e.g. median and 90th
     percentile days)."""
-    height = 0.6 + 0.32 * max(len(labels), 1) * max(len(series), 1) ** 0.5
-    figure, ax = _figure(min(height, 6.0))
+    height = min(0.9 + 0.3 * max(len(labels), 1) * max(len(series), 1) ** 0.5, 6.0)
+    widest = max((len(label) for label in labels), default=4)
+    top = 0.35 if len(series) > 1 else 0.12
+    figure, ax = _figure(height, left=0.2 + 0.065 * widest, bottom=0.5, top=top, right=0.3)
     colours = (BRAND_2, BRAND, INK_3)
     band = 0.8 / max(len(series), 1)
     for i, (name, values) in enumerate(series):
@@ -91,11 +98,12 @@ def bar_chart(labels: tuple[str, ...], series: tuple[tuple[str, tuple[float, ...
         for y, v in zip(ys, values, strict=True):
             ax.annotate(f"{v:g}", (v, y), xytext=(3, 0), textcoords="offset points",
                         va="center", fontsize=7, color=INK)  # fmt: skip
+    ax.set_axisbelow(True)
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
     ax.set_xlabel(unit, fontsize=8, color=INK)
     ax.grid(axis="x", color=LINE, lw=0.5)
     ax.margins(x=0.15)
     if len(series) > 1:
-        figure.legend(fontsize=7, frameon=False, loc="outside upper right", ncols=len(series))
+        figure.legend(fontsize=7, frameon=False, loc="upper right", ncols=len(series))
     return _data_url(figure)
