@@ -177,7 +177,18 @@ def measure_episodes(
 
 
 def module() -> types.ModuleType:
+    """The fake module: the real ``carepath.measures``'s names when it exists (its parsers,
+    which ``carepath.api.measures`` imports), with these two functions in place of its own."""
+    import importlib
+
     fake = types.ModuleType("carepath.measures")
+    try:
+        real = importlib.import_module("carepath.measures")
+    except ImportError:
+        real = None
+    if real is not None and not getattr(real, "IS_FAKE", False):
+        fake.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
+    fake.IS_FAKE = True  # type: ignore[attr-defined]
     fake.pathway_reports = pathway_reports  # type: ignore[attr-defined]
     fake.measure_episodes = measure_episodes  # type: ignore[attr-defined]
     return fake
