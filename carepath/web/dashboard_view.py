@@ -168,11 +168,32 @@ def thresholds(declared: Any) -> str:
     return f"red below {100 * red:g} %, amber {100 * red:g}–{100 * amber:g} %, green above"
 
 
-def measure_panel(measure: dict[str, Any], declared: Any = None) -> MeasurePanel:
-    months = tuple(
-        MonthRow(m["month"], int(m["numerator"]), int(m["denominator"]))
+def month_range(first: str, last: str) -> list[str]:
+    """Every month from ``first`` to ``last`` (YYYY-MM), both included."""
+    year, month = (int(p) for p in first.split("-"))
+    out = []
+    while f"{year:04d}-{month:02d}" <= last:
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def measure_panel(
+    measure: dict[str, Any],
+    declared: Any = None,
+    span: tuple[str | None, str | None] = (None, None),
+) -> MeasurePanel:
+    """One measure's card. The months run without a gap from the report's first to its last
+    (a month without episodes is shown as such), so that the run chart's axis is time."""
+    given = {
+        m["month"]: (int(m["numerator"]), int(m["denominator"]))
         for m in measure.get("by_month", ())
-    )
+    }
+    first = span[0] or min(given, default=None)
+    last = span[1] or max(given, default=None)
+    names = month_range(first, last) if first and last else sorted(given)
+    names = sorted(set(names) | set(given))
+    months = tuple(MonthRow(m, *given.get(m, (0, 0))) for m in names)
     chart = run_chart(
         tuple(m.month for m in months),
         tuple(None if m.denominator == 0 else m.numerator / m.denominator for m in months),
@@ -225,7 +246,10 @@ def pathway_panel(report: dict[str, Any], definitions: DefinitionRegistry) -> Pa
         month_from=report.get("from"),
         month_to=report.get("to"),
         as_of=report["as_of"],
-        measures=tuple(measure_panel(m, declared.get(m["id"])) for m in report["measures"]),
+        measures=tuple(
+            measure_panel(m, declared.get(m["id"]), (report.get("from"), report.get("to")))
+            for m in report["measures"]
+        ),
         outcomes=outcomes,
         outcome_chart=outcome_chart,
         stays=stays,

@@ -125,9 +125,22 @@ def test_the_definition_bundle_holds_the_plan_definition_then_its_measures() -> 
 
 
 def test_a_definition_without_measures_exports_its_plan_definition_alone() -> None:
-    assert [
-        e["resource"]["resourceType"] for e in definition_bundle(load_definition())["entry"]
-    ] == ["PlanDefinition"]
+    bare = fake.WithMeasures(load_definition(), ())
+    kinds = [e["resource"]["resourceType"] for e in definition_bundle(bare)["entry"]]
+    assert kinds == ["PlanDefinition"]
+
+
+def test_the_shipped_definitions_measures_export_as_valid_measures() -> None:
+    """Whatever the shipped definitions declare (the measures branch's declarations)."""
+    from carepath.bootstrap import current_definitions
+
+    for definition in current_definitions():
+        declared = getattr(definition, "measures", ())
+        exported = measure_resources(definition)
+        assert [m["name"] for m in exported] == [d.id.replace("-", "_") for d in declared]
+        for resource in exported:
+            Measure.model_validate(resource)
+            assert all(p["description"] for p in resource["group"][0]["population"])
 
 
 def test_definition_export_prints_the_bundle_with_format_fhir_bundle() -> None:

@@ -107,6 +107,26 @@ def test_each_measure_has_a_run_chart_drawn_by_matplotlib_and_its_numbers_as_a_t
                     zip(fake.MONTHS, ((3, 9), (4, 10), (2, 8), (5, 9), (3, 7)), strict=True)]  # fmt: skip
 
 
+def test_a_month_without_episodes_is_a_gap_in_the_run_chart_not_a_skipped_month(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = fake.report
+
+    def sparse(pathway: str, as_of: datetime) -> dict:
+        report = original(pathway, as_of)
+        for m in report["measures"]:
+            m["by_month"] = [b for b in m["by_month"] if b["month"] != "2025-12"]
+        return report
+
+    monkeypatch.setattr(fake, "report", sparse)
+    card = cards(site.client("auditor").get("/dashboard").text)["FLS-KPI-DXA-12W"]
+    months = re.findall(
+        r'<tr><th scope="row">([\d-]+)</th><td>(\d+)</td><td>(\d+)</td><td>([^<]+)<', card
+    )
+    assert months[2] == ("2025-12", "0", "0", "—")
+    assert [m[0] for m in months] == list(fake.MONTHS)
+
+
 def test_outcomes_time_in_state_and_refusals_are_charted_and_tabled(site: Site) -> None:
     page = site.client("auditor").get("/dashboard?pathway=l1-l2-compression-fracture").text
     assert page.count('<img class="chart"') == 6 + 2
