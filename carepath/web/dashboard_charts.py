@@ -15,7 +15,10 @@ from __future__ import annotations
 import base64
 import io
 import math
+import threading
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 # The pages' palette (carepath.css :root), for the images that cannot read CSS variables.
 INK, INK_3, LINE = "#1b2430", "#5d6776", "#dde2e8"
@@ -52,13 +55,22 @@ def _data_url(figure) -> str:  # type: ignore[no-untyped-def]
     return f"data:image/svg+xml;base64,{encoded}"
 
 
-@lru_cache(maxsize=512)
-def run_chart(months: tuple[str, ...], shares: tuple[float | None, ...]) -> str:
-    """Share by month (a gap where a month has no denominator), the 50 % and 80 % band lines
-    and the median of the months' shares (a run chart's centre line)."""
+@dataclass
+class _RunFigure:
+    """A drawn run chart's axes for one run of months, redrawn per measure: the measures of a
+    pathway share their months, and building the axes and their ticks is most of a chart's
+    cost. The lock keeps two requests from drawing on it at once."""
+
+    figure: Any
+    line: Any
+    median: Any
+    lock: threading.Lock
+
+
+@lru_cache(maxsize=16)
+def _run_figure(months: tuple[str, ...]) -> _RunFigure:
     figure, ax = _figure(1.9, left=0.5, bottom=0.3)
     xs = list(range(len(months)))
-    ys = [math.nan if s is None else 100 * s for s in shares]
     ax.axhspan(0, 50, color=RED, alpha=0.06, lw=0)
     ax.axhspan(50, 80, color=AMBER, alpha=0.06, lw=0)
     ax.axhspan(80, 100, color=GREEN, alpha=0.06, lw=0)
@@ -66,19 +78,32 @@ def run_chart(months: tuple[str, ...], shares: tuple[float | None, ...]) -> str:
         ax.axhline(level, color=colour, lw=1, ls="--")
         ax.annotate(label, (1, level), xycoords=("axes fraction", "data"), xytext=(2, -3),
                     textcoords="offset points", color=colour, fontsize=7)  # fmt: skip
-    known = sorted(y for y in ys if not math.isnan(y))
-    if known:
-        mid = len(known) // 2
-        median = known[mid] if len(known) % 2 else (known[mid - 1] + known[mid]) / 2
-        ax.axhline(median, color=INK_3, lw=0.8, ls=":")
-    ax.plot(xs, ys, color=BRAND_2, lw=1.8, marker="o", ms=4)
+    median = ax.axhline(0, color=INK_3, lw=0.8, ls=":")
+    (line,) = ax.plot(xs, [math.nan] * len(xs), color=BRAND_2, lw=1.8, marker="o", ms=4)
     ax.set_ylim(0, 104)  # a point at 100 % stays whole
     ax.set_yticks([0, 50, 80, 100], ["0", "50", "80", "100 %"])
     ax.set_xlim(-0.5, max(len(months) - 0.5, 0.5))
     step = max(1, math.ceil(len(months) / 8))
     ax.set_xticks(xs[::step], [m for m in months[::step]])
     ax.grid(axis="y", color=LINE, lw=0.5)
-    return _data_url(figure)
+    return _RunFigure(figure, line, median, threading.Lock())
+
+
+@lru_cache(maxsize=512)
+def run_chart(months: tuple[str, ...], shares: tuple[float | None, ...]) -> str:
+    """Share by month (a gap where a month has no denominator), the 50 % and 80 % band lines
+    and the median of the months' shares (a run chart's centre line)."""
+    ys = [math.nan if s is None else 100 * s for s in shares]
+    known = sorted(y for y in ys if not math.isnan(y))
+    drawn = _run_figure(months)
+    with drawn.lock:
+        drawn.line.set_ydata(ys)
+        if known:
+            mid = len(known) // 2
+            median = known[mid] if len(known) % 2 else (known[mid - 1] + known[mid]) / 2
+            drawn.median.set_ydata([median, median])
+        drawn.median.set_visible(bool(known))
+        return _data_url(drawn.figure)
 
 
 @lru_cache(maxsize=64)

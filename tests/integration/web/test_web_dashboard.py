@@ -107,6 +107,22 @@ def test_each_measure_has_a_run_chart_drawn_by_matplotlib_and_its_numbers_as_a_t
                     zip(fake.MONTHS, ((3, 9), (4, 10), (2, 8), (5, 9), (3, 7)), strict=True)]  # fmt: skip
 
 
+def test_each_run_chart_draws_its_own_numbers(site: Site) -> None:
+    """The measures of a pathway share one drawn axes (redrawn per measure): no chart may
+    show another's line."""
+    shown = cards(site.client("auditor").get("/dashboard").text)
+    chart = re.compile(r'<img class="chart" src="([^"]+)"')
+    charts = {m: chart.findall(c)[0] for m, c in shown.items() if "0 of 0 episodes" not in c}
+    assert len(charts) == 12
+    assert len(set(charts.values())) == len(charts)
+    from carepath.web.dashboard_charts import run_chart
+
+    shares = tuple(n / d for n, d in ((3, 9), (4, 10), (2, 8), (5, 9), (3, 7)))
+    assert charts["FLS-KPI-DXA-12W"] == run_chart(fake.MONTHS, shares)
+    run_chart.cache_clear()
+    assert charts["FLS-KPI-DXA-12W"] == run_chart(fake.MONTHS, shares), "drawn again, the same"
+
+
 def test_a_month_without_episodes_is_a_gap_in_the_run_chart_not_a_skipped_month(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
