@@ -113,6 +113,17 @@ def test_an_auditor_reads_the_bands_and_follows_a_failing_episode(
     assert browser.current_url.endswith("/dashboard"), "htmx fetched it in place"
     assert "DXA recorded on fracture day 97" in row.text
     real_browser._shot(browser, "dashboard-failing")
+
+    # By the keyboard: Enter on a measure's link lists its (here: no) failing episodes.
+    from selenium.webdriver.common.keys import Keys
+
+    falls = browser.find_element(By.CSS_SELECTOR, "[data-measure=FLS-KPI-FALLS] a.measure-link")
+    falls.send_keys(Keys.ENTER)
+    wait.until(
+        ec.text_to_be_present_in_element(
+            (By.ID, "failing-fracture-liaison-FLS-KPI-FALLS"), "No episode missed FLS-KPI-FALLS."
+        )
+    )
     row.find_element(By.TAG_NAME, "a").click()
     wait.until(ec.presence_of_element_located((By.ID, "timeline")))
     assert browser.current_url.endswith(f"/episodes/{episode_of('DEMO-F003')}")
