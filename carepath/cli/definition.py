@@ -150,16 +150,25 @@ def diagram(
 
 @definition_app.command()
 def export(
-    format: Annotated[str, typer.Option("--format", help="fhir (a FHIR R4B PlanDefinition).")],
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="fhir (a FHIR R4B PlanDefinition) or fhir-bundle (a Bundle of the "
+            "PlanDefinition and one R4B Measure per declared measure).",
+        ),
+    ],
     definition: DefinitionFile = None,
     pathway: PathwayId = None,
 ) -> None:
-    """Export the definition: --format fhir prints a validated FHIR R4B PlanDefinition."""
-    if format != "fhir":
-        fail(f"--format: got {format!r}, expected fhir")
-    from carepath.fhir.plan_definition import plan_definition
+    """Export the definition: --format fhir prints a validated FHIR R4B PlanDefinition,
+    --format fhir-bundle a Bundle of it and the definition's measures as R4B Measures."""
+    if format not in ("fhir", "fhir-bundle"):
+        fail(f"--format: got {format!r}, expected fhir or fhir-bundle")
+    from carepath.fhir.plan_definition import definition_bundle, plan_definition
 
-    _print_json(plan_definition(_load(definition, pathway)))
+    export = plan_definition if format == "fhir" else definition_bundle
+    _print_json(export(_load(definition, pathway)))
 
 
 @definition_app.command()

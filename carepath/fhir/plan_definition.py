@@ -167,3 +167,17 @@ def plan_definition(definition: Definition) -> dict[str, Any]:
     }
     validated = PlanDefinition.model_validate(resource)
     return validated.model_dump(mode="json", exclude_none=True)
+
+
+def definition_bundle(definition: Definition) -> dict[str, Any]:
+    """The definition whole, as a validated R4B Bundle (type collection): its PlanDefinition,
+    then one ``Measure`` per measure it declares (``carepath.fhir.measure``)."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    from carepath.fhir.measure import measure_resources
+
+    plan = plan_definition(definition)
+    entries = [{"fullUrl": plan["url"], "resource": plan}]
+    entries += [{"fullUrl": m["url"], "resource": m} for m in measure_resources(definition)]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    return Bundle.model_validate(bundle).model_dump(mode="json", exclude_none=True)

@@ -199,6 +199,7 @@ def not_found(request: Request, who: session.Viewer) -> Response:
 def install_pages(app: FastAPI, settings: Settings | None = None) -> None:
     """Add the pages, their static files and their HTML error handlers to ``app``, and the
     page sessions' store (expiry from ``settings``, default the environment's)."""
+    from carepath.web.dashboard import router as dashboard_router
     from carepath.web.page_commands import router as commands_router
 
     settings = settings or Settings.from_env()
@@ -211,6 +212,7 @@ def install_pages(app: FastAPI, settings: Settings | None = None) -> None:
     learn_tones(app.state.definitions)
     app.include_router(router)
     app.include_router(commands_router)
+    app.include_router(dashboard_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if not any(getattr(r, "path", None) == "/" for r in app.routes):
         app.add_api_route("/", _home, include_in_schema=False)

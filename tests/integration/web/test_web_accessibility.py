@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.web import test_web_browser as real_browser
+from tests.integration.web import test_web_dashboard_browser as dashboard_browser
 from tests.support.protocol import REPOSITORY
 from tests.support.web_html import episode_of
 
 server = real_browser.server  # this module's own uvicorn and demo cohort
 browser = real_browser.browser
+dashboard_server = dashboard_browser.dashboard_server  # the dashboard's, with the measures fake
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 CSS = REPOSITORY / "carepath" / "web" / "static" / "carepath.css"
@@ -245,6 +247,42 @@ def test_every_colour_of_the_pages_is_one_of_the_palette() -> None:
     rest = css[: root.start()] + css[root.end() :]
     literals = re.findall(r"#[0-9a-fA-F]{3,8}\b|\b(?:rgba?|hsla?)\([^)]*\)", rest)
     assert literals == [], f"colours outside the palette (:root) of carepath.css: {literals}"
+
+
+def test_the_audit_dashboard_has_no_wcag_2_1_aa_violation(
+    dashboard_server: tuple[str, str], browser: Any
+) -> None:
+    """The dashboard with every band and a zero denominator, a measure's failing episodes
+    opened, the same at 400 px wide, a query refused, and the failing episodes' own page."""
+    from selenium.webdriver.common.by import By
+
+    base, token = dashboard_server
+    audit = Audit(browser)
+    dashboard_browser.sign_in_as_auditor(browser, base, token)
+    audit.check("audit dashboard")
+    assert_told_in_words(browser)
+    browser.find_element(By.CSS_SELECTOR, "[data-measure=M-OSTEO-6W] a.measure-link").click()
+    wait_for(browser, "[data-measure=M-OSTEO-6W] .failing tr[data-episode]")
+    audit.check("audit dashboard, failing episodes opened")
+    browser.get(f"{base}/dashboard?pathway=fracture-liaison&from=2025-11&to=2026-01")
+    wait_for(browser, ".measure")
+    audit.check("audit dashboard, one pathway and months")
+    browser.get(f"{base}/dashboard?from=2026-13")
+    wait_for(browser, "#dashboard-error")
+    audit.check("audit dashboard, a month refused")
+    browser.get(f"{base}/dashboard/failing?pathway=fracture-liaison&measure=FLS-KPI-DXA-12W")
+    wait_for(browser, ".failing-list")
+    audit.check("failing episodes page")
+    browser.set_window_size(400, 900)
+    try:
+        browser.get(f"{base}/dashboard")
+        wait_for(browser, ".measure")
+        audit.check("audit dashboard, 400 px wide")
+    finally:
+        browser.set_window_size(1440, 1000)
+    audit.write()
+    failures = audit.failures()
+    assert not failures, "axe-core found WCAG 2.1 AA violations:\n\n" + failures
 
 
 # -- the keyboard ---------------------------------------------------------------------------
