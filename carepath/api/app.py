@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from carepath.api import audit, episodes, tokens
 from carepath.api import definitions as definition_routes
+from carepath.api.methods import AnswerOptions
 from carepath.api.logs import redact_access_log
 from carepath.api.openapi_docs import problem_media_types
 from carepath.api.problems import BodyLimit, install_problem_handlers
@@ -90,6 +91,7 @@ def create_api(
     app.state.worklist = Worklist(factory.connections)
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
+    app.add_middleware(AnswerOptions)
     for module in (episodes, audit, definition_routes, tokens):
         app.include_router(module.router)
     app.openapi = partial(problem_media_types, app)  # type: ignore[method-assign]
