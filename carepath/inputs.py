@@ -24,6 +24,7 @@ ACTOR_MAX = 200
 ID_MAX = 200  # episode ids, task keys, definition versions, pathway ids
 SEARCH_MAX = 100
 CURSOR_MAX = 1000
+JSON_MAX = 1 << 20  # as the API's body limit
 
 # Clinical times: a range wide enough for any real episode and narrow enough that adding a
 # timer's days to it, or moving it to UTC, never overflows Python's datetime.
@@ -89,6 +90,11 @@ def note(value: str, field: str = "note") -> str:
     return text(value, field, NOTE_MAX, multiline=True)
 
 
+def json_text(value: str, field: str = "facts") -> str:
+    """A JSON document as typed (``--facts``): any text UTF-8 can say, up to 1 MiB."""
+    return text(value, field, JSON_MAX, multiline=True)
+
+
 def reason(value: str, field: str = "reason") -> str:
     """A close reason or a request's action: a name the pathway then checks."""
     return text(value, field, REASON_MAX, min_length=1)
@@ -145,8 +151,10 @@ def cursor(value: str, field: str = "cursor") -> Any:
     from storage.worklist import Cursor
 
     expected = "the next_cursor of a previous page"
-    if not isinstance(value, str) or len(value) > CURSOR_MAX or not re.fullmatch(
-        CURSOR_PATTERN, value
+    if (
+        not isinstance(value, str)
+        or len(value) > CURSOR_MAX
+        or not re.fullmatch(CURSOR_PATTERN, value)
     ):
         raise InputError(field, value, expected)
     try:

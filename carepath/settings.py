@@ -6,6 +6,10 @@ CAREPATH_DEFINITIONS    more pathway definition files or directories of them, se
                         ``os.pathsep``; loaded beside the shipped ones (a file with a shipped
                         definition's id becomes that pathway's current version)
 CAREPATH_DEFINITION     one more definition file, as in CAREPATH_DEFINITIONS (older name)
+CAREPATH_BASE_URL       where the pages' static files are served from, e.g.
+                        ``https://carepath.example.org`` or ``/carepath`` behind a proxy
+                        (default: empty, so asset URLs are ``/static/…`` on the same host:
+                        never built from the request's Host header)
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ class Settings:
     database_url: str
     definition_path: Path | None
     definition_paths: tuple[Path, ...] = ()
+    base_url: str = ""
 
     def definition_files(self) -> list[Path]:
         """The configured definition files, directories expanded (``*.json``, ``*.yaml``)."""
@@ -41,4 +46,5 @@ class Settings:
             or f"sqlite:///{Path.cwd() / 'carepath.db'}",
             definition_path=Path(definition) if definition else None,
             definition_paths=tuple(Path(p) for p in many.split(os.pathsep) if p),
+            base_url=os.environ.get("CAREPATH_BASE_URL", "").strip().rstrip("/"),
         )

@@ -21,8 +21,8 @@ from fastapi import FastAPI
 
 from carepath.api import audit, episodes, tokens
 from carepath.api import definitions as definition_routes
-from carepath.api.methods import AnswerOptions
 from carepath.api.logs import redact_access_log
+from carepath.api.methods import AnswerOptions
 from carepath.api.openapi_docs import problem_media_types
 from carepath.api.problems import BodyLimit, install_problem_handlers
 from carepath.bootstrap import current_definitions, open_database, wire
