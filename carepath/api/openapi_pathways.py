@@ -75,7 +75,10 @@ def describe_pathways(schema: dict[str, Any], definitions: DefinitionRegistry) -
         if "facts" in props:
             description = props["facts"].get("description", "")
             props["facts"] = {**facts, "description": description}
-    for name, member, values in (("RequestAction", "action", actions), ("Close", "reason", reasons)):
+    for name, member, values in (
+        ("RequestAction", "action", actions),
+        ("Close", "reason", reasons),
+    ):
         props = components.get(name, {}).get("properties", {})
         if member in props:
             props[member] = {**props[member], "enum": values}

@@ -10,8 +10,9 @@ import base64
 import orjson
 import pytest
 
-from carepath.api.swagger_docs import ASSETS_URL
 from tests.support.api_world import ApiWorld
+
+ASSETS_URL = "/api/docs/assets"
 
 
 def _cursor(due: object, id_: str = "x") -> str:
