@@ -109,3 +109,14 @@ def test_asset_urls_follow_the_configured_base_url(
     page = site.client(None).get("/login", headers={"Host": "evil.example"}).text
     assert 'src="https://carepath.example.org/static/htmx.min.js"' in page
     assert "evil.example" not in page
+
+
+def test_a_coordinator_sees_the_same_actors_on_the_page_and_the_api(site: Site) -> None:
+    """Page and API agree: the episode's timeline, with who did each step, for a coordinator."""
+    eid = episode_of(CONSERVATIVE)
+    page = site.client().get(f"/episodes/{eid}").text
+    bearer = {"Authorization": f"Bearer {site.tokens['coordinator']}"}
+    history = site.client(None).get(f"/api/episodes/{eid}/history", headers=bearer)
+    assert history.status_code == 200
+    actors = {e["actor"] for e in history.json()}
+    assert actors and all(f"by {actor}" in page for actor in actors)
