@@ -38,7 +38,8 @@ TOKEN_ACTOR_PREFIX = "token:"  # the actor of an API call or a page: ``token:<to
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"  # unpadded url-safe base64 of the last row's [due, id]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_BUT_LINES = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
+PRINTABLE_LINES = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # tabs and line breaks as well
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
@@ -64,7 +65,7 @@ def text(
 ) -> str:
     """``value`` if it is printable text (newlines and tabs too when ``multiline``) of
     ``min_length``–``max_length`` characters; InputError otherwise."""
-    what = "printable text" + (" (line breaks allowed)" if multiline else " on one line")
+    what = "printable text" + (" (tabs and line breaks allowed)" if multiline else " on one line")
     expected = f"{what} of {min_length}–{max_length} characters"
     if not isinstance(value, str):
         raise InputError(field, value, expected)

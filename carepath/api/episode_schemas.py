@@ -52,9 +52,7 @@ PatientRef = Annotated[
 Label = Annotated[str | None, *_rule(inputs.label, max_length=inputs.LABEL_MAX, pattern=PRINTABLE)]
 Note = Annotated[
     str | None,
-    *_rule(
-        inputs.note, max_length=inputs.NOTE_MAX, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-    ),
+    *_rule(inputs.note, max_length=inputs.NOTE_MAX, pattern=inputs.PRINTABLE_LINES),
 ]
 
 
