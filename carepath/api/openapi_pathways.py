@@ -52,9 +52,12 @@ def pathway_vocabularies(definitions: DefinitionRegistry) -> dict[str, Any]:
     return out
 
 
-def facts_schema(definitions: DefinitionRegistry) -> dict[str, Any]:
+def facts_schema(definitions: DefinitionRegistry, only: str | None = None) -> dict[str, Any]:
+    """The facts of every current pathway (or of ``only``)."""
     by_name: dict[str, list[dict[str, Any]]] = {}
     for d in definitions.currents():
+        if only is not None and d.id != only:
+            continue
         for name, spec in d.vocabulary.facts.items():
             schema = fact_schema(spec)
             if schema not in by_name.setdefault(name, []):
@@ -83,8 +86,28 @@ def describe_pathways(schema: dict[str, Any], definitions: DefinitionRegistry) -
         if member in props:
             props[member] = {**props[member], "enum": values}
             props[member].pop("pattern", None)
-    pathway = components.get("OpenEpisode", {}).get("properties", {}).get("pathway")
-    if pathway is not None:
-        pathway["anyOf"] = [{"type": "string", "enum": sorted(vocab)}, {"type": "null"}]
-        pathway.pop("pattern", None)
+    if "OpenEpisode" in components:
+        components["OpenEpisode"] = open_episode_schema(components["OpenEpisode"], definitions)
+    worklist = schema.get("paths", {}).get("/api/episodes", {}).get("get", {})
+    states = sorted({n for v in definitions.versions() for n in definitions.get(v).states})
+    for parameter in worklist.get("parameters", ()):
+        values = {"state": states, "pathway": sorted(vocab)}.get(parameter["name"])
+        if values is not None:
+            items = {"type": "string", "enum": values}
+            parameter["schema"] = {"anyOf": [{"type": "array", "items": items}, {"type": "null"}]}
     schema.setdefault("info", {})["x-pathways"] = vocab
+
+
+def open_episode_schema(base: dict[str, Any], definitions: DefinitionRegistry) -> dict[str, Any]:
+    """Opening takes the facts of the pathway it names (the default one's without a name): one
+    variant per pathway, so that the schema admits no fact the chosen pathway lacks."""
+    variants = []
+    default = definitions.current.id
+    for d in definitions.currents():
+        named = {"type": "string", "enum": [d.id]}
+        pathway = {"anyOf": [named, {"type": "null"}]} if d.id == default else named
+        props = {**base["properties"], "pathway": pathway}
+        props["facts"] = {**facts_schema(definitions, d.id), "description": f"Facts of {d.id}."}
+        required = [*base.get("required", ()), *([] if d.id == default else ["pathway"])]
+        variants.append({**base, "properties": props, "required": required, "title": d.id})
+    return {"title": base.get("title", "OpenEpisode"), "anyOf": variants}
