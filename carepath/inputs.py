@@ -36,7 +36,7 @@ TOKEN_ACTOR_PREFIX = "token:"  # the actor of an API call or a page: ``token:<to
 # For JSON schemas: one line of printable text (no C0 control, no DEL). Surrogates cannot be
 # said in a schema pattern that every engine reads alike; ``text`` refuses them too.
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"  # unpadded url-safe base64 of the last row's [due, id]
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # unpadded url-safe base64 of the last row's [due, id]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 PRINTABLE_LINES = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # tabs and line breaks as well
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
