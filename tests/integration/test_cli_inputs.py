@@ -81,6 +81,8 @@ def test_good_options_open_the_episode(database: str) -> None:
         ["episode", "request", "e1", "vertebro\x01plasty"],
         ["episode", "close", "e1", "--reason", "declined\x1b"],
         ["episode", "observe", "e1", "--facts", '{"pain_score": 3}', "--actor", "token:x"],
+        ["audit", "verify", "--episode", "\udcff"],
+        ["audit", "export", "--episode", "a\x00b"],
     ],
 )
 def test_bad_arguments_of_the_other_commands_are_refused_too(
