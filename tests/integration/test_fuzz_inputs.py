@@ -199,7 +199,7 @@ def cli_database(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @given(patient_ref=texts, label=texts, actor=texts, at=times)
-@FUZZ
+@settings(FUZZ, max_examples=max(10, EXAMPLES // 2))  # each run wires the CLI anew: slower
 def test_the_cli_never_prints_a_traceback(
     cli_database: str, patient_ref: str, label: str, actor: str, at: str
 ) -> None:

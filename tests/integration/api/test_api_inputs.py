@@ -32,11 +32,11 @@ BAD_CURSORS = {
 }
 
 
-@pytest.mark.parametrize("cursor", BAD_CURSORS.values(), ids=BAD_CURSORS.keys())
-def test_a_worklist_cursor_that_no_page_returned_is_a_422(api_on: ApiWorld, cursor: str) -> None:
-    response = api_on.call("GET", "/api/episodes", params={"cursor": cursor})
-    assert response.status_code == 422, response.text
-    assert response.json()["field"] == "cursor"
+def test_a_worklist_cursor_that_no_page_returned_is_a_422(api_on: ApiWorld) -> None:
+    for name, cursor in BAD_CURSORS.items():  # one app per database: every cursor on it
+        response = api_on.call("GET", "/api/episodes", params={"cursor": cursor})
+        assert response.status_code == 422, (name, response.text)
+        assert response.json()["field"] == "cursor"
 
 
 def test_a_real_cursor_still_pages(api: ApiWorld) -> None:
@@ -61,13 +61,13 @@ BAD_BODIES = {
 }
 
 
-@pytest.mark.parametrize(("body", "field"), BAD_BODIES.values(), ids=BAD_BODIES.keys())
-def test_a_bad_body_is_a_422_naming_the_field(api_on: ApiWorld, body: bytes, field: str) -> None:
-    response = api_on.call(
-        "POST", "/api/episodes", content=body, headers={"Content-Type": "application/json"}
-    )
-    assert response.status_code == 422, response.text
-    assert response.json()["field"].startswith(field)
+def test_a_bad_body_is_a_422_naming_the_field(api_on: ApiWorld) -> None:
+    for name, (body, field) in BAD_BODIES.items():  # one app per database: every body on it
+        response = api_on.call(
+            "POST", "/api/episodes", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 422, (name, response.text)
+        assert response.json()["field"].startswith(field), name
     assert api_on.call("GET", "/api/episodes").json()["items"] == []  # nothing was opened
 
 
