@@ -120,3 +120,33 @@ def test_a_coordinator_sees_the_same_actors_on_the_page_and_the_api(site: Site) 
     assert history.status_code == 200
     actors = {e["actor"] for e in history.json()}
     assert actors and all(f"by {actor}" in page for actor in actors)
+
+
+def test_no_template_builds_a_url_from_the_host_header() -> None:
+    """``url_for`` writes the request's Host into the page: templates use ``asset()``."""
+    from carepath.web.rendering import TEMPLATES
+
+    users = [p.name for p in TEMPLATES.glob("*.html") if "url_for(" in p.read_text()]
+    assert users == []
+
+
+def test_every_page_route_checks_its_inputs(site: Site) -> None:
+    """A page route added later gets the rules too: its router depends on ``page_inputs``."""
+    from carepath.api.methods import _routes
+    from carepath.web.page_inputs import page_inputs
+
+    def calls(dependant: object) -> set[object]:
+        found = {getattr(dependant, "call", None)}
+        for sub in getattr(dependant, "dependencies", ()):
+            found |= calls(sub)
+        return found
+
+    pages = [
+        route
+        for route in _routes(site.app.routes)
+        if getattr(route, "dependant", None) is not None
+        and not route.path.startswith(("/api/", "/openapi"))
+        and route.path != "/"
+    ]
+    assert len(pages) >= 8  # sign-in, sign-out, worklist, episode and its four forms
+    assert [r.path for r in pages if page_inputs not in calls(r.dependant)] == []
