@@ -8,6 +8,10 @@ CAREPATH_DEFINITIONS    more pathway definition files or directories of them, se
 CAREPATH_DEFINITION     one more definition file, as in CAREPATH_DEFINITIONS (older name)
 CAREPATH_SESSION_IDLE_MINUTES  a page session unused this long ends (default 30)
 CAREPATH_SESSION_MAX_HOURS     a page session ends this long after sign-in, used or not (default 12)
+CAREPATH_BASE_URL       where the pages' static files are served from, e.g.
+                        ``https://carepath.example.org`` or ``/carepath`` behind a proxy
+                        (default: empty, so asset URLs are ``/static/…`` on the same host:
+                        never built from the request's Host header)
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class Settings:
     def session_lifetime(self) -> timedelta:
         return timedelta(hours=self.session_max_hours)
 
+    base_url: str = ""
+
     def definition_files(self) -> list[Path]:
         """The configured definition files, directories expanded (``*.json``, ``*.yaml``)."""
         named = [*self.definition_paths, *([self.definition_path] if self.definition_path else [])]
@@ -59,6 +65,7 @@ class Settings:
             definition_paths=tuple(Path(p) for p in many.split(os.pathsep) if p),
             session_idle_minutes=_positive("CAREPATH_SESSION_IDLE_MINUTES", SESSION_IDLE_MINUTES),
             session_max_hours=_positive("CAREPATH_SESSION_MAX_HOURS", SESSION_MAX_HOURS),
+            base_url=os.environ.get("CAREPATH_BASE_URL", "").strip().rstrip("/"),
         )
 
 

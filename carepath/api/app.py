@@ -22,8 +22,10 @@ from fastapi import FastAPI
 from carepath.api import audit, episodes, tokens
 from carepath.api import definitions as definition_routes
 from carepath.api.logs import redact_access_log
+from carepath.api.methods import AnswerOptions
 from carepath.api.openapi_docs import problem_media_types
 from carepath.api.problems import BodyLimit, install_problem_handlers
+from carepath.api.swagger_docs import install_docs
 from carepath.bootstrap import current_definitions, open_database, wire
 from pathway.usecases import DefinitionRegistry
 from storage.access import TokenStore
@@ -79,7 +81,7 @@ def create_api(
         description="Clinical care pathways as explainable, versioned state machines: "
         "episodes, their worklist, commands with evidence and citations, and the audit log.",
         openapi_url="/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # carepath.api.swagger_docs: vendored assets and a CSP
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -90,8 +92,10 @@ def create_api(
     app.state.worklist = Worklist(factory.connections)
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
+    app.add_middleware(AnswerOptions)
     for module in (episodes, audit, definition_routes, tokens):
         app.include_router(module.router)
+    install_docs(app)
     app.openapi = partial(problem_media_types, app)  # type: ignore[method-assign]
     redact_access_log()
     return app

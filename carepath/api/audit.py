@@ -1,6 +1,11 @@
 """The audit log over HTTP: an episode's history, chain verification, and export (JSON lines or
-FHIR). For auditors and admins; coordinators see the reasons of what is open on the episode
-itself (``GET /api/episodes/{id}``)."""
+FHIR).
+
+One episode's history is for every reading role, coordinators too: it is the timeline the
+episode page shows them (who recorded what, when, and by which rule), and a coordinator acting
+on an episode needs it to know what colleagues did. Verifying the chains and exporting the
+whole log (every patient at once, in bulk) stay with auditors and admins: least privilege
+for what a coordinator's work does not need."""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from carepath.api.audit_schemas import ChainCheckOut, HistoryEntry, VerifyReport
 from carepath.api.audit_xes import xes_export
-from carepath.api.auth import AUDIT, GuardedRoute, bearer, roles
+from carepath.api.auth import AUDIT, READ, GuardedRoute, bearer, roles
 from carepath.api.episode_schemas import PRINTABLE
 from carepath.api.episode_view import firing
 from carepath.api.episodes import EpisodeId
@@ -47,7 +52,7 @@ FHIR_NDJSON = "application/fhir+ndjson"
 @router.get(
     "/api/episodes/{episode_id}/history",
     response_model=list[HistoryEntry],
-    openapi_extra=roles(*AUDIT),
+    openapi_extra=roles(*READ),
     responses=problems(404, 422),
     summary="Every decision on the episode, oldest first",
 )

@@ -11,13 +11,48 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
-Text = Annotated[str, Field(pattern=PRINTABLE)]
+from carepath import inputs
+from carepath.inputs import PRINTABLE
+
+
+def _rule(check: Any, **field: Any) -> Any:
+    """A pydantic field that keeps to one of ``carepath.inputs``' rules (its schema says the
+    pattern and the lengths; the rule also refuses what a pattern cannot say, e.g. surrogates)."""
+
+    def validate(value: Any) -> Any:
+        return value if value is None else check(value, "")
+
+    return (Field(**field), AfterValidator(validate))
+
+
+def _time(value: datetime | None) -> datetime | None:
+    return None if value is None else inputs.clinical_time(value, "at")
+
+
 ClinicalTime = Annotated[
     datetime | None,
-    Field(description="When it happened clinically (ISO 8601; no offset = UTC). Default: now."),
+    Field(
+        description="When it happened clinically (ISO 8601; no offset = UTC), from "
+        f"{inputs.TIME_MIN:%Y-%m-%d} to {inputs.TIME_MAX:%Y-%m-%d}. Default: now."
+    ),
+    AfterValidator(_time),
+]
+PatientRef = Annotated[
+    str,
+    *_rule(
+        inputs.patient_ref,
+        min_length=1,
+        max_length=inputs.PATIENT_REF_MAX,
+        pattern=PRINTABLE,
+        examples=["MRN-004211"],
+    ),
+]
+Label = Annotated[str | None, *_rule(inputs.label, max_length=inputs.LABEL_MAX, pattern=PRINTABLE)]
+Note = Annotated[
+    str | None,
+    *_rule(inputs.note, max_length=inputs.NOTE_MAX, pattern=inputs.PRINTABLE_LINES),
 ]
 
 
@@ -26,14 +61,14 @@ class Body(BaseModel):
 
 
 class OpenEpisode(Body):
-    patient_ref: Annotated[
-        str, Field(min_length=1, max_length=100, pattern=PRINTABLE, examples=["MRN-004211"])
-    ]
-    label: Annotated[str | None, Field(max_length=200, pattern=PRINTABLE)] = None
+    patient_ref: PatientRef
+    label: Label = None
     pathway: Annotated[
         str | None,
-        Field(
-            max_length=200,
+        *_rule(
+            inputs.identifier,
+            min_length=1,
+            max_length=inputs.ID_MAX,
             pattern=PRINTABLE,
             description="The pathway to open on (GET /api/definitions); default: the default one.",
         ),
@@ -51,7 +86,13 @@ class Observe(Body):
 
 class RequestAction(Body):
     action: Annotated[
-        str, Field(max_length=100, description="A request the episode's pathway defines.")
+        str,
+        *_rule(
+            inputs.reason,
+            min_length=1,
+            max_length=inputs.REASON_MAX,
+            description="A request the episode's pathway defines.",
+        ),
     ]
     at: ClinicalTime = None
 
@@ -59,14 +100,19 @@ class RequestAction(Body):
 class Close(Body):
     reason: Annotated[
         str,
-        Field(max_length=100, description="A close reason the episode's pathway defines."),
+        *_rule(
+            inputs.reason,
+            min_length=1,
+            max_length=inputs.REASON_MAX,
+            description="A close reason the episode's pathway defines.",
+        ),
     ]
     at: ClinicalTime = None
 
 
 class UpdateTask(Body):
     status: Literal["done", "not_done"]
-    note: Annotated[str | None, Field(max_length=2000, pattern=r"^[^\x00]*$")] = None
+    note: Note = None
     at: ClinicalTime = None
 
 

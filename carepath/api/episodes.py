@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from carepath import inputs
 from carepath.api import episode_schemas as s
 from carepath.api.auth import READ, WRITE, GuardedRoute, bearer, roles
 from carepath.api.commands import Command, EpisodeCommand
@@ -18,7 +19,7 @@ from carepath.api.openapi_docs import AUTH_PROBLEMS, COMMAND_RESPONSES, ETAG_HEA
 from carepath.api.services import Services, services, utc
 from pathway.errors import InvalidRequest
 from pathway.model import Close, Observe, Open, Request, UpdateTask
-from storage.worklist import Cursor, WorklistQuery
+from storage.worklist import WorklistQuery
 
 router = APIRouter(
     prefix="/api/episodes",
@@ -67,7 +68,15 @@ def worklist(
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=inputs.CURSOR_MAX,
+            pattern=inputs.CURSOR_PATTERN,
+            description="The next_cursor of the previous page, as it was returned (url-safe "
+            "base64 without padding); anything else is a 422.",
+        ),
+    ] = None,
     pathway: Annotated[
         list[str] | None,
         Query(max_length=200, description="Only episodes of these pathways (default: every one)."),
@@ -85,9 +94,9 @@ def worklist(
             raise InvalidRequest("state", name, "one of " + ", ".join(sorted(known)))
     live = sorted({n for d in definitions for n, st in d.states.items() if not st.terminal})
     try:
-        after = None if cursor is None else Cursor.decode(cursor)
-    except ValueError:
-        raise InvalidRequest("cursor", cursor, "the next_cursor of a previous page") from None
+        after = None if cursor is None else inputs.cursor(cursor)
+    except inputs.InputError as exc:
+        raise InvalidRequest(exc.field, exc.value, exc.expected) from None
     page = svc.worklist.page(
         WorklistQuery(
             states=tuple(dict.fromkeys(state)) if state else tuple(live),

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from carepath.api.openapi_pathways import describe_pathways
 from carepath.api.problems import MEDIA_TYPE, Problem
 
 _WHY = {
@@ -60,5 +61,6 @@ def problem_media_types(app: FastAPI) -> dict[str, Any]:
                     content = response.get("content", {})
                     if status[0] in "45" and "application/json" in content:
                         content[MEDIA_TYPE] = content.pop("application/json")
+        describe_pathways(schema, app.state.definitions)
         app.openapi_schema = schema
     return app.openapi_schema

@@ -98,15 +98,32 @@ def problem(
     }
     for name, value in members.items():
         body[name] = _json_safe(value) if name == "value" else value
+    body = _encodable(body)
     return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
 
 
 def _json_safe(value: Any) -> Any:
     """The value as given if JSON can say it (not NaN, not a 10⁴⁰-digit integer), else its repr."""
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode()
+    except (TypeError, ValueError):  # UnicodeEncodeError (a lone surrogate) is a ValueError
         return repr(value)
+    return value
+
+
+def _encodable(value: Any) -> Any:
+    """The body with every string UTF-8 can encode: a lone surrogate echoed from the request
+    (in a detail, a field name or an error list) is written as its escape, not a 500."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode()
+        return value
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(v) for v in value]
     return value
 
 
@@ -180,6 +197,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
     detail = exc.detail if isinstance(exc.detail, str) else slug.replace("-", " ")
     headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 405:  # every route of the path, not only the first that matched
+        from carepath.api.methods import allowed_methods
+
+        allow = allowed_methods(request.app, request.scope)
+        headers = {**(headers or {}), "Allow": ", ".join(allow)} if allow else headers
     return problem(request, exc.status_code, slug, detail, headers=headers)
 
 

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from carepath.cli.console import fail, run_reporting
+from carepath.cli.console import checked, fail, run_reporting
 from carepath.cli.episode import _backend
+from carepath.inputs import identifier
 
 audit_app = typer.Typer(
     help="Verify and export the tamper-evident audit log.", no_args_is_help=True
@@ -20,6 +21,7 @@ def verify(episode: Annotated[str | None, typer.Option(help="Only this episode."
     """Recompute the hash chains; exit 1 naming the first bad entry."""
     from pathway.audit import verify_chain
 
+    checked(identifier, episode, "--episode")
     _, uow = _backend()
 
     def body() -> list[Any]:
@@ -68,6 +70,7 @@ def export(
 
     if format not in ("jsonl", "fhir", "xes"):
         fail(f"--format: got {format!r}, expected jsonl, fhir or xes")
+    checked(identifier, episode, "--episode")
     if format == "xes":
         return _export_xes(episode, pathway, out)
     if pathway is not None or out is not None:

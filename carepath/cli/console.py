@@ -27,6 +27,19 @@ def database_problem(exc: BaseException) -> str | None:
 T = TypeVar("T")
 
 
+def checked(rule: Callable[[T, str], T], value: T | None, flag: str) -> T | None:
+    """``value`` (None passes) through one of ``carepath.inputs``' rules, the flag named in
+    the one-line error a refusal prints (exit 2, nothing changed)."""
+    from carepath.inputs import InputError
+
+    if value is None:
+        return None
+    try:
+        return rule(value, flag)
+    except InputError as exc:
+        fail(str(exc))
+
+
 def run_reporting(action: Callable[[], T]) -> T:
     """Run a command's body: a PathwayError or a database problem becomes one line on stderr
     and exit 2 (nothing was written: the use cases raise before writing)."""

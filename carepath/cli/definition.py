@@ -263,8 +263,11 @@ def migrate(
     import getpass
     from datetime import UTC, datetime
 
+    from carepath import inputs
+    from carepath.cli.console import checked
     from pathway.migration.usecases import FAILED, migrate_all
 
+    actor = checked(inputs.actor, actor or getpass.getuser(), "--actor")
     state_map: dict[str, str] = {}
     for item in maps or ():
         old, sep, new = item.partition("=")
@@ -283,7 +286,7 @@ def migrate(
             target.version,
             state_map,
             now=datetime.now(UTC),
-            actor=actor or getpass.getuser(),
+            actor=actor or "",
             dry_run=dry_run,
         )
 

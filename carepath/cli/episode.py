@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from carepath.cli.console import fail, run_reporting
+from carepath import inputs
+from carepath.cli.console import checked, fail, run_reporting
 
 if TYPE_CHECKING:
     from pathway.model import Event
@@ -57,18 +58,16 @@ def _now() -> datetime:
 def parse_time(value: str | None, field: str = "--at") -> datetime:
     if value is None:
         return _now()
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"{field}: got {value!r}, expected an ISO 8601 time such as 2026-03-02T09:30:00Z")
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    moment = checked(inputs.parse_time, value, field)
+    assert moment is not None
+    return moment
 
 
 def parse_facts(value: str) -> dict[str, Any]:
     import orjson
 
     try:
-        facts = orjson.loads(value)
+        facts = orjson.loads(checked(inputs.json_text, value, "--facts") or "")
     except orjson.JSONDecodeError as exc:
         fail(
             f"--facts: not valid JSON ({exc}); expected an object of fact names and values, such as '{{\"fact\": 4}}'"
@@ -85,6 +84,7 @@ def _handle(
     ``keyed``: the event id is the actor's ``--event-id``, scoped to ``cli:<actor>``."""
     from pathway.usecases import handle
 
+    checked(inputs.identifier, episode_id, "EPISODE_ID")
     definitions, uow = _backend()
     caller = f"cli:{event.actor}" if keyed else None
     return run_reporting(
@@ -100,7 +100,9 @@ def _stamp(actor: str | None, at: str | None, event_id: str | None) -> tuple[str
     """The event id, clinical time and actor every write command's event carries."""
     from pathway.usecases import new_event_id
 
-    return event_id or new_event_id(), parse_time(at), actor or getpass.getuser()
+    checked(inputs.identifier, event_id, "--event-id")
+    who = checked(inputs.actor, actor or getpass.getuser(), "--actor")
+    return event_id or new_event_id(), parse_time(at), who or ""
 
 
 def _keys(at: str | None, event_id: str | None) -> dict[str, bool]:
@@ -146,6 +148,9 @@ def open_(
     from pathway.model import Open
 
     values = parse_facts(facts)
+    patient_ref = checked(inputs.patient_ref, patient_ref, "--patient-ref")
+    label = checked(inputs.label, label, "--label")
+    pathway = checked(inputs.identifier, pathway, "--pathway")
     event = Open(*_stamp(actor, at, event_id), values, patient_ref, label, pathway)
     applied = _handle(None, event, **_keys(at, event_id))
     _print_applied(applied)
@@ -175,6 +180,7 @@ def request(
     """Request an action the episode's pathway defines; the pathway grants or refuses it."""
     from pathway.model import Request
 
+    checked(inputs.reason, action, "ACTION")
     event = Request(*_stamp(actor, at, event_id), action)
     _print_applied(_handle(episode_id, event, **_keys(at, event_id)))
 
@@ -192,6 +198,7 @@ def close(
     """Close an episode for an administrative reason."""
     from pathway.model import Close
 
+    checked(inputs.reason, reason, "--reason")
     event = Close(*_stamp(actor, at, event_id), reason)
     _print_applied(_handle(episode_id, event, **_keys(at, event_id)))
 
@@ -201,6 +208,7 @@ def show(episode_id: str, json_out: Json = False) -> None:
     """The episode's state, facts, timers and tasks."""
     from carepath.cli.episode_view import episode_view
 
+    checked(inputs.identifier, episode_id, "EPISODE_ID")
     _, uow = _backend()
 
     def body() -> dict[str, Any]:
@@ -225,6 +233,7 @@ def show(episode_id: str, json_out: Json = False) -> None:
 @episode_app.command()
 def history(episode_id: str, json_out: Json = False) -> None:
     """The timeline: every decision with its evidence and citations, oldest first."""
+    checked(inputs.identifier, episode_id, "EPISODE_ID")
     _, uow = _backend()
 
     def body() -> list[dict[str, Any]]:

@@ -20,9 +20,10 @@ from carepath.api.auth import AUDIT
 from carepath.api.services import Services, services
 from carepath.web import session
 from carepath.web.dashboard_view import BadQuery, DashboardQuery, pathway_panel, read_query
+from carepath.web.page_inputs import page_inputs
 from pathway.errors import PathwayError
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(page_inputs)])
 Svc = Annotated[Services, Depends(services)]
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from carepath import inputs
 from pathway.errors import InvalidObservation
 from pathway.model import Episode
 from pathway.vocabulary import FactSpec, Vocabulary
@@ -123,8 +124,7 @@ def read_clinical_time(text: str, now: datetime) -> datetime:
     text = text.strip()
     if not text:
         return now
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return inputs.parse_time(text, "at")  # an InputError is a ValueError
 
 
 def field_of(exc: InvalidObservation, errors: dict[str, str], vocabulary: Vocabulary) -> None:

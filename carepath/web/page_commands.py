@@ -22,7 +22,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
@@ -36,6 +36,7 @@ from carepath.web.observation_form import (
     read_clinical_time,
     read_form,
 )
+from carepath.web.page_inputs import check_form, page_inputs
 from carepath.web.pages import PREFIX, not_found, page, redirect
 from pathway.errors import (
     ConcurrencyConflict,
@@ -50,7 +51,7 @@ from pathway.model import Close, Event, Observe, UpdateTask
 from pathway.model import Request as ActionRequest
 from pathway.usecases import Applied, handle, new_event_id
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(prefix=PREFIX, include_in_schema=False, dependencies=[Depends(page_inputs)])
 EVENT_ID = re.compile(r"[0-9a-f]{32}")
 MakeEvent = Callable[[str, datetime, str], Event]
 """A form's event, given its event id, time and actor (the time is ``now`` unless the form
@@ -108,6 +109,7 @@ def _problem(exc: PathwayError) -> str:
 async def observe(request: Request, episode_id: str) -> Response:
     svc = services(request)
     form = await request.form()
+    check_form(form)
 
     def body() -> Response:
         who = session.writer(request, str(form.get("csrf", "")))
@@ -161,6 +163,7 @@ async def _simple_command(
     """Tasks, requests and closing: one command, its refusal shown at the top of its panel."""
     svc = services(request)
     form = await request.form()
+    check_form(form)
 
     def body() -> Response:
         who = session.writer(request, str(form.get("csrf", "")))

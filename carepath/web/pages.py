@@ -25,6 +25,7 @@ from carepath.api.services import Services, services
 from carepath.settings import Settings
 from carepath.web import session
 from carepath.web.episode_page import load_episode_page
+from carepath.web.page_inputs import PageInputError, check_value, page_inputs
 from carepath.web.rendering import STATIC, learn_tones, make_templates
 from carepath.web.worklist_page import load_worklist
 from carepath.web.worklist_rows import BUCKET_LABELS, BUCKETS
@@ -38,7 +39,7 @@ CSP = (
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
 templates = make_templates()
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(prefix=PREFIX, include_in_schema=False, dependencies=[Depends(page_inputs)])
 Svc = Annotated[Services, Depends(services)]
 R = TypeVar("R", bound=Response)
 
@@ -104,6 +105,8 @@ def login(
     nonce: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:
+    for name, value in (("token", token), ("nonce", nonce), ("next", next)):
+        check_value(name, value)
     expected = request.cookies.get(session.LOGIN_COOKIE, "")
     if not expected or not secrets.compare_digest(expected, nonce):
         return _login_page(request, next, "The sign-in form expired. Please try again.", 400)
@@ -219,6 +222,7 @@ def install_pages(app: FastAPI, settings: Settings | None = None) -> None:
     app.add_exception_handler(session.NotSignedIn, _not_signed_in)
     app.add_exception_handler(session.NotAllowed, _not_allowed)
     app.add_exception_handler(session.StaleForm, _stale_form)
+    app.add_exception_handler(PageInputError, _bad_input)
 
 
 def _home() -> Response:
@@ -245,6 +249,17 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
         403,
         title="Not allowed",
         message=f"Your role ({exc.role}) may not {exc.needed}.",
+    )
+
+
+async def _bad_input(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageInputError)
+    return page(
+        request,
+        "error.html",
+        422,
+        title="This address or form cannot be read",
+        message=f"Nothing was recorded. {exc.error}.",
     )
 
 

@@ -73,11 +73,19 @@ def keep_ids(text: str) -> Markup:
     )
 
 
+def asset(path: str) -> str:
+    """A static file's URL: ``CAREPATH_BASE_URL`` + ``/static/<path>``, by default root-relative.
+    Never ``url_for``, which writes the request's Host header into the page."""
+    from carepath.settings import Settings
+
+    return f"{Settings.from_env().base_url}/static/{path}"
+
+
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
     env.filters.update(when=when, day=day, tone=tone, num=num, keep_ids=keep_ids)
-    env.globals.update(relative=relative, show=show_value, new_event_id=new_event_id)
+    env.globals.update(asset=asset, relative=relative, show=show_value, new_event_id=new_event_id)
     env.trim_blocks = True
     env.lstrip_blocks = True
     return templates

@@ -60,7 +60,7 @@ ENDPOINTS = [
         201,
         {"status": "done", "note": "booked"},
     ),  # fmt: skip
-    Endpoint("history", "GET", "/api/episodes/{episode}/history", AUDIT),
+    Endpoint("history", "GET", "/api/episodes/{episode}/history", READ),
     Endpoint("verify", "GET", "/api/audit/verify", AUDIT),
     Endpoint("export-jsonl", "GET", "/api/audit/export?format=jsonl", AUDIT),
     Endpoint("export-fhir", "GET", "/api/audit/export?format=fhir&episode={episode}", AUDIT),
