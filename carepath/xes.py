@@ -11,8 +11,8 @@ Shape (IEEE 1849-2016; the concept, time, org and lifecycle extensions declared)
   label, a name, is left out);
 - one ``event`` per transition, rule fired, refusal and timer fired of each audit entry, in
   the entry's order (timer, rules, refusals, transitions): ``concept:name`` says what happened
-  (``timer FU-REASSESS``, ``rule RA-CONTINUE``, ``refused vertebroplasty``, ``enter
-  reassessment``), ``time:timestamp`` is the entry's clinical time (ISO 8601 with its offset),
+  (``timer FU-REASSESS``, ``rule RA-CONTINUE``, ``refused <action>``, ``enter
+  <state>``), ``time:timestamp`` is the entry's clinical time (ISO 8601 with its offset),
   ``org:resource`` the actor, ``lifecycle:transition`` ``complete``; ``carepath:type``,
   ``carepath:seq`` and ``carepath:event`` tie it back to the audit entry.
 
