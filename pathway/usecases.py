@@ -4,9 +4,9 @@
 Each use case takes a unit of work, runs the engine on the stored snapshot and saves the
 decision, its audit entry and its outcome together. An event id seen before returns the first
 outcome and writes nothing; a timer's event id is derived from the timer (``timer_event_id``,
-the one place its format is written), so firing it twice is a no-op, and ``handle`` refuses
-that prefix to every other event, and the prefix of enrolments' derived event ids
-(``pathway.enrolment.ENROL_EVENT_PREFIX``) to every event from outside.
+the one place its format is written), so firing it twice is a no-op, and every use case
+refuses that prefix to every other event, and the prefix of enrolments' derived event ids
+(``pathway.enrolment.ENROL_EVENT_PREFIX``) to every event (``refuse_reserved``).
 
 ``handle`` is the policy every entry point shares, so that none writes it again: the event ids
 reserved for timers and enrolments refused, a repeated event id answered with its first outcome
@@ -72,6 +72,20 @@ def new_event_id() -> str:
     return os.urandom(16).hex()
 
 
+def refuse_reserved(event: Event) -> None:
+    """Refuse an event id reserved for timer firings (unless it is one) or enrolments: a client
+    id ``timer:<episode>:<key>`` would take the timer's outcome and block it for good. Every
+    use case calls this first, so every entry point (CLI, API, pages, replay) inherits it."""
+    if event.event_id.startswith(ENROL_EVENT_PREFIX) or (
+        event.event_id.startswith(TIMER_EVENT_PREFIX) and not isinstance(event, FireTimer)
+    ):
+        raise InvalidRequest(
+            "event_id",
+            event.event_id,
+            f"an event id starting neither {TIMER_EVENT_PREFIX!r} nor {ENROL_EVENT_PREFIX!r}",
+        )
+
+
 def handle(
     uow: UnitOfWork,
     definitions: DefinitionRegistry,
@@ -89,14 +103,7 @@ def handle(
     event, and returns the unit of work the event runs on (the API checks ``If-Match`` there
     and pins the episode's version).
     """
-    if event.event_id.startswith(ENROL_EVENT_PREFIX) or (
-        event.event_id.startswith(TIMER_EVENT_PREFIX) and not isinstance(event, FireTimer)
-    ):
-        raise InvalidRequest(
-            "event_id",
-            event.event_id,
-            f"an event id starting neither {TIMER_EVENT_PREFIX!r} nor {ENROL_EVENT_PREFIX!r}",
-        )
+    refuse_reserved(event)
     with uow:
         prior = uow.find_outcome(event.event_id)
     if prior is not None:
@@ -135,6 +142,7 @@ def _open_event(
     now: datetime,
     episode_id: str | None,
 ) -> Applied:
+    refuse_reserved(event)
     with uow:
         prior = uow.find_outcome(event.event_id)
         if prior is not None:
@@ -280,6 +288,7 @@ def _check_not_future(event: Event, now: datetime) -> None:
 def _apply(
     uow: UnitOfWork, definitions: DefinitionRegistry, episode_id: str, event: Event, now: datetime
 ) -> Applied:
+    refuse_reserved(event)
     with uow:
         prior = uow.find_outcome(event.event_id)
         if prior is not None:

@@ -36,6 +36,20 @@ log = logging.getLogger("carepath.scheduler")
 BACKOFF_CAP = timedelta(hours=1)
 
 
+class TimerAppliedButPending(Exception):
+    """An outcome exists for a timer's event id while the timer is still pending (a client took
+    the id before ids were reserved, or the rows were edited): firing it would only answer the
+    old outcome again, so the worker parks it with this error for a person to look at."""
+
+    def __init__(self, episode_id: str, key: str, kind: str) -> None:
+        event_id = usecases.timer_event_id(episode_id, key)
+        super().__init__(
+            f"timer {key} of episode {episode_id} is still pending but its event id "
+            f"{event_id!r} already has an outcome (a {kind} event): parked, not fired; "
+            "remove that outcome or cancel the timer by hand"
+        )
+
+
 class TimerWorker:
     """One worker process's (or thread's) view of the shared timers table."""
 
@@ -166,6 +180,11 @@ class TimerWorker:
                     self._park(db, episode_id, timer.key, exc, now)
                 break  # a conflict: another writer moved the episode; it fires next round
             if applied.decision is None:
+                if applied.outcome.repeated:  # applied, yet pending: it would be claimed forever
+                    stuck = TimerAppliedButPending(episode_id, timer.key, applied.outcome.kind)
+                    if strict:
+                        raise BatchFailed(str(stuck))
+                    self._park(db, episode_id, timer.key, stuck, now)
                 break  # no longer pending (cannot loop: the snapshot said it was)
             fired += 1
         return fired
