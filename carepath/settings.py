@@ -6,6 +6,8 @@ CAREPATH_DEFINITIONS    more pathway definition files or directories of them, se
                         ``os.pathsep``; loaded beside the shipped ones (a file with a shipped
                         definition's id becomes that pathway's current version)
 CAREPATH_DEFINITION     one more definition file, as in CAREPATH_DEFINITIONS (older name)
+CAREPATH_CLOCK_TOLERANCE_SECONDS  how far (seconds, default 30) a scheduler host's clock may
+                        differ from the PostgreSQL server's before its workers refuse to run
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class Settings:
     database_url: str
     definition_path: Path | None
     definition_paths: tuple[Path, ...] = ()
+    clock_tolerance_seconds: float = 30.0
 
     def definition_files(self) -> list[Path]:
         """The configured definition files, directories expanded (``*.json``, ``*.yaml``)."""
@@ -41,4 +44,23 @@ class Settings:
             or f"sqlite:///{Path.cwd() / 'carepath.db'}",
             definition_path=Path(definition) if definition else None,
             definition_paths=tuple(Path(p) for p in many.split(os.pathsep) if p),
+            clock_tolerance_seconds=_seconds("CAREPATH_CLOCK_TOLERANCE_SECONDS", 30.0),
         )
+
+
+def _seconds(name: str, default: float) -> float:
+    """A non-negative number of seconds from the environment; a clear error otherwise."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise SettingsError(f"{name}: got {raw!r}, expected a number of seconds, 0 or more")
+    return value
+
+
+class SettingsError(ValueError):
+    """An environment variable with a value carepath cannot use (named in the message)."""

@@ -38,6 +38,7 @@ COUNT_PARKED = QUERIES["count_parked"]
 PARKED = QUERIES["parked"]
 COUNT_ESCALATIONS = QUERIES["count_escalations"]
 OLDEST_DUE = QUERIES["oldest_due"]
+DATABASE_NOW = QUERIES["database_now@postgresql"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,13 @@ class ClaimStore:
         """A failed timer: record the attempt and the error; leave the episode until ``retry_at``."""
         db.execute(self.q.park_timer, {"id": episode_id, "key": key, "error": error})
         db.execute(self.q.park_episode, {"id": episode_id, "retry_at": self._time(retry_at)})
+
+    def database_now(self) -> datetime | None:
+        """The database server's clock (PostgreSQL); None on SQLite, whose clock is the host's."""
+        if self.dialect != "postgresql":
+            return None
+        with self.connection() as db:
+            return db.execute(DATABASE_NOW).fetchone()[0]  # type: ignore[no-any-return]
 
     def status(self, now: datetime) -> SchedulerRows:
         """A consistent picture (one read transaction) of the scheduler's side of the database."""

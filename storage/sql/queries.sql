@@ -303,3 +303,7 @@ SELECT count(*) FROM tasks WHERE kind = 'escalation' AND status = 'open'
 
 -- oldest_due --
 SELECT min(due_at) FROM timers WHERE status = 'pending' AND due_at <= :now
+
+-- database_now@postgresql --
+-- The database server's clock: the scheduler's "now" on PostgreSQL (scheduler/clock.py).
+SELECT statement_timestamp()

@@ -15,6 +15,8 @@ import time
 from datetime import UTC, datetime
 
 import orjson
+import pytest
+from typer.testing import CliRunner
 
 from pathway.definition import load_definition
 from pathway.usecases import DefinitionRegistry, timer_event_id
@@ -58,8 +60,15 @@ def _cli(url: str, *args: str, timeout: float = 60) -> subprocess.CompletedProce
     )  # fmt: skip
 
 
+def _in_process(*args: str):  # noqa: ANN202
+    from carepath.cli import _register_groups, app
+
+    _register_groups()
+    return CliRunner().invoke(app, list(args))
+
+
 def test_scheduler_run_once_parks_an_applied_but_pending_timer_and_status_lists_it(
-    database_url: str,
+    database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     factory = uow_factory(database_url)
     try:
@@ -73,16 +82,16 @@ def test_scheduler_run_once_parks_an_applied_but_pending_timer_and_status_lists_
         fired = timer_firings(factory, [stuck, fine])
         assert TIMER in [b["timer"] for b in fired[fine]]  # the other episode's timers fired
         assert fired[stuck] == []
-        status = _cli(database_url, "scheduler", "status", "--json")
-        assert status.returncode == 0, status.stderr
-        report = orjson.loads(status.stdout)
+        monkeypatch.setenv("CAREPATH_DATABASE_URL", database_url)
+        status = _in_process("scheduler", "status", "--json")
+        assert status.exit_code == 0, status.output
+        report = orjson.loads(status.output)
         assert report["parked"] == 1
         [parked] = report["parked_timers"]
         assert (parked["episode_id"], parked["timer"], parked["attempts"]) == (stuck, TIMER, 1)
         assert "TimerAppliedButPending" in parked["last_error"]
         assert event_id in parked["last_error"] and "already has an outcome" in parked["last_error"]
-        text = _cli(database_url, "scheduler", "status")
-        assert f"{stuck} {TIMER}" in text.stdout
+        assert f"{stuck} {TIMER}" in _in_process("scheduler", "status").output
     finally:
         factory.dispose()
 
