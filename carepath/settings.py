@@ -6,6 +6,8 @@ CAREPATH_DEFINITIONS    more pathway definition files or directories of them, se
                         ``os.pathsep``; loaded beside the shipped ones (a file with a shipped
                         definition's id becomes that pathway's current version)
 CAREPATH_DEFINITION     one more definition file, as in CAREPATH_DEFINITIONS (older name)
+CAREPATH_MIGRATION_URL  PostgreSQL: the owner role's URL, which ``carepath db upgrade`` migrates
+                        with (default: CAREPATH_DATABASE_URL); the app's role needs no DDL
 CAREPATH_CLOCK_TOLERANCE_SECONDS  how far (seconds, default 30) a scheduler host's clock may
                         differ from the PostgreSQL server's before its workers refuse to run
 """
@@ -23,6 +25,7 @@ class Settings:
     definition_path: Path | None
     definition_paths: tuple[Path, ...] = ()
     clock_tolerance_seconds: float = 30.0
+    migration_url: str | None = None
 
     def definition_files(self) -> list[Path]:
         """The configured definition files, directories expanded (``*.json``, ``*.yaml``)."""
@@ -45,6 +48,7 @@ class Settings:
             definition_path=Path(definition) if definition else None,
             definition_paths=tuple(Path(p) for p in many.split(os.pathsep) if p),
             clock_tolerance_seconds=_seconds("CAREPATH_CLOCK_TOLERANCE_SECONDS", 30.0),
+            migration_url=os.environ.get("CAREPATH_MIGRATION_URL") or None,
         )
 
 

@@ -140,12 +140,35 @@ def upgrade(url: str | URL, revision: str = "head") -> None:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade in one transaction that holds the database's migration lock."""
+    """Upgrade in one transaction that holds the database's migration lock. A PostgreSQL role
+    that may not create in the schema (the application role, ``storage.roles``) never tries:
+    ``SchemaNotCurrent`` says who must."""
     with engine.connect() as connection:
         connection.execution_options(sqlite_immediate=True)
         with connection.begin():
-            if engine.dialect.name == "postgresql":
+            postgres = engine.dialect.name == "postgresql"
+            if postgres:
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             target = head_revision() if revision == "head" else revision
-            if current_revision(connection) != target:
+            current = current_revision(connection)
+            if current != target:
+                if postgres:
+                    _refuse_without_ddl(connection, current, target)
                 command.upgrade(alembic_config(connection), revision)
+
+
+class SchemaNotCurrent(RuntimeError):
+    """The schema is behind and this database role may not change it (no DDL)."""
+
+
+def _refuse_without_ddl(connection: Connection, current: str | None, target: str) -> None:
+    row = connection.exec_driver_sql(
+        "SELECT coalesce(has_schema_privilege(current_schema(), 'CREATE'), false), current_user"
+    ).fetchone()
+    if row is None or row[0]:
+        return
+    at = current or "no revision (an empty database)"
+    raise SchemaNotCurrent(
+        f"database schema is at {at}, expected {target}; role {row[1]!r} may not change "
+        "the schema: run `carepath db upgrade` as the owner role (CAREPATH_MIGRATION_URL)"
+    )
