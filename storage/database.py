@@ -162,9 +162,9 @@ class SchemaNotCurrent(RuntimeError):
 
 
 def _refuse_without_ddl(connection: Connection, current: str | None, target: str) -> None:
-    row = connection.exec_driver_sql(
-        "SELECT coalesce(has_schema_privilege(current_schema(), 'CREATE'), false), current_user"
-    ).fetchone()
+    from storage.sql import QUERIES
+
+    row = connection.exec_driver_sql(QUERIES["may_change_schema@postgresql"]).fetchone()
     if row is None or row[0]:
         return
     at = current or "no revision (an empty database)"

@@ -20,11 +20,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from storage.sql import QUERIES, pyformat
+
+ROLE_EXISTS = pyformat(QUERIES["role_exists@postgresql"])
+OWNER_OF_APP = pyformat(QUERIES["connected_as_owner_of_app@postgresql"])
 DEFAULT_OWNER = "carepath_owner"
 DEFAULT_APP = "carepath_app"
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-APPEND_ONLY = ("audit_log",)  # the app may INSERT and SELECT, never UPDATE, DELETE, TRUNCATE
-READ_ONLY = ("alembic_version",)  # the schema's version: the app may only read it
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,34 +48,24 @@ class Roles:
             raise ValueError(f"schema: got {self.schema!r}, expected a lower-case SQL name")
 
 
+def _statements(name: str, roles: Roles) -> list[str]:
+    names = {"owner": roles.owner, "app": roles.app, "schema": roles.schema}
+    return [part.strip().format(**names) for part in QUERIES[name].split(";\n")]
+
+
 def schema_statements(roles: Roles) -> list[str]:
     """Run by an administrator in the carepath database: who may create in the schema, and
     objects made before the owner existed (migrated by another user) handed to it."""
-    o, a, s = roles.owner, roles.app, roles.schema
     return [
-        f"REVOKE CREATE ON SCHEMA {s} FROM PUBLIC",
-        f"GRANT USAGE, CREATE ON SCHEMA {s} TO {o}",
-        f"GRANT USAGE ON SCHEMA {s} TO {a}",
-        f"REVOKE CREATE ON SCHEMA {s} FROM {a}",
-        _HAND_OVER.format(owner=o, schema=s),
+        *_statements("roles_schema@postgresql", roles),
+        QUERIES["roles_hand_over@postgresql"].format(owner=roles.owner, schema=roles.schema),
     ]
 
 
 def grant_statements(roles: Roles) -> list[str]:
     """Run by the owner after each migration (idempotent): the app's rights on every table,
     the defaults for tables yet to come, and the append-only and read-only exceptions."""
-    o, a, s = roles.owner, roles.app, roles.schema
-    rows = "SELECT, INSERT, UPDATE, DELETE"
-    out = [
-        f"GRANT {rows} ON ALL TABLES IN SCHEMA {s} TO {a}",
-        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {a}",
-        f"ALTER DEFAULT PRIVILEGES FOR ROLE {o} IN SCHEMA {s} GRANT {rows} ON TABLES TO {a}",
-        f"ALTER DEFAULT PRIVILEGES FOR ROLE {o} IN SCHEMA {s} "
-        f"GRANT USAGE, SELECT ON SEQUENCES TO {a}",
-    ]
-    out += [f"REVOKE UPDATE, DELETE, TRUNCATE ON {s}.{t} FROM {a}" for t in APPEND_ONLY]
-    out += [f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {s}.{t} FROM {a}" for t in READ_ONLY]
-    return out
+    return _statements("roles_grants@postgresql", roles)
 
 
 def script(roles: Roles = Roles(), database: str = "carepath") -> str:
@@ -85,30 +77,11 @@ def script(roles: Roles = Roles(), database: str = "carepath") -> str:
         f"CREATE ROLE {a} LOGIN PASSWORD 'app-secret';",
         f"\\connect {database}",
         *(f"{s};" for s in schema_statements(roles)),
-        f"-- then, as {o}: carepath db upgrade (CAREPATH_MIGRATION_URL), and after it:",
+        f"-- then, as {o}: carepath db upgrade (CAREPATH_MIGRATION_URL), which after each",
+        "-- migration runs (again) what follows:",
         *(f"{s};" for s in grant_statements(roles)),
     ]
     return "\n".join(lines) + "\n"
-
-
-_HAND_OVER = """DO $$
-DECLARE obj record;
-BEGIN
-  FOR obj IN SELECT c.oid::regclass AS name, c.relkind FROM pg_class c
-             WHERE c.relnamespace = '{schema}'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
-               AND pg_get_userbyid(c.relowner) <> '{owner}' LOOP
-    EXECUTE format('ALTER %s %s OWNER TO {owner}',
-                   CASE obj.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
-                   ELSE 'TABLE' END, obj.name);
-  END LOOP;
-  FOR obj IN SELECT p.oid::regprocedure AS name FROM pg_proc p
-             WHERE p.pronamespace = '{schema}'::regnamespace
-               AND pg_get_userbyid(p.proowner) <> '{owner}'
-               AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                               WHERE d.objid = p.oid AND d.deptype = 'e') LOOP
-    EXECUTE format('ALTER ROUTINE %s OWNER TO {owner}', obj.name);
-  END LOOP;
-END $$"""
 
 
 def create_roles(conn: Any, roles: Roles, passwords: dict[str, str | None]) -> list[str]:
@@ -116,7 +89,7 @@ def create_roles(conn: Any, roles: Roles, passwords: dict[str, str | None]) -> l
     administrator, in autocommit. Returns what was done, one line each, without secrets."""
     done = []
     for name in (roles.owner, roles.app):
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+        exists = conn.execute(ROLE_EXISTS, {"name": name}).fetchone()
         password = passwords.get(name)
         if exists is None:
             conn.execute(f"CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
@@ -142,12 +115,6 @@ def apply_grants(execute: Any, roles: Roles) -> None:
     """``grant_statements``, each through ``execute`` (as the owner or an administrator)."""
     for statement in grant_statements(roles):
         execute(statement)
-
-
-def current_user_can_create(db: Any) -> bool:
-    """Whether the connected role may create objects in its current schema (DDL)."""
-    row = db.execute("SELECT has_schema_privilege(current_schema(), 'CREATE')").fetchone()
-    return bool(row and row[0])
 
 
 def role_url(url: str, role: str, password: str | None = None) -> str:
@@ -193,10 +160,7 @@ def regrant(url: str, roles: Roles) -> bool:
         if engine.dialect.name != "postgresql":
             return False
         with engine.begin() as db:
-            row = db.exec_driver_sql(
-                "SELECT current_user, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %(app)s)",
-                {"app": roles.app},
-            ).fetchone()
+            row = db.exec_driver_sql(OWNER_OF_APP, {"app": roles.app}).fetchone()
             if row is None or row[0] != roles.owner or not row[1]:
                 return False
             apply_grants(db.exec_driver_sql, roles)

@@ -307,3 +307,54 @@ SELECT min(due_at) FROM timers WHERE status = 'pending' AND due_at <= :now
 -- database_now@postgresql --
 -- The database server's clock: the scheduler's "now" on PostgreSQL (scheduler/clock.py).
 SELECT statement_timestamp()
+
+-- may_change_schema@postgresql --
+-- Whether the connected role may create in its schema (the owner) or not (the app role).
+SELECT coalesce(has_schema_privilege(current_schema(), 'CREATE'), false), current_user
+
+-- role_exists@postgresql --
+SELECT 1 FROM pg_roles WHERE rolname = :name
+
+-- connected_as_owner_of_app@postgresql --
+-- Who migrates, and whether the application role it grants for exists.
+SELECT current_user, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :app)
+
+-- roles_schema@postgresql --
+-- Run by an administrator in the carepath database (storage/roles.py; {owner}, {app} and
+-- {schema} are the role and schema names): who may create in the schema.
+REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC;
+GRANT USAGE, CREATE ON SCHEMA {schema} TO {owner};
+GRANT USAGE ON SCHEMA {schema} TO {app};
+REVOKE CREATE ON SCHEMA {schema} FROM {app}
+
+-- roles_hand_over@postgresql --
+-- ... and objects made before the owner existed (migrated by another user) handed to it.
+DO $$
+DECLARE obj record;
+BEGIN
+  FOR obj IN SELECT c.oid::regclass AS name, c.relkind FROM pg_class c
+             WHERE c.relnamespace = '{schema}'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+               AND pg_get_userbyid(c.relowner) <> '{owner}' LOOP
+    EXECUTE format('ALTER %s %s OWNER TO {owner}',
+                   CASE obj.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                   ELSE 'TABLE' END, obj.name);
+  END LOOP;
+  FOR obj IN SELECT p.oid::regprocedure AS name FROM pg_proc p
+             WHERE p.pronamespace = '{schema}'::regnamespace
+               AND pg_get_userbyid(p.proowner) <> '{owner}'
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                               WHERE d.objid = p.oid AND d.deptype = 'e') LOOP
+    EXECUTE format('ALTER ROUTINE %s OWNER TO {owner}', obj.name);
+  END LOOP;
+END $$
+
+-- roles_grants@postgresql --
+-- Run by the owner after each migration (idempotent): the app's rights on every table, the
+-- defaults for tables later migrations add, then the exceptions: audit_log append-only (INSERT
+-- and SELECT), alembic_version read-only.
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {app};
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {app};
+ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app};
+ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {app};
+REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.audit_log FROM {app};
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {schema}.alembic_version FROM {app}
