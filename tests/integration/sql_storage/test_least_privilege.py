@@ -63,9 +63,7 @@ def test_the_app_role_may_not(fresh_postgres_url: str, statement: str) -> None:
 def test_the_app_role_reads_and_appends_and_the_chain_holds(fresh_postgres_url: str) -> None:
     make_uow = uow_factory(fresh_postgres_url)
     in_care(make_uow, "ep-1")
-    usecases.observe(
-        make_uow(), DEFS, "ep-1", {"pain_score": 3}, at=day(5), now=day(5), actor="t"
-    )
+    usecases.observe(make_uow(), DEFS, "ep-1", {"pain_score": 3}, at=day(5), now=day(5), actor="t")
     with make_uow() as uow:
         episode = uow.get_episode("ep-1")
         check = verify_chain(
