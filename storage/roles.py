@@ -92,7 +92,7 @@ def create_roles(conn: Any, roles: Roles, passwords: dict[str, str | None]) -> l
         exists = conn.execute(ROLE_EXISTS, {"name": name}).fetchone()
         password = passwords.get(name)
         if exists is None:
-            conn.execute(f"CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
+            conn.execute(QUERIES["create_role@postgresql"].format(name=name))
             done.append(f"role {name} created")
         else:
             done.append(f"role {name} exists")
@@ -100,7 +100,7 @@ def create_roles(conn: Any, roles: Roles, passwords: dict[str, str | None]) -> l
             verifier = conn.pgconn.encrypt_password(
                 password.encode(), name.encode(), b"scram-sha-256"
             ).decode()
-            conn.execute(f"ALTER ROLE {name} LOGIN PASSWORD '{verifier}'")
+            conn.execute(QUERIES["role_password@postgresql"].format(name=name, verifier=verifier))
             done[-1] += ", password set"
     return done
 

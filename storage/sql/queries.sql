@@ -315,6 +315,14 @@ SELECT coalesce(has_schema_privilege(current_schema(), 'CREATE'), false), curren
 -- role_exists@postgresql --
 SELECT 1 FROM pg_roles WHERE rolname = :name
 
+-- create_role@postgresql --
+-- storage/roles.py: {name} is a checked role name; a role that can log in and nothing more.
+CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
+
+-- role_password@postgresql --
+-- {verifier} is a SCRAM verifier computed by the client: the password never reaches the server.
+ALTER ROLE {name} LOGIN PASSWORD '{verifier}'
+
 -- connected_as_owner_of_app@postgresql --
 -- Who migrates, and whether the application role it grants for exists.
 SELECT current_user, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :app)

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from pathway import usecases
 from pathway.audit import verify_chain
-from storage.database import SchemaNotCurrent, head_revision
+from storage.database import SchemaNotCurrent, head_revision, upgrade
 from storage.roles import Roles, prepare_schema, role_url, script
 from storage.unit_of_work import uow_factory
 from tests.support.episode_driver import DEFS, day, in_care
@@ -109,10 +109,13 @@ def empty_database(postgres_url: str) -> Iterator[tuple[str, Roles]]:
             db.execute(f"DROP ROLE IF EXISTS {role}")
 
 
+@pytest.mark.parametrize("before", ["empty", "migrated by the superuser"])
 def test_db_upgrade_create_roles_sets_up_both_roles_and_later_tables_get_the_grants(
-    empty_database: tuple[str, Roles], monkeypatch: pytest.MonkeyPatch
+    empty_database: tuple[str, Roles], monkeypatch: pytest.MonkeyPatch, before: str
 ) -> None:
     admin, roles = empty_database
+    if before != "empty":  # a deployment from before the roles: every table the superuser's
+        upgrade(admin)
     monkeypatch.setenv("CAREPATH_MIGRATION_URL", admin)
     monkeypatch.setenv("CAREPATH_DATABASE_URL", role_url(admin, roles.app))
     monkeypatch.setenv("CAREPATH_OWNER_PASSWORD", "owner-s3cret")
@@ -134,6 +137,10 @@ def test_db_upgrade_create_roles_sets_up_both_roles_and_later_tables_get_the_gra
             "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"
         ).fetchall()
         assert owners == [(roles.owner,)]
+        function_owner = db.execute(
+            "SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE proname = 'audit_log_append_only'"
+        ).fetchone()
+        assert function_owner == (roles.owner,)
     app_url = role_url(admin, roles.app, "app-s3cret")
     make_uow = uow_factory(app_url)  # at head: the app role need not (and cannot) migrate
     in_care(make_uow, "ep-1")
