@@ -14,6 +14,7 @@ without judging, for ``carepath scheduler status``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from storage.claims import ClaimStore
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
 DEFAULT_TOLERANCE = timedelta(seconds=30)
+log = logging.getLogger("carepath.scheduler")
 
 
 def host_now() -> datetime:
@@ -114,3 +116,16 @@ class SchedulerClock:
         if reading.refused:
             raise ClockSkewed(reading)
         return reading.now
+
+
+def report_refusal(worker: object, refused: ClockSkewed) -> None:
+    """Record the refusal on the worker's row (if it can: ``TimerWorker.refuse``), at the
+    database's time, so that ``scheduler status`` on any host shows it; never raises."""
+    refuse = getattr(worker, "refuse", None)
+    reading = refused.reading
+    if refuse is None or reading.skew is None:
+        return
+    try:
+        refuse(reading.now, reading.skew.total_seconds(), str(refused))
+    except Exception:  # the database is down too: the log line already said why
+        log.exception("could not record the clock refusal")

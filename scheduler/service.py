@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Protocol
 
-from scheduler.clock import ClockSkewed
+from scheduler.clock import ClockSkewed, report_refusal
 
 log = logging.getLogger("carepath.scheduler")
 
@@ -87,6 +87,7 @@ class SchedulerService:
                 log.info("fired %d timer(s)", fired)
         except ClockSkewed as exc:  # nothing fired; said at every sweep until the clock is fixed
             log.error("%s", exc)
+            report_refusal(self.worker, exc)
         except Exception:  # a failed sweep is logged and retried at the next interval
             log.exception("sweep failed")
 

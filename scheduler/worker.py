@@ -87,8 +87,19 @@ class TimerWorker:
                     claims.register(db, self.id, now, socket.gethostname(), os.getpid())
                     self._registered = True
                 claims.heartbeat(db, self.id, now, self._unreported)
+                claims.clock_ok(db, self.id)  # its clock was checked: a refusal is over
                 claims.release_stale(db, now - self.stale_after)
             self._unreported = 0
+
+    def refuse(self, now: datetime, skew_seconds: float, refusal: str) -> None:
+        """Say this worker is alive but refuses to run (its host clock is off the database's,
+        ``scheduler.clock``): ``now`` is the database's time. No claim is released or taken."""
+        claims = self.claims
+        with claims.connection() as db, claims.transaction(db):
+            if not self._registered:
+                claims.register(db, self.id, now, socket.gethostname(), os.getpid())
+                self._registered = True
+            claims.clock_refused(db, self.id, now, skew_seconds, refusal)
 
     def stop(self) -> None:
         self._stopping.set()

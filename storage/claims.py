@@ -30,6 +30,8 @@ ATTEMPTS = QUERIES["attempts"]
 PARK_TIMER = QUERIES["park_timer"]
 REGISTER = QUERIES["register"]
 HEARTBEAT = QUERIES["heartbeat"]
+CLOCK_REFUSED = QUERIES["clock_refused"]
+CLOCK_OK = QUERIES["clock_ok"]
 STOPPED = QUERIES["stopped"]
 RELEASE_STALE = QUERIES["release_stale"]
 WORKERS = QUERIES["workers"]
@@ -53,6 +55,8 @@ class ClaimQueries:
     attempts: str
     register: str
     heartbeat: str
+    clock_refused: str
+    clock_ok: str
     stopped: str
     release_stale: str
     workers: str
@@ -72,6 +76,8 @@ class ClaimQueries:
             "attempts": ATTEMPTS,
             "register": REGISTER,
             "heartbeat": HEARTBEAT,
+            "clock_refused": CLOCK_REFUSED,
+            "clock_ok": CLOCK_OK,
             "stopped": STOPPED,
             "release_stale": RELEASE_STALE,
             "workers": WORKERS,
@@ -91,7 +97,7 @@ class ClaimQueries:
 class SchedulerRows:
     """What ``scheduler status`` reports, read in one transaction (times as stored)."""
 
-    workers: list[Any]  # (id, host, pid, started_at, last_seen, stopped_at, fired)
+    workers: list[Any]  # (id, host, pid, started_at, last_seen, stopped_at, fired, skew, refusal)
     due: int
     oldest_due: Any
     parked: list[Any]  # (episode_id, key, due_at, attempts, last_error), the first 20
@@ -138,6 +144,15 @@ class ClaimStore:
 
     def heartbeat(self, db: Any, worker: str, now: datetime, fired: int) -> None:
         db.execute(self.q.heartbeat, {"id": worker, "now": self._time(now), "fired": fired})
+
+    def clock_refused(
+        self, db: Any, worker: str, now: datetime, skew_seconds: float, refusal: str
+    ) -> None:
+        params = {"id": worker, "now": self._time(now), "skew": skew_seconds, "refusal": refusal}
+        db.execute(self.q.clock_refused, params)
+
+    def clock_ok(self, db: Any, worker: str) -> None:
+        db.execute(self.q.clock_ok, {"id": worker})
 
     def release_stale(self, db: Any, stale_before: datetime) -> None:
         db.execute(self.q.release_stale, {"stale_before": self._time(stale_before)})

@@ -44,7 +44,7 @@ def run(
     ] = 60.0,
 ) -> None:
     """Sweep in the foreground; SIGTERM/SIGINT finish the current timer, release claims, exit 0."""
-    from scheduler.clock import ClockSkewed
+    from scheduler.clock import ClockSkewed, report_refusal
     from scheduler.service import SchedulerService
     from scheduler.worker import TimerWorker
 
@@ -64,7 +64,9 @@ def run(
         if once:
             try:
                 now = clock()
-            except ClockSkewed as exc:
+            except ClockSkewed as exc:  # recorded for `scheduler status` on any host
+                report_refusal(worker, exc)
+                worker.close(exc.reading.now)
                 fail(str(exc), code=1)
             fired = worker.sweep(now)
             worker.close(now)
@@ -119,3 +121,5 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")]
         typer.echo(
             f"  {w['id']} on {w['host']} pid {w['pid']}: {w['status']}, last seen {w['last_seen']}, fired {w['fired']}"
         )
+        if w["clock_refusal"]:
+            typer.echo(f"    {w['clock_refusal']}")

@@ -275,6 +275,17 @@ VALUES (:id, :host, :pid, :now, :now, 0)
 -- heartbeat --
 UPDATE workers SET last_seen = :now, fired = fired + :fired WHERE id = :id
 
+-- clock_ok --
+-- A heartbeat on a checked clock: a refusal recorded earlier is over (migration 0009).
+UPDATE workers SET clock_skew_seconds = NULL, clock_refusal = NULL
+WHERE id = :id AND clock_refusal IS NOT NULL
+
+-- clock_refused --
+-- A worker whose host clock is too far off the database's: seen (at the database's time), not
+-- running; the skew and the refusal for `scheduler status` (migration 0009).
+UPDATE workers SET last_seen = :now, clock_skew_seconds = :skew, clock_refusal = :refusal
+WHERE id = :id
+
 -- stopped --
 UPDATE workers SET stopped_at = :now, last_seen = :now WHERE id = :id
 
@@ -285,7 +296,8 @@ WHERE claimed_by IN (
     SELECT id FROM workers WHERE stopped_at IS NULL AND last_seen < :stale_before)
 
 -- workers --
-SELECT id, host, pid, started_at, last_seen, stopped_at, fired FROM workers
+SELECT id, host, pid, started_at, last_seen, stopped_at, fired, clock_skew_seconds, clock_refusal
+FROM workers
 ORDER BY started_at DESC
 
 -- count_due --

@@ -20,8 +20,9 @@ from typer.testing import CliRunner
 from pathway import usecases
 from pathway.definition import load_definition
 from pathway.usecases import DefinitionRegistry
-from scheduler.clock import ClockSkewed, SchedulerClock
+from scheduler.clock import ClockSkewed, SchedulerClock, report_refusal
 from scheduler.service import SchedulerService
+from scheduler.status import scheduler_status
 from scheduler.worker import TimerWorker
 from storage.claims import ClaimStore
 from storage.columns import read_time
@@ -77,8 +78,19 @@ def test_a_worker_three_days_ahead_fires_nothing_and_logs_the_refusal(
     service = SchedulerService(worker, interval=0.05, heartbeat=0.05, clock=clock)
     with caplog.at_level(logging.ERROR, logger="carepath.scheduler"):
         service.start()
-        time.sleep(0.5)
+        deadline, workers = time.monotonic() + 20, []
+        while not workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+            workers = scheduler_status(pg, _db_now(pg))["workers"]  # as any host sees them
+        time.sleep(0.3)  # a few more sweeps, each refused
         service.stop()
+    [seen] = workers
+    assert seen["status"] == "refused" and seen["id"] == worker.id
+    assert seen["clock_skew_seconds"] == pytest.approx(THREE_DAYS.total_seconds(), abs=5)
+    assert "scheduler refuses to run" in seen["clock_refusal"]
+    [stopped] = scheduler_status(pg, _db_now(pg))["workers"]
+    assert stopped["status"] == "stopped"  # and still says why it never ran:
+    assert "scheduler refuses to run" in stopped["clock_refusal"]
     assert worker.fired_total == 0
     assert timer_firings(pg, [eid])[eid] == []
     assert "scheduler refuses to run: this host's clock is 25" in caplog.text
@@ -92,6 +104,18 @@ def test_due_ness_is_the_databases_even_when_a_skewed_host_is_tolerated(pg) -> N
     assert abs(clock() - now) < timedelta(seconds=10)  # the database's time, not the host's
     assert TimerWorker(pg, DEFS).sweep(clock()) == 0
     assert timer_firings(pg, [eid])[eid] == []
+
+
+def test_a_heartbeat_within_tolerance_clears_a_recorded_refusal(pg) -> None:
+    worker = TimerWorker(pg, DEFS)
+    try:
+        SchedulerClock(pg, TOLERANCE, host=_ahead(THREE_DAYS))()
+    except ClockSkewed as exc:
+        report_refusal(worker, exc)
+    assert scheduler_status(pg, _db_now(pg))["workers"][0]["status"] == "refused"
+    worker.heartbeat(SchedulerClock(pg, TOLERANCE)())
+    [running] = scheduler_status(pg, _db_now(pg))["workers"]
+    assert (running["status"], running["clock_refusal"]) == ("running", None)
 
 
 def test_within_tolerance_a_worker_runs_and_records_the_databases_time(pg) -> None:
@@ -150,6 +174,12 @@ def test_scheduler_status_shows_the_skew_and_run_once_refuses(
     assert run.exit_code == 1
     assert "scheduler refuses to run" in run.output and "Traceback" not in run.output
     assert timer_firings(factory, [eid])[eid] == []
+    monkeypatch.setattr("scheduler.clock.host_now", lambda: datetime.now(UTC))  # another host
+    text = _cli("scheduler", "status")
+    assert "REFUSED" not in text.output.splitlines()[0]  # this host's clock is fine
+    assert ": stopped, last seen" in text.output  # the refused one-shot worker, with why:
+    assert "    scheduler refuses to run: this host's clock is 25" in text.output
+    monkeypatch.setattr("scheduler.clock.host_now", _ahead(THREE_DAYS))
     monkeypatch.setenv("CAREPATH_CLOCK_TOLERANCE_SECONDS", str(4 * 86400))
     report = orjson.loads(_cli("scheduler", "status", "--json").output)
     assert report["clock"]["refused"] is False
