@@ -9,7 +9,8 @@ host's clock differs from the server's by more than a tolerance
 misconfigured, and a person should look. SQLite is one host: its clock is the host's.
 
 ``SchedulerClock()`` is the checked time (``ClockSkewed`` when off); ``reading()`` measures
-without judging, for ``carepath scheduler status``.
+without judging, for ``carepath scheduler status``; ``report_refusal`` records a refusal on the
+worker's row (migration 0009), so that status on any host shows which worker refuses and why.
 """
 
 from __future__ import annotations
