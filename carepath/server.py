@@ -17,6 +17,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -68,7 +69,10 @@ def start_scheduler(settings: Settings, current: list[Definition]) -> SchedulerS
     from scheduler.embedded import start_embedded_scheduler
 
     wiring = wire(settings, current=current)
-    return start_embedded_scheduler(wiring.uow_factory, wiring.definitions)
+    tolerance = timedelta(seconds=settings.clock_tolerance_seconds)
+    return start_embedded_scheduler(
+        wiring.uow_factory, wiring.definitions, clock_tolerance=tolerance
+    )
 
 
 def app_from_env() -> FastAPI:

@@ -12,6 +12,10 @@ CAREPATH_BASE_URL       where the pages' static files are served from, e.g.
                         ``https://carepath.example.org`` or ``/carepath`` behind a proxy
                         (default: empty, so asset URLs are ``/static/…`` on the same host:
                         never built from the request's Host header)
+CAREPATH_MIGRATION_URL  PostgreSQL: the owner role's URL, which ``carepath db upgrade`` migrates
+                        with (default: CAREPATH_DATABASE_URL); the app's role needs no DDL
+CAREPATH_CLOCK_TOLERANCE_SECONDS  how far (seconds, default 30) a scheduler host's clock may
+                        differ from the PostgreSQL server's before its workers refuse to run
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ class Settings:
     definition_paths: tuple[Path, ...] = ()
     session_idle_minutes: float = SESSION_IDLE_MINUTES
     session_max_hours: float = SESSION_MAX_HOURS
+    base_url: str = ""
+    clock_tolerance_seconds: float = 30.0
+    migration_url: str | None = None
 
     @property
     def session_idle(self) -> timedelta:
@@ -40,8 +47,6 @@ class Settings:
     @property
     def session_lifetime(self) -> timedelta:
         return timedelta(hours=self.session_max_hours)
-
-    base_url: str = ""
 
     def definition_files(self) -> list[Path]:
         """The configured definition files, directories expanded (``*.json``, ``*.yaml``)."""
@@ -66,6 +71,8 @@ class Settings:
             session_idle_minutes=_positive("CAREPATH_SESSION_IDLE_MINUTES", SESSION_IDLE_MINUTES),
             session_max_hours=_positive("CAREPATH_SESSION_MAX_HOURS", SESSION_MAX_HOURS),
             base_url=os.environ.get("CAREPATH_BASE_URL", "").strip().rstrip("/"),
+            clock_tolerance_seconds=_seconds("CAREPATH_CLOCK_TOLERANCE_SECONDS", 30.0),
+            migration_url=os.environ.get("CAREPATH_MIGRATION_URL") or None,
         )
 
 
@@ -79,5 +86,23 @@ def _positive(name: str, default: float) -> float:
     except ValueError:
         value = float("nan")
     if not 0 < value < 1e6:
-        raise ValueError(f"{name}: got {text!r}, expected a positive number below 1000000")
+        raise SettingsError(f"{name}: got {text!r}, expected a positive number below 1000000")
     return value
+
+
+def _seconds(name: str, default: float) -> float:
+    """A non-negative number of seconds from the environment; a clear error otherwise."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise SettingsError(f"{name}: got {raw!r}, expected a number of seconds, 0 or more")
+    return value
+
+
+class SettingsError(ValueError):
+    """An environment variable with a value carepath cannot use (named in the message)."""

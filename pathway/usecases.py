@@ -4,9 +4,9 @@
 Each use case takes a unit of work, runs the engine on the stored snapshot and saves the
 decision, its audit entry and its outcome together. An event id seen before returns the first
 outcome and writes nothing; a timer's event id is derived from the timer (``timer_event_id``,
-the one place its format is written), so firing it twice is a no-op, and ``handle`` refuses
-that prefix to every other event, and the prefix of enrolments' derived event ids
-(``pathway.enrolment.ENROL_EVENT_PREFIX``) to every event from outside.
+the one place its format is written), so firing it twice is a no-op, and every use case
+refuses that prefix to every other event, and the prefix of enrolments' derived event ids
+(``pathway.enrolment.ENROL_EVENT_PREFIX``) to every event (``refuse_reserved``).
 
 ``handle`` is the policy every entry point shares, so that none writes it again: the event ids
 reserved for timers and enrolments refused, a caller's key scoped to that caller and bound to its
@@ -75,6 +75,20 @@ def new_event_id() -> str:
     return os.urandom(16).hex()
 
 
+def refuse_reserved(event: Event) -> None:
+    """Refuse an event id reserved for timer firings (unless it is one) or enrolments: a client
+    id ``timer:<episode>:<key>`` would take the timer's outcome and block it for good. Every
+    use case calls this first, so every entry point (CLI, API, pages, replay) inherits it."""
+    if event.event_id.startswith(ENROL_EVENT_PREFIX) or (
+        event.event_id.startswith(TIMER_EVENT_PREFIX) and not isinstance(event, FireTimer)
+    ):
+        raise InvalidRequest(
+            "event_id",
+            event.event_id,
+            f"an event id starting neither {TIMER_EVENT_PREFIX!r} nor {ENROL_EVENT_PREFIX!r}",
+        )
+
+
 def handle(
     uow: UnitOfWork,
     definitions: DefinitionRegistry,
@@ -96,14 +110,7 @@ def handle(
     whose idempotency key the event's id is: it is then scoped to that caller and bound to the
     request (``at_given``: whether the caller gave the clinical time, which is then part of it).
     """
-    if event.event_id.startswith(ENROL_EVENT_PREFIX) or (
-        event.event_id.startswith(TIMER_EVENT_PREFIX) and not isinstance(event, FireTimer)
-    ):
-        raise InvalidRequest(
-            "event_id",
-            event.event_id,
-            f"an event id starting neither {TIMER_EVENT_PREFIX!r} nor {ENROL_EVENT_PREFIX!r}",
-        )
+    refuse_reserved(event)
     request: Keyed | None = None
     if caller is not None:
         request = keyed(event, episode_id, caller, at_given=at_given)
@@ -148,6 +155,7 @@ def _open_event(
     episode_id: str | None,
     request: Keyed | None = None,
 ) -> Applied:
+    refuse_reserved(event)
     with uow:
         prior = uow.find_outcome(event.event_id)
         if prior is not None:
@@ -299,6 +307,7 @@ def _apply(
     now: datetime,
     request: Keyed | None = None,
 ) -> Applied:
+    refuse_reserved(event)
     with uow:
         prior = uow.find_outcome(event.event_id)
         if prior is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from pathway.usecases import DefinitionRegistry
+from scheduler.clock import DEFAULT_TOLERANCE, SchedulerClock
 from scheduler.service import SchedulerService
 from scheduler.worker import TimerWorker
 from storage.unit_of_work import SqlUnitOfWorkFactory
@@ -20,6 +21,7 @@ def start_embedded_scheduler(
     *,
     interval: float = 5.0,
     batch: int = 100,
+    clock_tolerance: timedelta = DEFAULT_TOLERANCE,
 ) -> SchedulerService:
     """Start sweeping ``factory``'s database in background threads; call ``.stop()`` to end.
 
@@ -29,7 +31,8 @@ def start_embedded_scheduler(
     worker = TimerWorker(
         factory, definitions, batch=batch, lease=timedelta(seconds=max(30, 6 * interval))
     )
-    service = SchedulerService(worker, interval=interval, heartbeat=max(interval, 5.0))
+    clock = SchedulerClock(factory, clock_tolerance)  # the database's time (PostgreSQL)
+    service = SchedulerService(worker, interval=interval, heartbeat=max(interval, 5.0), clock=clock)
     service.on_stop(factory.dispose)
     service.start()
     return service

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Protocol
 
+from scheduler.clock import ClockSkewed, report_refusal
+
 log = logging.getLogger("carepath.scheduler")
 
 
@@ -83,12 +85,17 @@ class SchedulerService:
             fired = self.worker.sweep(self.clock())
             if fired:
                 log.info("fired %d timer(s)", fired)
+        except ClockSkewed as exc:  # nothing fired; said at every sweep until the clock is fixed
+            log.error("%s", exc)
+            report_refusal(self.worker, exc)
         except Exception:  # a failed sweep is logged and retried at the next interval
             log.exception("sweep failed")
 
     def _heartbeat(self) -> None:
         try:
             self.worker.heartbeat(self.clock())
+        except ClockSkewed:  # no heartbeat in a skewed time (it would look stale, or others)
+            pass
         except Exception:
             log.exception("heartbeat failed")
 
@@ -105,7 +112,11 @@ class SchedulerService:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
         try:
-            self.worker.close(self.clock())
+            try:
+                now = self.clock()
+            except ClockSkewed as exc:  # still release the claims, at the database's time
+                now = exc.reading.now
+            self.worker.close(now)
         finally:
             for callback in self._on_stop:
                 callback()

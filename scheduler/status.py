@@ -43,12 +43,14 @@ def scheduler_status(
 
 
 def _worker(row: Any, now: datetime, stale_after: timedelta) -> dict[str, Any]:
-    wid, host, pid, started, last_seen, stopped, fired = row
+    wid, host, pid, started, last_seen, stopped, fired, skew, refusal = row
     last = read_time(last_seen)
     if stopped is not None:
         status = "stopped"
     elif now - last > stale_after:
         status = "stale"
+    elif refusal is not None:
+        status = "refused"
     else:
         status = "running"
     return {
@@ -59,4 +61,6 @@ def _worker(row: Any, now: datetime, stale_after: timedelta) -> dict[str, Any]:
         "fired": fired,
         "started_at": read_time(started).isoformat(),
         "last_seen": last.isoformat(),
+        "clock_skew_seconds": skew,
+        "clock_refusal": refusal,
     }

@@ -36,6 +36,20 @@ log = logging.getLogger("carepath.scheduler")
 BACKOFF_CAP = timedelta(hours=1)
 
 
+class TimerAppliedButPending(Exception):
+    """An outcome exists for a timer's event id while the timer is still pending (a client took
+    the id before ids were reserved, or the rows were edited): firing it would only answer the
+    old outcome again, so the worker parks it with this error for a person to look at."""
+
+    def __init__(self, episode_id: str, key: str, kind: str) -> None:
+        event_id = usecases.timer_event_id(episode_id, key)
+        super().__init__(
+            f"timer {key} of episode {episode_id} is still pending but its event id "
+            f"{event_id!r} already has an outcome (a {kind} event): parked, not fired; "
+            "remove that outcome or cancel the timer by hand"
+        )
+
+
 class TimerWorker:
     """One worker process's (or thread's) view of the shared timers table."""
 
@@ -73,8 +87,19 @@ class TimerWorker:
                     claims.register(db, self.id, now, socket.gethostname(), os.getpid())
                     self._registered = True
                 claims.heartbeat(db, self.id, now, self._unreported)
+                claims.clock_ok(db, self.id)  # its clock was checked: a refusal is over
                 claims.release_stale(db, now - self.stale_after)
             self._unreported = 0
+
+    def refuse(self, now: datetime, skew_seconds: float, refusal: str) -> None:
+        """Say this worker is alive but refuses to run (its host clock is off the database's,
+        ``scheduler.clock``): ``now`` is the database's time. No claim is released or taken."""
+        claims = self.claims
+        with claims.connection() as db, claims.transaction(db):
+            if not self._registered:
+                claims.register(db, self.id, now, socket.gethostname(), os.getpid())
+                self._registered = True
+            claims.clock_refused(db, self.id, now, skew_seconds, refusal)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -166,6 +191,11 @@ class TimerWorker:
                     self._park(db, episode_id, timer.key, exc, now)
                 break  # a conflict: another writer moved the episode; it fires next round
             if applied.decision is None:
+                if applied.outcome.repeated:  # applied, yet pending: it would be claimed forever
+                    stuck = TimerAppliedButPending(episode_id, timer.key, applied.outcome.kind)
+                    if strict:
+                        raise BatchFailed(str(stuck))
+                    self._park(db, episode_id, timer.key, stuck, now)
                 break  # no longer pending (cannot loop: the snapshot said it was)
             fired += 1
         return fired

@@ -30,6 +30,8 @@ ATTEMPTS = QUERIES["attempts"]
 PARK_TIMER = QUERIES["park_timer"]
 REGISTER = QUERIES["register"]
 HEARTBEAT = QUERIES["heartbeat"]
+CLOCK_REFUSED = QUERIES["clock_refused"]
+CLOCK_OK = QUERIES["clock_ok"]
 STOPPED = QUERIES["stopped"]
 RELEASE_STALE = QUERIES["release_stale"]
 WORKERS = QUERIES["workers"]
@@ -38,6 +40,7 @@ COUNT_PARKED = QUERIES["count_parked"]
 PARKED = QUERIES["parked"]
 COUNT_ESCALATIONS = QUERIES["count_escalations"]
 OLDEST_DUE = QUERIES["oldest_due"]
+DATABASE_NOW = QUERIES["database_now@postgresql"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,8 @@ class ClaimQueries:
     attempts: str
     register: str
     heartbeat: str
+    clock_refused: str
+    clock_ok: str
     stopped: str
     release_stale: str
     workers: str
@@ -71,6 +76,8 @@ class ClaimQueries:
             "attempts": ATTEMPTS,
             "register": REGISTER,
             "heartbeat": HEARTBEAT,
+            "clock_refused": CLOCK_REFUSED,
+            "clock_ok": CLOCK_OK,
             "stopped": STOPPED,
             "release_stale": RELEASE_STALE,
             "workers": WORKERS,
@@ -90,7 +97,7 @@ class ClaimQueries:
 class SchedulerRows:
     """What ``scheduler status`` reports, read in one transaction (times as stored)."""
 
-    workers: list[Any]  # (id, host, pid, started_at, last_seen, stopped_at, fired)
+    workers: list[Any]  # (id, host, pid, started_at, last_seen, stopped_at, fired, skew, refusal)
     due: int
     oldest_due: Any
     parked: list[Any]  # (episode_id, key, due_at, attempts, last_error), the first 20
@@ -138,6 +145,15 @@ class ClaimStore:
     def heartbeat(self, db: Any, worker: str, now: datetime, fired: int) -> None:
         db.execute(self.q.heartbeat, {"id": worker, "now": self._time(now), "fired": fired})
 
+    def clock_refused(
+        self, db: Any, worker: str, now: datetime, skew_seconds: float, refusal: str
+    ) -> None:
+        params = {"id": worker, "now": self._time(now), "skew": skew_seconds, "refusal": refusal}
+        db.execute(self.q.clock_refused, params)
+
+    def clock_ok(self, db: Any, worker: str) -> None:
+        db.execute(self.q.clock_ok, {"id": worker})
+
     def release_stale(self, db: Any, stale_before: datetime) -> None:
         db.execute(self.q.release_stale, {"stale_before": self._time(stale_before)})
 
@@ -168,6 +184,13 @@ class ClaimStore:
         """A failed timer: record the attempt and the error; leave the episode until ``retry_at``."""
         db.execute(self.q.park_timer, {"id": episode_id, "key": key, "error": error})
         db.execute(self.q.park_episode, {"id": episode_id, "retry_at": self._time(retry_at)})
+
+    def database_now(self) -> datetime | None:
+        """The database server's clock (PostgreSQL); None on SQLite, whose clock is the host's."""
+        if self.dialect != "postgresql":
+            return None
+        with self.connection() as db:
+            return db.execute(DATABASE_NOW).fetchone()[0]  # type: ignore[no-any-return]
 
     def status(self, now: datetime) -> SchedulerRows:
         """A consistent picture (one read transaction) of the scheduler's side of the database."""

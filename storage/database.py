@@ -4,7 +4,8 @@
 SQLite in WAL mode with a busy timeout, foreign keys on and ``synchronous=NORMAL`` (durable
 across a process crash, fast enough for one writer), in autocommit at the driver level so that
 transactions begin exactly where we say (``BEGIN``, or ``BEGIN IMMEDIATE`` for writers);
-PostgreSQL through psycopg 3 with the session time zone pinned to UTC.
+PostgreSQL through psycopg 3 with the session time zone pinned to UTC. A SQLite database file,
+its ``-wal`` and its ``-shm`` are the owner's alone (0600, ``storage.file_modes``).
 
 ``upgrade(url)`` and ``ensure_schema(engine)`` run the Alembic migrations in
 ``storage/migrations`` from code (no alembic.ini), under a lock so that several processes
@@ -24,6 +25,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
+
+from storage.file_modes import secure_companions, secure_sqlite_files
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -66,6 +69,9 @@ def _sqlite_engine(url: URL) -> Engine:
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if memory:
         kwargs["poolclass"] = StaticPool  # one connection, so one database, for everyone
+    else:
+        path = Path(str(url.database))
+        secure_sqlite_files(path)  # 0600 before SQLite creates it (and its -wal, -shm)
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -73,6 +79,7 @@ def _sqlite_engine(url: URL) -> Engine:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see "begin" below)
         if not memory:
             dbapi_connection.execute("PRAGMA journal_mode = WAL")
+            secure_companions(path)
         for pragma in SQLITE_PRAGMAS:
             dbapi_connection.execute(pragma)
 
@@ -133,12 +140,35 @@ def upgrade(url: str | URL, revision: str = "head") -> None:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade in one transaction that holds the database's migration lock."""
+    """Upgrade in one transaction that holds the database's migration lock. A PostgreSQL role
+    that may not create in the schema (the application role, ``storage.roles``) never tries:
+    ``SchemaNotCurrent`` says who must."""
     with engine.connect() as connection:
         connection.execution_options(sqlite_immediate=True)
         with connection.begin():
-            if engine.dialect.name == "postgresql":
+            postgres = engine.dialect.name == "postgresql"
+            if postgres:
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             target = head_revision() if revision == "head" else revision
-            if current_revision(connection) != target:
+            current = current_revision(connection)
+            if current != target:
+                if postgres:
+                    _refuse_without_ddl(connection, current, target)
                 command.upgrade(alembic_config(connection), revision)
+
+
+class SchemaNotCurrent(RuntimeError):
+    """The schema is behind and this database role may not change it (no DDL)."""
+
+
+def _refuse_without_ddl(connection: Connection, current: str | None, target: str) -> None:
+    from storage.sql import QUERIES
+
+    row = connection.exec_driver_sql(QUERIES["may_change_schema@postgresql"]).fetchone()
+    if row is None or row[0]:
+        return
+    at = current or "no revision (an empty database)"
+    raise SchemaNotCurrent(
+        f"database schema is at {at}, expected {target}; role {row[1]!r} may not change "
+        "the schema: run `carepath db upgrade` as the owner role (CAREPATH_MIGRATION_URL)"
+    )

@@ -98,6 +98,8 @@ class WorkerRow(SQLModel, table=True):
     last_seen: datetime = _time()
     stopped_at: datetime | None = _time(nullable=True)
     fired: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    clock_skew_seconds: float | None = None  # host minus database, when refused (0007)
+    clock_refusal: str | None = Field(default=None, sa_type=Text)  # why it does not run (0007)
 
 
 class ObservationRow(SQLModel, table=True):

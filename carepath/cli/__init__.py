@@ -49,5 +49,11 @@ def _register_groups() -> None:
 
 
 def main() -> None:
+    from carepath.settings import SettingsError
+
     _register_groups()
-    app()
+    try:
+        app()
+    except SettingsError as exc:  # a bad environment variable: one line, not a traceback
+        typer.echo(f"carepath: error: {exc}", err=True)
+        raise SystemExit(2) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
@@ -17,6 +18,9 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def database_problem(exc: BaseException) -> str | None:
     """One line for an error raised by the database layer (bad URL, server down, locked file);
     None for anything else, which is a bug and keeps its traceback."""
+    database = sys.modules.get("storage.database")  # loaded if it is what raised
+    if database is not None and isinstance(exc, database.SchemaNotCurrent):
+        return f"database: {exc}"
     module = type(exc).__module__.split(".")[0]
     if module not in ("sqlalchemy", "psycopg", "sqlite3", "alembic"):
         return None

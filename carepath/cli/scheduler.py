@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -22,6 +22,15 @@ def _factory():  # noqa: ANN202 - typed at the call sites
     return wiring.uow_factory, wiring.definitions
 
 
+def _clock(factory):  # noqa: ANN001, ANN202 - a SchedulerClock
+    """The database's time on PostgreSQL, refused when this host's clock is too far off."""
+    from carepath.settings import Settings
+    from scheduler.clock import SchedulerClock
+
+    tolerance = timedelta(seconds=Settings.from_env().clock_tolerance_seconds)
+    return SchedulerClock(factory, tolerance)
+
+
 @scheduler_app.command()
 def run(
     once: Annotated[bool, typer.Option("--once", help="Fire what is due now, then exit.")] = False,
@@ -35,6 +44,7 @@ def run(
     ] = 60.0,
 ) -> None:
     """Sweep in the foreground; SIGTERM/SIGINT finish the current timer, release claims, exit 0."""
+    from scheduler.clock import ClockSkewed, report_refusal
     from scheduler.service import SchedulerService
     from scheduler.worker import TimerWorker
 
@@ -50,13 +60,19 @@ def run(
             lease=timedelta(seconds=lease),
             stale_after=timedelta(seconds=max(3 * interval, lease)),
         )
+        clock = _clock(factory)
         if once:
-            now = datetime.now(UTC)
+            try:
+                now = clock()
+            except ClockSkewed as exc:  # recorded for `scheduler status` on any host
+                report_refusal(worker, exc)
+                worker.close(exc.reading.now)
+                fail(str(exc), code=1)
             fired = worker.sweep(now)
             worker.close(now)
             typer.echo(f"fired {fired} timer(s)")
             return
-        service = SchedulerService(worker, interval=interval)
+        service = SchedulerService(worker, interval=interval, clock=clock)
         typer.echo(f"scheduler {worker.id}: sweeping every {interval:g} s (Ctrl-C to stop)")
         service.run_until_signalled()
         typer.echo(f"scheduler {worker.id}: stopped after firing {worker.fired_total} timer(s)")
@@ -74,7 +90,9 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
     try:
         factory, _ = _factory()
-        report = scheduler_status(factory, datetime.now(UTC))
+        reading = _clock(factory).reading()
+        report = scheduler_status(factory, reading.now)
+        report["clock"] = reading.to_dict()
     except Exception as exc:
         problem = database_problem(exc)
         if problem is None:
@@ -85,6 +103,9 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return
+    typer.echo(
+        ("REFUSED: " if report["clock"]["refused"] else "") + f"clock: {report['clock']['message']}"
+    )
     typer.echo(
         f"due now: {report['due']}"
         + (f" (oldest due {report['oldest_due']})" if report["oldest_due"] else "")
@@ -100,3 +121,5 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")]
         typer.echo(
             f"  {w['id']} on {w['host']} pid {w['pid']}: {w['status']}, last seen {w['last_seen']}, fired {w['fired']}"
         )
+        if w["clock_refusal"]:
+            typer.echo(f"    {w['clock_refusal']}")

@@ -277,6 +277,17 @@ VALUES (:id, :host, :pid, :now, :now, 0)
 -- heartbeat --
 UPDATE workers SET last_seen = :now, fired = fired + :fired WHERE id = :id
 
+-- clock_ok --
+-- A heartbeat on a checked clock: a refusal recorded earlier is over (migration 0009).
+UPDATE workers SET clock_skew_seconds = NULL, clock_refusal = NULL
+WHERE id = :id AND clock_refusal IS NOT NULL
+
+-- clock_refused --
+-- A worker whose host clock is too far off the database's: seen (at the database's time), not
+-- running; the skew and the refusal for `scheduler status` (migration 0009).
+UPDATE workers SET last_seen = :now, clock_skew_seconds = :skew, clock_refusal = :refusal
+WHERE id = :id
+
 -- stopped --
 UPDATE workers SET stopped_at = :now, last_seen = :now WHERE id = :id
 
@@ -287,7 +298,8 @@ WHERE claimed_by IN (
     SELECT id FROM workers WHERE stopped_at IS NULL AND last_seen < :stale_before)
 
 -- workers --
-SELECT id, host, pid, started_at, last_seen, stopped_at, fired FROM workers
+SELECT id, host, pid, started_at, last_seen, stopped_at, fired, clock_skew_seconds, clock_refusal
+FROM workers
 ORDER BY started_at DESC
 
 -- count_due --
@@ -341,3 +353,65 @@ SELECT a.episode_id, e.pathway, e.patient_ref, a.seq, a.kind, a.actor, a.at, a.p
 FROM audit_log a CROSS JOIN episodes e
 WHERE e.id = a.episode_id AND (a.episode_id, a.seq) > (:after_id, :after_seq) {pathway}
 ORDER BY a.episode_id, a.seq LIMIT :limit
+-- database_now@postgresql --
+-- The database server's clock: the scheduler's "now" on PostgreSQL (scheduler/clock.py).
+SELECT statement_timestamp()
+
+-- may_change_schema@postgresql --
+-- Whether the connected role may create in its schema (the owner) or not (the app role).
+SELECT coalesce(has_schema_privilege(current_schema(), 'CREATE'), false), current_user
+
+-- role_exists@postgresql --
+SELECT 1 FROM pg_roles WHERE rolname = :name
+
+-- create_role@postgresql --
+-- storage/roles.py: {name} is a checked role name; a role that can log in and nothing more.
+CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
+
+-- role_password@postgresql --
+-- {verifier} is a SCRAM verifier computed by the client: the password never reaches the server.
+ALTER ROLE {name} LOGIN PASSWORD '{verifier}'
+
+-- connected_as_owner_of_app@postgresql --
+-- Who migrates, and whether the application role it grants for exists.
+SELECT current_user, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :app)
+
+-- roles_schema@postgresql --
+-- Run by an administrator in the carepath database (storage/roles.py; {owner}, {app} and
+-- {schema} are the role and schema names): who may create in the schema.
+REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC;
+GRANT USAGE, CREATE ON SCHEMA {schema} TO {owner};
+GRANT USAGE ON SCHEMA {schema} TO {app};
+REVOKE CREATE ON SCHEMA {schema} FROM {app}
+
+-- roles_hand_over@postgresql --
+-- ... and objects made before the owner existed (migrated by another user) handed to it.
+DO $$
+DECLARE obj record;
+BEGIN
+  FOR obj IN SELECT c.oid::regclass AS name, c.relkind FROM pg_class c
+             WHERE c.relnamespace = '{schema}'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+               AND pg_get_userbyid(c.relowner) <> '{owner}' LOOP
+    EXECUTE format('ALTER %s %s OWNER TO {owner}',
+                   CASE obj.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                   ELSE 'TABLE' END, obj.name);
+  END LOOP;
+  FOR obj IN SELECT p.oid::regprocedure AS name FROM pg_proc p
+             WHERE p.pronamespace = '{schema}'::regnamespace
+               AND pg_get_userbyid(p.proowner) <> '{owner}'
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                               WHERE d.objid = p.oid AND d.deptype = 'e') LOOP
+    EXECUTE format('ALTER ROUTINE %s OWNER TO {owner}', obj.name);
+  END LOOP;
+END $$
+
+-- roles_grants@postgresql --
+-- Run by the owner after each migration (idempotent): the app's rights on every table, the
+-- defaults for tables later migrations add, then the exceptions: audit_log append-only (INSERT
+-- and SELECT), alembic_version read-only.
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {app};
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {app};
+ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app};
+ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {app};
+REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.audit_log FROM {app};
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {schema}.alembic_version FROM {app}

@@ -35,7 +35,8 @@ def test_the_migrations_build_the_schema_the_table_models_describe(database_url:
     engine.dispose()
 
 
-def test_downgrade_removes_everything_and_upgrade_restores_it(database_url: str) -> None:
+def test_downgrade_removes_everything_and_upgrade_restores_it(database_owner_url: str) -> None:
+    database_url = database_owner_url  # PostgreSQL: the owner role, who may change the schema
     upgrade(database_url)
     engine = create_engine_for(database_url)
     with engine.begin() as db:

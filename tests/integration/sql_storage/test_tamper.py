@@ -23,8 +23,8 @@ DROP_TRIGGERS = {
 
 
 @pytest.fixture
-def factory(database_url: str) -> SqlUnitOfWorkFactory:
-    make_uow = uow_factory(database_url)
+def factory(database_admin_url: str) -> SqlUnitOfWorkFactory:
+    make_uow = uow_factory(database_admin_url)  # PostgreSQL: the superuser, who may drop triggers
     course = in_care(make_uow, "ep-1")
     for d, pain in ((2, 7), (3, 6), (4, 5)):
         course.observe({"pain_score": pain}, d)  # entries 1..5
