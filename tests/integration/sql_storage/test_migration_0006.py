@@ -24,8 +24,9 @@ def _to(url: str, revision: str) -> None:
 
 
 def test_0006_adds_the_outcome_scope_and_sessions_and_its_downgrade_removes_them(
-    database_url: str,
+    database_owner_url: str,
 ) -> None:
+    database_url = database_owner_url  # PostgreSQL: the owner role, who may change the schema
     upgrade(database_url)
     head = _schema(database_url)
     assert {"caller", "idempotency_key", "request_hash"} <= set(head["outcomes"])
