@@ -164,7 +164,9 @@ def rebuild(
                     f: facts[f]["value"] if f in facts else None for f in definition.remembered
                 }
         for link in b.get("links", ()):
-            ep["links"].append([link["episode_id"], link["pathway"], link["rule"], link["relation"]])
+            ep["links"].append(
+                [link["episode_id"], link["pathway"], link["rule"], link["relation"]]
+            )
         if b["kind"] == "close":
             ep["closed_reason"] = b.get("reason")
         _fold_timers(b, timers, recorded_at)
@@ -178,7 +180,9 @@ def rebuild(
     return rows
 
 
-def _fold_timers(b: dict[str, Any], timers: dict[str, dict[str, Any]], recorded_at: datetime) -> None:
+def _fold_timers(
+    b: dict[str, Any], timers: dict[str, dict[str, Any]], recorded_at: datetime
+) -> None:
     for t in b["timers_set"]:
         timers[t["key"]] = {
             "status": t["status"], "due_at": parse_time(t["due_at"]), "rule_id": t["rule_id"],
@@ -221,16 +225,26 @@ def first_difference(
     if stored is None and expected is None:
         return None
     if stored is None or not stored.episode:
-        return _diff(episode_id, "episode", None, "a row", "the episode row is missing, but its audit log has entries")
+        return _diff(
+            episode_id,
+            "episode",
+            None,
+            "a row",
+            "the episode row is missing, but its audit log has entries",
+        )
     if expected is None:
-        return _diff(episode_id, "audit log", "a row", None, "the episode row has no audit log entries")
+        return _diff(
+            episode_id, "audit log", "a row", None, "the episode row has no audit log entries"
+        )
     for column in EPISODE_COLUMNS:
         got, want = stored.episode.get(column), expected.episode.get(column)
         if got == want:
             continue
         if column == "facts" and isinstance(got, dict):
             return _keyed(episode_id, "facts", got, want, ("value", "observation_id", "at"), _fact)
-        return _diff(episode_id, column, got, want, f"{column} is {_show(got)}, expected {_show(want)}")
+        return _diff(
+            episode_id, column, got, want, f"{column} is {_show(got)}, expected {_show(want)}"
+        )
     for what, got_items, want_items, columns, describe in (
         ("observations", stored.observations, expected.observations, OBSERVATION_COLUMNS, _observation),
         ("timers", stored.timers, expected.timers, TIMER_COLUMNS, _timer),
@@ -266,7 +280,13 @@ def _keyed(
     for key, g in got.items():
         if key not in want:
             label = f"{what}: {key}"
-            return _diff(episode_id, label, g, None, f"{label} is not in the audit log (stored {describe(g)})")
+            return _diff(
+                episode_id,
+                label,
+                g,
+                None,
+                f"{label} is not in the audit log (stored {describe(g)})",
+            )
     return None
 
 

@@ -211,3 +211,20 @@ def _snapshot(db: Any, dialect: str) -> Iterator[None]:
     finally:
         if started and db.connection.in_transaction:
             db.execute("ROLLBACK")
+
+
+def verify_uow_rows(
+    uow: Any,
+    definition_of: Callable[[str], DefinitionFlags],
+    *,
+    episode: str | None = None,
+    chunk: int = 2000,
+) -> RowsReport | None:
+    """``verify_rows`` on a SQL unit of work's connection (inside its ``with``); None for a
+    unit of work with no database (the in-memory one holds no rows apart from its snapshots)."""
+    connection = getattr(uow, "connection", None)
+    backend = getattr(uow, "backend", None)
+    if connection is None or backend is None:
+        return None
+    dialect = "postgresql" if type(backend).__name__.startswith("Postgres") else "sqlite"
+    return verify_rows(connection(), dialect, definition_of, episode=episode, chunk=chunk)
