@@ -1,0 +1,211 @@
+"""Editing the rows the audit log does not guard is caught: ``audit verify`` rebuilds them.
+
+The append-only triggers stay on: every edit here is to ``episodes``, ``observations``,
+``timers`` or ``tasks``, which the triggers do not cover. ``carepath audit verify`` must exit 1
+naming the episode and what differs; ``--chain-only`` must still pass wherever the chain itself
+is intact (only the episode's version and hash head are part of the chain check), which proves
+that it is the rows step that caught the edit. ``KINDS`` is the list of kinds tried.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from pathway import usecases
+from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
+from tests.conftest import _admin, _database
+from tests.support.episode_driver import DEFS, day, in_care
+
+EP = "ep-1"
+_copies = itertools.count(1)
+
+
+def course(make_uow: SqlUnitOfWorkFactory, episode_id: str) -> None:
+    """In care, a review, timers fired and pending, tasks open and one done with a note."""
+    c = in_care(make_uow, episode_id)
+    c.observe({"pain_score": 5}, 2)
+    c.advance(30)  # T-CALCITONIN-END and FU-REASSESS fire: in reassessment, 4 timers pending
+    c.observe({"pain_score": 3}, 31)  # observed in a review state: remembered
+    usecases.update_task(
+        c.uow, DEFS, episode_id, "WU-MRI@2", "done", note="seen",
+        at=day(31), now=day(31), actor="nurse", event_id=f"{episode_id}/task-1",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def _built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two courses, built once on SQLite: each test edits a copy."""
+    path = tmp_path_factory.mktemp("rows") / "template.db"
+    made = uow_factory(f"sqlite:///{path}")
+    course(made, EP)
+    course(made, "ep-2")  # an untouched neighbour
+    made.dispose()
+    return path
+
+
+@pytest.fixture(scope="module")
+def _built_postgres(postgres_url: str, _postgres_template: str) -> Iterator[str]:
+    name = f"carepath_rows_{os.getpid()}"
+    _admin(
+        postgres_url,
+        f"DROP DATABASE IF EXISTS {name}",
+        f"CREATE DATABASE {name} TEMPLATE {_postgres_template}",
+    )
+    made = uow_factory(_database(postgres_url, name))
+    course(made, EP)
+    course(made, "ep-2")
+    made.dispose()
+    yield name
+    _admin(postgres_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlUnitOfWorkFactory]:
+    """A copy of the built database, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "carepath.db"
+        shutil.copyfile(request.getfixturevalue("_built"), path)
+        url = f"sqlite:///{path}"
+    else:
+        server = request.getfixturevalue("postgres_url")
+        template = request.getfixturevalue("_built_postgres")
+        name = f"carepath_rows_{os.getpid()}_{next(_copies)}"
+        _admin(server, f"CREATE DATABASE {name} TEMPLATE {template}")
+        url = _database(server, name)
+    made = uow_factory(url)
+    yield made
+    made.dispose()
+    if request.param == "postgres":
+        _admin(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def run_verify(factory: SqlUnitOfWorkFactory, *args: str) -> Any:
+    from carepath.cli import _register_groups, app
+
+    _register_groups()
+    url = factory.engine.url.render_as_string(hide_password=False)
+    return CliRunner().invoke(app, ["audit", "verify", *args], env={"CAREPATH_DATABASE_URL": url})
+
+
+def sql(
+    factory: SqlUnitOfWorkFactory, statement: str, params: dict[str, Any] | None = None
+) -> None:
+    with factory.engine.begin() as db:
+        db.exec_driver_sql(statement, params or {})
+
+
+def edit_json(
+    factory: SqlUnitOfWorkFactory, table: str, column: str, where: str, change: Callable[[Any], Any]
+) -> None:
+    """Rewrite a JSON column in Python (text on SQLite, json on PostgreSQL)."""
+    with factory.engine.begin() as db:
+        value = db.exec_driver_sql(f"SELECT {column} FROM {table} WHERE {where}").scalar_one()
+        value = orjson.loads(value) if isinstance(value, str) else value
+        cast = "CAST(%(v)s AS json)" if factory.engine.dialect.name == "postgresql" else "?"
+        params: Any = {"v": orjson.dumps(change(value)).decode()}
+        if factory.engine.dialect.name != "postgresql":
+            params = (params["v"],)
+        db.exec_driver_sql(f"UPDATE {table} SET {column} = {cast} WHERE {where}", params)
+
+
+def _facts(facts: dict[str, Any]) -> dict[str, Any]:
+    facts["pain_score"]["value"] = 0
+    return facts
+
+
+E = f"episode_id = '{EP}'"
+OPENED = f"(SELECT opened_at FROM episodes WHERE id = '{EP}')"
+# kind → (the edit, the words the report must contain, does --chain-only catch it too)
+KINDS: dict[str, tuple[Callable[[SqlUnitOfWorkFactory], None], str, bool]] = {
+    "episode state": (lambda f: sql(f, f"UPDATE episodes SET state = 'discharged' WHERE id = '{EP}'"), "state is 'discharged', expected 'reassessment'", False),
+    "episode closed (status)": (lambda f: sql(f, f"UPDATE episodes SET closed_reason = 'deceased' WHERE id = '{EP}'"), "closed_reason is 'deceased', expected None", False),
+    "episode version": (lambda f: sql(f, f"UPDATE episodes SET version = version + 1 WHERE id = '{EP}'"), "version is 8, expected 7", True),
+    "episode hash head": (lambda f: sql(f, f"UPDATE episodes SET audit_hash = '{'0' * 64}' WHERE id = '{EP}'"), "audit_hash is", True),
+    "episode label": (lambda f: sql(f, f"UPDATE episodes SET label = 'other' WHERE id = '{EP}'"), "label is 'other', expected 'L1 fracture'", False),
+    "episode patient_ref": (lambda f: sql(f, f"UPDATE episodes SET patient_ref = 'MRN-2' WHERE id = '{EP}'"), "patient_ref is 'MRN-2', expected 'MRN-1'", False),
+    "episode pathway": (lambda f: sql(f, f"UPDATE episodes SET pathway = 'fracture-liaison' WHERE id = '{EP}'"), "pathway is 'fracture-liaison'", False),
+    "episode definition version": (lambda f: sql(f, f"UPDATE episodes SET definition_version = 'x@1' WHERE id = '{EP}'"), "definition_version is 'x@1'", False),
+    "episode state entry time": (lambda f: sql(f, f"UPDATE episodes SET state_entered_at = opened_at WHERE id = '{EP}'"), "state_entered_at is", False),
+    "episode care start": (lambda f: sql(f, f"UPDATE episodes SET care_started_at = NULL WHERE id = '{EP}'"), "care_started_at is None", False),
+    "episode next due (hidden from the scheduler)": (lambda f: sql(f, f"UPDATE episodes SET next_due_at = NULL WHERE id = '{EP}'"), "next_due_at is None", False),
+    "episode facts": (lambda f: edit_json(f, "episodes", "facts", f"id = '{EP}'", _facts), "facts: pain_score: value is 0, expected 3", False),
+    "episode remembered": (lambda f: edit_json(f, "episodes", "remembered", f"id = '{EP}'", lambda r: {**r, "pain_score": 9}), "remembered is", False),
+    "episode links": (lambda f: edit_json(f, "episodes", "links", f"id = '{EP}'", lambda r: [*r, ["x", "fracture-liaison", "R", "enrolled"]]), "links is", False),
+    "pending timers deleted": (lambda f: sql(f, f"DELETE FROM timers WHERE {E} AND status = 'pending'"), "timers: FU-OSTEO-REFERRAL@2 is missing (expected pending, due 2026-04-13T09:00:00Z)", False),
+    "timer due time moved": (lambda f: sql(f, f"UPDATE timers SET due_at = {OPENED} WHERE {E} AND key = 'FU-3MONTH@2'"), "timers: FU-3MONTH@2: due_at is", False),
+    "fired timer set back to pending": (lambda f: sql(f, f"UPDATE timers SET status = 'pending', fired_at = NULL WHERE {E} AND key = 'FU-REASSESS@2'"), "timers: FU-REASSESS@2: status is 'pending', expected 'fired'", False),
+    "timer inserted": (lambda f: sql(f, f"INSERT INTO timers (episode_id, key, rule_id, due_at, status, \"order\", position) SELECT id, 'FU-X@9', 'FU-3MONTH', opened_at, 'pending', 1, 99 FROM episodes WHERE id = '{EP}'"), "timers: FU-X@9 is not in the audit log", False),
+    "observation edited": (lambda f: edit_json(f, "observations", "facts", f"{E} AND seq = 3", lambda o: {**o, "pain_score": 9}), "observations: 3: facts is", False),
+    "observation actor edited": (lambda f: sql(f, f"UPDATE observations SET actor = 'mallory' WHERE {E} AND seq = 3"), "observations: 3: actor is 'mallory', expected 'doctor'", False),
+    "observation deleted": (lambda f: sql(f, f"DELETE FROM observations WHERE {E} AND seq = 3"), "observations: 3 is missing", False),
+    "observation inserted": (lambda f: sql(f, f"INSERT INTO observations (episode_id, seq, id, facts, at, recorded_at, actor, source) SELECT id, 4, 'forged', facts, opened_at, opened_at, 'x', 'user' FROM episodes WHERE id = '{EP}'"), "observations: 4 is not in the audit log", False),
+    "task status changed": (lambda f: sql(f, f"UPDATE tasks SET status = 'done' WHERE {E} AND key = 'CC-DXA@2'"), "tasks: CC-DXA@2: status is 'done', expected 'open'", False),
+    "task note changed": (lambda f: sql(f, f"UPDATE tasks SET note = 'forged' WHERE {E} AND key = 'WU-MRI@2'"), "tasks: WU-MRI@2: note is 'forged', expected 'seen'", False),
+    "task deleted": (lambda f: sql(f, f"DELETE FROM tasks WHERE {E} AND key = 'CC-BRACE@2'"), "tasks: CC-BRACE@2 is missing", False),
+    "task inserted": (lambda f: sql(f, f"INSERT INTO tasks (episode_id, key, rule_id, kind, text, created_at, status, position) SELECT id, 'X@9', 'CC-DXA', 'order', 'forged', opened_at, 'open', 99 FROM episodes WHERE id = '{EP}'"), "tasks: X@9 is not in the audit log", False),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_an_edited_row_is_caught_by_verify_and_not_by_the_chain(
+    factory: SqlUnitOfWorkFactory, kind: str
+) -> None:
+    edit, words, chain_catches = KINDS[kind]
+    edit(factory)
+    full = run_verify(factory)
+    assert full.exit_code == 1, full.output
+    assert f"episode {EP}: {words}" in full.output
+    assert "ep-2" not in full.output  # the neighbour is intact
+    chain = run_verify(factory, "--chain-only")
+    assert chain.exit_code == (1 if chain_catches else 0), chain.output
+    assert "rows:" not in chain.output  # --chain-only skips the rows step
+
+
+def test_untouched_rows_verify_and_say_so(factory: SqlUnitOfWorkFactory) -> None:
+    full = run_verify(factory)
+    assert full.exit_code == 0, full.output
+    assert "rows: 2 episode(s), all equal their audit logs" in full.output
+
+
+def test_one_episode_is_checked_alone(factory: SqlUnitOfWorkFactory) -> None:
+    sql(factory, "UPDATE episodes SET state = 'discharged' WHERE id = 'ep-2'")
+    assert run_verify(factory, "--episode", EP).exit_code == 0
+    alone = run_verify(factory, "--episode", "ep-2")
+    assert alone.exit_code == 1 and "episode ep-2: state is 'discharged'" in alone.output
+
+
+def test_rows_left_behind_by_a_deleted_episode_row_are_named(database_url: str) -> None:
+    """An episode row deleted (foreign keys off, as an intruder with the file can) leaves its
+    log and rows: the rows step names the episode, read through the id ranges."""
+    made = uow_factory(database_url)
+    try:
+        for n in range(5):
+            course(made, f"ep-{n}")
+        if made.engine.dialect.name == "postgresql":
+            with made.engine.begin() as db:
+                db.exec_driver_sql("SET session_replication_role = replica")  # FKs off
+                db.exec_driver_sql("DELETE FROM episodes WHERE id = 'ep-2'")
+        else:
+            raw = sqlite3.connect(made.engine.url.database, isolation_level=None)
+            raw.execute("PRAGMA foreign_keys = OFF")
+            raw.execute("DELETE FROM episodes WHERE id = 'ep-2'")
+            raw.close()
+        from storage.audit_rows import verify_uow_rows
+
+        uow = made()
+        with uow:
+            report = verify_uow_rows(uow, DEFS.get, chunk=2)
+        assert report is not None and report.broken == 1
+        assert report.differences[0].message.startswith("episode ep-2: the episode row is missing")
+    finally:
+        made.dispose()
