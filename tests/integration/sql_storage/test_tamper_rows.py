@@ -209,3 +209,99 @@ def test_rows_left_behind_by_a_deleted_episode_row_are_named(database_url: str) 
         assert report.differences[0].message.startswith("episode ep-2: the episode row is missing")
     finally:
         made.dispose()
+
+
+# -- no false alarms ---------------------------------------------------------------------------
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def version_b() -> Any:
+    """The L1–L2 pathway with FU-REASSESS at 35 days and ``reassessment`` renamed ``review``."""
+    from pathway.definition import DEFAULT_DEFINITION, compile_definition
+
+    doc = orjson.loads(DEFAULT_DEFINITION.read_text().replace('"reassessment"', '"review"'))
+    doc["timers"]["FU-REASSESS"]["days"] = 35
+    return compile_definition(doc)
+
+
+def test_many_replayed_episodes_of_both_pathways_verify_clean(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Every scenario file and a generated cohort of both pathways (enrolments and their
+    cascade closes, date corrections re-timing timers, refusals, closes), tasks marked done,
+    then every running L1–L2 episode migrated to a new version: not one false alarm."""
+    import sys
+    from datetime import UTC, datetime
+
+    from carepath.bootstrap import current_definitions
+    from carepath.replay.runner import replay_many
+    from carepath.replay.scenario import load_scenario
+    from pathway.migration.usecases import migrate_all
+    from storage.audit_rows import verify_uow_rows
+    from storage.definitions import registry_for
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
+    from cohort import write_cohort, write_fls_cohort
+
+    files = sorted(SCENARIOS.glob("*.json"))
+    files += write_cohort(tmp_path / "l1", 30, seed=3) + write_fls_cohort(
+        tmp_path / "fls", 30, seed=3
+    )
+    made = uow_factory(database_url)
+    try:
+        registry = registry_for(made, current_definitions())
+        results = replay_many([load_scenario(str(f)) for f in files], registry, made)
+        assert all(r.output["audit_verified"] for r in results)
+        uow = made()
+        with uow:
+            ids = uow.episode_ids()
+            open_tasks = [
+                (eid, task.key, task.created_at)
+                for eid in ids[:40]
+                for task in uow.get_episode(eid).tasks[:1]
+                if task.status == "open"
+            ]
+        for n, (eid, key, at) in enumerate(open_tasks):
+            with uow:
+                state = uow.get_episode(eid).state
+            if registry.get(uow.get_episode(eid).definition_version).is_terminal(state):
+                continue
+            usecases.update_task(
+                uow, registry, eid, key, "done" if n % 2 else "not_done", note=f"note {n}",
+                at=max(at, uow.get_episode(eid).state_entered_at), now=datetime(2027, 1, 1, tzinfo=UTC),
+                actor="nurse", event_id=f"task-{n}",
+            )  # fmt: skip
+        b = version_b()
+        migrated = registry_for(made, [b, *(d for d in current_definitions() if d.id != b.id)])
+        report = migrate_all(
+            made, migrated, b.version, {"reassessment": "review"},
+            now=datetime(2027, 1, 2, tzinfo=UTC), actor="admin",
+        )  # fmt: skip
+        assert report.counts().get("migrated", 0) > 0, report.summary()
+        with made.engine.connect() as db:
+            kinds = {k for (k,) in db.exec_driver_sql("SELECT DISTINCT kind FROM audit_log")}
+            retimed = db.exec_driver_sql(
+                "SELECT count(*) FROM audit_log WHERE payload LIKE '%timers_retimed%'"
+            ).scalar_one()
+        assert {
+            "open",
+            "observe",
+            "request",
+            "close",
+            "task",
+            "timer",
+            "migrate",
+            "link",
+        } <= kinds | {"link"}
+        assert retimed > 0
+        for chunk in (7, 2000):  # chunk boundaries anywhere
+            with uow:
+                rows = verify_uow_rows(uow, migrated.get, chunk=chunk)
+            assert rows is not None and rows.episodes == len(ids)
+            assert rows.differences == [] and rows.ok
+    finally:
+        made.dispose()
+    full = run_verify(made)
+    assert full.exit_code == 0, full.output
+    assert f"rows: {len(ids)} episode(s), all equal their audit logs" in full.output
