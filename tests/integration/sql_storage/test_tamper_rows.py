@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from pathway import usecases
@@ -281,8 +282,9 @@ def test_many_replayed_episodes_of_both_pathways_verify_clean(
         assert report.counts().get("migrated", 0) > 0, report.summary()
         with made.engine.connect() as db:
             kinds = {k for (k,) in db.exec_driver_sql("SELECT DISTINCT kind FROM audit_log")}
-            retimed = db.exec_driver_sql(
-                "SELECT count(*) FROM audit_log WHERE payload LIKE '%timers_retimed%'"
+            retimed = db.execute(
+                text("SELECT count(*) FROM audit_log WHERE payload LIKE :p"),
+                {"p": "%timers_retimed%"},
             ).scalar_one()
         assert {
             "open",
