@@ -29,10 +29,21 @@ PENDING, FIRED, CANCELLED = "pending", "fired", "cancelled"
 
 # The compared columns, in the order they are checked (the first difference is named).
 EPISODE_COLUMNS = (
-    "state", "closed_reason", "version", "audit_hash", "definition_version", "pathway",
-    "patient_ref", "label", "opened_at", "state_entered_at", "care_started_at", "facts",
-    "remembered", "links", "next_due_at",
-)  # fmt: skip
+    "state",
+    "closed_reason",
+    "version",
+    "audit_hash",
+    "definition_version",
+    "pathway",
+    "patient_ref",
+    "label",
+    "opened_at",
+    "state_entered_at",
+    "care_started_at",
+    "facts",
+    "remembered",
+    "links",
+)  # fmt: skip  (next_due_at, derived from the timers, is checked after them)
 OBSERVATION_COLUMNS = ("id", "facts", "at", "recorded_at", "actor", "source")
 TIMER_COLUMNS = (
     "status", "due_at", "rule_id", "state", "order", "position", "fired_at", "set_at",
@@ -253,6 +264,10 @@ def first_difference(
         found = _keyed(episode_id, what, got_items, want_items, columns, describe)
         if found is not None:
             return found
+    got, want = stored.episode.get("next_due_at"), expected.episode.get("next_due_at")
+    if got != want:
+        problem = f"next_due_at is {_show(got)}, expected {_show(want)}"
+        return _diff(episode_id, "next_due_at", got, want, problem)
     return None
 
 
