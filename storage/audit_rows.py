@@ -120,33 +120,32 @@ def _chunk(
     for eid, payload, hash_ in db.execute(q[f"audit:{range_}"], params):
         entries.setdefault(eid, []).append((payload, hash_))
     orphans: dict[str, EpisodeRows] = {}
+    get = stored.get
 
-    def rows_of(eid: str) -> EpisodeRows:
-        found = stored.get(eid)
-        if found is None:  # a row whose episode row is gone: an empty episode holds it
-            found = orphans.setdefault(eid, EpisodeRows({}))
-        return found
+    def orphan(eid: str) -> EpisodeRows:  # a row whose episode row is gone: held apart
+        return orphans.setdefault(eid, EpisodeRows({}))
 
+    t = _t
     for eid, seq, id_, facts, at, recorded_at, actor, source in db.execute(
         q[f"observations:{range_}"], params
     ):
-        rows_of(eid).observations[seq] = {
-            "id": id_, "facts": read_json(facts), "at": _t(at), "recorded_at": _t(recorded_at),
+        (get(eid) or orphan(eid)).observations[seq] = {
+            "id": id_, "facts": read_json(facts), "at": t(at), "recorded_at": t(recorded_at),
             "actor": actor, "source": source,
         }  # fmt: skip
     for eid, key, status, due_at, rule_id, state, order, pos, fired_at, set_at in db.execute(
         q[f"timers:{range_}"], params
     ):
-        rows_of(eid).timers[key] = {
-            "status": status, "due_at": _t(due_at), "rule_id": rule_id, "state": state,
-            "order": order, "position": pos, "fired_at": _t(fired_at), "set_at": _t(set_at),
+        (get(eid) or orphan(eid)).timers[key] = {
+            "status": status, "due_at": t(due_at), "rule_id": rule_id, "state": state,
+            "order": order, "position": pos, "fired_at": t(fired_at), "set_at": t(set_at),
         }  # fmt: skip
     for row in db.execute(q[f"tasks:{range_}"], params):
         eid, key, status, note, text, rule_id, kind, state, created_at, pos, updated_at = row
-        rows_of(eid).tasks[key] = {
+        (get(eid) or orphan(eid)).tasks[key] = {
             "status": status, "note": note, "text": text, "rule_id": rule_id, "kind": kind,
-            "state": state, "created_at": _t(created_at), "position": pos,
-            "updated_at": _t(updated_at),
+            "state": state, "created_at": t(created_at), "position": pos,
+            "updated_at": t(updated_at),
         }  # fmt: skip
     for eid, episode_rows in stored.items():
         yield eid, episode_rows, entries.pop(eid, [])
