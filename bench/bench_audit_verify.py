@@ -12,7 +12,7 @@ computed (what reading the rows costs at all); the rows step in-process; and the
 ``carepath audit verify --chain-only`` and ``carepath audit verify`` as subprocesses. Prints
 wall time, episodes/s and the ratios. Asserts nothing (benchmarks are not tests).
 
-Run: python bench/bench_audit_verify.py [--episodes 100000] [--base 800] [--keep DIR]
+Run: python bench/bench_audit_verify.py [--episodes 100000] [--base 800] [--keep DIR] [--postgres]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -99,8 +100,41 @@ def clone(path: Path, episodes: int) -> int:
     return made
 
 
-def baseline(url: str, chunk: int = 2000) -> tuple[float, int]:
-    """The rows step's statements streamed and fetched, nothing built: seconds, rows read."""
+def copy_to_postgres(path: Path, server: str) -> tuple[str, float]:
+    """The filled SQLite database's rows COPYed into a fresh, migrated PostgreSQL database."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from storage.database import upgrade
+
+    def conninfo(url: str) -> str:
+        return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    with psycopg.connect(conninfo(server), autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS carepath_bench_verify WITH (FORCE)")
+        admin.execute("CREATE DATABASE carepath_bench_verify")
+    url = (
+        make_url(server).set(database="carepath_bench_verify").render_as_string(hide_password=False)
+    )
+    upgrade(url)
+    start = time.perf_counter()
+    source = sqlite3.connect(path)
+    with psycopg.connect(conninfo(url)) as pg:
+        pg.execute("SET TIME ZONE 'UTC'")  # SQLite's times are UTC text without an offset
+        for table in ("definitions", *TABLES):
+            cursor = source.execute(f"SELECT * FROM {table}")
+            names = ", ".join(f'"{c[0]}"' for c in cursor.description)
+            with pg.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in cursor:
+                    copy.write_row(row)
+        pg.execute("ANALYZE")
+    source.close()
+    return url, time.perf_counter() - start
+
+
+def baseline(url: str, chunk: int = 2000) -> tuple[float, float, int]:
+    """The rows step's statements streamed and fetched, nothing built: wall and CPU seconds,
+    rows read."""
     from storage.audit_rows import _statements
     from storage.unit_of_work import uow_factory
 
@@ -108,7 +142,7 @@ def baseline(url: str, chunk: int = 2000) -> tuple[float, int]:
     dialect = factory.engine.dialect.name
     q = _statements(dialect)
     uow = factory()
-    start, n = time.perf_counter(), 0
+    start, cpu, n = time.perf_counter(), time.process_time(), 0
     with uow:
         db = uow.connection()
         after = ""
@@ -122,12 +156,12 @@ def baseline(url: str, chunk: int = 2000) -> tuple[float, int]:
             if last:
                 break
             after = rows[-1][0]
-    took = time.perf_counter() - start
+    took, cpu = time.perf_counter() - start, time.process_time() - cpu
     factory.dispose()
-    return took, n
+    return took, cpu, n
 
 
-def rows_step(url: str) -> tuple[float, Any]:
+def rows_step(url: str) -> tuple[float, float, Any]:
     from carepath.bootstrap import current_definitions
     from storage.audit_rows import verify_uow_rows
     from storage.definitions import registry_for
@@ -136,23 +170,49 @@ def rows_step(url: str) -> tuple[float, Any]:
     factory = uow_factory(url)
     registry = registry_for(factory, current_definitions())
     uow = factory()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with uow:
         report = verify_uow_rows(uow, registry.get)
-    took = time.perf_counter() - start
+    took, cpu = time.perf_counter() - start, time.process_time() - cpu
     factory.dispose()
-    return took, report
+    return took, cpu, report
 
 
-def command(url: str, *args: str) -> tuple[float, str]:
+def command(url: str, *args: str) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (user + sys of the command) and the output of a verify."""
     exe = Path(sys.executable).parent / "carepath"
     env = {**os.environ, "CAREPATH_DATABASE_URL": url}
-    start = time.perf_counter()
+    cpu0, start = _children_cpu(), time.perf_counter()
     proc = subprocess.run([str(exe), "audit", "verify", *args], capture_output=True, env=env)
-    took = time.perf_counter() - start
+    took, cpu = time.perf_counter() - start, _children_cpu() - cpu0
     if proc.returncode != 0:
         raise SystemExit(f"audit verify {args} failed: {proc.stderr.decode()[:500]}")
-    return took, proc.stdout.decode().strip()
+    return took, cpu, proc.stdout.decode().strip()
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(name: str, url: str, episodes: int) -> None:
+    """Wall seconds (and CPU seconds: on a shared machine the steadier figure), episodes/s."""
+
+    def line(what: str, wall: float, cpu: float, note: str) -> None:
+        rate = episodes / wall
+        print(f"  {what:<40} {wall:6.1f} s wall {cpu:6.1f} s CPU {rate:8.0f} episodes/s  {note}")
+
+    print(f"{name}: {episodes} episodes")
+    base_s, base_cpu, read = baseline(url)
+    line("baseline: the rows step's queries", base_s, base_cpu, f"({read} rows fetched)")
+    rows_s, rows_cpu, report = rows_step(url)
+    line("rows step (in-process)", rows_s, rows_cpu,
+         f"{rows_s / base_s:.1f}x baseline wall, {rows_cpu / base_cpu:.1f}x CPU (ok={report.ok})")  # fmt: skip
+    chain_s, chain_cpu, out = command(url, "--chain-only")
+    line("carepath audit verify --chain-only", chain_s, chain_cpu, f"({out})")
+    full_s, full_cpu, out = command(url)
+    line("carepath audit verify (chains + rows)", full_s, full_cpu,
+         f"{full_s / chain_s:.2f}x --chain-only ({out.splitlines()[-1]})")  # fmt: skip
 
 
 def main() -> None:
@@ -160,6 +220,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=100_000)
     parser.add_argument("--base", type=int, default=800, help="patients replayed for real")
     parser.add_argument("--keep", type=Path, help="reuse (or leave) the database in this dir")
+    parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL (a copy)")
     args = parser.parse_args()
     tmp = args.keep or Path(tempfile.mkdtemp(prefix="bench-audit-"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -174,17 +235,15 @@ def main() -> None:
     db = sqlite3.connect(path)
     episodes, entries = (db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("episodes", "audit_log"))  # fmt: skip
     db.close()
-    print(f"SQLite: {episodes} episodes, {entries} audit entries ({path})")
-    base_s, read = baseline(url)
-    print(f"  baseline, the rows step's queries streamed: {base_s:6.1f} s  ({read} rows)")
-    rows_s, report = rows_step(url)
-    print(f"  rows step in-process:                       {rows_s:6.1f} s  {episodes / rows_s:8.0f} episodes/s  "
-          f"{rows_s / base_s:.1f}x baseline  (ok={report.ok}, {report.episodes} episodes)")  # fmt: skip
-    chain_s, out = command(url, "--chain-only")
-    print(f"  carepath audit verify --chain-only:         {chain_s:6.1f} s  {episodes / chain_s:8.0f} episodes/s  ({out})")  # fmt: skip
-    full_s, out = command(url)
-    print(f"  carepath audit verify (chains + rows):      {full_s:6.1f} s  {episodes / full_s:8.0f} episodes/s  "
-          f"{full_s / chain_s:.2f}x --chain-only  ({out.splitlines()[-1]})")  # fmt: skip
+    print(f"{episodes} episodes, {entries} audit entries ({path})")
+    measure("SQLite", url, episodes)
+    if args.postgres:
+        from storage.postgres_cluster import postgres_server
+
+        with postgres_server() as server:
+            pg_url, took = copy_to_postgres(path, server)
+            print(f"(copied into PostgreSQL in {took:.1f} s)")
+            measure("PostgreSQL", pg_url, episodes)
 
 
 if __name__ == "__main__":
