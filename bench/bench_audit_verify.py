@@ -178,6 +178,21 @@ def rows_step(url: str) -> tuple[float, float, Any]:
     return took, cpu, report
 
 
+def chains_streamed(url: str) -> tuple[float, float, int]:
+    """``stream_chains``: the chain check on the rows step's chunked stream (not yet wired)."""
+    from storage.audit_rows import stream_chains
+    from storage.unit_of_work import uow_factory
+
+    factory = uow_factory(url)
+    uow = factory()
+    start, cpu = time.perf_counter(), time.process_time()
+    with uow:
+        bad = sum(not c.ok for c in stream_chains(uow.connection(), factory.engine.dialect.name))
+    took, cpu = time.perf_counter() - start, time.process_time() - cpu
+    factory.dispose()
+    return took, cpu, bad
+
+
 def command(url: str, *args: str) -> tuple[float, float, str]:
     """Wall seconds, CPU seconds (user + sys of the command) and the output of a verify."""
     exe = Path(sys.executable).parent / "carepath"
@@ -208,6 +223,8 @@ def measure(name: str, url: str, episodes: int) -> None:
     rows_s, rows_cpu, report = rows_step(url)
     line("rows step (in-process)", rows_s, rows_cpu,
          f"{rows_s / base_s:.1f}x baseline wall, {rows_cpu / base_cpu:.1f}x CPU (ok={report.ok})")  # fmt: skip
+    streamed_s, streamed_cpu, bad = chains_streamed(url)
+    line("chains on the same stream (in-process)", streamed_s, streamed_cpu, f"({bad} broken)")
     chain_s, chain_cpu, out = command(url, "--chain-only")
     line("carepath audit verify --chain-only", chain_s, chain_cpu, f"({out})")
     full_s, full_cpu, out = command(url)

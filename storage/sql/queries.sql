@@ -351,3 +351,10 @@ FROM timers WHERE {range}
 SELECT episode_id, key, status, note, text, rule_id, kind, state, created_at, position,
        updated_at
 FROM tasks WHERE {range}
+
+-- verify_chains_audit --
+-- The chain check on the same stream (storage/audit_rows.py ``stream_chains``): every column
+-- of the chunk's audit entries, in chain order.
+SELECT episode_id, seq, event_id, kind, actor, at, recorded_at, state_from, state_to, payload,
+       prev_hash, hash
+FROM audit_log WHERE {range} ORDER BY episode_id, seq

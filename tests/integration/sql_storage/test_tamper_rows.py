@@ -307,3 +307,19 @@ def test_many_replayed_episodes_of_both_pathways_verify_clean(
     full = run_verify(made)
     assert full.exit_code == 0, full.output
     assert f"rows: {len(ids)} episode(s), all equal their audit logs" in full.output
+
+
+def test_the_chains_checked_on_the_same_stream_agree_with_the_chain_step(
+    factory: SqlUnitOfWorkFactory,
+) -> None:
+    from storage.audit_rows import stream_chains
+
+    def checks() -> list[Any]:
+        uow = factory()
+        with uow:
+            return list(stream_chains(uow.connection(), factory.engine.dialect.name, chunk=1))
+
+    assert [(c.episode_id, c.ok, c.entries) for c in checks()] == [(EP, True, 7), ("ep-2", True, 7)]
+    sql(factory, f"UPDATE episodes SET version = 6 WHERE id = '{EP}'")
+    (bad,) = [c for c in checks() if not c.ok]
+    assert bad.episode_id == EP and "episode is at version 6" in bad.problem
