@@ -220,6 +220,7 @@ def verify_uow_rows(
     *,
     episode: str | None = None,
     chunk: int = 2000,
+    keep: int = 20,
 ) -> RowsReport | None:
     """``verify_rows`` on a SQL unit of work's connection (inside its ``with``); None for a
     unit of work with no database (the in-memory one holds no rows apart from its snapshots)."""
@@ -228,7 +229,9 @@ def verify_uow_rows(
     if connection is None or backend is None:
         return None
     dialect = "postgresql" if type(backend).__name__.startswith("Postgres") else "sqlite"
-    return verify_rows(connection(), dialect, definition_of, episode=episode, chunk=chunk)
+    return verify_rows(
+        connection(), dialect, definition_of, episode=episode, chunk=chunk, keep=keep
+    )
 
 
 def stream_chains(db: Any, dialect: str, *, chunk: int = 2000) -> Iterator[ChainCheck]:

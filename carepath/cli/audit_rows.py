@@ -20,7 +20,7 @@ def check_rows(definitions: Any, uow: Any, episode: str | None) -> bool:
 
     def body() -> Any:
         with uow:
-            return verify_uow_rows(uow, definitions.get, episode=episode)
+            return verify_uow_rows(uow, definitions.get, episode=episode, keep=100)
 
     report = run_reporting(body)
     if report is None:

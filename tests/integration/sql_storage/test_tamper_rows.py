@@ -124,52 +124,84 @@ def _facts(facts: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
-E = f"episode_id = '{EP}'"
-OPENED = f"(SELECT opened_at FROM episodes WHERE id = '{EP}')"
-# kind → (the edit, the words the report must contain, does --chain-only catch it too)
-KINDS: dict[str, tuple[Callable[[SqlUnitOfWorkFactory], None], str, bool]] = {
-    "episode state": (lambda f: sql(f, f"UPDATE episodes SET state = 'discharged' WHERE id = '{EP}'"), "state is 'discharged', expected 'reassessment'", False),
-    "episode closed (status)": (lambda f: sql(f, f"UPDATE episodes SET closed_reason = 'deceased' WHERE id = '{EP}'"), "closed_reason is 'deceased', expected None", False),
-    "episode version": (lambda f: sql(f, f"UPDATE episodes SET version = version + 1 WHERE id = '{EP}'"), "version is 8, expected 7", True),
-    "episode hash head": (lambda f: sql(f, f"UPDATE episodes SET audit_hash = '{'0' * 64}' WHERE id = '{EP}'"), "audit_hash is", True),
-    "episode label": (lambda f: sql(f, f"UPDATE episodes SET label = 'other' WHERE id = '{EP}'"), "label is 'other', expected 'L1 fracture'", False),
-    "episode patient_ref": (lambda f: sql(f, f"UPDATE episodes SET patient_ref = 'MRN-2' WHERE id = '{EP}'"), "patient_ref is 'MRN-2', expected 'MRN-1'", False),
-    "episode pathway": (lambda f: sql(f, f"UPDATE episodes SET pathway = 'fracture-liaison' WHERE id = '{EP}'"), "pathway is 'fracture-liaison'", False),
-    "episode definition version": (lambda f: sql(f, f"UPDATE episodes SET definition_version = 'x@1' WHERE id = '{EP}'"), "definition_version is 'x@1'", False),
-    "episode state entry time": (lambda f: sql(f, f"UPDATE episodes SET state_entered_at = opened_at WHERE id = '{EP}'"), "state_entered_at is", False),
-    "episode care start": (lambda f: sql(f, f"UPDATE episodes SET care_started_at = NULL WHERE id = '{EP}'"), "care_started_at is None", False),
-    "episode next due (hidden from the scheduler)": (lambda f: sql(f, f"UPDATE episodes SET next_due_at = NULL WHERE id = '{EP}'"), "next_due_at is None", False),
-    "episode facts": (lambda f: edit_json(f, "episodes", "facts", f"id = '{EP}'", _facts), "facts: pain_score: value is 0, expected 3", False),
-    "episode remembered": (lambda f: edit_json(f, "episodes", "remembered", f"id = '{EP}'", lambda r: {**r, "pain_score": 9}), "remembered is", False),
-    "episode links": (lambda f: edit_json(f, "episodes", "links", f"id = '{EP}'", lambda r: [*r, ["x", "fracture-liaison", "R", "enrolled"]]), "links is", False),
-    "pending timers deleted": (lambda f: sql(f, f"DELETE FROM timers WHERE {E} AND status = 'pending'"), "timers: FU-OSTEO-REFERRAL@2 is missing (expected pending, due 2026-04-13T09:00:00Z)", False),
-    "timer due time moved": (lambda f: sql(f, f"UPDATE timers SET due_at = {OPENED} WHERE {E} AND key = 'FU-3MONTH@2'"), "timers: FU-3MONTH@2: due_at is", False),
-    "fired timer set back to pending": (lambda f: sql(f, f"UPDATE timers SET status = 'pending', fired_at = NULL WHERE {E} AND key = 'FU-REASSESS@2'"), "timers: FU-REASSESS@2: status is 'pending', expected 'fired'", False),
-    "timer inserted": (lambda f: sql(f, f"INSERT INTO timers (episode_id, key, rule_id, due_at, status, \"order\", position) SELECT id, 'FU-X@9', 'FU-3MONTH', opened_at, 'pending', 1, 99 FROM episodes WHERE id = '{EP}'"), "timers: FU-X@9 is not in the audit log", False),
-    "observation edited": (lambda f: edit_json(f, "observations", "facts", f"{E} AND seq = 3", lambda o: {**o, "pain_score": 9}), "observations: 3: facts is", False),
-    "observation actor edited": (lambda f: sql(f, f"UPDATE observations SET actor = 'mallory' WHERE {E} AND seq = 3"), "observations: 3: actor is 'mallory', expected 'doctor'", False),
-    "observation deleted": (lambda f: sql(f, f"DELETE FROM observations WHERE {E} AND seq = 3"), "observations: 3 is missing", False),
-    "observation inserted": (lambda f: sql(f, f"INSERT INTO observations (episode_id, seq, id, facts, at, recorded_at, actor, source) SELECT id, 4, 'forged', facts, opened_at, opened_at, 'x', 'user' FROM episodes WHERE id = '{EP}'"), "observations: 4 is not in the audit log", False),
-    "task status changed": (lambda f: sql(f, f"UPDATE tasks SET status = 'done' WHERE {E} AND key = 'CC-DXA@2'"), "tasks: CC-DXA@2: status is 'done', expected 'open'", False),
-    "task note changed": (lambda f: sql(f, f"UPDATE tasks SET note = 'forged' WHERE {E} AND key = 'WU-MRI@2'"), "tasks: WU-MRI@2: note is 'forged', expected 'seen'", False),
-    "task deleted": (lambda f: sql(f, f"DELETE FROM tasks WHERE {E} AND key = 'CC-BRACE@2'"), "tasks: CC-BRACE@2 is missing", False),
-    "task inserted": (lambda f: sql(f, f"INSERT INTO tasks (episode_id, key, rule_id, kind, text, created_at, status, position) SELECT id, 'X@9', 'CC-DXA', 'order', 'forged', opened_at, 'open', 99 FROM episodes WHERE id = '{EP}'"), "tasks: X@9 is not in the audit log", False),
+# kind → (the edit of episode ep, the words the report must contain, does --chain-only catch it too)
+KINDS: dict[str, tuple[Callable[[SqlUnitOfWorkFactory, str], None], str, bool]] = {
+    "episode state": (lambda f, ep: sql(f, f"UPDATE episodes SET state = 'discharged' WHERE id = '{ep}'"), "state is 'discharged', expected 'reassessment'", False),
+    "episode closed (status)": (lambda f, ep: sql(f, f"UPDATE episodes SET closed_reason = 'deceased' WHERE id = '{ep}'"), "closed_reason is 'deceased', expected None", False),
+    "episode version": (lambda f, ep: sql(f, f"UPDATE episodes SET version = version + 1 WHERE id = '{ep}'"), "version is 8, expected 7", True),
+    "episode hash head": (lambda f, ep: sql(f, f"UPDATE episodes SET audit_hash = '{'0' * 64}' WHERE id = '{ep}'"), "audit_hash is", True),
+    "episode label": (lambda f, ep: sql(f, f"UPDATE episodes SET label = 'other' WHERE id = '{ep}'"), "label is 'other', expected 'L1 fracture'", False),
+    "episode patient_ref": (lambda f, ep: sql(f, f"UPDATE episodes SET patient_ref = 'MRN-2' WHERE id = '{ep}'"), "patient_ref is 'MRN-2', expected 'MRN-1'", False),
+    "episode pathway": (lambda f, ep: sql(f, f"UPDATE episodes SET pathway = 'fracture-liaison' WHERE id = '{ep}'"), "pathway is 'fracture-liaison'", False),
+    "episode definition version": (lambda f, ep: sql(f, f"UPDATE episodes SET definition_version = 'x@1' WHERE id = '{ep}'"), "definition_version is 'x@1'", False),
+    "episode state entry time": (lambda f, ep: sql(f, f"UPDATE episodes SET state_entered_at = opened_at WHERE id = '{ep}'"), "state_entered_at is", False),
+    "episode care start": (lambda f, ep: sql(f, f"UPDATE episodes SET care_started_at = NULL WHERE id = '{ep}'"), "care_started_at is None", False),
+    "episode next due (hidden from the scheduler)": (lambda f, ep: sql(f, f"UPDATE episodes SET next_due_at = NULL WHERE id = '{ep}'"), "next_due_at is None", False),
+    "episode facts": (lambda f, ep: edit_json(f, "episodes", "facts", f"id = '{ep}'", _facts), "facts: pain_score: value is 0, expected 3", False),
+    "episode remembered": (lambda f, ep: edit_json(f, "episodes", "remembered", f"id = '{ep}'", lambda r: {**r, "pain_score": 9}), "remembered is", False),
+    "episode links": (lambda f, ep: edit_json(f, "episodes", "links", f"id = '{ep}'", lambda r: [*r, ["x", "fracture-liaison", "R", "enrolled"]]), "links is", False),
+    "pending timers deleted": (lambda f, ep: sql(f, f"DELETE FROM timers WHERE episode_id = '{ep}' AND status = 'pending'"), "timers: FU-OSTEO-REFERRAL@2 is missing (expected pending, due 2026-04-13T09:00:00Z)", False),
+    "timer due time moved": (lambda f, ep: sql(f, f"UPDATE timers SET due_at = (SELECT opened_at FROM episodes WHERE id = '{ep}') WHERE episode_id = '{ep}' AND key = 'FU-3MONTH@2'"), "timers: FU-3MONTH@2: due_at is", False),
+    "fired timer set back to pending": (lambda f, ep: sql(f, f"UPDATE timers SET status = 'pending', fired_at = NULL WHERE episode_id = '{ep}' AND key = 'FU-REASSESS@2'"), "timers: FU-REASSESS@2: status is 'pending', expected 'fired'", False),
+    "timer inserted": (lambda f, ep: sql(f, f"INSERT INTO timers (episode_id, key, rule_id, due_at, status, \"order\", position) SELECT id, 'FU-X@9', 'FU-3MONTH', opened_at, 'pending', 1, 99 FROM episodes WHERE id = '{ep}'"), "timers: FU-X@9 is not in the audit log", False),
+    "observation edited": (lambda f, ep: edit_json(f, "observations", "facts", f"episode_id = '{ep}' AND seq = 3", lambda o: {**o, "pain_score": 9}), "observations: 3: facts is", False),
+    "observation actor edited": (lambda f, ep: sql(f, f"UPDATE observations SET actor = 'mallory' WHERE episode_id = '{ep}' AND seq = 3"), "observations: 3: actor is 'mallory', expected 'doctor'", False),
+    "observation deleted": (lambda f, ep: sql(f, f"DELETE FROM observations WHERE episode_id = '{ep}' AND seq = 3"), "observations: 3 is missing", False),
+    "observation inserted": (lambda f, ep: sql(f, f"INSERT INTO observations (episode_id, seq, id, facts, at, recorded_at, actor, source) SELECT id, 4, 'forged', facts, opened_at, opened_at, 'x', 'user' FROM episodes WHERE id = '{ep}'"), "observations: 4 is not in the audit log", False),
+    "task status changed": (lambda f, ep: sql(f, f"UPDATE tasks SET status = 'done' WHERE episode_id = '{ep}' AND key = 'CC-DXA@2'"), "tasks: CC-DXA@2: status is 'done', expected 'open'", False),
+    "task note changed": (lambda f, ep: sql(f, f"UPDATE tasks SET note = 'forged' WHERE episode_id = '{ep}' AND key = 'WU-MRI@2'"), "tasks: WU-MRI@2: note is 'forged', expected 'seen'", False),
+    "task deleted": (lambda f, ep: sql(f, f"DELETE FROM tasks WHERE episode_id = '{ep}' AND key = 'CC-BRACE@2'"), "tasks: CC-BRACE@2 is missing", False),
+    "task inserted": (lambda f, ep: sql(f, f"INSERT INTO tasks (episode_id, key, rule_id, kind, text, created_at, status, position) SELECT id, 'X@9', 'CC-DXA', 'order', 'forged', opened_at, 'open', 99 FROM episodes WHERE id = '{ep}'"), "tasks: X@9 is not in the audit log", False),
 }  # fmt: skip
 
 
+def _episode_of(kind: str) -> str:
+    return f"ep-k{list(KINDS).index(kind):02d}"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def tampered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One database per backend, one episode per kind each edited its own way, an untouched
+    one beside them; ``audit verify`` run once with and once without ``--chain-only``."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('kinds') / 'carepath.db'}"
+    else:
+        server = request.getfixturevalue("postgres_url")
+        template = request.getfixturevalue("_postgres_template")
+        name = f"carepath_rows_kinds_{os.getpid()}"
+        _admin(
+            server, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name} TEMPLATE {template}"
+        )
+        url = _database(server, name)
+    made = uow_factory(url)
+    for kind in KINDS:
+        course(made, _episode_of(kind))
+    course(made, "ep-untouched")
+    for kind, (edit, _, _) in KINDS.items():
+        edit(made, _episode_of(kind))
+    outputs = run_verify(made), run_verify(made, "--chain-only")
+    made.dispose()
+    yield outputs
+    if request.param == "postgres":
+        _admin(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_an_edited_row_is_caught_by_verify_and_not_by_the_chain(
-    factory: SqlUnitOfWorkFactory, kind: str
-) -> None:
-    edit, words, chain_catches = KINDS[kind]
-    edit(factory)
-    full = run_verify(factory)
+def test_an_edited_row_is_caught_by_verify_and_not_by_the_chain(tampered: Any, kind: str) -> None:
+    full, chain = tampered
+    _, words, chain_catches = KINDS[kind]
+    episode = _episode_of(kind)
     assert full.exit_code == 1, full.output
-    assert f"episode {EP}: {words}" in full.output
-    assert "ep-2" not in full.output  # the neighbour is intact
-    chain = run_verify(factory, "--chain-only")
-    assert chain.exit_code == (1 if chain_catches else 0), chain.output
+    assert f"episode {episode}: {words}" in full.output
+    assert "ep-untouched" not in full.output + chain.output
+    assert chain.exit_code == 1  # the version and hash-head kinds break the chain check
+    assert (f"episode {episode}: " in chain.output) == chain_catches, chain.output
     assert "rows:" not in chain.output  # --chain-only skips the rows step
+
+
+def test_every_edited_episode_is_counted_and_the_untouched_one_is_not(tampered: Any) -> None:
+    full, _ = tampered
+    assert f"rows: {len(KINDS) + 1} episode(s), {len(KINDS)} differ" in full.output
 
 
 def test_untouched_rows_verify_and_say_so(factory: SqlUnitOfWorkFactory) -> None:
