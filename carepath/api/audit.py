@@ -17,7 +17,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 
-from carepath.api.audit_schemas import ChainCheckOut, HistoryEntry, VerifyReport
+from carepath.api.audit_schemas import ChainCheckOut, HistoryEntry, RowDifferenceOut, VerifyReport
 from carepath.api.audit_xes import xes_export
 from carepath.api.auth import AUDIT, READ, GuardedRoute, bearer, roles
 from carepath.api.episode_schemas import PRINTABLE
@@ -79,7 +79,11 @@ def history_entry(record: AuditRecord) -> HistoryEntry:
     responses=problems(404, 422),
     summary="Recompute the hash chains; name the first bad entry of each broken one",
 )
-def verify(svc: Svc, episode: OneEpisode = None) -> VerifyReport:
+def verify(
+    svc: Svc,
+    episode: OneEpisode = None,
+    chain_only: Annotated[bool, Query(description="Only the hash chains (skip the rows).")] = False,
+) -> VerifyReport:
     checks = []
     with svc.uow_factory() as uow:
         for episode_id in [episode] if episode else uow.episode_ids():
@@ -87,11 +91,20 @@ def verify(svc: Svc, episode: OneEpisode = None) -> VerifyReport:
             records = uow.audit_records(episode_id)
             checks.append(verify_chain(episode_id, records, (head.version, head.audit_hash)))
     broken = [ChainCheckOut(**asdict(c)) for c in checks if not c.ok]
+    rows = None
+    if not chain_only:  # step 2: the rows equal a rebuild from each episode's own log
+        from storage.audit_rows import verify_uow_rows
+
+        with svc.uow_factory() as uow:
+            rows = verify_uow_rows(uow, svc.definitions.get, episode=episode)
+    rows_broken = [RowDifferenceOut(**d.to_dict()) for d in rows.differences] if rows else []
     return VerifyReport(
         episodes=len(checks),
         entries=sum(c.entries for c in checks),
-        intact=not broken,
+        intact=not broken and (rows is None or rows.ok),
         broken=broken,
+        rows_checked=rows is not None,
+        rows_broken=rows_broken,
     )
 
 

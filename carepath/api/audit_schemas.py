@@ -91,12 +91,27 @@ class ChainCheckOut(BaseModel):
     problem: str | None
 
 
+class RowDifferenceOut(BaseModel):
+    episode_id: str
+    what: str = Field(description="The column, or the observation, timer or task, that differs.")
+    stored: Any = Field(description="What the database holds.")
+    expected: Any = Field(description="What a rebuild from the episode's audit log gives.")
+    problem: str
+
+
 class VerifyReport(BaseModel):
     episodes: int
     entries: int
-    intact: bool
+    intact: bool = Field(description="Every chain intact, and (unless chain_only) every row equal.")
     broken: list[ChainCheckOut] = Field(
         description="Each broken chain, naming its first bad entry."
+    )
+    rows_checked: bool = Field(
+        default=False, description="The rows were checked against a rebuild from each log."
+    )
+    rows_broken: list[RowDifferenceOut] = Field(
+        default_factory=list,
+        description="The first difference of each episode (the first 20) whose rows differ.",
     )
 
 

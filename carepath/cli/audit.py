@@ -17,12 +17,18 @@ audit_app = typer.Typer(
 
 
 @audit_app.command()
-def verify(episode: Annotated[str | None, typer.Option(help="Only this episode.")] = None) -> None:
-    """Recompute the hash chains; exit 1 naming the first bad entry."""
+def verify(
+    episode: Annotated[str | None, typer.Option(help="Only this episode.")] = None,
+    chain_only: Annotated[
+        bool, typer.Option("--chain-only", help="Only the hash chains (skip the rows check).")
+    ] = False,
+) -> None:
+    """Recompute the hash chains, then check each episode's rows (state, facts, observations,
+    timers, tasks) equal a rebuild from its own audit log; exit 1 naming the first difference."""
     from pathway.audit import verify_chain
 
     checked(identifier, episode, "--episode")
-    _, uow = _backend()
+    definitions, uow = _backend()
 
     def body() -> list[Any]:
         with uow:
@@ -43,7 +49,12 @@ def verify(episode: Annotated[str | None, typer.Option(help="Only this episode."
     typer.echo(
         f"{len(checks)} episode(s), {entries} entries: {'intact' if not bad else f'{len(bad)} broken'}"
     )
-    raise typer.Exit(1 if bad else 0)
+    rows_ok = True
+    if not chain_only:  # step 2: the rows equal a rebuild from each episode's own log
+        from carepath.cli.audit_rows import check_rows
+
+        rows_ok = check_rows(definitions, uow, episode)
+    raise typer.Exit(1 if bad or not rows_ok else 0)
 
 
 @audit_app.command()

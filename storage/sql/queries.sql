@@ -49,6 +49,61 @@ SELECT e.id, e.definition_version, e.state, e.opened_at, e.state_entered_at, e.c
         FROM tasks k WHERE k.episode_id = e.id)
 FROM episodes e WHERE e.id = :id
 
+-- verify_rows_snapshot@postgresql --
+-- audit verify reads one snapshot of the whole database and writes nothing.
+SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY
+
+-- verify_rows_episodes --
+-- audit verify (storage/audit_rows.py): the next chunk of episode rows, keyset-paged by id.
+SELECT id, definition_version, pathway, state, opened_at, state_entered_at, care_started_at,
+       remembered, links, closed_reason, patient_ref, label, audit_hash, version, facts,
+       next_due_at
+FROM episodes WHERE id > :after ORDER BY id LIMIT :limit
+
+-- verify_rows_episode --
+-- audit verify --episode: the one episode's row.
+SELECT id, definition_version, pathway, state, opened_at, state_entered_at, care_started_at,
+       remembered, links, closed_reason, patient_ref, label, audit_hash, version, facts,
+       next_due_at
+FROM episodes WHERE id = :id
+
+-- verify_rows_audit --
+-- The audit entries of the chunk's episodes; {range}: one of the verify_rows_range fragments,
+-- so that consecutive chunks cover every episode id (rows of no episode row are read too).
+SELECT episode_id, payload, hash FROM audit_log WHERE {range} ORDER BY episode_id, seq
+
+-- verify_rows_range --
+-- Fragment: the ids after the previous chunk's last, up to this chunk's last.
+episode_id > :after AND episode_id <= :last
+
+-- verify_rows_rest --
+-- Fragment: the last chunk: every id after the previous chunk's last.
+episode_id > :after
+
+-- verify_rows_one --
+-- Fragment: one episode (audit verify --episode).
+episode_id = :id
+
+-- verify_rows_observations --
+SELECT episode_id, seq, id, facts, at, recorded_at, actor, source FROM observations
+WHERE {range}
+
+-- verify_rows_timers --
+SELECT episode_id, key, status, due_at, rule_id, state, "order", position, fired_at, set_at
+FROM timers WHERE {range}
+
+-- verify_rows_tasks --
+SELECT episode_id, key, status, note, text, rule_id, kind, state, created_at, position,
+       updated_at
+FROM tasks WHERE {range}
+
+-- verify_chains_audit --
+-- The chain check on the same stream (storage/audit_rows.py ``stream_chains``): every column
+-- of the chunk's audit entries, in chain order.
+SELECT episode_id, seq, event_id, kind, actor, at, recorded_at, state_from, state_to, payload,
+       prev_hash, hash
+FROM audit_log WHERE {range} ORDER BY episode_id, seq
+
 -- due_timers --
 -- Ties on due time break on episode id in code-point order, as InMemoryUnitOfWork sorts.
 -- {episode}: empty, or AND episode_id = :episode_id; {collate}: COLLATE "C" on PostgreSQL.

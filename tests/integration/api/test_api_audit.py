@@ -72,7 +72,25 @@ def test_verify_reports_intact_chains(api: ApiWorld) -> None:
         "entries": len(api.history(episode_id)) + len(api.history(enrolled)),
         "intact": True,
         "broken": [],
+        "rows_checked": report["rows_checked"],  # True on SQL databases (the rows equal the log)
+        "rows_broken": [],
     }
+
+
+def test_verify_names_an_edited_row_unless_asked_for_the_chains_only(api: ApiWorld) -> None:
+    episode_id = _course(api)
+    with api.app.state.uow_factory.engine.begin() as db:
+        db.exec_driver_sql(f"UPDATE episodes SET state = 'discharged' WHERE id = '{episode_id}'")
+    report = api.call("GET", "/api/audit/verify", "auditor").json()
+    assert (report["intact"], report["broken"], report["rows_checked"]) == (False, [], True)
+    (found,) = report["rows_broken"]
+    assert (found["episode_id"], found["what"], found["stored"]) == (
+        episode_id,
+        "state",
+        "discharged",
+    )
+    chains = api.call("GET", "/api/audit/verify?chain_only=true", "auditor").json()
+    assert (chains["intact"], chains["rows_checked"], chains["rows_broken"]) == (True, False, [])
 
 
 def test_the_fhir_export_is_a_valid_r4b_bundle_of_the_episode(api: ApiWorld) -> None:
