@@ -23,6 +23,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from pathway import usecases
+from storage.database import create_engine_for
 from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
 from tests.conftest import _admin, _database
 from tests.support.episode_driver import DEFS, day, in_care
@@ -217,17 +218,21 @@ def test_one_episode_is_checked_alone(factory: SqlUnitOfWorkFactory) -> None:
     assert alone.exit_code == 1 and "episode ep-2: state is 'discharged'" in alone.output
 
 
-def test_rows_left_behind_by_a_deleted_episode_row_are_named(database_url: str) -> None:
+def test_rows_left_behind_by_a_deleted_episode_row_are_named(
+    database_url: str, database_admin_url: str
+) -> None:
     """An episode row deleted (foreign keys off, as an intruder with the file can) leaves its
     log and rows: the rows step names the episode, read through the id ranges."""
     made = uow_factory(database_url)
     try:
         for n in range(5):
             course(made, f"ep-{n}")
-        if made.engine.dialect.name == "postgresql":
-            with made.engine.begin() as db:
+        if made.engine.dialect.name == "postgresql":  # as the superuser: the app role may not
+            admin = create_engine_for(database_admin_url)
+            with admin.begin() as db:
                 db.exec_driver_sql("SET session_replication_role = replica")  # FKs off
                 db.exec_driver_sql("DELETE FROM episodes WHERE id = 'ep-2'")
+            admin.dispose()
         else:
             raw = sqlite3.connect(made.engine.url.database, isolation_level=None)
             raw.execute("PRAGMA foreign_keys = OFF")
