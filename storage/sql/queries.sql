@@ -303,3 +303,53 @@ SELECT count(*) FROM tasks WHERE kind = 'escalation' AND status = 'open'
 
 -- oldest_due --
 SELECT min(due_at) FROM timers WHERE status = 'pending' AND due_at <= :now
+
+
+-- measure_history@sqlite --
+-- Every audit entry of one pathway's episodes, in (episode, seq) order, for the measures' one
+-- streaming pass (storage/measures.py): the indexed columns, the facts the entry recorded,
+-- and from the canonical payload (sorted keys) only its small parts, cut in SQL so that the
+-- rules' evidence is never sent: the transitions (the last key), the refusals (between
+-- "refused" and "rules") and {rule_flags}, whether each rule the measures name fired (an
+-- item of the "rules" list starts {"rule_id":ID,"title":, a task or timer item does not).
+SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, a.state_to,
+       substr(a.payload, instr(a.payload, '"transitions":') + 14),
+       CASE WHEN instr(a.payload, '"refused":[]') > 0 THEN NULL
+            ELSE substr(a.payload, instr(a.payload, '"refused":') + 10,
+                        instr(a.payload, ',"rules":[') - instr(a.payload, '"refused":') - 10)
+       END,
+       CASE WHEN a.kind = 'timer' THEN a.event_id END,
+       o.facts {rule_flags}
+FROM episodes e
+JOIN audit_log a ON a.episode_id = e.id
+LEFT JOIN observations o ON o.episode_id = a.episode_id AND o.seq = a.seq
+WHERE e.pathway = :pathway
+ORDER BY e.id, a.seq
+
+-- measure_rule_flag@sqlite --
+instr(substr(a.payload, instr(a.payload, ',"rules":[')), '{"rule_id":"' || :{param} || '","title":') > 0
+
+-- measure_history@postgresql --
+SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, a.state_to,
+       substr(a.payload, strpos(a.payload, '"transitions":') + 14),
+       CASE WHEN strpos(a.payload, '"refused":[]') > 0 THEN NULL
+            ELSE substr(a.payload, strpos(a.payload, '"refused":') + 10,
+                        strpos(a.payload, ',"rules":[') - strpos(a.payload, '"refused":') - 10)
+       END,
+       CASE WHEN a.kind = 'timer' THEN a.event_id END,
+       o.facts::text {rule_flags}
+FROM episodes e
+JOIN audit_log a ON a.episode_id = e.id
+LEFT JOIN observations o ON o.episode_id = a.episode_id AND o.seq = a.seq
+WHERE e.pathway = :pathway
+ORDER BY e.id, a.seq
+
+-- measure_rule_flag@postgresql --
+strpos(substr(a.payload, strpos(a.payload, ',"rules":[')), '{"rule_id":"' || :{param} || '","title":') > 0
+
+-- measure_audit_rows --
+-- The bench's baseline: the same audit rows, streamed whole, nothing cut or parsed.
+SELECT a.episode_id, a.seq, a.kind, a.at, a.state_from, a.state_to, a.payload
+FROM episodes e JOIN audit_log a ON a.episode_id = e.id
+WHERE e.pathway = :pathway
+ORDER BY e.id, a.seq

@@ -1,0 +1,276 @@
+"""Evaluating declared measures on one episode's history: pure, no clock, no database.
+
+``History`` is what storage reads back from the audit log for one episode (its entries in seq
+order, each with its clinical time, states, transitions, rules fired, refusals, timer and the
+facts it recorded); ``evaluate`` turns it, a ``MeasureDef`` and the as-of time into a
+``Verdict``: in the denominator or why not, in the numerator or why not, and the month it
+counts in. Only entries whose clinical time is at or before as-of are seen.
+
+Window rules (PROTOCOL.md and FLS.md, "Measures"): "by day N" of a day count closes at the end
+of day N (day counts as the engine computes them: whole 24 h periods since a clock, or UTC dates
+since a date fact); "within D days" closes exactly D × 24 h after the window opens, that instant
+included. A window that has not closed at as-of, or (as the measure declares) that the episode
+did not live to reach, leaves the episode out of the denominator unless the numerator was met
+first; a close reason in ``exclude_closed`` (entered_in_error) leaves it out always.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from pathway.definition import Definition
+from pathway.measures import Condition, MeasureDef, Window
+
+DAY = timedelta(days=1)
+TICK = timedelta(microseconds=1)
+
+
+@dataclass(slots=True)
+class Entry:
+    """One audit entry, as much of it as measures read."""
+
+    seq: int
+    kind: str
+    at: datetime
+    state_from: str | None
+    state_to: str
+    transitions: list[tuple[str, str, tuple[str, ...]]]
+    rules: frozenset[str] = frozenset()  # of the rules measures name, those that fired
+    refused: tuple[str, ...] = ()
+    timer: str | None = None  # the timer's rule id on a timer entry
+    facts: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class History:
+    episode_id: str
+    patient_ref: str | None
+    closed_reason: str | None
+    entries: list[Entry] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Course:
+    """A history read once for every measure: states entered, observations, clocks."""
+
+    history: History
+    opened_at: datetime
+    entered: list[tuple[str, str, datetime]]  # (source, dest, at) of every transition
+    transitions: list[tuple[str, str, tuple[str, ...], datetime]]
+    observations: list[tuple[datetime, str, dict[str, Any]]]  # (at, state it was in, facts)
+    first_entry: dict[str, datetime]
+    care_start: datetime | None
+    ended_at: datetime | None
+    final_state: str
+    last_facts: dict[str, Any]
+    entries: list[Entry]
+    as_of: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    month: str | None
+    counted: bool  # in the denominator
+    met: bool  # in the numerator
+    reason: str
+
+
+def course_of(history: History, definition: Definition, as_of: datetime) -> Course | None:
+    """The episode as it stood at ``as_of``; None if it had not opened by then."""
+    entries = [e for e in history.entries if e.at <= as_of]
+    if not entries:
+        return None
+    states = definition.states
+    state = definition.initial_state
+    first = entries[0]
+    first_entry = {definition.initial_state: first.at}
+    transitions: list[tuple[str, str, tuple[str, ...], datetime]] = []
+    observations: list[tuple[datetime, str, dict[str, Any]]] = []
+    care_start = ended_at = None
+    last: dict[str, Any] = {}
+    for e in entries:
+        if e.facts is not None:
+            observations.append((e.at, e.state_from or definition.initial_state, e.facts))
+            last.update(e.facts)
+        moves = e.transitions or ([(state, e.state_to, ())] if e.state_to != state else [])
+        for src, dest, rules in moves:
+            transitions.append((src, dest, rules, e.at))
+            first_entry.setdefault(dest, e.at)
+            if care_start is None and states[dest].starts_care:
+                care_start = e.at
+            if states[dest].terminal:
+                ended_at = e.at
+        state = e.state_to
+    if care_start is None and states[definition.initial_state].starts_care:
+        care_start = first.at
+    return Course(
+        history, first.at, [(s, d, t) for s, d, _, t in transitions], transitions,
+        observations, first_entry, care_start, ended_at, state, last, entries, as_of,
+    )  # fmt: skip
+
+
+def month_of(course: Course, measure: MeasureDef) -> str | None:
+    if measure.month_clock == "opening":
+        return course.opened_at.strftime("%Y-%m")
+    value = course.last_facts.get(measure.month_fact or "")
+    return str(value)[:7] if value else None
+
+
+def held(c: Condition, course: Course, review: frozenset[str], lo: Any, hi: Any) -> Any:
+    """The earliest clinical time in [lo, hi] (None: unbounded) at which ``c`` held, or None."""
+
+    def inside(t: datetime) -> bool:
+        return (lo is None or t >= lo) and (hi is None or t <= hi)
+
+    k = c.kind
+    if k == "any":
+        times = [t for p in c.parts if (t := held(p, course, review, lo, hi)) is not None]
+        return min(times) if times else None
+    if k in ("recorded", "review"):
+        for at, state, facts in course.observations:
+            if not inside(at) or (c.in_states and state not in c.in_states):
+                continue
+            if k == "review" and state not in review:
+                continue
+            if k == "recorded" and (
+                c.fact not in facts or (c.has_value and facts[c.fact] != c.value)
+            ):
+                continue
+            return at
+        return None
+    if k in ("entered", "left"):
+        for src, dest, at in course.entered:
+            if dest in c.states and (k == "entered" or src == c.state) and inside(at):
+                return at
+        return None
+    for e in course.entries:
+        if not inside(e.at):
+            continue
+        if k == "rule_fired" and c.rule in e.rules:
+            return e.at
+        if k == "timer_fired" and e.timer == c.rule:
+            if not c.in_states or e.state_from in c.in_states:
+                return e.at
+    return None
+
+
+def window_bounds(w: Window, course: Course) -> tuple[datetime | None, datetime | None, bool]:
+    """(opens, closes, known): closes is the last instant inside the window."""
+    opens = None
+    if w.opens is not None:
+        if w.opens.state:
+            opens = course.first_entry.get(w.opens.state)
+        else:
+            opens = next((e.at for e in course.entries if e.timer == w.opens.timer), None)
+        if opens is None:
+            return None, None, False
+    if w.within_days is not None:
+        assert opens is not None
+        return opens, opens + w.within_days * DAY, True
+    start = day_zero(w, course)
+    if start is None:
+        return opens, None, False
+    return opens, start + (w.by_day or 0) * DAY + DAY - TICK, True
+
+
+def day_zero(w: Window, course: Course) -> datetime | None:
+    """The instant day 0 of the window's day count starts."""
+    if w.date_fact:
+        value = course.last_facts.get(w.date_fact)
+        return datetime.combine(date.fromisoformat(value), time(), UTC) if value else None
+    return course.opened_at if w.clock == "opening" else course.care_start
+
+
+def evaluate(measure: MeasureDef, course: Course, definition: Definition) -> Verdict:
+    review = frozenset(s.name for s in definition.states.values() if s.review)
+    month = month_of(course, measure)
+    w = measure.window
+    opens = closes = None
+    known = True
+    if w is not None:
+        opens, closes, known = window_bounds(w, course)
+    for c in measure.denominator:
+        lo, hi = (opens, closes) if c.in_window else (None, None)
+        if (c.in_window and not known) or held(c, course, review, lo, hi) is None:
+            return Verdict(month, False, False, f"not in the denominator: not {c.label}")
+    reason_closed = course.history.closed_reason
+    if reason_closed in measure.exclude_closed:
+        return Verdict(month, False, False, f"excluded: closed as {reason_closed}")
+    times = [held(c, course, review, opens, closes) if known else None for c in measure.numerator]
+    if all(t is not None for t in times):
+        text = "; ".join(_said(c, t, w, opens, course) for c, t in zip(measure.numerator, times))
+        return Verdict(month, True, True, text)
+    if not known or closes is None:
+        return Verdict(month, False, False, "excluded: the window could not be placed")
+    if closes > course.as_of:
+        return Verdict(month, False, False, "excluded: window not closed at as-of")
+    ended = course.ended_at
+    if ended is not None and ended < closes and (
+        measure.ended_any or reason_closed in measure.ended_closed
+    ):
+        return Verdict(month, False, False, f"excluded: ended ({course.final_state}) first")
+    parts = []
+    for c, t in zip(measure.numerator, times):
+        if t is None:
+            later = held(c, course, review, opens, None)
+            parts.append(_said(c, later, w, opens, course) if later else _missing(c, w))
+    return Verdict(month, True, False, "; ".join(parts))
+
+
+def _said(c: Condition, t: datetime, w: Window | None, opens: Any, course: Course) -> str:
+    verb = " recorded" if c.kind in ("recorded", "review") else ""
+    return f"{c.label}{verb} {_when(t, w, opens, course)}"
+
+
+def _missing(c: Condition, w: Window | None) -> str:
+    if w is None:
+        by = ""
+    elif w.within_days is not None:
+        assert w.opens is not None
+        by = f" within {w.within_days} days of {w.opens.label}"
+    else:
+        by = f" by {(w.of or '').replace('_', ' ')} {w.by_day}"
+    if c.kind in ("recorded", "review"):
+        return f"no {c.label} recorded{by}"
+    return f"not {c.label}{by}"
+
+
+def _when(t: datetime, w: Window | None, opens: Any, course: Course) -> str:
+    if w is None:
+        return f"on {t.date().isoformat()}"
+    if w.within_days is not None:
+        assert w.opens is not None
+        return f"{(t - opens) / DAY:.1f} days after {w.opens.label}"
+    start = day_zero(w, course)
+    assert start is not None
+    n = (t.date() - start.date()).days if w.date_fact else int((t - start) // DAY)
+    return f"on {(w.of or '').replace('_', ' ')} {n}"
+
+
+def history_of(episode_id: str, patient_ref: str | None, closed_reason: str | None,
+               bodies: list[dict[str, Any]], rules: tuple[str, ...]) -> History:
+    """A History from parsed audit payloads (``AuditRecord.body()``), for an in-memory store;
+    storage builds the same from SQL without parsing whole payloads."""
+    history = History(episode_id, patient_ref, closed_reason)
+    for b in bodies:
+        fired = {f["rule_id"] for f in b.get("rules", ())}
+        timer = b.get("timer")
+        history.entries.append(
+            Entry(
+                seq=b["seq"],
+                kind=b["kind"],
+                at=datetime.fromisoformat(b["at"]),
+                state_from=b["state_from"],
+                state_to=b["state_to"],
+                transitions=[
+                    (t["source"], t["dest"], tuple(t["rules"])) for t in b["transitions"]
+                ],
+                rules=frozenset(r for r in rules if r in fired),
+                refused=tuple(r["firing"]["rule_id"] for r in b.get("refused", ())),
+                timer=timer.split("@", 1)[0] if b["kind"] == "timer" and timer else None,
+                facts=b.get("facts") if "facts" in b else None,
+            )
+        )
+    return history
