@@ -158,9 +158,7 @@ class _Report:
                 }
                 for s, c in ((s, self.stays[s]) for s in d.states if s in self.stays)
             ],
-            "refusals": [
-                {"rule": r, "count": n} for r, n in sorted(self.refusals.items())
-            ],
+            "refusals": [{"rule": r, "count": n} for r, n in sorted(self.refusals.items())],
         }
 
     def _measure(self, m: MeasureDef) -> dict[str, Any]:

@@ -150,9 +150,12 @@ def held(c: Condition, course: Course, review: frozenset[str], lo: Any, hi: Any)
             continue
         if k == "rule_fired" and c.rule in e.rules:
             return e.at
-        if k == "timer_fired" and e.timer == c.rule:
-            if not c.in_states or e.state_from in c.in_states:
-                return e.at
+        if (
+            k == "timer_fired"
+            and e.timer == c.rule
+            and (not c.in_states or e.state_from in c.in_states)
+        ):
+            return e.at
     return None
 
 
@@ -200,23 +203,35 @@ def evaluate(measure: MeasureDef, course: Course, definition: Definition) -> Ver
         return Verdict(month, False, False, f"excluded: closed as {reason_closed}")
     times = [held(c, course, review, opens, closes) if known else None for c in measure.numerator]
     if all(t is not None for t in times):
-        text = "; ".join(_said(c, t, w, opens, course) for c, t in zip(measure.numerator, times))
+        text = "; ".join(
+            _said(c, t, w, opens, course) for c, t in zip(measure.numerator, times, strict=True)
+        )
         return Verdict(month, True, True, text)
-    if not known or closes is None:
+    if w is not None and (not known or closes is None):
         return Verdict(month, False, False, "excluded: the window could not be placed")
-    if closes > course.as_of:
-        return Verdict(month, False, False, "excluded: window not closed at as-of")
-    ended = course.ended_at
-    if ended is not None and ended < closes and (
-        measure.ended_any or reason_closed in measure.ended_closed
-    ):
-        return Verdict(month, False, False, f"excluded: ended ({course.final_state}) first")
+    if w is not None and closes is not None and _left_out(measure, course, closes):
+        return Verdict(month, False, False, _left_out(measure, course, closes))
     parts = []
-    for c, t in zip(measure.numerator, times):
+    for c, t in zip(measure.numerator, times, strict=True):
         if t is None:
             later = held(c, course, review, opens, None)
             parts.append(_said(c, later, w, opens, course) if later else _missing(c, w))
     return Verdict(month, True, False, "; ".join(parts))
+
+
+def _left_out(measure: MeasureDef, course: Course, closes: datetime) -> str:
+    """Why an episode that missed the numerator is left out of this window: it has not
+    closed at as-of, or the episode ended (as the measure declares) before it closed."""
+    if closes > course.as_of:
+        return "excluded: window not closed at as-of"
+    ended, reason = course.ended_at, course.history.closed_reason
+    if (
+        ended is not None
+        and ended < closes
+        and (measure.ended_any or reason in measure.ended_closed)
+    ):
+        return f"excluded: ended ({course.final_state}) before the window closed"
+    return ""
 
 
 def _said(c: Condition, t: datetime, w: Window | None, opens: Any, course: Course) -> str:
@@ -249,8 +264,13 @@ def _when(t: datetime, w: Window | None, opens: Any, course: Course) -> str:
     return f"on {(w.of or '').replace('_', ' ')} {n}"
 
 
-def history_of(episode_id: str, patient_ref: str | None, closed_reason: str | None,
-               bodies: list[dict[str, Any]], rules: tuple[str, ...]) -> History:
+def history_of(
+    episode_id: str,
+    patient_ref: str | None,
+    closed_reason: str | None,
+    bodies: list[dict[str, Any]],
+    rules: tuple[str, ...],
+) -> History:
     """A History from parsed audit payloads (``AuditRecord.body()``), for an in-memory store;
     storage builds the same from SQL without parsing whole payloads."""
     history = History(episode_id, patient_ref, closed_reason)
@@ -264,9 +284,7 @@ def history_of(episode_id: str, patient_ref: str | None, closed_reason: str | No
                 at=datetime.fromisoformat(b["at"]),
                 state_from=b["state_from"],
                 state_to=b["state_to"],
-                transitions=[
-                    (t["source"], t["dest"], tuple(t["rules"])) for t in b["transitions"]
-                ],
+                transitions=[(t["source"], t["dest"], tuple(t["rules"])) for t in b["transitions"]],
                 rules=frozenset(r for r in rules if r in fired),
                 refused=tuple(r["firing"]["rule_id"] for r in b.get("refused", ())),
                 timer=timer.split("@", 1)[0] if b["kind"] == "timer" and timer else None,

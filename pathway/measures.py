@@ -208,7 +208,9 @@ def _measure(mid: str, spec: Any, names: _Names) -> MeasureDef:
         month_fact=month_fact,
         exclude_closed=frozenset(exclude.get("closed_as", ())),
         ended_any=ended == "any",
-        ended_closed=frozenset(ended.get("closed_as", ())) if isinstance(ended, dict) else frozenset(),
+        ended_closed=frozenset(ended.get("closed_as", ()))
+        if isinstance(ended, dict)
+        else frozenset(),
         red_below=red_below,
         amber_up_to=amber_up_to,
     )
@@ -244,7 +246,11 @@ def _window(raw: Any, where: str, names: _Names) -> Window | None:
         return Window(opens, within_days=days)
     day, of = raw.get("by_day"), raw.get("of")
     d = names.derived.get(of)
-    if type(day) is not int or d is None or not (d.date_fact or d.days_since in ("opening", "care_start")):
+    if (
+        type(day) is not int
+        or d is None
+        or not (d.date_fact or d.days_since in ("opening", "care_start"))
+    ):
         raise InvalidDefinition(
             f"{where}: expected within_days, or by_day N of a derived day count since "
             f"opening, care_start or a date fact (got of={of!r})"

@@ -58,7 +58,9 @@ def histories(
     current: History | None = None
     loads = orjson.loads
     for row in stream_rows(connections, sql, params):
-        ep, patient_ref, closed_reason, seq, kind, at, s_from, s_to, moves, refused, timer = row[:11]
+        ep, patient_ref, closed_reason, seq, kind, at, s_from, s_to, moves, refused, timer = row[
+            :11
+        ]
         if current is None or current.episode_id != ep:
             if current is not None:
                 yield current
@@ -66,9 +68,7 @@ def histories(
         facts = row[11]
         transitions = []
         if moves and moves != "[]}":
-            transitions = [
-                (t["source"], t["dest"], tuple(t["rules"])) for t in loads(moves[:-1])
-            ]
+            transitions = [(t["source"], t["dest"], tuple(t["rules"])) for t in loads(moves[:-1])]
         current.entries.append(
             Entry(
                 seq=seq,
@@ -77,7 +77,7 @@ def histories(
                 state_from=s_from,
                 state_to=s_to,
                 transitions=transitions,
-                rules=frozenset(r for r, fired in zip(rules, row[12:]) if fired),
+                rules=frozenset(r for r, fired in zip(rules, row[12:], strict=True) if fired),
                 refused=tuple(_refused(loads(refused))) if refused else (),
                 timer=timer.rsplit(":", 1)[-1].split("@", 1)[0] if timer else None,
                 facts=loads(facts) if facts is not None else None,
@@ -90,7 +90,9 @@ def histories(
 def _refused(items: Any) -> Iterator[str]:
     for item in items:
         firing = item.get("firing") if isinstance(item, dict) else None
-        rule = (firing or {}).get("rule_id") or (item.get("rule_id") if isinstance(item, dict) else None)
+        rule = (firing or {}).get("rule_id") or (
+            item.get("rule_id") if isinstance(item, dict) else None
+        )
         if rule:
             yield str(rule)
 

@@ -19,7 +19,7 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from carepath.api import audit, episodes, tokens
+from carepath.api import audit, episodes, measures, tokens
 from carepath.api import definitions as definition_routes
 from carepath.api.logs import redact_access_log
 from carepath.api.openapi_docs import problem_media_types
@@ -90,7 +90,7 @@ def create_api(
     app.state.worklist = Worklist(factory.connections)
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
-    for module in (episodes, audit, definition_routes, tokens):
+    for module in (episodes, audit, definition_routes, tokens, measures):
         app.include_router(module.router)
     app.openapi = partial(problem_media_types, app)  # type: ignore[method-assign]
     redact_access_log()

@@ -71,6 +71,13 @@ ENDPOINTS = [
     Endpoint("tokens", "GET", "/api/tokens", ADMIN),
     Endpoint("token-create", "POST", "/api/tokens", ADMIN, 201, {"name": "n", "role": "auditor"}),
     Endpoint("token-revoke", "DELETE", "/api/tokens/{token}", ADMIN),
+    Endpoint("measures", "GET", "/api/measures", AUDIT),
+    Endpoint(
+        "measure-episodes",
+        "GET",
+        "/api/measures/fracture-liaison/FLS-KPI-DXA-12W/episodes?failing=true",
+        AUDIT,
+    ),  # fmt: skip
 ]
 
 
