@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -71,7 +72,7 @@ def _range(month_from: str | None, month_to: str | None) -> tuple[str | None, st
     return lo, hi
 
 
-def _courses(wiring: Wiring, definition: Definition, as_of: datetime) -> Any:
+def _courses(wiring: Wiring, definition: Definition, as_of: datetime) -> Iterator[Course]:
     rules = rules_named(definition.measures)
     for history in histories(wiring.uow_factory.connections, definition.id, rules):
         course = course_of(history, definition, as_of)
@@ -211,13 +212,25 @@ def pathway_reports(
 ) -> list[dict[str, Any]]:
     """The JSON-contract report of each pathway (or of ``pathway`` alone)."""
     lo, hi = _range(month_from, month_to)
-    out = []
-    for definition in _definitions(wiring, pathway):
-        report = _Report(definition, lo, hi)
-        for course in _courses(wiring, definition, as_of):
-            report.add(course)
-        out.append(report.as_json(as_of))
-    return out
+    return [
+        report_of(definition, _courses(wiring, definition, as_of), lo, hi, as_of)
+        for definition in _definitions(wiring, pathway)
+    ]
+
+
+def report_of(
+    definition: Definition,
+    courses: Iterable[Course],
+    lo: str | None,
+    hi: str | None,
+    as_of: datetime,
+) -> dict[str, Any]:
+    """One pathway's JSON-contract report from its episodes' courses (any source of them:
+    the database's stream, or an in-memory store in tests)."""
+    report = _Report(definition, lo, hi)
+    for course in courses:
+        report.add(course)
+    return report.as_json(as_of)
 
 
 def measure_episodes(
@@ -238,9 +251,21 @@ def measure_episodes(
     if measure is None:
         ids = ", ".join(m.id for m in definition.measures) or "none declared"
         raise InvalidMeasureQuery("measure", measure_id, f"a measure of {pathway}: {ids}")
+    return episodes_of(definition, measure, _courses(wiring, definition, as_of), failing, lo, hi)
+
+
+def episodes_of(
+    definition: Definition,
+    measure: MeasureDef,
+    courses: Iterable[Course],
+    failing: bool,
+    lo: str | None,
+    hi: str | None,
+) -> list[dict[str, Any]]:
+    """The denominator's episodes of ``measure`` among ``courses``, each with its reason."""
     report = _Report(definition, lo, hi)
     out = []
-    for course in _courses(wiring, definition, as_of):
+    for course in courses:
         v = evaluate(measure, course, definition)
         if v.counted and report.within(v.month) and not (failing and v.met):
             out.append(

@@ -234,8 +234,15 @@ def _left_out(measure: MeasureDef, course: Course, closes: datetime) -> str:
     return ""
 
 
+def _observed(c: Condition) -> bool:
+    """Whether the condition is about what an observation recorded (the reasons say so)."""
+    if c.kind == "any":
+        return all(_observed(p) for p in c.parts)
+    return c.kind in ("recorded", "review")
+
+
 def _said(c: Condition, t: datetime, w: Window | None, opens: Any, course: Course) -> str:
-    verb = " recorded" if c.kind in ("recorded", "review") else ""
+    verb = " recorded" if _observed(c) else ""
     return f"{c.label}{verb} {_when(t, w, opens, course)}"
 
 
@@ -247,7 +254,7 @@ def _missing(c: Condition, w: Window | None) -> str:
         by = f" within {w.within_days} days of {w.opens.label}"
     else:
         by = f" by {(w.of or '').replace('_', ' ')} {w.by_day}"
-    if c.kind in ("recorded", "review"):
+    if _observed(c):
         return f"no {c.label} recorded{by}"
     return f"not {c.label}{by}"
 

@@ -59,7 +59,7 @@ class Anchor:
 
     @property
     def label(self) -> str:
-        return f"entering {self.state}" if self.state else f"{self.timer} came due"
+        return f"entering {self.state}" if self.state else f"{self.timer}'s due time"
 
 
 @dataclass(frozen=True, slots=True)

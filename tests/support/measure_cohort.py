@@ -8,14 +8,16 @@ episode's due timers fire, as the scheduler would have fired them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pathway import usecases
-from pathway.definition import load_definition, shipped_definition_files
+from pathway.definition import Definition, load_definition, shipped_definition_files
+from pathway.measure_eval import Course, Verdict, course_of, evaluate, history_of
+from pathway.measures import rules_named
 from pathway.registry import DefinitionRegistry
-from pathway.unit_of_work import UnitOfWork
+from pathway.unit_of_work import InMemoryUnitOfWork, UnitOfWork
 
 L1L2, FLS = "l1-l2-compression-fracture", "fracture-liaison"
 REGISTRY = DefinitionRegistry([load_definition(p) for p in shipped_definition_files()])
@@ -87,8 +89,9 @@ class Patient:
 
 
 def l1(uow: Any, eid: str, start: datetime | None = None, **profile: Any) -> Patient:
-    """An L1–L2 episode opened (age 70 unless given) and taken to conservative_care on day 0."""
-    p = Patient(uow, eid, L1L2, start).open({"age": 70, **profile})
+    """An L1–L2 episode opened (age 45 unless given: no FLS enrolment) and taken to
+    conservative_care on day 0, so that episode day and care day are the same number."""
+    p = Patient(uow, eid, L1L2, start).open({"age": 45, **profile})
     return p.observe({**PRESENT, **WORKUP}, 0)
 
 
@@ -97,3 +100,34 @@ def fls(uow: Any, eid: str, start: datetime | None = None, **facts: Any) -> Pati
     base = {"age": 70, "sex": "female", "fracture_date": FRACTURE_DATE, "fracture_site": "wrist"}
     p = Patient(uow, eid, FLS, start).open({**base, **facts})
     return p.observe({"high_energy_trauma": False}, 0)
+
+
+def definition_of(pathway: str) -> Definition:
+    return REGISTRY.current_for(pathway)
+
+
+def memory_courses(
+    uow: InMemoryUnitOfWork, definition: Definition, as_of: datetime
+) -> Iterator[Course]:
+    """The courses of ``definition``'s episodes in an in-memory store, in episode id order (as
+    the database streams them), read from the audit payloads in full."""
+    rules = rules_named(definition.measures)
+    for eid in sorted(uow.store.episodes):
+        ep = uow.store.episodes[eid]
+        if ep.pathway != definition.id:
+            continue
+        bodies = [r.body() for r in uow.audit_records(eid)]
+        course = course_of(
+            history_of(eid, ep.patient_ref, ep.closed_reason, bodies, rules), definition, as_of
+        )
+        if course is not None:
+            yield course
+
+
+def verdict(uow: InMemoryUnitOfWork, eid: str, measure_id: str, as_of: datetime) -> Verdict:
+    """One episode's verdict on one measure, evaluated purely from its in-memory history."""
+    ep = uow.store.episodes[eid]
+    definition = definition_of(ep.pathway)
+    (measure,) = [m for m in definition.measures if m.id == measure_id]
+    (course,) = [c for c in memory_courses(uow, definition, as_of) if c.history.episode_id == eid]
+    return evaluate(measure, course, definition)
