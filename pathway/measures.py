@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from pathway.errors import InvalidDefinition
+from pathway.errors import InvalidDefinition, PathwayError
 from pathway.vocabulary import Vocabulary
 
 CONDITION_KINDS = ("recorded", "review", "entered", "left", "rule_fired", "timer_fired", "any")
@@ -276,7 +276,10 @@ def _condition(raw: Any, where: str, names: _Names) -> Condition:
         fact = names.fact(arg, f"{where}.recorded")
         has = "value" in raw
         if has:
-            names.vocabulary.facts[fact].validate(raw["value"])
+            try:
+                names.vocabulary.facts[fact].validate(raw["value"])
+            except PathwayError as exc:
+                raise InvalidDefinition(f"{where}.value: {exc}") from None
         text = label or (fact if not has else f"{fact} {raw['value']!r}".replace("True", "true"))
         return Condition(kind, text, fact=fact, value=raw.get("value"), has_value=has, **common)
     if kind == "review":

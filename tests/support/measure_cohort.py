@@ -26,6 +26,7 @@ FLS_START = datetime(2026, 1, 5, tzinfo=UTC)  # fracture day 0 when fracture_dat
 FRACTURE_DATE = "2026-01-05"
 PRESENT = {"fracture_levels": ["L1"], "pain_score": 6, "high_energy_trauma": False}
 WORKUP = {"mri_done": True, "neuro_exam_done": True}
+ASSESSED_HIGH = {"risk_category": "high", "falls_assessment_done": True, "falls_risk_high": False}
 
 
 class Patient:
