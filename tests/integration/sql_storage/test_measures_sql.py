@@ -23,8 +23,8 @@ from pathway.unit_of_work import InMemoryUnitOfWork
 from storage.unit_of_work import uow_factory
 from tests.support.measure_cohort import (
     ASSESSED_HIGH,
-    L1L2,
     FLS,
+    L1L2,
     Patient,
     definition_of,
     fls,
