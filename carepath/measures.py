@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pathway.definition import Definition
 from pathway.errors import InvalidMeasureQuery
-from pathway.measure_eval import DAY, Course, course_of, evaluate, month_of
+from pathway.measure_eval import DAY, Course, course_of, evaluate, month_of, review_states
 from pathway.measures import MeasureDef, rules_named
 from storage.measures import histories
 
@@ -91,6 +91,7 @@ class _Report:
 
     def __init__(self, definition: Definition, lo: str | None, hi: str | None) -> None:
         self.definition, self.lo, self.hi = definition, lo, hi
+        self.review = review_states(definition)
         self.months: set[str] = set()
         self.by_month = {m.id: Counter[tuple[str, str]]() for m in definition.measures}
         self.outcomes: Counter[tuple[str, str]] = Counter()
@@ -106,7 +107,7 @@ class _Report:
     def add(self, course: Course) -> None:
         d = self.definition
         for m in d.measures:
-            v = evaluate(m, course, d)
+            v = evaluate(m, course, d, self.review, reasons=False)
             if v.counted and self.within(v.month):
                 self.months.add(v.month or "")
                 self.by_month[m.id][(v.month or "", "den")] += 1
@@ -266,7 +267,7 @@ def episodes_of(
     report = _Report(definition, lo, hi)
     out = []
     for course in courses:
-        v = evaluate(measure, course, definition)
+        v = evaluate(measure, course, definition, report.review)
         if v.counted and report.within(v.month) and not (failing and v.met):
             out.append(
                 {

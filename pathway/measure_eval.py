@@ -113,49 +113,49 @@ def course_of(history: History, definition: Definition, as_of: datetime) -> Cour
 
 def month_of(course: Course, measure: MeasureDef) -> str | None:
     if measure.month_clock == "opening":
-        return course.opened_at.strftime("%Y-%m")
+        t = course.opened_at
+        return f"{t.year:04d}-{t.month:02d}"
     value = course.last_facts.get(measure.month_fact or "")
     return str(value)[:7] if value else None
 
 
 def held(c: Condition, course: Course, review: frozenset[str], lo: Any, hi: Any) -> Any:
     """The earliest clinical time in [lo, hi] (None: unbounded) at which ``c`` held, or None."""
-
-    def inside(t: datetime) -> bool:
-        return (lo is None or t >= lo) and (hi is None or t <= hi)
-
     k = c.kind
     if k == "any":
         times = [t for p in c.parts if (t := held(p, course, review, lo, hi)) is not None]
         return min(times) if times else None
-    if k in ("recorded", "review"):
+    if k == "recorded" or k == "review":
+        fact, value, has_value, in_states = c.fact, c.value, c.has_value, c.in_states
         for at, state, facts in course.observations:
-            if not inside(at) or (c.in_states and state not in c.in_states):
+            if (lo is not None and at < lo) or (hi is not None and at > hi):
                 continue
-            if k == "review" and state not in review:
+            if in_states and state not in in_states:
                 continue
-            if k == "recorded" and (
-                c.fact not in facts or (c.has_value and facts[c.fact] != c.value)
-            ):
-                continue
-            return at
+            if k == "review" and state in review:
+                return at
+            if k == "recorded" and fact in facts and (not has_value or facts[fact] == value):
+                return at
         return None
-    if k in ("entered", "left"):
+    if k == "entered" or k == "left":
         for src, dest, at in course.entered:
-            if dest in c.states and (k == "entered" or src == c.state) and inside(at):
+            if (
+                dest in c.states
+                and (k == "entered" or src == c.state)
+                and (lo is None or at >= lo)
+                and (hi is None or at <= hi)
+            ):
                 return at
         return None
     for e in course.entries:
-        if not inside(e.at):
+        at = e.at
+        if (lo is not None and at < lo) or (hi is not None and at > hi):
             continue
-        if k == "rule_fired" and c.rule in e.rules:
-            return e.at
-        if (
-            k == "timer_fired"
-            and e.timer == c.rule
-            and (not c.in_states or e.state_from in c.in_states)
-        ):
-            return e.at
+        if k == "rule_fired":
+            if c.rule in e.rules:
+                return at
+        elif e.timer == c.rule and (not c.in_states or e.state_from in c.in_states):
+            return at
     return None
 
 
@@ -186,8 +186,21 @@ def day_zero(w: Window, course: Course) -> datetime | None:
     return course.opened_at if w.clock == "opening" else course.care_start
 
 
-def evaluate(measure: MeasureDef, course: Course, definition: Definition) -> Verdict:
-    review = frozenset(s.name for s in definition.states.values() if s.review)
+def review_states(definition: Definition) -> frozenset[str]:
+    return frozenset(s.name for s in definition.states.values() if s.review)
+
+
+def evaluate(
+    measure: MeasureDef,
+    course: Course,
+    definition: Definition,
+    review: frozenset[str] | None = None,
+    reasons: bool = True,
+) -> Verdict:
+    """The episode's verdict on the measure; ``review`` (the review states) may be given once
+    for many calls; without ``reasons`` the verdict's reason is left empty (counting only)."""
+    if review is None:
+        review = review_states(definition)
     month = month_of(course, measure)
     w = measure.window
     opens = closes = None
@@ -203,6 +216,8 @@ def evaluate(measure: MeasureDef, course: Course, definition: Definition) -> Ver
         return Verdict(month, False, False, f"excluded: closed as {reason_closed}")
     times = [held(c, course, review, opens, closes) if known else None for c in measure.numerator]
     if all(t is not None for t in times):
+        if not reasons:
+            return Verdict(month, True, True, "")
         text = "; ".join(
             _said(c, t, w, opens, course) for c, t in zip(measure.numerator, times, strict=True)
         )
@@ -211,6 +226,8 @@ def evaluate(measure: MeasureDef, course: Course, definition: Definition) -> Ver
         return Verdict(month, False, False, "excluded: the window could not be placed")
     if w is not None and closes is not None and _left_out(measure, course, closes):
         return Verdict(month, False, False, _left_out(measure, course, closes))
+    if not reasons:
+        return Verdict(month, True, False, "")
     parts = []
     for c, t in zip(measure.numerator, times, strict=True):
         if t is None:

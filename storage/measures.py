@@ -57,7 +57,7 @@ def histories(
     params["pathway"] = pathway
     current: History | None = None
     loads = orjson.loads
-    for row in stream_rows(connections, sql, params):
+    for row in stream_rows(connections, sql, params):  # moves, refused: bytes or str
         ep, patient_ref, closed_reason, seq, kind, at, s_from, s_to, moves, refused, timer = row[
             :11
         ]
@@ -67,7 +67,7 @@ def histories(
             current = History(ep, patient_ref, closed_reason)
         facts = row[11]
         transitions = []
-        if moves and moves != "[]}":
+        if moves:
             transitions = [(t["source"], t["dest"], tuple(t["rules"])) for t in loads(moves[:-1])]
         current.entries.append(
             Entry(
