@@ -67,6 +67,7 @@ class Course:
     last_facts: dict[str, Any]
     entries: list[Entry]
     as_of: datetime
+    windows: dict[Window, tuple[Any, Any, bool]] = field(default_factory=dict)  # computed once
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +161,15 @@ def held(c: Condition, course: Course, review: frozenset[str], lo: Any, hi: Any)
 
 
 def window_bounds(w: Window, course: Course) -> tuple[datetime | None, datetime | None, bool]:
-    """(opens, closes, known): closes is the last instant inside the window."""
+    """(opens, closes, known): closes is the last instant inside the window (computed once per
+    episode: measures share their windows)."""
+    bounds = course.windows.get(w)
+    if bounds is None:
+        bounds = course.windows[w] = _bounds(w, course)
+    return bounds
+
+
+def _bounds(w: Window, course: Course) -> tuple[datetime | None, datetime | None, bool]:
     opens = None
     if w.opens is not None:
         if w.opens.state:
