@@ -41,6 +41,7 @@ class Entry:
     refused: tuple[str, ...] = ()
     timer: str | None = None  # the timer's rule id on a timer entry
     facts: dict[str, Any] | None = None
+    recorded_at: datetime | None = None  # when it was entered (observations: may be late)
 
 
 @dataclass(slots=True)
@@ -68,6 +69,7 @@ class Course:
     entries: list[Entry]
     as_of: datetime
     windows: dict[Window, tuple[Any, Any, bool]] = field(default_factory=dict)  # computed once
+    late: dict[datetime, float] = field(default_factory=dict)  # clinical time → days late
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +93,13 @@ def course_of(history: History, definition: Definition, as_of: datetime) -> Cour
     observations: list[tuple[datetime, str, dict[str, Any]]] = []
     care_start = ended_at = None
     last: dict[str, Any] = {}
+    late: dict[datetime, float] = {}
     for e in entries:
         if e.facts is not None:
             observations.append((e.at, e.state_from or definition.initial_state, e.facts))
             last.update(e.facts)
+            if e.recorded_at is not None and e.recorded_at - e.at > DAY:
+                late[e.at] = (e.recorded_at - e.at) / DAY
         moves = e.transitions or ([(state, e.state_to, ())] if e.state_to != state else [])
         for src, dest, rules in moves:
             transitions.append((src, dest, rules, e.at))
@@ -106,10 +111,12 @@ def course_of(history: History, definition: Definition, as_of: datetime) -> Cour
         state = e.state_to
     if care_start is None and states[definition.initial_state].starts_care:
         care_start = first.at
-    return Course(
+    course = Course(
         history, first.at, [(s, d, t) for s, d, _, t in transitions], transitions,
         observations, first_entry, care_start, ended_at, state, last, entries, as_of,
     )  # fmt: skip
+    course.late = late
+    return course
 
 
 def month_of(course: Course, measure: MeasureDef) -> str | None:
@@ -228,7 +235,8 @@ def evaluate(
         if not reasons:
             return Verdict(month, True, True, "")
         text = "; ".join(
-            _said(c, t, w, opens, course) for c, t in zip(measure.numerator, times, strict=True)
+            _said(c, t, w, opens, course, measure.late_after_days)
+            for c, t in zip(measure.numerator, times, strict=True)
         )
         return Verdict(month, True, True, text)
     if w is not None and (not known or closes is None):
@@ -241,7 +249,11 @@ def evaluate(
     for c, t in zip(measure.numerator, times, strict=True):
         if t is None:
             later = held(c, course, review, opens, None)
-            parts.append(_said(c, later, w, opens, course) if later else _missing(c, w))
+            parts.append(
+                _said(c, later, w, opens, course, measure.late_after_days)
+                if later
+                else _missing(c, w)
+            )
     return Verdict(month, True, False, "; ".join(parts))
 
 
@@ -267,9 +279,15 @@ def _observed(c: Condition) -> bool:
     return c.kind in ("recorded", "review")
 
 
-def _said(c: Condition, t: datetime, w: Window | None, opens: Any, course: Course) -> str:
+def _said(
+    c: Condition, t: datetime, w: Window | None, opens: Any, course: Course, late_after: Any
+) -> str:
     verb = " recorded" if _observed(c) else ""
-    return f"{c.label}{verb} {_when(t, w, opens, course)}"
+    text = f"{c.label}{verb} {_when(t, w, opens, course)}"
+    days = course.late.get(t) if _observed(c) and late_after is not None else None
+    if days is not None and days > late_after:
+        text += f" (entered {days:.0f} days after its clinical time)"
+    return text
 
 
 def _missing(c: Condition, w: Window | None) -> str:
@@ -322,6 +340,7 @@ def history_of(
                 refused=tuple(r["firing"]["rule_id"] for r in b.get("refused", ())),
                 timer=timer.split("@", 1)[0] if b["kind"] == "timer" and timer else None,
                 facts=b.get("facts") if "facts" in b else None,
+                recorded_at=datetime.fromisoformat(b["recorded_at"]),
             )
         )
     return history

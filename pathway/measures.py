@@ -96,6 +96,7 @@ class MeasureDef:
     ended_closed: frozenset[str]  # ... or only one closed with these reasons
     red_below: float
     amber_up_to: float | None
+    late_after_days: int | None = None  # reasons mark observations entered later than this
 
     @property
     def description(self) -> str:
@@ -213,7 +214,16 @@ def _measure(mid: str, spec: Any, names: _Names) -> MeasureDef:
         else frozenset(),
         red_below=red_below,
         amber_up_to=amber_up_to,
+        late_after_days=_late(spec.get("mark_late_after_days"), where),
     )
+
+
+def _late(raw: Any, where: str) -> int | None:
+    if raw is None:
+        return None
+    if type(raw) is not int or raw < 0:
+        raise InvalidDefinition(f"{where}.mark_late_after_days: got {raw!r}, expected whole days")
+    return raw
 
 
 def _bands(raw: Any, where: str) -> tuple[float, float | None]:

@@ -65,7 +65,7 @@ def histories(
             if current is not None:
                 yield current
             current = History(ep, patient_ref, closed_reason)
-        facts = row[11]
+        facts, recorded_at = row[11], row[12]
         transitions = []
         if moves:
             transitions = [(t["source"], t["dest"], tuple(t["rules"])) for t in loads(moves[:-1])]
@@ -77,10 +77,11 @@ def histories(
                 state_from=s_from,
                 state_to=s_to,
                 transitions=transitions,
-                rules=frozenset(r for r, fired in zip(rules, row[12:], strict=True) if fired),
+                rules=frozenset(r for r, fired in zip(rules, row[13:], strict=True) if fired),
                 refused=tuple(_refused(loads(refused))) if refused else (),
                 timer=timer.rsplit(":", 1)[-1].split("@", 1)[0] if timer else None,
                 facts=loads(facts) if facts is not None else None,
+                recorded_at=read_time(recorded_at) if facts is not None else None,
             )
         )
     if current is not None:

@@ -328,7 +328,7 @@ SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, 
                    - instr(CAST(a.payload AS BLOB), CAST('"refused":' AS BLOB)) - 10)
        END,
        CASE WHEN a.kind = 'timer' THEN a.event_id END,
-       o.facts {rule_flags}
+       o.facts, o.recorded_at {rule_flags}
 FROM audit_log a
 CROSS JOIN episodes e
 LEFT JOIN observations o ON o.episode_id = a.episode_id AND o.seq = a.seq
@@ -348,7 +348,7 @@ SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, 
                    strpos(a.payload, ',"rules":[') - strpos(a.payload, '"refused":') - 10)
        END,
        CASE WHEN a.kind = 'timer' THEN a.event_id END,
-       o.facts::text {rule_flags}
+       o.facts::text, o.recorded_at {rule_flags}
 FROM episodes e
 JOIN audit_log a ON a.episode_id = e.id
 LEFT JOIN observations o ON o.episode_id = a.episode_id AND o.seq = a.seq

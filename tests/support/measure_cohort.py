@@ -60,10 +60,12 @@ class Patient:
         )  # fmt: skip
         return self
 
-    def observe(self, facts: dict[str, Any], day: float) -> Patient:
+    def observe(self, facts: dict[str, Any], day: float, entered: float | None = None) -> Patient:
+        """Record ``facts`` at clinical time ``day``, entered then or on day ``entered``."""
         self.advance(day)
+        now = self.at(entered) if entered is not None else self.now
         usecases.observe(
-            self.uow, REGISTRY, self.eid, facts, at=self.now, now=self.now, actor="doctor",
+            self.uow, REGISTRY, self.eid, facts, at=self.now, now=now, actor="doctor",
             event_id=self._ev(),
         )  # fmt: skip
         return self

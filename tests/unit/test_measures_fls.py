@@ -153,3 +153,16 @@ def test_persisting_denominator_is_episodes_that_entered_monitoring(uow) -> None
         "excluded: window not closed at as-of"
     )
     assert counted(uow, "never", "FLS-KPI-PERSISTING-52W") == (False, False)
+
+
+def test_late_documentation_counts_by_clinical_time_and_is_marked(uow) -> None:
+    """FLS.md: an observation whose clinical time is on or before the day counts; the measures
+    list marks entries recorded more than 7 days after their clinical time."""
+    fls(uow, "late").observe({"dxa_done": True}, 80, entered=95)
+    fls(uow, "prompt").observe({"dxa_done": True}, 80, entered=84)
+    v = verdict(uow, "late", "FLS-KPI-DXA-12W", LATER)
+    assert (v.counted, v.met) == (True, True)
+    assert v.reason == "DXA recorded on fracture day 80 (entered 15 days after its clinical time)"
+    assert verdict(uow, "prompt", "FLS-KPI-DXA-12W", LATER).reason == (
+        "DXA recorded on fracture day 80"
+    )

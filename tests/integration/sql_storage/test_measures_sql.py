@@ -57,6 +57,7 @@ def build(uow: Any) -> None:
     )
     fls(uow, "f-b").observe({"dxa_done": True}, 97)
     fls(uow, "f-c").close("deceased", 40)
+    fls(uow, "f-f").observe({"dxa_done": True}, 30, entered=45)  # documented late
     fls(uow, "f-d", start=FEB_FRACTURE, fracture_date="2026-02-02").observe(
         {**ASSESSED_HIGH, "risk_category": "low"}, 30
     )
@@ -90,7 +91,7 @@ def test_the_database_gives_the_numbers_of_the_full_histories(wiring: Wiring) ->
     by_id = {r["pathway"]: {m["id"]: m for m in r["measures"]} for r in reports}
     l1m, flsm = by_id[L1L2], by_id[FLS]
     assert (l1m["M-REVIEW-6W"]["numerator"], l1m["M-REVIEW-6W"]["denominator"]) == (3, 4)
-    assert (flsm["FLS-KPI-DXA-12W"]["numerator"], flsm["FLS-KPI-DXA-12W"]["denominator"]) == (1, 4)
+    assert (flsm["FLS-KPI-DXA-12W"]["numerator"], flsm["FLS-KPI-DXA-12W"]["denominator"]) == (2, 5)
     assert flsm["FLS-KPI-DXA-12W"]["band"] == "red"
     assert flsm["FLS-KPI-RECOMMENDED"]["band"] == "green"  # 2 of 3: green from 50 %
     l1r = next(r for r in reports if r["pathway"] == L1L2)
@@ -112,6 +113,15 @@ def test_a_month_range_and_the_episode_lists_agree_on_both_backends(wiring: Wiri
     assert reasons["MRN-f-b"] == "DXA recorded on fracture day 97"
     assert reasons["MRN-f-d"] == "no DXA recorded by fracture day 84"
     assert all(not r["in_numerator"] for r in rows) and "MRN-f-a" not in reasons
+    every = measure_episodes(
+        wiring, pathway=FLS, measure_id="FLS-KPI-DXA-12W", failing=False,
+        month_from=None, month_to=None, as_of=AS_OF,
+    )  # fmt: skip
+    late = next(r for r in every if r["patient_ref"] == "MRN-f-f")
+    assert (
+        late["reason"]
+        == "DXA recorded on fracture day 30 (entered 15 days after its clinical time)"
+    )
     uow = InMemoryUnitOfWork()
     build(uow)
     d = definition_of(FLS)
