@@ -70,6 +70,7 @@ class Course:
     as_of: datetime
     windows: dict[Window, tuple[Any, Any, bool]] = field(default_factory=dict)  # computed once
     late: dict[datetime, float] = field(default_factory=dict)  # clinical time → days late
+    months: dict[str, str | None] = field(default_factory=dict)  # month anchor → month
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,15 @@ def course_of(history: History, definition: Definition, as_of: datetime) -> Cour
 
 
 def month_of(course: Course, measure: MeasureDef) -> str | None:
+    """The month the episode counts in for ``measure`` (its anchor's), "YYYY-MM"."""
+    key = measure.month_clock or measure.month_fact or ""
+    if key in course.months:
+        return course.months[key]
+    month = course.months[key] = _month(course, measure)
+    return month
+
+
+def _month(course: Course, measure: MeasureDef) -> str | None:
     if measure.month_clock == "opening":
         t = course.opened_at
         return f"{t.year:04d}-{t.month:02d}"

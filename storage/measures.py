@@ -56,32 +56,32 @@ def histories(
     sql, params = history_sql(connections.engine.dialect.name, rules)
     params["pathway"] = pathway
     current: History | None = None
-    loads = orjson.loads
+    loads, time_of, none = orjson.loads, read_time, frozenset[str]()
     for row in stream_rows(connections, sql, params):  # moves, refused: bytes or str
-        ep, patient_ref, closed_reason, seq, kind, at, s_from, s_to, moves, refused, timer = row[
-            :11
-        ]
+        ep, patient_ref, closed_reason, seq, kind, at, s_from, s_to, moves, refused = row[:10]
         if current is None or current.episode_id != ep:
             if current is not None:
                 yield current
             current = History(ep, patient_ref, closed_reason)
-        facts, recorded_at = row[11], row[12]
-        transitions = []
-        if moves:
-            transitions = [(t["source"], t["dest"], tuple(t["rules"])) for t in loads(moves[:-1])]
+        timer, facts = row[10], row[11]
+        flags = row[13:]
         current.entries.append(
             Entry(
-                seq=seq,
-                kind=kind,
-                at=read_time(at),
-                state_from=s_from,
-                state_to=s_to,
-                transitions=transitions,
-                rules=frozenset(r for r, fired in zip(rules, row[13:], strict=True) if fired),
-                refused=tuple(_refused(loads(refused))) if refused else (),
-                timer=timer.rsplit(":", 1)[-1].split("@", 1)[0] if timer else None,
-                facts=loads(facts) if facts is not None else None,
-                recorded_at=read_time(recorded_at) if facts is not None else None,
+                seq,
+                kind,
+                time_of(at),
+                s_from,
+                s_to,
+                [(t["source"], t["dest"], tuple(t["rules"])) for t in loads(moves[:-1])]
+                if moves
+                else [],
+                frozenset(r for r, f in zip(rules, flags, strict=True) if f)
+                if any(flags)
+                else none,
+                tuple(_refused(loads(refused))) if refused else (),
+                timer.rsplit(":", 1)[-1].split("@", 1)[0] if timer else None,
+                loads(facts) if facts is not None else None,
+                time_of(row[12]) if facts is not None else None,
             )
         )
     if current is not None:
