@@ -3,7 +3,7 @@
 The file (``pathway/definitions/*.json``, or YAML of the same shape) holds the fact vocabulary,
 the derived values (day counts, a fact's value at the previous review), states, routes, timers
 and what they are anchored on, requests, close reasons, enrolments into this pathway from
-another one, safety properties, and every rule with its citation. Loading compiles criteria,
+another one, safety properties, quality measures, and every rule with its citation. Loading compiles criteria,
 builds the state graph, checks the whole (unknown facts, unknown rules, unused rules, rules
 without citation, unreachable and dead-end states, timers naming unknown rules) and names the
 result ``<id>@<content hash>``: a changed file is a new version. The engine knows no name of
@@ -25,6 +25,7 @@ import orjson
 from pathway.criteria import Node
 from pathway.errors import InvalidDefinition
 from pathway.graph import StateGraph
+from pathway.measures import MeasureDef
 from pathway.vocabulary import Vocabulary
 
 SHIPPED_DEFINITIONS = Path(__file__).parent / "definitions"
@@ -240,6 +241,7 @@ class Definition:
     # (name, what it counts from or reads): the derived values in the order the engine
     # computes them on every evaluation, kept flat because that is the hot path
     derived_plan: tuple[tuple[str, str, str | None], ...] = ()
+    measures: tuple[MeasureDef, ...] = ()  # quality measures (pathway.measures)
 
     def is_terminal(self, state: str) -> bool:
         return self.states[state].terminal

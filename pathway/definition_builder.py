@@ -35,6 +35,7 @@ from pathway.definition_sections import (
 from pathway.errors import InvalidDefinition
 from pathway.graph import Edge, StateGraph
 from pathway.legacy_format import upgrade_derived
+from pathway.measures import measures_section
 from pathway.vocabulary import Vocabulary
 
 TONES = ("start", "diagnostic", "care", "review", "transfer", "referral", "done", "closed", "other")
@@ -75,6 +76,9 @@ class DefinitionBuilder:
         resolve_rule_refs(self.compiler.rule_refs, criteria)
         self._check_references(rules, states, timers)
         graph = self._graph(states, timers, requests, close, global_routes)
+        measures = measures_section(
+            doc, self.vocabulary, states, rules, timers, self.derived, references
+        )
         chash = content_hash(doc)
         dated: dict[str, list[str]] = {}
         for t in timers.values():
@@ -116,6 +120,7 @@ class DefinitionBuilder:
                 else (d.name, "review", d.previous_review)
                 for d in self.derived.values()
             ),
+            measures=measures,
         )
 
     def _rule(self, rid: str, raw: dict[str, Any], references: Mapping[str, str]) -> Rule:

@@ -3,7 +3,8 @@
     PathwayError                      base: ``message`` names the value given and what was expected
     ├── InvalidObservation            unknown fact, wrong type, out of range, duplicate item
     ├── InvalidRequest                unknown action, unknown close reason, malformed command
-    │   └── IdempotencyKeyReused      a caller's key already used for a different request
+    │   ├── IdempotencyKeyReused      a caller's key already used for a different request
+    │   └── InvalidMeasureQuery       measures of an unknown pathway or measure, a bad month
     ├── TransitionNotAllowed          the definition's graph has no such edge from this state
     ├── EpisodeClosed                 any event on a terminal episode
     ├── EpisodeNotFound               no episode with that id
@@ -124,3 +125,7 @@ class InvalidDefinition(PathwayError):
 
 class InvalidScenario(PathwayError):
     """A replay file that is not a scenario; the message says where and what was expected."""
+
+
+class InvalidMeasureQuery(InvalidRequest):
+    """A measures query naming an unknown pathway or measure, or a bad month or date."""

@@ -1,7 +1,7 @@
 """The ``carepath`` command line. Thin: parse, call one use case, render.
 
 One module per command group: ``replay``, ``definition``, ``episode``, ``audit``, ``db``,
-``scheduler``, ``serve``, ``token``; ``console`` is how a command ends on a user error, and
+``scheduler``, ``serve``, ``token``, ``measures``; ``console`` is how a command ends on a user error, and
 ``carepath.bootstrap`` gives every command its wiring. Heavy modules (engine, storage, web) are
 imported inside the commands that need them, so that ``carepath --help`` starts fast.
 """
@@ -35,6 +35,7 @@ def _register_groups() -> None:
     from carepath.cli.db import db_app
     from carepath.cli.definition import definition_app
     from carepath.cli.episode import episode_app
+    from carepath.cli.measures import measures_command
     from carepath.cli.scheduler import scheduler_app
     from carepath.cli.serve import serve_command
     from carepath.cli.token import token_app
@@ -46,6 +47,7 @@ def _register_groups() -> None:
     app.add_typer(scheduler_app, name="scheduler")
     app.command("serve")(serve_command)
     app.add_typer(token_app, name="token")
+    app.command("measures")(measures_command)
 
 
 def main() -> None:

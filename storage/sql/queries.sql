@@ -470,3 +470,63 @@ ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema} GRANT SELECT, INSER
 ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {app};
 REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.audit_log FROM {app};
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {schema}.alembic_version FROM {app}
+
+-- measure_history@sqlite --
+-- Every audit entry of one pathway's episodes, in (episode, seq) order, for the measures' one
+-- streaming pass (storage/measures.py): the indexed columns, the facts the entry recorded,
+-- and from the canonical payload (sorted keys) only its small parts, cut in SQL so that the
+-- rules' evidence is never sent: the transitions (the last key; only when not empty), the
+-- refusals (only requests refuse: between "refused" and "rules") and {rule_flags}, whether
+-- each rule the measures name fired (an item of the "rules" list starts
+-- {"rule_id":ID,"title": and a task or timer item does not). Byte offsets (BLOB): the
+-- payload may hold non-ASCII text. CROSS JOIN keeps SQLite walking audit_log in its key
+-- order, so no sort holds every row.
+SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, a.state_to,
+       CASE WHEN substr(CAST(a.payload AS BLOB), -17) = CAST('"transitions":[]}' AS BLOB)
+            THEN NULL
+            ELSE substr(CAST(a.payload AS BLOB),
+                        instr(CAST(a.payload AS BLOB), CAST('"transitions":' AS BLOB)) + 14)
+       END,
+       CASE WHEN a.kind = 'request' THEN
+            substr(CAST(a.payload AS BLOB),
+                   instr(CAST(a.payload AS BLOB), CAST('"refused":' AS BLOB)) + 10,
+                   instr(CAST(a.payload AS BLOB), CAST(',"rules":[' AS BLOB))
+                   - instr(CAST(a.payload AS BLOB), CAST('"refused":' AS BLOB)) - 10)
+       END,
+       CASE WHEN a.kind = 'timer' THEN a.event_id END,
+       o.facts, o.recorded_at {rule_flags}
+FROM audit_log a
+CROSS JOIN episodes e
+LEFT JOIN observations o ON o.episode_id = a.episode_id AND o.seq = a.seq
+WHERE e.id = a.episode_id AND e.pathway = :pathway
+ORDER BY a.episode_id, a.seq
+
+-- measure_rule_flag@sqlite --
+instr(substr(CAST(a.payload AS BLOB), instr(CAST(a.payload AS BLOB), CAST(',"rules":[' AS BLOB))), CAST('{"rule_id":"' || :{param} || '","title":' AS BLOB)) > 0
+
+-- measure_history@postgresql --
+SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, a.state_to,
+       CASE WHEN right(a.payload, 17) = '"transitions":[]}' THEN NULL
+            ELSE substr(a.payload, strpos(a.payload, '"transitions":') + 14)
+       END,
+       CASE WHEN a.kind = 'request' THEN
+            substr(a.payload, strpos(a.payload, '"refused":') + 10,
+                   strpos(a.payload, ',"rules":[') - strpos(a.payload, '"refused":') - 10)
+       END,
+       CASE WHEN a.kind = 'timer' THEN a.event_id END,
+       o.facts::text, o.recorded_at {rule_flags}
+FROM episodes e
+JOIN audit_log a ON a.episode_id = e.id
+LEFT JOIN observations o ON o.episode_id = a.episode_id AND o.seq = a.seq
+WHERE e.pathway = :pathway
+ORDER BY a.episode_id, a.seq
+
+-- measure_rule_flag@postgresql --
+strpos(substr(a.payload, strpos(a.payload, ',"rules":[')), '{"rule_id":"' || :{param} || '","title":') > 0
+
+-- measure_audit_rows --
+-- The bench's baseline: the same audit rows, streamed whole, nothing cut or parsed.
+SELECT a.episode_id, a.seq, a.kind, a.at, a.state_from, a.state_to, a.payload
+FROM episodes e JOIN audit_log a ON a.episode_id = e.id
+WHERE e.pathway = :pathway
+ORDER BY e.id, a.seq

@@ -53,6 +53,7 @@ def days(timer: str, n: int) -> Callable[[dict[str, Any]], None]:
 def remove_reimage(doc: dict[str, Any]) -> None:
     del doc["timers"]["FU-REIMAGE"], doc["rules"]["FU-REIMAGE"]
     doc["states"]["conservative_care"]["timers"].remove("FU-REIMAGE")
+    del doc["measures"]["M-REIMAGE-8W"]  # a measure naming an unknown rule does not load
 
 
 def rename_reassessment(doc: dict[str, Any]) -> None:

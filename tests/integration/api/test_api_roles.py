@@ -71,6 +71,13 @@ ENDPOINTS = [
     Endpoint("tokens", "GET", "/api/tokens", ADMIN),
     Endpoint("token-create", "POST", "/api/tokens", ADMIN, 201, {"name": "n", "role": "auditor"}),
     Endpoint("token-revoke", "DELETE", "/api/tokens/{token}", ADMIN),
+    Endpoint("measures", "GET", "/api/measures", AUDIT),
+    Endpoint(
+        "measure-episodes",
+        "GET",
+        "/api/measures/{pathway}/{measure_id}/episodes?failing=true",
+        AUDIT,
+    ),  # fmt: skip
 ]
 
 
@@ -102,6 +109,8 @@ def _path(api: ApiWorld, endpoint: Endpoint) -> str:
             values["task"] = api.episode(values["episode"])["tasks"][0]["key"]
     if "{version}" in endpoint.path:
         values["version"] = api.app.state.definitions.current.version
+    if "{measure_id}" in endpoint.path:
+        values |= {"pathway": "fracture-liaison", "measure_id": "FLS-KPI-DXA-12W"}
     if "{token}" in endpoint.path:
         values["token"] = api.app.state.tokens.create("to-revoke", "auditor", api.clock())[0].id
     return endpoint.path.format(**values)

@@ -42,6 +42,7 @@ def version_b() -> Definition:
     doc["timers"]["FU-REASSESS"]["days"] = 35
     del doc["timers"]["FU-REIMAGE"], doc["rules"]["FU-REIMAGE"]
     doc["states"]["conservative_care"]["timers"].remove("FU-REIMAGE")
+    del doc["measures"]["M-REIMAGE-8W"]  # a measure naming an unknown rule does not load
     doc["rules"]["TX-INSTAB"]["when"]["any"][1][">"] = 40
     return compile_definition(doc)
 

@@ -1,0 +1,291 @@
+"""Each pathway's quality measures, read back from its episodes' histories (issue 10).
+
+``pathway_reports`` is the JSON contract that ``carepath measures --json``, ``GET
+/api/measures`` and the dashboard share: per pathway its measures (numerator, denominator,
+ratio, band, by month), outcomes by terminal state and rule, time in each state (completed
+stays, median and 90th percentile, nearest rank, in days) and refusals by rule.
+``measure_episodes`` lists the episodes behind one measure's numbers, each with its reason.
+
+One streaming pass over the pathway's audit log (``storage.measures``), one episode in memory
+at a time; the declarations are the definition's (``pathway.measures``), evaluated by
+``pathway.measure_eval``. Months are each measure's anchor month ("YYYY-MM"); without a range,
+every month that has episodes is reported. The definitions are each pathway's current one.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pathway.definition import Definition
+from pathway.errors import InvalidMeasureQuery
+from pathway.measure_eval import DAY, Course, course_of, evaluate, month_of, review_states
+from pathway.measures import MeasureDef, rules_named
+from storage.measures import histories
+
+if TYPE_CHECKING:
+    from carepath.bootstrap import Wiring
+
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+def parse_month(field: str, value: str | None) -> str | None:
+    """A YYYY-MM month, or None; InvalidMeasureQuery naming the field otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _MONTH.fullmatch(value):
+        raise InvalidMeasureQuery(field, value, "a month as YYYY-MM (e.g. 2026-03)")
+    return value
+
+
+def parse_as_of(value: str | None, now: datetime) -> datetime:
+    """``--as-of DATE``: the end of that UTC day (its last microsecond); default ``now``."""
+    if value is None:
+        return now
+    try:
+        day = date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidMeasureQuery("as_of", value, "a date as YYYY-MM-DD") from None
+    return datetime.combine(day, time(), UTC) + timedelta(days=1, microseconds=-1)
+
+
+def _definitions(wiring: Wiring, pathway: str | None) -> list[Definition]:
+    currents = wiring.definitions.currents()
+    if pathway is None:
+        return currents
+    for d in currents:
+        if d.id == pathway:
+            return [d]
+    raise InvalidMeasureQuery(
+        "pathway", pathway, f"one of {', '.join(sorted(d.id for d in currents))}"
+    )
+
+
+def _range(month_from: str | None, month_to: str | None) -> tuple[str | None, str | None]:
+    lo, hi = parse_month("from", month_from), parse_month("to", month_to)
+    if lo and hi and lo > hi:
+        raise InvalidMeasureQuery("from", lo, f"a month not after to ({hi})")
+    return lo, hi
+
+
+def _courses(wiring: Wiring, definition: Definition, as_of: datetime) -> Iterator[Course]:
+    """The pass: one history at a time. The objects it makes hold no reference cycles (freed
+    as soon as they are dropped), so the cyclic collector is paused meanwhile: on a large
+    process heap its full sweeps, triggered by the allocations alone, cost more than the pass."""
+    rules = rules_named(definition.measures)
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        for history in histories(wiring.uow_factory.connections, definition.id, rules):
+            course = course_of(history, definition, as_of)
+            if course is not None:
+                yield course
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _summary_month(definition: Definition, course: Course) -> str | None:
+    if definition.measures:
+        return month_of(course, definition.measures[0])
+    return course.opened_at.strftime("%Y-%m")
+
+
+class _Report:
+    """What one pathway's pass adds up: bounded by months, states and rules, not episodes."""
+
+    def __init__(self, definition: Definition, lo: str | None, hi: str | None) -> None:
+        self.definition, self.lo, self.hi = definition, lo, hi
+        self.review = review_states(definition)
+        self.months: set[str] = set()
+        self.by_month = {m.id: Counter[tuple[str, str]]() for m in definition.measures}
+        self.outcomes: Counter[tuple[str, str]] = Counter()
+        self.stays: dict[str, Counter[int]] = {}  # state → minutes → stays
+        self.stay_episodes: Counter[str] = Counter()
+        self.refusals: Counter[str] = Counter()
+
+    def within(self, month: str | None) -> bool:
+        if month is None:
+            return False
+        return (self.lo is None or month >= self.lo) and (self.hi is None or month <= self.hi)
+
+    def add(self, course: Course) -> None:
+        d = self.definition
+        for m in d.measures:
+            v = evaluate(m, course, d, self.review, reasons=False)
+            if v.counted and self.within(v.month):
+                self.months.add(v.month or "")
+                self.by_month[m.id][(v.month or "", "den")] += 1
+                self.by_month[m.id][(v.month or "", "num")] += v.met
+        month = _summary_month(d, course)
+        if not self.within(month) or course.history.closed_reason == "entered_in_error":
+            return
+        self.months.add(month or "")
+        if course.ended_at is not None:
+            last = [t for t in course.transitions if d.states[t[1]].terminal][-1]
+            self.outcomes[(last[1], "|".join(last[2]))] += 1
+        entered: dict[str, datetime] = {d.initial_state: course.opened_at}
+        seen: set[str] = set()
+        for src, dest, _rules, at in course.transitions:
+            start = entered.pop(src, None)
+            if start is not None:
+                minutes = int((at - start).total_seconds() // 60)
+                self.stays.setdefault(src, Counter())[minutes] += 1
+                if src not in seen:
+                    seen.add(src)
+                    self.stay_episodes[src] += 1
+            entered[dest] = at
+        for e in course.entries:
+            for rule in e.refused:
+                self.refusals[rule] += 1
+
+    def as_json(self, as_of: datetime) -> dict[str, Any]:
+        d = self.definition
+        months = sorted(self.months)
+        lo = self.lo or (months[0] if months else None)
+        hi = self.hi or (months[-1] if months else None)
+        return {
+            "pathway": d.id,
+            "version": d.version,
+            "from": lo,
+            "to": hi,
+            "as_of": as_of.isoformat().replace("+00:00", "Z"),
+            "measures": [self._measure(m) for m in d.measures],
+            "outcomes": [
+                {"state": s, "rule": r, "episodes": n}
+                for (s, r), n in sorted(self.outcomes.items(), key=lambda x: (-x[1], x[0]))
+            ],
+            "time_in_state": [
+                {
+                    "state": s,
+                    "episodes": self.stay_episodes[s],
+                    "stays": sum(c.values()),
+                    "median_days": _percentile(c, 50),
+                    "p90_days": _percentile(c, 90),
+                }
+                for s, c in ((s, self.stays[s]) for s in d.states if s in self.stays)
+            ],
+            "refusals": [{"rule": r, "count": n} for r, n in sorted(self.refusals.items())],
+        }
+
+    def _measure(self, m: MeasureDef) -> dict[str, Any]:
+        counts = self.by_month[m.id]
+        months = sorted({month for month, _ in counts})
+        num = sum(n for (_, k), n in counts.items() if k == "num")
+        den = sum(n for (_, k), n in counts.items() if k == "den")
+        return {
+            "id": m.id,
+            "title": m.title,
+            "description": m.description,
+            "refs": list(m.refs),
+            "numerator": num,
+            "denominator": den,
+            "ratio": None if den == 0 else num / den,
+            "band": m.band(num, den),
+            "bands": {"red_below": m.red_below, "amber_up_to": m.amber_up_to},
+            "by_month": [
+                {
+                    "month": month,
+                    "numerator": counts[(month, "num")],
+                    "denominator": counts[(month, "den")],
+                }
+                for month in months
+            ],
+        }
+
+
+def _percentile(counts: Counter[int], p: int) -> float | None:
+    """Nearest-rank percentile of stays (minutes, with multiplicity), in days to 0.01."""
+    total = sum(counts.values())
+    if total == 0:
+        return None
+    rank = max(1, math.ceil(p / 100 * total))
+    seen = 0
+    for minutes in sorted(counts):
+        seen += counts[minutes]
+        if seen >= rank:
+            return round(minutes / (DAY.total_seconds() / 60), 2)
+    return None  # pragma: no cover - rank <= total
+
+
+def pathway_reports(
+    wiring: Wiring,
+    *,
+    pathway: str | None,
+    month_from: str | None,
+    month_to: str | None,
+    as_of: datetime,
+) -> list[dict[str, Any]]:
+    """The JSON-contract report of each pathway (or of ``pathway`` alone)."""
+    lo, hi = _range(month_from, month_to)
+    return [
+        report_of(definition, _courses(wiring, definition, as_of), lo, hi, as_of)
+        for definition in _definitions(wiring, pathway)
+    ]
+
+
+def report_of(
+    definition: Definition,
+    courses: Iterable[Course],
+    lo: str | None,
+    hi: str | None,
+    as_of: datetime,
+) -> dict[str, Any]:
+    """One pathway's JSON-contract report from its episodes' courses (any source of them:
+    the database's stream, or an in-memory store in tests)."""
+    report = _Report(definition, lo, hi)
+    for course in courses:
+        report.add(course)
+    return report.as_json(as_of)
+
+
+def measure_episodes(
+    wiring: Wiring,
+    *,
+    pathway: str,
+    measure_id: str,
+    failing: bool,
+    month_from: str | None,
+    month_to: str | None,
+    as_of: datetime,
+) -> list[dict[str, Any]]:
+    """The episodes in ``measure_id``'s denominator (only those missing its numerator with
+    ``failing``), each with why it is in the numerator or not."""
+    lo, hi = _range(month_from, month_to)
+    (definition,) = _definitions(wiring, pathway)
+    measure = next((m for m in definition.measures if m.id == measure_id), None)
+    if measure is None:
+        ids = ", ".join(m.id for m in definition.measures) or "none declared"
+        raise InvalidMeasureQuery("measure", measure_id, f"a measure of {pathway}: {ids}")
+    return episodes_of(definition, measure, _courses(wiring, definition, as_of), failing, lo, hi)
+
+
+def episodes_of(
+    definition: Definition,
+    measure: MeasureDef,
+    courses: Iterable[Course],
+    failing: bool,
+    lo: str | None,
+    hi: str | None,
+) -> list[dict[str, Any]]:
+    """The denominator's episodes of ``measure`` among ``courses``, each with its reason."""
+    report = _Report(definition, lo, hi)
+    out = []
+    for course in courses:
+        v = evaluate(measure, course, definition, report.review)
+        if v.counted and report.within(v.month) and not (failing and v.met):
+            out.append(
+                {
+                    "episode": course.history.episode_id,
+                    "patient_ref": course.history.patient_ref,
+                    "month": v.month,
+                    "in_numerator": v.met,
+                    "reason": v.reason,
+                }
+            )
+    return out

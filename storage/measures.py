@@ -1,0 +1,104 @@
+"""Reading every episode history of one pathway in one streaming pass, for the measures.
+
+One statement (``measure_history`` in ``queries.sql``) returns the audit entries of the
+pathway's episodes in (episode, seq) order with only what measures read: columns, recorded
+facts, and the small parts of each canonical payload cut out in SQL (transitions, refusals,
+whether each rule a measure names fired), never the rules' evidence, which is most of the
+bytes. Rows are fetched in chunks (a server-side cursor on PostgreSQL; sqlite3 steps lazily)
+and grouped into one ``History`` at a time, so memory stays flat in the number of episodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from pathway.measure_eval import Entry, History
+from storage.access import borrowed_cursor
+from storage.columns import read_time
+from storage.sql import for_driver, query
+from storage.unit_of_work import ReadyConnections
+
+CHUNK = 5000
+
+
+def history_sql(dialect: str, rules: tuple[str, ...]) -> tuple[str, dict[str, str]]:
+    """The statement for ``dialect`` with one fired-flag column per rule, and its parameters."""
+    flag = query("measure_rule_flag", dialect)
+    flags = "".join(", " + flag.replace("{param}", f"rule_{i}") for i in range(len(rules)))
+    sql = query("measure_history", dialect).replace("{rule_flags}", flags)
+    return for_driver(sql, dialect), {f"rule_{i}": r for i, r in enumerate(rules)}
+
+
+def stream_rows(
+    connections: ReadyConnections, sql: str, params: dict[str, Any]
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``sql``, fetched CHUNK at a time."""
+    with borrowed_cursor(connections) as cur:
+        if connections.engine.dialect.name == "postgresql":
+            conn = cur.connection
+            with conn.transaction(), conn.cursor(name="carepath_measures") as named:
+                named.itersize = CHUNK
+                named.execute(sql, params)
+                yield from named
+            return
+        cur.execute(sql, params)
+        while rows := cur.fetchmany(CHUNK):
+            yield from rows
+
+
+def histories(
+    connections: ReadyConnections, pathway: str, rules: tuple[str, ...]
+) -> Iterator[History]:
+    """Every history of ``pathway``'s episodes, one at a time; ``rules`` are read as fired."""
+    sql, params = history_sql(connections.engine.dialect.name, rules)
+    params["pathway"] = pathway
+    current: History | None = None
+    loads, time_of, none = orjson.loads, read_time, frozenset[str]()
+    for row in stream_rows(connections, sql, params):  # moves, refused: bytes or str
+        ep, patient_ref, closed_reason, seq, kind, at, s_from, s_to, moves, refused = row[:10]
+        if current is None or current.episode_id != ep:
+            if current is not None:
+                yield current
+            current = History(ep, patient_ref, closed_reason)
+        timer, facts = row[10], row[11]
+        flags = row[13:]
+        current.entries.append(
+            Entry(
+                seq,
+                kind,
+                time_of(at),
+                s_from,
+                s_to,
+                [(t["source"], t["dest"], tuple(t["rules"])) for t in loads(moves[:-1])]
+                if moves
+                else [],
+                frozenset(r for r, f in zip(rules, flags, strict=True) if f)
+                if any(flags)
+                else none,
+                tuple(_refused(loads(refused))) if refused else (),
+                timer.rsplit(":", 1)[-1].split("@", 1)[0] if timer else None,
+                loads(facts) if facts is not None else None,
+                time_of(row[12]) if facts is not None else None,
+            )
+        )
+    if current is not None:
+        yield current
+
+
+def _refused(items: Any) -> Iterator[str]:
+    for item in items:
+        firing = item.get("firing") if isinstance(item, dict) else None
+        rule = (firing or {}).get("rule_id") or (
+            item.get("rule_id") if isinstance(item, dict) else None
+        )
+        if rule:
+            yield str(rule)
+
+
+def raw_rows(connections: ReadyConnections, pathway: str) -> Iterator[tuple[Any, ...]]:
+    """The bench's baseline: the same audit rows streamed whole (``measure_audit_rows``)."""
+    sql = for_driver(query("measure_audit_rows"), connections.engine.dialect.name)
+    yield from stream_rows(connections, sql, {"pathway": pathway})
