@@ -156,3 +156,32 @@ def test_bad_queries_are_422_problems_naming_the_parameter(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["detail"].startswith(f"{where}: got ")
+
+
+def test_format_fhir_is_a_valid_r4b_bundle_of_measure_reports(cli: Any) -> None:
+    from fhir.resources.R4B.bundle import Bundle
+
+    result = cli("--pathway", FLS, "--format", "fhir", "--as-of", "2027-06-30")
+    assert result.exit_code == 0, result.output
+    bundle = Bundle.model_validate(orjson.loads(result.output))
+    reports = [e.resource for e in bundle.entry]
+    assert bundle.type == "collection" and len(reports) == 8
+    dxa = next(r for r in reports if r.measure.split("|")[0].endswith(":FLS-KPI-DXA-12W"))
+    counts = {p.code.coding[0].code: p.count for p in dxa.group[0].population}
+    assert (counts["numerator"], counts["denominator"]) == (2, 5)
+    assert float(dxa.group[0].measureScore.value) == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--format", "xml"), "--format: got 'xml', expected text, json or fhir"),
+        (("--format", "fhir", "--json"), "--json with --format fhir"),
+        (("--format", "fhir", "--pathway", FLS, "--episodes", "FLS-KPI-DXA-12W"), "no FHIR form"),
+    ],
+)
+def test_format_errors_are_one_line_and_exit_2(
+    cli: Any, args: tuple[str, ...], expected: str
+) -> None:
+    result = cli(*args)
+    assert result.exit_code == 2 and expected in result.output
