@@ -6,6 +6,13 @@ CAREPATH_DEFINITIONS    more pathway definition files or directories of them, se
                         ``os.pathsep``; loaded beside the shipped ones (a file with a shipped
                         definition's id becomes that pathway's current version)
 CAREPATH_DEFINITION     one more definition file, as in CAREPATH_DEFINITIONS (older name)
+CAREPATH_AUDIT_KEY      the audit chain's HMAC key: 64 hex characters or base64url of >= 32
+                        bytes (default: the key file below, made 0600 on first use)
+CAREPATH_AUDIT_KEY_FILE the key file (default ``$XDG_CONFIG_HOME/carepath/audit.key``, else
+                        ``~/.config/carepath/audit.key``); never put it beside the database
+CAREPATH_CHECKPOINT_DIR where signed audit checkpoints go (default: the configuration
+                        directory's ``checkpoints/``)
+CAREPATH_CHECKPOINT_INTERVAL_MINUTES  how often the scheduler writes one (default 60; 0: never)
 """
 
 from __future__ import annotations
@@ -13,6 +20,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathway.audit import AuditKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +31,27 @@ class Settings:
     database_url: str
     definition_path: Path | None
     definition_paths: tuple[Path, ...] = ()
+    audit_key_text: str | None = None
+    audit_key_file: Path | None = None
+    checkpoint_dir: Path | None = None
+    checkpoint_interval_minutes: float = 60.0
+    config_dir: Path | None = None
+
+    def audit_key(self) -> AuditKey:
+        """The audit chain key (``carepath.audit_keys``); AuditKeyError if it is unusable."""
+        from carepath.audit_keys import KEY_FILE_NAME, load_audit_key
+
+        return load_audit_key(
+            self.audit_key_text, self.audit_key_file or self.configuration() / KEY_FILE_NAME
+        )
+
+    def configuration(self) -> Path:
+        from carepath.audit_keys import config_dir
+
+        return self.config_dir or config_dir()
+
+    def checkpoints(self) -> Path:
+        return self.checkpoint_dir or self.configuration() / "checkpoints"
 
     def definition_files(self) -> list[Path]:
         """The configured definition files, directories expanded (``*.json``, ``*.yaml``)."""
@@ -41,4 +73,26 @@ class Settings:
             or f"sqlite:///{Path.cwd() / 'carepath.db'}",
             definition_path=Path(definition) if definition else None,
             definition_paths=tuple(Path(p) for p in many.split(os.pathsep) if p),
+            audit_key_text=os.environ.get("CAREPATH_AUDIT_KEY") or None,
+            audit_key_file=_path("CAREPATH_AUDIT_KEY_FILE"),
+            checkpoint_dir=_path("CAREPATH_CHECKPOINT_DIR"),
+            checkpoint_interval_minutes=_minutes("CAREPATH_CHECKPOINT_INTERVAL_MINUTES", 60.0),
         )
+
+
+def _path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+def _minutes(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        minutes = float(value)
+    except ValueError:
+        minutes = -1.0
+    if not minutes >= 0 or minutes == float("inf"):
+        raise ValueError(f"{name}: got {value!r}, expected a number of minutes >= 0")
+    return minutes

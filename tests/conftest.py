@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,11 @@ from pathway.unit_of_work import InMemoryStore, InMemoryUnitOfWork, UnitOfWork
 from storage.postgres_cluster import postgres_available, postgres_server
 
 TEMPLATE = "carepath_template"
+# The audit key, signing key and checkpoints of every test live in a throwaway configuration
+# directory, never the user's (each test that needs its own sets CAREPATH_* itself).
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="carepath-test-config-")
+for _name in ("CAREPATH_AUDIT_KEY", "CAREPATH_AUDIT_KEY_FILE", "CAREPATH_CHECKPOINT_DIR"):
+    os.environ.pop(_name, None)
 _databases = itertools.count(1)
 
 

@@ -74,8 +74,16 @@ def verify(svc: Svc, episode: OneEpisode = None) -> VerifyReport:
         for episode_id in [episode] if episode else uow.episode_ids():
             head = uow.get_episode(episode_id)
             records = uow.audit_records(episode_id)
-            checks.append(verify_chain(episode_id, records, (head.version, head.audit_hash)))
-    broken = [ChainCheckOut(**asdict(c)) for c in checks if not c.ok]
+            checks.append(
+                verify_chain(
+                    episode_id, records, (head.version, head.audit_hash), key=uow.audit_key
+                )
+            )
+    broken = [
+        ChainCheckOut(**{k: v for k, v in asdict(c).items() if k != "head_hash"})
+        for c in checks
+        if not c.ok
+    ]
     return VerifyReport(
         episodes=len(checks),
         entries=sum(c.entries for c in checks),

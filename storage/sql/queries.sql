@@ -303,3 +303,7 @@ SELECT count(*) FROM tasks WHERE kind = 'escalation' AND status = 'open'
 
 -- oldest_due --
 SELECT min(due_at) FROM timers WHERE status = 'pending' AND due_at <= :now
+
+-- audit_episode_ids --
+-- Every episode that has audit entries: a chain whose episode row is gone is a finding.
+SELECT DISTINCT episode_id FROM audit_log ORDER BY episode_id

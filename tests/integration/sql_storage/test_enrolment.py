@@ -131,7 +131,10 @@ def all_chains_verify(make_uow: Factory) -> None:
         for episode_id in uow.episode_ids():
             ep = uow.get_episode(episode_id)
             check = verify_chain(
-                episode_id, uow.audit_records(episode_id), (ep.version, ep.audit_hash)
+                episode_id,
+                uow.audit_records(episode_id),
+                (ep.version, ep.audit_hash),
+                key=uow.audit_key,
             )
             assert check.ok, (episode_id, check.problem)
 
