@@ -171,3 +171,18 @@ def describe(finding: Finding) -> str:
         if finding.episode_id
         else finding.problem
     )
+
+
+def checkpoint_writer(
+    settings: Any, make_uow: Callable[[], UnitOfWork]
+) -> Callable[[datetime], Path]:
+    """What the scheduler is handed: ``now`` -> a checkpoint of the configured database written
+    to the configured directory (the signing key made on first use)."""
+    from carepath.checkpoints import database_identity
+
+    def write(now: datetime) -> Path:
+        signer = Signer(settings.configuration())
+        database = database_identity(settings.database_url)
+        return take_checkpoint(make_uow, signer, database, settings.checkpoints(), now)
+
+    return write

@@ -65,10 +65,16 @@ def build_app(settings: Settings, *, scheduler: bool = True) -> FastAPI:
 def start_scheduler(settings: Settings, current: list[Definition]) -> SchedulerService:
     """The embedded scheduler (``stop()`` ends it), on a wiring of its own: its own connection
     pool, which it disposes of when it stops."""
+    from carepath.audit_verify import checkpoint_writer
     from scheduler.embedded import start_embedded_scheduler
 
     wiring = wire(settings, current=current)
-    return start_embedded_scheduler(wiring.uow_factory, wiring.definitions)
+    return start_embedded_scheduler(
+        wiring.uow_factory,
+        wiring.definitions,
+        checkpoint=checkpoint_writer(settings, wiring.uow_factory),
+        checkpoint_every=settings.checkpoint_interval_minutes * 60,
+    )
 
 
 def app_from_env() -> FastAPI:

@@ -33,11 +33,12 @@ class AuditKey:
     """The secret of the keyed chain. ``id`` names it without revealing it (checkpoints record
     which key their chains were under, so that a wrong key is told apart from a forgery)."""
 
-    __slots__ = ("_mac", "id")
+    __slots__ = ("_mac", "_secret", "id")
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < KEY_BYTES:
             raise ValueError(f"an audit key needs at least {KEY_BYTES} bytes, got {len(secret)}")
+        self._secret = secret
         self._mac = hmac.new(secret, digestmod=hashlib.sha256)
         self.id = hmac.new(secret, b"carepath audit key id", hashlib.sha256).hexdigest()[:16]
 
@@ -54,7 +55,16 @@ class AuditKey:
         return mac.hexdigest()
 
     def __repr__(self) -> str:
-        return f"AuditKey(id={self.id})"
+        return f"AuditKey(id={self.id})"  # never the secret
+
+    def __reduce__(self) -> tuple[type[AuditKey], tuple[bytes]]:
+        return (AuditKey, (self._secret,))  # to worker processes of a parallel replay
+
+    def __copy__(self) -> AuditKey:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AuditKey:
+        return self  # immutable
 
 
 _process_key: AuditKey | None = None

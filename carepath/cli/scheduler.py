@@ -56,7 +56,16 @@ def run(
             worker.close(now)
             typer.echo(f"fired {fired} timer(s)")
             return
-        service = SchedulerService(worker, interval=interval)
+        from carepath.audit_verify import checkpoint_writer
+        from carepath.settings import Settings
+
+        settings = Settings.from_env()
+        service = SchedulerService(
+            worker,
+            interval=interval,
+            checkpoint=checkpoint_writer(settings, factory),
+            checkpoint_every=settings.checkpoint_interval_minutes * 60,
+        )
         typer.echo(f"scheduler {worker.id}: sweeping every {interval:g} s (Ctrl-C to stop)")
         service.run_until_signalled()
         typer.echo(f"scheduler {worker.id}: stopped after firing {worker.fired_total} timer(s)")
