@@ -134,7 +134,7 @@ def write_checkpoint(checkpoint: Checkpoint, signer: Signer, to: Path) -> Path:
         to.mkdir(parents=True, exist_ok=True, mode=0o700)
         to = to / f"{_prefix(checkpoint.database)}-{stamp}-{digest}.json"
     tmp = to.with_name(f".{to.name}.tmp")
-    tmp.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+    tmp.write_bytes(orjson.dumps(document) + b"\n")
     tmp.replace(to)
     return to
 
