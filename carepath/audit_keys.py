@@ -21,6 +21,7 @@ import contextlib
 import os
 import secrets
 import stat
+import string
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +30,9 @@ from pathway.audit import KEY_BYTES, AuditKey
 KEY_FILE_NAME = "audit.key"
 SIGNING_KEY_NAME = "checkpoint-signing.key"
 PUBLIC_KEY_NAME = "checkpoint-signing.pub"
+
+
+_BASE64URL = frozenset(string.ascii_letters + string.digits + "-_")
 
 
 class AuditKeyError(Exception):
@@ -46,11 +50,11 @@ def parse_key(text: str, where: str) -> AuditKey:
     """A key written as 64 hex characters or as base64url (of at least 32 bytes)."""
     text = text.strip()
     secret: bytes | None = None
-    if len(text) == 2 * KEY_BYTES and all(c in "0123456789abcdefABCDEF" for c in text):
-        secret = bytes.fromhex(text)
-    else:
+    if text and all(c in string.hexdigits for c in text):  # hex: exactly 64 digits
+        secret = bytes.fromhex(text) if len(text) == 2 * KEY_BYTES else None
+    elif text and all(c in _BASE64URL for c in text.rstrip("=")):
         try:
-            secret = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            secret = base64.b64decode(text + "=" * (-len(text) % 4), b"-_", validate=True)
         except (binascii.Error, ValueError):
             secret = None
     if secret is None or len(secret) < KEY_BYTES:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,13 +109,15 @@ class Signer:
 def database_identity(url: str) -> str:
     """The database a checkpoint is of: its URL without password (a SQLite file's absolute
     path), which no one writing the database can change."""
-    from sqlalchemy.engine import make_url
+    from sqlalchemy.engine import URL, make_url
 
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         return f"sqlite:///{Path(parsed.database).resolve()}"
-    parsed = parsed.set(password=None, drivername=parsed.get_backend_name())
-    return parsed.render_as_string(hide_password=False)
+    bare = URL.create(
+        parsed.get_backend_name(), parsed.username, None, parsed.host, parsed.port, parsed.database
+    )
+    return bare.render_as_string(hide_password=False)
 
 
 def _prefix(database: str) -> str:
@@ -133,7 +136,8 @@ def write_checkpoint(checkpoint: Checkpoint, signer: Signer, to: Path) -> Path:
         digest = hashlib.sha256(body).hexdigest()[:8]
         to.mkdir(parents=True, exist_ok=True, mode=0o700)
         to = to / f"{_prefix(checkpoint.database)}-{stamp}-{digest}.json"
-    tmp = to.with_name(f".{to.name}.tmp")
+    to.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = to.with_name(f".{to.name}.{os.getpid()}.tmp")
     tmp.write_bytes(orjson.dumps(document) + b"\n")
     tmp.replace(to)
     return to

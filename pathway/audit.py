@@ -279,7 +279,7 @@ def _altered(n: int, prev: str, rec: AuditRecord) -> str:
     if plain_chain_hash(prev, rec.payload) == rec.hash:
         return (
             f"entry {n} is not keyed: its hash is a plain sha256 of its content, not the keyed "
-            "hash (forged, or written before keyed chains: see `carepath audit rekey`)"
+            "hash (forged, or written before chains were keyed)"
         )
     return f"entry {n} was altered (its hash does not match its content under the audit key)"
 
