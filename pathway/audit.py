@@ -70,6 +70,12 @@ class AuditKey:
 _process_key: AuditKey | None = None
 
 
+def use_process_key(key: AuditKey) -> None:
+    """Make ``key`` this process's default key: for a test suite whose processes share one."""
+    global _process_key
+    _process_key = key
+
+
 def process_key() -> AuditKey:
     """This process's random key (made once): what a unit of work uses when none is given."""
     global _process_key

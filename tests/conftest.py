@@ -16,15 +16,21 @@ from pathlib import Path
 
 import pytest
 
+from pathway.audit import AuditKey, use_process_key
 from pathway.unit_of_work import InMemoryStore, InMemoryUnitOfWork, UnitOfWork
 from storage.postgres_cluster import postgres_available, postgres_server
 
 TEMPLATE = "carepath_template"
-# The audit key, signing key and checkpoints of every test live in a throwaway configuration
-# directory, never the user's (each test that needs its own sets CAREPATH_* itself).
+# The signing key and checkpoints of every test live in a throwaway configuration directory,
+# never the user's; one audit key serves the suite's processes (a unit of work given no key,
+# the CLI, subprocess workers), so that what one writes another verifies. A test that needs
+# other keys sets CAREPATH_* itself.
+TEST_AUDIT_SECRET = bytes(range(100, 132))
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="carepath-test-config-")
-for _name in ("CAREPATH_AUDIT_KEY", "CAREPATH_AUDIT_KEY_FILE", "CAREPATH_CHECKPOINT_DIR"):
+os.environ["CAREPATH_AUDIT_KEY"] = TEST_AUDIT_SECRET.hex()
+for _name in ("CAREPATH_AUDIT_KEY_FILE", "CAREPATH_CHECKPOINT_DIR"):
     os.environ.pop(_name, None)
+use_process_key(AuditKey(TEST_AUDIT_SECRET))
 _databases = itertools.count(1)
 
 
