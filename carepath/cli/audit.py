@@ -25,6 +25,10 @@ def verify(
             "--chain-only", help="Only the keyed chains and the latest checkpoint (fast)."
         ),
     ] = False,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(help="Read checkpoints from here (default: CAREPATH_CHECKPOINT_DIR)."),
+    ] = None,
 ) -> None:
     """Recompute the keyed hash chains and check them against the latest signed checkpoint;
     exit 1 naming the first episode and what is wrong."""
@@ -33,7 +37,7 @@ def verify(
     definitions, uow = _backend()
 
     def body() -> Any:
-        checkpoint = latest_checkpoint_or_fail(uow)
+        checkpoint = latest_checkpoint_or_fail(checkpoints)
         return verify_database(
             uow, checkpoint, episode=episode, chain_only=chain_only, definitions=definitions
         )
@@ -83,7 +87,7 @@ def checkpoint(
     typer.echo(f"checkpoint written: {path}")
 
 
-def latest_checkpoint_or_fail(uow: Any) -> Any:
+def latest_checkpoint_or_fail(directory: Path | None) -> Any:
     """The latest checkpoint of the configured database, its signature verified; a bad one
     ends the command with exit 1 (it is itself a finding)."""
     from carepath.checkpoints import CheckpointError, Signer, database_identity, latest_checkpoint
@@ -92,7 +96,7 @@ def latest_checkpoint_or_fail(uow: Any) -> Any:
     settings = Settings.from_env()
     try:
         return latest_checkpoint(
-            settings.checkpoints(),
+            directory or settings.checkpoints(),
             database_identity(settings.database_url),
             Signer(settings.configuration()),
         )

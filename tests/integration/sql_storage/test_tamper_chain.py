@@ -294,5 +294,34 @@ def test_a_checkpoint_is_refused_over_a_broken_chain(world: World) -> None:
     assert len(list((world.config / "checkpoints").glob("*.json"))) == 1
 
 
+def test_a_checkpoint_kept_elsewhere_is_read_from_there(world: World, tmp_path: Path) -> None:
+    offsite = tmp_path / "offsite"
+    assert run_cli("audit", "checkpoint", "--to", str(offsite)).exit_code == 0
+    forge_last_entry(world, plain_chain_hash)
+    world.drop_triggers()
+    world.sql("DELETE FROM audit_log WHERE episode_id = 'ep-1' AND seq >= 5")
+    fourth = world.records()[3]
+    world.sql("UPDATE episodes SET version = 4, audit_hash = :h WHERE id = 'ep-1'", h=fourth.hash)
+    for directory in (offsite, world.config / "checkpoints"):
+        result = run_cli("audit", "verify", "--chain-only", "--checkpoints", str(directory))
+        assert result.exit_code == 1
+        assert "the chain ends at entry 4 but the checkpoint saw entry 5" in result.output
+
+
+def test_the_scheduler_job_writes_a_checkpoint_verify_then_uses(world: World) -> None:
+    from datetime import UTC, datetime
+
+    from carepath.audit_verify import checkpoint_writer
+    from carepath.settings import Settings
+
+    path = checkpoint_writer(Settings.from_env(), world.factory)(datetime.now(UTC))
+    assert path.parent == world.config / "checkpoints"
+    assert len(list(path.parent.glob("*.json"))) == 2
+    in_care(world.factory, "ep-3")  # written after it: verified, not yet anchored
+    result = run_cli("audit", "verify", "--chain-only")
+    assert result.exit_code == 0, result.output
+    assert "3 episode(s), 9 entries, checked against the checkpoint of" in result.output
+
+
 def test_the_kinds_are_listed() -> None:
     assert len(KINDS) == 15, KINDS
