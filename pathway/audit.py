@@ -330,10 +330,3 @@ def _same_time(text: Any, value: datetime) -> bool:
         return isinstance(text, str) and datetime.fromisoformat(text) == value
     except (ValueError, TypeError):  # TypeError: a naive time compared with an aware one
         return False
-
-
-def _json_string(value: str) -> bytes:
-    """The string as canonical JSON writes it; plain ids skip the encoder."""
-    if value.isprintable() and '"' not in value and "\\" not in value:
-        return b'"%b"' % value.encode()
-    return orjson.dumps(value)
