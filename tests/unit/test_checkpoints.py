@@ -144,3 +144,20 @@ def test_a_failing_checkpoint_does_not_stop_the_scheduler(caplog: pytest.LogCapt
     finally:
         service.stop()
     assert "audit checkpoint failed" in caplog.text
+
+
+def test_a_chain_whose_episode_row_is_gone_is_named() -> None:
+    """On SQLite without foreign keys, an episode row can go while its audit entries stay."""
+    from carepath.audit_verify import verify_database
+    from pathway.unit_of_work import InMemoryStore, InMemoryUnitOfWork
+    from tests.support.episode_driver import in_care
+
+    store = InMemoryStore()
+    in_care(lambda: InMemoryUnitOfWork(store), "ep-1")
+    in_care(lambda: InMemoryUnitOfWork(store), "ep-2")
+    assert verify_database(InMemoryUnitOfWork(store), None).ok
+    del store.episodes["ep-2"]
+    report = verify_database(InMemoryUnitOfWork(store), None, chain_only=True)
+    assert [(f.episode_id, f.problem) for f in report.findings] == [
+        ("ep-2", "it has audit entries but no episode row (deleted)")
+    ]
