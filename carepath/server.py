@@ -66,6 +66,7 @@ def start_scheduler(settings: Settings, current: list[Definition]) -> SchedulerS
     """The embedded scheduler (``stop()`` ends it), on a wiring of its own: its own connection
     pool, which it disposes of when it stops."""
     from carepath.audit_verify import checkpoint_writer
+    from carepath.settings import checkpoint_seconds
     from scheduler.embedded import start_embedded_scheduler
 
     wiring = wire(settings, current=current)
@@ -73,7 +74,7 @@ def start_scheduler(settings: Settings, current: list[Definition]) -> SchedulerS
         wiring.uow_factory,
         wiring.definitions,
         checkpoint=checkpoint_writer(settings, wiring.uow_factory),
-        checkpoint_every=settings.checkpoint_interval_minutes * 60,
+        checkpoint_every=checkpoint_seconds(settings),
     )
 
 

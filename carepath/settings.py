@@ -34,7 +34,7 @@ class Settings:
     audit_key_text: str | None = None
     audit_key_file: Path | None = None
     checkpoint_dir: Path | None = None
-    checkpoint_interval_minutes: float = 60.0
+    checkpoint_interval: str | None = None  # minutes, as given (read by checkpoint_seconds)
     config_dir: Path | None = None
 
     def audit_key(self) -> AuditKey:
@@ -76,7 +76,7 @@ class Settings:
             audit_key_text=os.environ.get("CAREPATH_AUDIT_KEY") or None,
             audit_key_file=_path("CAREPATH_AUDIT_KEY_FILE"),
             checkpoint_dir=_path("CAREPATH_CHECKPOINT_DIR"),
-            checkpoint_interval_minutes=_minutes("CAREPATH_CHECKPOINT_INTERVAL_MINUTES", 60.0),
+            checkpoint_interval=os.environ.get("CAREPATH_CHECKPOINT_INTERVAL_MINUTES") or None,
         )
 
 
@@ -85,14 +85,18 @@ def _path(name: str) -> Path | None:
     return Path(value) if value else None
 
 
-def _minutes(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if not value:
-        return default
+def checkpoint_seconds(settings: Settings) -> float:
+    """The scheduler's checkpoint interval in seconds (0: never); ValueError naming the
+    variable if it is not a number of minutes >= 0."""
+    value = settings.checkpoint_interval
+    if value is None:
+        return 3600.0
     try:
         minutes = float(value)
     except ValueError:
         minutes = -1.0
-    if not minutes >= 0 or minutes == float("inf"):
-        raise ValueError(f"{name}: got {value!r}, expected a number of minutes >= 0")
-    return minutes
+    if not 0 <= minutes < float("inf"):
+        raise ValueError(
+            f"CAREPATH_CHECKPOINT_INTERVAL_MINUTES: got {value!r}, expected a number of minutes >= 0"
+        )
+    return minutes * 60

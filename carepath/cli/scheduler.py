@@ -57,14 +57,18 @@ def run(
             typer.echo(f"fired {fired} timer(s)")
             return
         from carepath.audit_verify import checkpoint_writer
-        from carepath.settings import Settings
+        from carepath.settings import Settings, checkpoint_seconds
 
         settings = Settings.from_env()
+        try:
+            every = checkpoint_seconds(settings)
+        except ValueError as exc:
+            fail(str(exc))
         service = SchedulerService(
             worker,
             interval=interval,
             checkpoint=checkpoint_writer(settings, factory),
-            checkpoint_every=settings.checkpoint_interval_minutes * 60,
+            checkpoint_every=every,
         )
         typer.echo(f"scheduler {worker.id}: sweeping every {interval:g} s (Ctrl-C to stop)")
         service.run_until_signalled()

@@ -88,3 +88,18 @@ def test_a_key_file_beside_the_database_is_refused(
     result = cli("audit", "verify")
     assert result.exit_code == 2
     assert "it is in the database's directory" in result.output
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 3600.0), ("0", 0.0), ("2.5", 150.0)])
+def test_the_checkpoint_interval_is_minutes(value: str | None, seconds: float) -> None:
+    from carepath.settings import checkpoint_seconds
+
+    assert checkpoint_seconds(Settings("sqlite://", None, checkpoint_interval=value)) == seconds
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "inf", "nan"])
+def test_a_bad_checkpoint_interval_is_refused_naming_it(value: str) -> None:
+    from carepath.settings import checkpoint_seconds
+
+    with pytest.raises(ValueError, match=f"CAREPATH_CHECKPOINT_INTERVAL_MINUTES: got '{value}'"):
+        checkpoint_seconds(Settings("sqlite://", None, checkpoint_interval=value))
