@@ -33,6 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cohort import write_cohort, write_fls_cohort  # noqa: E402
 
 TABLES = ("episodes", "audit_log", "observations", "timers", "tasks")
+# One fixed audit key for every process of the bench (the replay, the clone, each verify), as a
+# deployment gives every process of one database the same CAREPATH_AUDIT_KEY.
+os.environ.setdefault("CAREPATH_AUDIT_KEY", "b3" * 32)
 _ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
 
 
@@ -41,11 +44,12 @@ def replay_base(url: str, n: int, tmp: Path) -> float:
     from carepath.bootstrap import current_definitions
     from carepath.replay.runner import replay_many
     from carepath.replay.scenario import load_scenario
+    from carepath.settings import Settings
     from storage.definitions import registry_for
     from storage.unit_of_work import uow_factory
 
     files = write_cohort(tmp / "l1", n // 2) + write_fls_cohort(tmp / "fls", n - n // 2)
-    factory = uow_factory(url)
+    factory = uow_factory(url, Settings.from_env().audit_key())
     registry = registry_for(factory, current_definitions())
     start = time.perf_counter()
     replay_many([load_scenario(str(f)) for f in files], registry, factory)
@@ -56,8 +60,10 @@ def replay_base(url: str, n: int, tmp: Path) -> float:
 
 def clone(path: Path, episodes: int) -> int:
     """Copy the replayed episodes until there are ``episodes``: ids renamed, chains re-hashed."""
+    from carepath.settings import Settings
     from pathway.audit import GENESIS, chain_hash
 
+    key = Settings.from_env().audit_key()
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA synchronous = OFF")
     base: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
@@ -85,7 +91,7 @@ def clone(path: Path, episodes: int) -> int:
         heads: dict[str, str] = {}
         for row in out["audit_log"]:  # base rows are in (episode_id, seq) order: the PK
             prev = heads.get(row[0], GENESIS)
-            row[prev_c], row[hash_c] = prev, chain_hash(prev, row[pay].encode())
+            row[prev_c], row[hash_c] = prev, chain_hash(key, prev, row[pay].encode())
             heads[row[0]] = row[hash_c]
         for row in out["episodes"]:
             row[head_c] = heads[row[0]]
@@ -135,10 +141,11 @@ def copy_to_postgres(path: Path, server: str) -> tuple[str, float]:
 def baseline(url: str, chunk: int = 2000) -> tuple[float, float, int]:
     """The rows step's statements streamed and fetched, nothing built: wall and CPU seconds,
     rows read."""
+    from carepath.settings import Settings
     from storage.audit_rows import _statements
     from storage.unit_of_work import uow_factory
 
-    factory = uow_factory(url)
+    factory = uow_factory(url, Settings.from_env().audit_key())
     dialect = factory.engine.dialect.name
     q = _statements(dialect)
     uow = factory()
@@ -163,11 +170,12 @@ def baseline(url: str, chunk: int = 2000) -> tuple[float, float, int]:
 
 def rows_step(url: str) -> tuple[float, float, Any]:
     from carepath.bootstrap import current_definitions
+    from carepath.settings import Settings
     from storage.audit_rows import verify_uow_rows
     from storage.definitions import registry_for
     from storage.unit_of_work import uow_factory
 
-    factory = uow_factory(url)
+    factory = uow_factory(url, Settings.from_env().audit_key())
     registry = registry_for(factory, current_definitions())
     uow = factory()
     start, cpu = time.perf_counter(), time.process_time()
@@ -180,14 +188,18 @@ def rows_step(url: str) -> tuple[float, float, Any]:
 
 def chains_streamed(url: str) -> tuple[float, float, int]:
     """``stream_chains``: the chain check on the rows step's chunked stream (not yet wired)."""
+    from carepath.settings import Settings
     from storage.audit_rows import stream_chains
     from storage.unit_of_work import uow_factory
 
-    factory = uow_factory(url)
+    factory = uow_factory(url, Settings.from_env().audit_key())
     uow = factory()
     start, cpu = time.perf_counter(), time.process_time()
     with uow:
-        bad = sum(not c.ok for c in stream_chains(uow.connection(), factory.engine.dialect.name))
+        bad = sum(
+            not c.ok
+            for c in stream_chains(uow.connection(), factory.engine.dialect.name, key=uow.audit_key)
+        )
     took, cpu = time.perf_counter() - start, time.process_time() - cpu
     factory.dispose()
     return took, cpu, bad

@@ -15,6 +15,7 @@ parts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from carepath.settings import Settings
@@ -22,6 +23,7 @@ from pathway.definition import Definition, load_definition, shipped_definition_f
 from pathway.registry import DefinitionRegistry
 
 if TYPE_CHECKING:  # storage (SQLAlchemy, Alembic) is imported only by what opens a database:
+    from pathway.audit import AuditKey
     from storage.unit_of_work import SqlUnitOfWorkFactory  # an in-memory replay never does
 
 
@@ -53,12 +55,35 @@ def current_definition(settings: Settings | None = None) -> Definition:
     return DefinitionRegistry(current_definitions(settings)).current
 
 
-def open_database(url: str | None = None) -> SqlUnitOfWorkFactory:
+def open_database(
+    url: str | None = None, audit_key: AuditKey | None = None
+) -> SqlUnitOfWorkFactory:
     """The unit-of-work factory on ``url`` (default: ``CAREPATH_DATABASE_URL``), migrated to
-    the latest schema if needed."""
+    the latest schema if needed, writing and verifying its audit chains under ``audit_key``
+    (default: the configured one, ``Settings.audit_key``)."""
     from storage.unit_of_work import uow_factory
 
-    return uow_factory(url or Settings.from_env().database_url)
+    settings = Settings.from_env()
+    url = url or settings.database_url
+    if audit_key is None:
+        audit_key = settings.audit_key()
+        refuse_key_beside_database(settings, url)
+    return uow_factory(url, audit_key)
+
+
+def refuse_key_beside_database(settings: Settings, url: str) -> None:
+    """A key file in the SQLite database's own directory would be copied with it."""
+    from carepath.audit_keys import KEY_FILE_NAME, AuditKeyError
+
+    if settings.audit_key_text or not url.startswith("sqlite:///"):
+        return
+    database = Path(url.removeprefix("sqlite:///").split("?")[0])
+    key_file = settings.audit_key_file or settings.configuration() / KEY_FILE_NAME
+    if database.name and database.resolve().parent == key_file.resolve().parent:
+        raise AuditKeyError(
+            f"audit key file {key_file}: it is in the database's directory, expected a "
+            "directory the database is not in (CAREPATH_AUDIT_KEY_FILE)"
+        )
 
 
 def wire(
@@ -77,7 +102,9 @@ def wire(
         settings = settings or Settings.from_env()
         current = current_definitions(settings)
     if factory is None:
-        factory = open_database((settings or Settings.from_env()).database_url)
+        settings = settings or Settings.from_env()
+        refuse_key_beside_database(settings, settings.database_url)
+        factory = open_database(settings.database_url, settings.audit_key())
     from storage.definitions import registry_for
 
     return Wiring(factory, registry_for(factory, current))

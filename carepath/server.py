@@ -66,12 +66,18 @@ def build_app(settings: Settings, *, scheduler: bool = True) -> FastAPI:
 def start_scheduler(settings: Settings, current: list[Definition]) -> SchedulerService:
     """The embedded scheduler (``stop()`` ends it), on a wiring of its own: its own connection
     pool, which it disposes of when it stops."""
+    from carepath.audit_verify import checkpoint_writer
+    from carepath.settings import checkpoint_seconds
     from scheduler.embedded import start_embedded_scheduler
 
     wiring = wire(settings, current=current)
     tolerance = timedelta(seconds=settings.clock_tolerance_seconds)
     return start_embedded_scheduler(
-        wiring.uow_factory, wiring.definitions, clock_tolerance=tolerance
+        wiring.uow_factory,
+        wiring.definitions,
+        checkpoint=checkpoint_writer(settings, wiring.uow_factory),
+        checkpoint_every=checkpoint_seconds(settings),
+        clock_tolerance=tolerance,
     )
 
 

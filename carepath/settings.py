@@ -16,6 +16,13 @@ CAREPATH_MIGRATION_URL  PostgreSQL: the owner role's URL, which ``carepath db up
                         with (default: CAREPATH_DATABASE_URL); the app's role needs no DDL
 CAREPATH_CLOCK_TOLERANCE_SECONDS  how far (seconds, default 30) a scheduler host's clock may
                         differ from the PostgreSQL server's before its workers refuse to run
+CAREPATH_AUDIT_KEY      the audit chain's HMAC key: 64 hex characters or base64url of >= 32
+                        bytes (default: the key file below, made 0600 on first use)
+CAREPATH_AUDIT_KEY_FILE the key file (default ``$XDG_CONFIG_HOME/carepath/audit.key``, else
+                        ``~/.config/carepath/audit.key``); never put it beside the database
+CAREPATH_CHECKPOINT_DIR where signed audit checkpoints go (default: the configuration
+                        directory's ``checkpoints/``)
+CAREPATH_CHECKPOINT_INTERVAL_MINUTES  how often the scheduler writes one (default 60; 0: never)
 """
 
 from __future__ import annotations
@@ -24,6 +31,10 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathway.audit import AuditKey
 
 SESSION_IDLE_MINUTES = 30.0
 SESSION_MAX_HOURS = 12.0
@@ -40,6 +51,12 @@ class Settings:
     clock_tolerance_seconds: float = 30.0
     migration_url: str | None = None
 
+    audit_key_text: str | None = None
+    audit_key_file: Path | None = None
+    checkpoint_dir: Path | None = None
+    checkpoint_interval: str | None = None  # minutes, as given (read by checkpoint_seconds)
+    config_dir: Path | None = None
+
     @property
     def session_idle(self) -> timedelta:
         return timedelta(minutes=self.session_idle_minutes)
@@ -47,6 +64,22 @@ class Settings:
     @property
     def session_lifetime(self) -> timedelta:
         return timedelta(hours=self.session_max_hours)
+
+    def audit_key(self) -> AuditKey:
+        """The audit chain key (``carepath.audit_keys``); AuditKeyError if it is unusable."""
+        from carepath.audit_keys import KEY_FILE_NAME, load_audit_key
+
+        return load_audit_key(
+            self.audit_key_text, self.audit_key_file or self.configuration() / KEY_FILE_NAME
+        )
+
+    def configuration(self) -> Path:
+        from carepath.audit_keys import config_dir
+
+        return self.config_dir or config_dir()
+
+    def checkpoints(self) -> Path:
+        return self.checkpoint_dir or self.configuration() / "checkpoints"
 
     def definition_files(self) -> list[Path]:
         """The configured definition files, directories expanded (``*.json``, ``*.yaml``)."""
@@ -73,7 +106,33 @@ class Settings:
             base_url=os.environ.get("CAREPATH_BASE_URL", "").strip().rstrip("/"),
             clock_tolerance_seconds=_seconds("CAREPATH_CLOCK_TOLERANCE_SECONDS", 30.0),
             migration_url=os.environ.get("CAREPATH_MIGRATION_URL") or None,
+            audit_key_text=os.environ.get("CAREPATH_AUDIT_KEY") or None,
+            audit_key_file=_path("CAREPATH_AUDIT_KEY_FILE"),
+            checkpoint_dir=_path("CAREPATH_CHECKPOINT_DIR"),
+            checkpoint_interval=os.environ.get("CAREPATH_CHECKPOINT_INTERVAL_MINUTES") or None,
         )
+
+
+def _path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+def checkpoint_seconds(settings: Settings) -> float:
+    """The scheduler's checkpoint interval in seconds (0: never); SettingsError naming the
+    variable if it is not a number of minutes >= 0."""
+    value = settings.checkpoint_interval
+    if value is None:
+        return 3600.0
+    try:
+        minutes = float(value)
+    except ValueError:
+        minutes = -1.0
+    if not 0 <= minutes < float("inf"):
+        raise SettingsError(
+            f"CAREPATH_CHECKPOINT_INTERVAL_MINUTES: got {value!r}, expected a number of minutes >= 0"
+        )
+    return minutes * 60
 
 
 def _positive(name: str, default: float) -> float:

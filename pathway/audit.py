@@ -1,15 +1,21 @@
-"""The audit log: one append-only entry per decision, chained per episode with sha256.
+"""The audit log: one append-only entry per decision, chained per episode with a keyed hash.
 
 An entry's ``payload`` is the canonical JSON (sorted keys, no spaces) of everything the decision
 did and why: actor, both times, definition version, event id, facts recorded, transitions,
 rules fired with evidence and citations, refusals, timers and tasks. ``hash`` is
-sha256(previous hash + payload). Entry ``seq`` of an episode equals the episode version it
-produced, so a chain is complete when its seqs run 1..n with no gap.
+HMAC-SHA256(key, previous hash + payload), under an ``AuditKey`` the database does not hold
+(the composition root hands it in), so that whoever can write the database cannot forge or
+recompute a chain. Every stored column of an entry is either the payload or the chain link, or
+is checked against the payload by ``verify_chain``. Entry ``seq`` of an episode equals the
+episode version it produced, so a chain is complete when its seqs run 1..n with no gap; an
+``anchor`` (a signed checkpoint's head) catches a chain cut short or rewound past it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +26,62 @@ import orjson
 from pathway.model import Decision
 
 GENESIS = "0" * 64
+KEY_BYTES = 32  # an HMAC-SHA256 key of the hash's own size
+
+
+class AuditKey:
+    """The secret of the keyed chain. ``id`` names it without revealing it (checkpoints record
+    which key their chains were under, so that a wrong key is told apart from a forgery)."""
+
+    __slots__ = ("_mac", "_secret", "id")
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < KEY_BYTES:
+            raise ValueError(f"an audit key needs at least {KEY_BYTES} bytes, got {len(secret)}")
+        self._secret = secret
+        self._mac = hmac.new(secret, digestmod=hashlib.sha256)
+        self.id = hmac.new(secret, b"carepath audit key id", hashlib.sha256).hexdigest()[:16]
+
+    @classmethod
+    def ephemeral(cls) -> AuditKey:
+        """A random key for this process only: for in-memory runs that nothing verifies later."""
+        return cls(secrets.token_bytes(KEY_BYTES))
+
+    def chain_hash(self, prev_hash: str, payload: bytes) -> str:
+        """HMAC-SHA256(key, previous hash + payload), hex."""
+        mac = self._mac.copy()
+        mac.update(prev_hash.encode())
+        mac.update(payload)
+        return mac.hexdigest()
+
+    def __repr__(self) -> str:
+        return f"AuditKey(id={self.id})"  # never the secret
+
+    def __reduce__(self) -> tuple[type[AuditKey], tuple[bytes]]:
+        return (AuditKey, (self._secret,))  # to worker processes of a parallel replay
+
+    def __copy__(self) -> AuditKey:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AuditKey:
+        return self  # immutable
+
+
+_process_key: AuditKey | None = None
+
+
+def use_process_key(key: AuditKey) -> None:
+    """Make ``key`` this process's default key: for a test suite whose processes share one."""
+    global _process_key
+    _process_key = key
+
+
+def process_key() -> AuditKey:
+    """This process's random key (made once): what a unit of work uses when none is given."""
+    global _process_key
+    if _process_key is None:
+        _process_key = AuditKey.ephemeral()
+    return _process_key
 
 
 @dataclass(slots=True)
@@ -52,13 +114,18 @@ class ChainCheck:
     entries: int
     bad_seq: int | None = None
     problem: str | None = None
+    head_hash: str | None = None  # the last entry's hash, when the chain is intact
 
 
 def entry_for(
-    decision: Decision, recorded_at: datetime, extra: dict[str, Any] | None = None
+    decision: Decision,
+    recorded_at: datetime,
+    extra: dict[str, Any] | None = None,
+    *,
+    key: AuditKey,
 ) -> AuditRecord:
-    """Build the audit entry of a decision, chained to the episode's current head; ``extra``
-    adds sections of its own (a migration's changes) to the hashed payload."""
+    """Build the audit entry of a decision, chained under ``key`` to the episode's current head;
+    ``extra`` adds sections of its own (a migration's changes) to the hashed payload."""
     ep, event = decision.episode, decision.event
     before = decision.episode_before
     body: dict[str, Any] = {
@@ -121,23 +188,41 @@ def entry_for(
         state_to=ep.state,
         payload=payload,
         prev_hash=prev,
-        hash=chain_hash(prev, payload),
+        hash=key.chain_hash(prev, payload),
     )
 
 
-def chain_hash(prev_hash: str, payload: bytes) -> str:
+def chain_hash(key: AuditKey, prev_hash: str, payload: bytes) -> str:
+    """The keyed link of an entry: HMAC-SHA256(key, previous hash + payload), hex."""
+    return key.chain_hash(prev_hash, payload)
+
+
+def plain_chain_hash(prev_hash: str, payload: bytes) -> str:
+    """The unkeyed link that chains written before keyed chains used: sha256(prev + payload)."""
     return hashlib.sha256(prev_hash.encode() + payload).hexdigest()
 
 
 def verify_chain(
-    episode_id: str, records: Iterable[AuditRecord], head: tuple[int, str] | None = None
+    episode_id: str,
+    records: Iterable[AuditRecord],
+    head: tuple[int, str] | None = None,
+    *,
+    key: AuditKey,
+    anchor: tuple[int, str] | None = None,
+    columns: bool = True,
 ) -> ChainCheck:
-    """Recompute the chain in seq order; name the first entry that is missing, moved or altered.
+    """Recompute the chain under ``key`` in seq order; name the first entry that is missing,
+    moved or altered.
 
     ``head`` is the episode row's (version, audit hash): a chain cut short at its end is caught
-    because it no longer reaches the head the episode records.
+    because it no longer reaches the head the episode records. ``anchor`` is a signed
+    checkpoint's (seq, hash) of this chain: the chain must still hold that hash at that seq, so
+    a chain cut short or rewound (its episode row with it), or recomputed, is caught too.
+    ``columns=False`` skips comparing the columns with the payload, for records that were never
+    stored (an in-memory replay's, whose columns ``entry_for`` set from the same decision).
     """
     prev, n = GENESIS, 0
+    anchored = anchor is None
     for n, rec in enumerate(records, start=1):
         if rec.seq != n:
             return ChainCheck(
@@ -155,19 +240,37 @@ def verify_chain(
                 n,
                 f"entry {n} does not link to entry {n - 1} (previous hash differs)",
             )
-        if chain_hash(prev, rec.payload) != rec.hash:
+        if key.chain_hash(prev, rec.payload) != rec.hash:
+            return ChainCheck(episode_id, False, n, n, _altered(n, prev, rec))
+        column = _column_mismatch(rec, episode_id, n) if columns else None
+        if column is not None:
             return ChainCheck(
                 episode_id,
                 False,
                 n,
                 n,
-                f"entry {n} was altered (its hash does not match its content)",
-            )
-        if not _columns_match(rec, episode_id, n):
-            return ChainCheck(
-                episode_id, False, n, n, f"entry {n}: its columns disagree with its hashed content"
+                f"entry {n}: its {column} column disagrees with its hashed content",
             )
         prev = rec.hash
+        if not anchored and n == anchor[0]:  # type: ignore[index]
+            if rec.hash != anchor[1]:  # type: ignore[index]
+                return ChainCheck(
+                    episode_id,
+                    False,
+                    n,
+                    n,
+                    f"entry {n} differs from the checkpoint's (the chain was rewritten)",
+                )
+            anchored = True
+    if not anchored:
+        return ChainCheck(
+            episode_id,
+            False,
+            n,
+            n + 1,
+            f"the chain ends at entry {n} but the checkpoint saw entry {anchor[0]}"  # type: ignore[index]
+            " (cut short or rewound)",
+        )
     if head is not None and (n, prev) != head:
         return ChainCheck(
             episode_id,
@@ -176,23 +279,54 @@ def verify_chain(
             n + 1,
             f"entry {n + 1} is missing: the episode is at version {head[0]} but the chain ends at entry {n}",
         )
-    return ChainCheck(episode_id, True, n)
+    return ChainCheck(episode_id, True, n, head_hash=prev)
 
 
-def _columns_match(rec: AuditRecord, episode_id: str, seq: int) -> bool:
-    """The indexed columns say what the hashed payload says (canonical JSON: exact substrings)."""
-    p = rec.payload
-    return (
-        rec.episode_id == episode_id
-        and b'"seq":%d,' % seq in p
-        and b'"episode_id":%b,' % _json_string(episode_id) in p
-        and b'"state_to":%b,' % _json_string(rec.state_to) in p
-        and b'"event_id":%b,' % _json_string(rec.event_id) in p
-    )
+def _altered(n: int, prev: str, rec: AuditRecord) -> str:
+    """Why entry ``n``'s hash is wrong: a plain sha256 is told apart (a forgery, or a chain
+    written before keyed chains), otherwise the content or the key differs."""
+    if plain_chain_hash(prev, rec.payload) == rec.hash:
+        return (
+            f"entry {n} is not keyed: its hash is a plain sha256 of its content, not the keyed "
+            "hash (forged, or written before chains were keyed)"
+        )
+    return f"entry {n} was altered (its hash does not match its content under the audit key)"
 
 
-def _json_string(value: str) -> bytes:
-    """The string as canonical JSON writes it; plain ids skip the encoder."""
-    if value.isprintable() and '"' not in value and "\\" not in value:
-        return b'"%b"' % value.encode()
-    return orjson.dumps(value)
+def _column_mismatch(rec: AuditRecord, episode_id: str, seq: int) -> str | None:
+    """The first stored column that does not say what the hashed payload says, if any.
+
+    The payload is parsed (orjson: a few µs) and each top-level field compared with its column;
+    times as instants, so that only a changed time is a mismatch, not its spelling.
+    """
+    if rec.episode_id != episode_id:
+        return "episode_id"
+    body = orjson.loads(rec.payload)
+    if type(body) is not dict:
+        return "payload"
+    get = body.get
+    for name, value in (
+        ("seq", seq),
+        ("episode_id", episode_id),
+        ("state_to", rec.state_to),
+        ("event_id", rec.event_id),
+        ("kind", rec.kind),
+        ("actor", rec.actor),
+        ("state_from", rec.state_from),
+    ):
+        if get(name, _ABSENT) != value or (name == "seq" and type(get(name)) is not int):
+            return name
+    for name, at in (("at", rec.at), ("recorded_at", rec.recorded_at)):
+        if not _same_time(get(name), at):
+            return name
+    return None
+
+
+_ABSENT = object()
+
+
+def _same_time(text: Any, value: datetime) -> bool:
+    try:
+        return isinstance(text, str) and datetime.fromisoformat(text) == value
+    except (ValueError, TypeError):  # TypeError: a naive time compared with an aware one
+        return False

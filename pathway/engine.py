@@ -115,8 +115,9 @@ def _request(definition: Definition, episode: Episode, event: Request) -> Decisi
         )
     work = DecisionInProgress.start(definition, episode, event)
     rule = definition.rules[spec.rule]
-    if spec.refused_always:
-        work.refuse(event.action, rule, [])
+    if spec.refused_always:  # the evidence says why: no state or fact could allow it
+        refused = Evidence(f"{event.action} is refused on every request", event.action, None, True)
+        work.refuse(event.action, rule, [refused])
         return work.finish()
     ctx = work.context()
     allowed_state = episode.state in spec.allowed_from

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, Self
 
-from pathway.audit import AuditRecord
+from pathway.audit import AuditKey, AuditRecord, process_key
 from pathway.errors import ConcurrencyConflict, EpisodeNotFound
 from pathway.model import PENDING, Decision, Episode, Observation, Timer
 
@@ -85,6 +85,9 @@ class DueTimer:
 class UnitOfWork(Protocol):
     """What the use cases need from storage. Implemented in memory here and in SQL in storage/."""
 
+    audit_key: AuditKey
+    """The key this database's audit chains are under (handed in, never stored with them)."""
+
     def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
@@ -136,6 +139,7 @@ class InMemoryStore:
     audit: dict[str, list[AuditRecord]] = field(default_factory=dict)
     observations: dict[str, list[Observation]] = field(default_factory=dict)
     outcomes: dict[str, Outcome] = field(default_factory=dict)
+    audit_key: AuditKey = field(default_factory=process_key)  # random per process unless given
 
 
 class InMemoryUnitOfWork:
@@ -144,6 +148,10 @@ class InMemoryUnitOfWork:
     def __init__(self, store: InMemoryStore | None = None) -> None:
         self.store = store if store is not None else InMemoryStore()
         self._staged: list[Change] = []
+
+    @property
+    def audit_key(self) -> AuditKey:
+        return self.store.audit_key
 
     def __enter__(self) -> Self:
         self._staged = []

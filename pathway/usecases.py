@@ -335,12 +335,12 @@ def _save(
     others = enrol(uow, definitions, decision, now) + close_enrolled(
         uow, definitions, decision, now
     )
-    record = entry_for(decision, now)
+    record = entry_for(decision, now, key=uow.audit_key)
     decision.episode.audit_hash = record.hash
     outcome = stamp(Outcome.of(decision), request)
     uow.save(Change(decision, record, outcome))
     for other in others:
-        other_record = entry_for(other, now)
+        other_record = entry_for(other, now, key=uow.audit_key)
         other.episode.audit_hash = other_record.hash
         uow.save(Change(other, other_record, Outcome.of(other)))
     uow.commit()

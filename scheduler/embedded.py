@@ -6,7 +6,8 @@ versions live in the database, not in APScheduler.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from pathway.usecases import DefinitionRegistry
 from scheduler.clock import DEFAULT_TOLERANCE, SchedulerClock
@@ -22,17 +23,27 @@ def start_embedded_scheduler(
     interval: float = 5.0,
     batch: int = 100,
     clock_tolerance: timedelta = DEFAULT_TOLERANCE,
+    checkpoint: Callable[[datetime], object] | None = None,
+    checkpoint_every: float = 3600.0,
 ) -> SchedulerService:
     """Start sweeping ``factory``'s database in background threads; call ``.stop()`` to end.
 
     The caller's wiring (``carepath.bootstrap``): the factory, which the scheduler now owns and
-    disposes of when it stops, and a registry holding every stored definition version.
+    disposes of when it stops, and a registry holding every stored definition version;
+    ``checkpoint`` writes a signed audit checkpoint every ``checkpoint_every`` seconds.
     """
     worker = TimerWorker(
         factory, definitions, batch=batch, lease=timedelta(seconds=max(30, 6 * interval))
     )
     clock = SchedulerClock(factory, clock_tolerance)  # the database's time (PostgreSQL)
-    service = SchedulerService(worker, interval=interval, heartbeat=max(interval, 5.0), clock=clock)
+    service = SchedulerService(
+        worker,
+        interval=interval,
+        heartbeat=max(interval, 5.0),
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        clock=clock,
+    )
     service.on_stop(factory.dispose)
     service.start()
     return service

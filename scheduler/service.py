@@ -5,6 +5,11 @@ the default in-memory one, private to this process, and the timers live in the d
 claims and row versions make firing exactly-once however many workers run. The sweep job runs
 with ``max_instances=1`` and ``coalesce=True``: a slow sweep is never doubled up, and missed
 runs collapse into one.
+
+A third, optional job writes a signed audit checkpoint every ``checkpoint_every`` seconds: the
+service is handed the writer (a callable taking ``now``) by its caller's composition root, so
+this package knows nothing of keys or files. Checkpoints are idempotent files: several workers
+writing one each per interval is harmless.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ class SchedulerService:
         interval: float = 5.0,
         heartbeat: float = 10.0,
         clock: Callable[[], datetime] = utcnow,
+        checkpoint: Callable[[datetime], object] | None = None,
+        checkpoint_every: float = 3600.0,
     ) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -79,6 +86,24 @@ class SchedulerService:
             next_run_time=utcnow(),
             misfire_grace_time=None,
         )
+        self._checkpoint = checkpoint
+        if checkpoint is not None and checkpoint_every > 0:
+            self._scheduler.add_job(
+                self._write_checkpoint,
+                "interval",
+                seconds=checkpoint_every,
+                id="checkpoint",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
+
+    def _write_checkpoint(self) -> None:
+        try:
+            written = self._checkpoint(self.clock())  # type: ignore[misc]
+            log.info("audit checkpoint written: %s", written)
+        except Exception:  # a broken audit log or a full disk: logged, tried again next time
+            log.exception("audit checkpoint failed")
 
     def _sweep(self) -> None:
         try:

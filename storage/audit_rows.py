@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pathway.audit import ChainCheck
 from pathway.audit_rebuild import (
@@ -64,6 +64,10 @@ def _statements(dialect: str) -> dict[str, str]:
             sql = QUERIES[source].replace("{range}", fragment)
             out[f"{part}:{name}"] = for_driver(sql, dialect)
     return out
+
+
+if TYPE_CHECKING:
+    from pathway.audit import AuditKey
 
 
 def verify_rows(
@@ -234,7 +238,9 @@ def verify_uow_rows(
     )
 
 
-def stream_chains(db: Any, dialect: str, *, chunk: int = 2000) -> Iterator[ChainCheck]:
+def stream_chains(
+    db: Any, dialect: str, *, key: AuditKey, chunk: int = 2000
+) -> Iterator[ChainCheck]:
     """Every episode's chain check (``pathway.audit.verify_chain``) on the same chunked stream:
     two queries per chunk instead of two per episode. Not wired into the command (the chain
     step is the chain's own); here so that it can be, and for the bench."""
@@ -252,7 +258,7 @@ def stream_chains(db: Any, dialect: str, *, chunk: int = 2000) -> Iterator[Chain
             for row in db.execute(q[f"chains:{'rest' if last else 'range'}"], params):
                 records.setdefault(row[0], []).append(audit_from_row(row))
             for row in rows:  # version and audit hash are columns 13 and 12 of the row
-                yield verify_chain(row[0], records.pop(row[0], []), (row[13], row[12]))
+                yield verify_chain(row[0], records.pop(row[0], []), (row[13], row[12]), key=key)
             for eid, orphaned in records.items():  # entries of no episode row
                 yield ChainCheck(eid, False, len(orphaned), 1, "the episode row is missing")
             if last:

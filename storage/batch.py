@@ -42,7 +42,13 @@ class BatchUnitOfWork(SqlUnitOfWork):
     def __init__(
         self, factory: SqlUnitOfWorkFactory, held: tuple[Any, Any], *, deferred: bool = False
     ) -> None:
-        super().__init__(factory.engine, factory.snapshots, factory.connections, held=held)
+        super().__init__(
+            factory.engine,
+            factory.snapshots,
+            factory.connections,
+            held=held,
+            audit_key=factory.audit_key,
+        )
         self.deferred = deferred
         self.written: dict[str, Episode] = {}  # cached once the outer transaction commits
         self._queue: list[ChangeRows] = []

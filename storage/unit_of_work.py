@@ -28,7 +28,7 @@ from typing import Any, Self
 
 from sqlalchemy.engine import Engine
 
-from pathway.audit import AuditRecord
+from pathway.audit import AuditKey, AuditRecord, process_key
 from pathway.errors import EpisodeNotFound
 from pathway.model import PENDING, Episode, Observation
 from pathway.unit_of_work import Change, DueTimer, Outcome
@@ -75,10 +75,12 @@ class SqlUnitOfWork:
         connections: ReadyConnections | None = None,
         *,
         held: tuple[Any, Any] | None = None,
+        audit_key: AuditKey | None = None,
     ) -> None:
         """``held``: a pooled connection (proxy, driver cursor) its caller owns and will give
         back; the unit of work then runs on it and never releases it (``storage.batch``)."""
         self.engine = engine
+        self.audit_key = audit_key or process_key()
         self._connections = connections or ReadyConnections(engine, keep=0)
         self._backend = self._connections.backend
         self._q = self._backend.queries
@@ -263,24 +265,29 @@ def due_in(episode: Episode, now: datetime, limit: int) -> list[DueTimer]:
 class SqlUnitOfWorkFactory:
     """Makes units of work on one engine, sharing its connections and its snapshot cache."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, audit_key: AuditKey | None = None) -> None:
+        """``audit_key``: the configured key (``carepath.bootstrap`` always gives it); without
+        one, this process's random key, for throwaway databases such as a test's."""
         self.engine = engine
+        self.audit_key = audit_key or process_key()
         self.snapshots = SnapshotCache()
         self.connections = ReadyConnections(engine)
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.snapshots, self.connections)
+        return SqlUnitOfWork(
+            self.engine, self.snapshots, self.connections, audit_key=self.audit_key
+        )
 
     def dispose(self) -> None:
         self.connections.close()
         self.engine.dispose()
 
 
-def uow_factory(url: str) -> SqlUnitOfWorkFactory:
+def uow_factory(url: str, audit_key: AuditKey | None = None) -> SqlUnitOfWorkFactory:
     """Open ``url`` once (migrating a fresh database) and return a zero-argument factory.
 
     Storage needs no definition: it stores what the engine decided.
     """
     engine = create_engine_for(url)
     ensure_schema(engine)
-    return SqlUnitOfWorkFactory(engine)
+    return SqlUnitOfWorkFactory(engine, audit_key)

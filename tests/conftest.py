@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from pathway.audit import AuditKey, use_process_key
 from pathway.unit_of_work import InMemoryStore, InMemoryUnitOfWork, UnitOfWork
 from storage.postgres_cluster import postgres_available, postgres_server
 from storage.roles import Roles
@@ -30,6 +32,16 @@ from storage.roles import Roles
 TEMPLATE = "carepath_template"
 ROLES = Roles()  # carepath_owner, carepath_app
 TEST_PASSWORD = "carepath-test"  # the throwaway cluster trusts loopback; a real server may not
+# The signing key and checkpoints of every test live in a throwaway configuration directory,
+# never the user's; one audit key serves the suite's processes (a unit of work given no key,
+# the CLI, subprocess workers), so that what one writes another verifies. A test that needs
+# other keys sets CAREPATH_* itself.
+TEST_AUDIT_SECRET = bytes(range(100, 132))
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="carepath-test-config-")
+os.environ["CAREPATH_AUDIT_KEY"] = TEST_AUDIT_SECRET.hex()
+for _name in ("CAREPATH_AUDIT_KEY_FILE", "CAREPATH_CHECKPOINT_DIR"):
+    os.environ.pop(_name, None)
+use_process_key(AuditKey(TEST_AUDIT_SECRET))
 _databases = itertools.count(1)
 
 

@@ -89,8 +89,16 @@ def verify(
         for episode_id in [episode] if episode else uow.episode_ids():
             head = uow.get_episode(episode_id)
             records = uow.audit_records(episode_id)
-            checks.append(verify_chain(episode_id, records, (head.version, head.audit_hash)))
-    broken = [ChainCheckOut(**asdict(c)) for c in checks if not c.ok]
+            checks.append(
+                verify_chain(
+                    episode_id, records, (head.version, head.audit_hash), key=uow.audit_key
+                )
+            )
+    broken = [
+        ChainCheckOut(**{k: v for k, v in asdict(c).items() if k != "head_hash"})
+        for c in checks
+        if not c.ok
+    ]
     rows = None
     if not chain_only:  # step 2: the rows equal a rebuild from each episode's own log
         from storage.audit_rows import verify_uow_rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -20,41 +21,94 @@ audit_app = typer.Typer(
 def verify(
     episode: Annotated[str | None, typer.Option(help="Only this episode.")] = None,
     chain_only: Annotated[
-        bool, typer.Option("--chain-only", help="Only the hash chains (skip the rows check).")
+        bool,
+        typer.Option(
+            "--chain-only", help="Only the keyed chains and the latest checkpoint (fast)."
+        ),
     ] = False,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(help="Read checkpoints from here (default: CAREPATH_CHECKPOINT_DIR)."),
+    ] = None,
 ) -> None:
-    """Recompute the hash chains, then check each episode's rows (state, facts, observations,
-    timers, tasks) equal a rebuild from its own audit log; exit 1 naming the first difference."""
-    from pathway.audit import verify_chain
+    """Recompute the keyed hash chains and check them against the latest signed checkpoint,
+    then check each episode's rows (state, facts, observations, timers, tasks) equal a rebuild
+    from its own audit log; exit 1 naming the first episode and what is wrong."""
+    from carepath.audit_verify import describe, verify_database
 
     checked(identifier, episode, "--episode")
     definitions, uow = _backend()
 
-    def body() -> list[Any]:
-        with uow:
-            ids = [episode] if episode else uow.episode_ids()
-            checks = []
-            for eid in ids:
-                ep = uow.get_episode(eid)
-                checks.append(
-                    verify_chain(eid, uow.audit_records(eid), (ep.version, ep.audit_hash))
-                )
-            return checks
+    def body() -> Any:
+        checkpoint = latest_checkpoint_or_fail(checkpoints)
+        return verify_database(uow, checkpoint, episode=episode)
 
-    checks = run_reporting(body)
-    bad = [c for c in checks if not c.ok]
-    for c in bad:
-        typer.echo(f"episode {c.episode_id}: {c.problem}", err=True)
-    entries = sum(c.entries for c in checks)
-    typer.echo(
-        f"{len(checks)} episode(s), {entries} entries: {'intact' if not bad else f'{len(bad)} broken'}"
+    report = run_reporting(body)
+    for finding in report.findings:
+        typer.echo(describe(finding), err=True)
+    anchor = (
+        f", checked against the checkpoint of {report.checkpoint.at.isoformat()}"
+        if report.checkpoint
+        else ", no checkpoint yet (carepath audit checkpoint)"
     )
+    verdict = "intact" if report.ok else f"{len(report.findings)} problem(s)"
+    typer.echo(f"{report.episodes} episode(s), {report.entries} entries{anchor}: {verdict}")
     rows_ok = True
     if not chain_only:  # step 2: the rows equal a rebuild from each episode's own log
         from carepath.cli.audit_rows import check_rows
 
         rows_ok = check_rows(definitions, uow, episode)
-    raise typer.Exit(1 if bad or not rows_ok else 0)
+    raise typer.Exit(1 if report.findings or not rows_ok else 0)
+
+
+@audit_app.command()
+def checkpoint(
+    to: Annotated[
+        Path | None,
+        typer.Option(help="A directory or .json file (default: CAREPATH_CHECKPOINT_DIR)."),
+    ] = None,
+) -> None:
+    """Verify the chains, then write a signed checkpoint of their heads outside the database."""
+    from datetime import UTC, datetime
+
+    from carepath.audit_verify import take_checkpoint
+    from carepath.checkpoints import CheckpointError, Signer, database_identity
+    from carepath.settings import Settings
+
+    _, uow = _backend()
+    settings = Settings.from_env()
+
+    def body() -> Path:
+        signer = Signer(settings.configuration())
+        database = database_identity(settings.database_url)
+        try:
+            return take_checkpoint(
+                lambda: uow, signer, database, settings.checkpoints(), datetime.now(UTC), to
+            )
+        except CheckpointError as exc:
+            typer.echo(f"carepath: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    path = run_reporting(body)
+    typer.echo(f"checkpoint written: {path}")
+
+
+def latest_checkpoint_or_fail(directory: Path | None) -> Any:
+    """The latest checkpoint of the configured database, its signature verified; a bad one
+    ends the command with exit 1 (it is itself a finding)."""
+    from carepath.checkpoints import CheckpointError, Signer, database_identity, latest_checkpoint
+    from carepath.settings import Settings
+
+    settings = Settings.from_env()
+    try:
+        return latest_checkpoint(
+            directory or settings.checkpoints(),
+            database_identity(settings.database_url),
+            Signer(settings.configuration()),
+        )
+    except CheckpointError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
 
 
 @audit_app.command()

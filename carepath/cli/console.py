@@ -47,11 +47,12 @@ def checked(rule: Callable[[T, str], T], value: T | None, flag: str) -> T | None
 def run_reporting(action: Callable[[], T]) -> T:
     """Run a command's body: a PathwayError or a database problem becomes one line on stderr
     and exit 2 (nothing was written: the use cases raise before writing)."""
+    from carepath.audit_keys import AuditKeyError
     from pathway.errors import PathwayError
 
     try:
         return action()
-    except PathwayError as exc:
+    except (PathwayError, AuditKeyError) as exc:
         fail(str(exc))
     except Exception as exc:
         problem = database_problem(exc)

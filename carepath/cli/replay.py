@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -44,7 +45,7 @@ def replay_command(
     def run() -> tuple[list[bytes], list[str], int, list]:
         settings = Settings.from_env()
         if definition is not None:  # this file, beside the other pathways' shipped ones
-            settings = Settings(settings.database_url, definition, settings.definition_paths)
+            settings = replace(settings, definition_path=definition)
         definitions = DefinitionRegistry(current_definitions(settings))
         if json_out and not database:
             outputs, failures, code = replay_files([str(f) for f in files], definitions, workers)
@@ -53,7 +54,7 @@ def replay_command(
         if database:
             from storage.unit_of_work import uow_factory
 
-            make_uow = uow_factory(database)
+            make_uow = uow_factory(database, settings.audit_key())
         scenarios = [load_scenario(f) for f in files]
         results = replay_many(scenarios, definitions, *([make_uow] if make_uow else []))
         outputs = [_dump(r.output) for r in results] if json_out else []

@@ -72,7 +72,21 @@ def run(
             worker.close(now)
             typer.echo(f"fired {fired} timer(s)")
             return
-        service = SchedulerService(worker, interval=interval, clock=clock)
+        from carepath.audit_verify import checkpoint_writer
+        from carepath.settings import Settings, checkpoint_seconds
+
+        settings = Settings.from_env()
+        try:
+            every = checkpoint_seconds(settings)
+        except ValueError as exc:
+            fail(str(exc))
+        service = SchedulerService(
+            worker,
+            interval=interval,
+            checkpoint=checkpoint_writer(settings, factory),
+            checkpoint_every=every,
+            clock=clock,
+        )
         typer.echo(f"scheduler {worker.id}: sweeping every {interval:g} s (Ctrl-C to stop)")
         service.run_until_signalled()
         typer.echo(f"scheduler {worker.id}: stopped after firing {worker.fired_total} timer(s)")

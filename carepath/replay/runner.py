@@ -95,7 +95,11 @@ def replay(
     with uow:
         episode = uow.get_episode(episode_id)
         check = verify_chain(
-            episode_id, uow.audit_records(episode_id), (episode.version, episode.audit_hash)
+            episode_id,
+            uow.audit_records(episode_id),
+            (episode.version, episode.audit_hash),
+            key=uow.audit_key,
+            columns=not isinstance(uow, InMemoryUnitOfWork),  # stored rows only: see verify_chain
         )
     output = {
         "scenario": scenario.name,

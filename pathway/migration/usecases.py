@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from pathway.audit import AuditRecord, entry_for
+from pathway.audit import AuditKey, AuditRecord, entry_for
 from pathway.definition import Definition
 from pathway.engine import decide
 from pathway.errors import ConcurrencyConflict, InvalidDefinition, InvalidRequest, PathwayError
@@ -146,7 +146,7 @@ def migrate_episode(
         if dry_run:
             result.status = WOULD_MIGRATE
             return result
-        record = migration_entry(decision, plan.changes(), now)
+        record = migration_entry(decision, plan.changes(), now, uow.audit_key)
         decision.episode.audit_hash = record.hash
         result.outcome = Outcome.of(decision)
         uow.save(Change(decision, record, result.outcome))
@@ -211,10 +211,10 @@ def fire_due_in_memory(
 
 
 def migration_entry(
-    decision: Decision, changes: dict[str, Any], recorded_at: datetime
+    decision: Decision, changes: dict[str, Any], recorded_at: datetime, key: AuditKey
 ) -> AuditRecord:
     """The decision's audit entry with a ``migration`` section: both versions and the changes."""
-    return entry_for(decision, recorded_at, {"migration": changes})
+    return entry_for(decision, recorded_at, {"migration": changes}, key=key)
 
 
 def _dry(

@@ -530,3 +530,6 @@ SELECT a.episode_id, a.seq, a.kind, a.at, a.state_from, a.state_to, a.payload
 FROM episodes e JOIN audit_log a ON a.episode_id = e.id
 WHERE e.pathway = :pathway
 ORDER BY e.id, a.seq
+-- audit_episode_ids --
+-- Every episode that has audit entries: a chain whose episode row is gone is a finding.
+SELECT DISTINCT episode_id FROM audit_log ORDER BY episode_id

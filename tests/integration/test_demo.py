@@ -137,7 +137,12 @@ def test_every_audit_chain_verifies(demo: Demo) -> None:
         with factory() as uow:
             for episode in demo.episodes.values():
                 records = uow.audit_records(episode.id)
-                check = verify_chain(episode.id, records, (episode.version, episode.audit_hash))
+                check = verify_chain(
+                    episode.id,
+                    records,
+                    (episode.version, episode.audit_hash),
+                    key=uow.audit_key,
+                )
                 assert check.ok, check
     finally:
         factory.dispose()

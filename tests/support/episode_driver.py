@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pathway import usecases
-from pathway.audit import AuditRecord, entry_for, verify_chain
+from pathway.audit import AuditKey, AuditRecord, entry_for, verify_chain
 from pathway.definition import load_definition
 from pathway.engine import decide, open_episode
 from pathway.model import Close, Episode, Event, FireTimer, Observe, Open, Request, UpdateTask
@@ -182,7 +182,7 @@ def event_of(record: AuditRecord) -> Event:
     raise AssertionError(f"unknown audit kind {kind!r}")
 
 
-def rebuild_from_audit(records: list[AuditRecord], stored: Episode) -> Episode:
+def rebuild_from_audit(records: list[AuditRecord], stored: Episode, key: AuditKey) -> Episode:
     """Replay the audit entries through the engine; every recomputed entry must match its row."""
     episode: Episode | None = None
     for record in records:
@@ -196,7 +196,7 @@ def rebuild_from_audit(records: list[AuditRecord], stored: Episode) -> Episode:
         else:
             assert episode is not None
             decision = decide(definition, episode, event, record.recorded_at)
-        again = entry_for(decision, record.recorded_at)
+        again = entry_for(decision, record.recorded_at, key=key)
         assert again.payload == record.payload, f"entry {record.seq} does not replay"
         assert again.hash == record.hash
         decision.episode.audit_hash = again.hash
@@ -210,9 +210,11 @@ def check_stored_episode(uow: UnitOfWork, episode_id: str) -> Episode:
     with uow:
         episode = uow.get_episode(episode_id)
         records = uow.audit_records(episode_id)
-    check = verify_chain(episode_id, records, (episode.version, episode.audit_hash))
+    check = verify_chain(
+        episode_id, records, (episode.version, episode.audit_hash), key=uow.audit_key
+    )
     assert check.ok, check.problem
     assert [r.seq for r in records] == list(range(1, episode.version + 1))
     assert records[-1].state_to == episode.state
-    assert rebuild_from_audit(records, episode) == episode
+    assert rebuild_from_audit(records, episode, uow.audit_key) == episode
     return episode

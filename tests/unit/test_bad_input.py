@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pathway import usecases
-from pathway.audit import verify_chain
+from pathway.audit import process_key, verify_chain
 from pathway.errors import (
     EpisodeClosed,
     EpisodeNotFound,
@@ -80,6 +80,8 @@ MALFORMED: dict[str, tuple[Any, str, Any, str]] = {
         "number from 0 to 200",
     ),
 }
+
+KEY = process_key()  # the in-memory unit of work's key
 
 
 def assert_explains(exc: PathwayError, name: str, value: Any, expected: str) -> None:
@@ -306,7 +308,7 @@ def head(run: Run) -> tuple[int, str]:
 
 def test_audit_chain_of_a_real_episode_verifies() -> None:
     run = real_episode()
-    check = verify_chain(run.episode_id, run.audit, head=head(run))
+    check = verify_chain(run.episode_id, run.audit, head=head(run), key=KEY)
     assert check.ok and check.entries == run.episode.version == len(run.audit)
     assert check.bad_seq is None
 
@@ -317,7 +319,7 @@ def test_altered_payload_is_caught_naming_the_entry() -> None:
     forged = records[3].payload.replace(b'"pain_score":5', b'"pain_score":2')
     assert forged != records[3].payload
     records[3] = dataclasses.replace(records[3], payload=forged)
-    check = verify_chain(run.episode_id, records, head=head(run))
+    check = verify_chain(run.episode_id, records, head=head(run), key=KEY)
     assert not check.ok and check.bad_seq == 4
     assert "entry 4" in check.problem and "altered" in check.problem
 
@@ -329,9 +331,9 @@ def test_altered_payload_with_a_recomputed_hash_breaks_the_next_link() -> None:
     records = run.audit
     forged = records[3].payload.replace(b'"pain_score":5', b'"pain_score":2')
     records[3] = dataclasses.replace(
-        records[3], payload=forged, hash=chain_hash(records[3].prev_hash, forged)
+        records[3], payload=forged, hash=chain_hash(KEY, records[3].prev_hash, forged)
     )
-    check = verify_chain(run.episode_id, records, head=head(run))
+    check = verify_chain(run.episode_id, records, head=head(run), key=KEY)
     assert not check.ok and check.bad_seq == 5 and "entry 5" in check.problem
 
 
@@ -343,15 +345,17 @@ def test_altered_last_entry_with_a_recomputed_hash_misses_the_head() -> None:
     last = records[-1]
     forged = last.payload.replace(b'"pain_score":4', b'"pain_score":1')
     assert forged != last.payload
-    records[-1] = dataclasses.replace(last, payload=forged, hash=chain_hash(last.prev_hash, forged))
-    assert not verify_chain(run.episode_id, records, head=head(run)).ok
+    records[-1] = dataclasses.replace(
+        last, payload=forged, hash=chain_hash(KEY, last.prev_hash, forged)
+    )
+    assert not verify_chain(run.episode_id, records, head=head(run), key=KEY).ok
 
 
 def test_deleted_entry_is_caught_naming_the_entry() -> None:
     run = real_episode()
     records = run.audit
     del records[2]  # entry 3
-    check = verify_chain(run.episode_id, records, head=head(run))
+    check = verify_chain(run.episode_id, records, head=head(run), key=KEY)
     assert not check.ok and check.bad_seq == 4
     assert "entry 3 was expected" in check.problem
 
@@ -360,7 +364,7 @@ def test_swapped_entries_are_caught_naming_the_entry() -> None:
     run = real_episode()
     records = run.audit
     records[2], records[3] = records[3], records[2]
-    check = verify_chain(run.episode_id, records, head=head(run))
+    check = verify_chain(run.episode_id, records, head=head(run), key=KEY)
     assert not check.ok and check.bad_seq == 4
     assert "entry 4 found where entry 3 was expected" in check.problem
 
@@ -368,6 +372,6 @@ def test_swapped_entries_are_caught_naming_the_entry() -> None:
 def test_dropped_tail_entry_is_caught_against_the_head() -> None:
     run = real_episode()
     records = run.audit[:-1]
-    check = verify_chain(run.episode_id, records, head=head(run))
+    check = verify_chain(run.episode_id, records, head=head(run), key=KEY)
     assert not check.ok and check.bad_seq == len(run.audit)
     assert f"entry {len(run.audit)} is missing" in check.problem

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from pathway import usecases
-from pathway.audit import verify_chain
+from pathway.audit import process_key, verify_chain
 from pathway.definition import DEFAULT_DEFINITION, Definition, compile_definition
 from pathway.errors import InvalidRequest
 from pathway.migration.plan import MissingStateMapping, migration_decision, plan_migration
@@ -103,7 +103,7 @@ def timers_by_key(run: Run) -> dict[str, Timer]:
 
 def assert_chain_intact(run: Run) -> None:
     ep = run.episode
-    check = verify_chain(ep.id, run.audit, (ep.version, ep.audit_hash))
+    check = verify_chain(ep.id, run.audit, (ep.version, ep.audit_hash), key=process_key())
     assert check.ok, check.problem
 
 
@@ -399,7 +399,7 @@ def test_a_migrate_entry_replays_from_the_log_alone() -> None:
     new = run.registry.get(m["to_version"])
     plan = plan_migration(before, run.registry.get(m["from_version"]), new, state_map, entry.at)
     again = migration_entry(
-        migration_decision(plan, entry.actor), plan.changes(), entry.recorded_at
+        migration_decision(plan, entry.actor), plan.changes(), entry.recorded_at, process_key()
     )
     assert (again.payload, again.hash) == (entry.payload, entry.hash)
 

@@ -957,6 +957,16 @@ def test_vertebroplasty_request_is_refused_and_changes_nothing_else(state: str) 
     (refusal,) = audited(run.audit[-1])
     assert refusal["rule_id"] == "AUG-NO-VERTEBROPLASTY"
     assert refusal["citations"] == [definition().references[r] for r in ("4", "1")]
+    # pinned: a request refused on every request says so (its evidence is never empty), and
+    # the definition turning "refused_by" into an ordinary rule would show other evidence
+    assert refusal["evidence"] == [
+        {
+            "test": "vertebroplasty is refused on every request",
+            "observed": "vertebroplasty",
+            "observation_id": None,
+            "held": True,
+        }
+    ]
 
 
 def test_kyphoplasty_request_on_care_day_90_with_pain_4_is_granted() -> None:

@@ -196,7 +196,9 @@ def test_a_thousand_running_episodes_migrate_audited_with_timers_recomputed(
                 (A.version, old[eid][1]) if ended else (B.version, old[eid][1] + 1)
             )
             episode, records = uow.get_episode(eid), uow.audit_records(eid)
-            check = verify_chain(eid, records, (episode.version, episode.audit_hash))
+            check = verify_chain(
+                eid, records, (episode.version, episode.audit_hash), key=uow.audit_key
+            )
             assert check.ok, check.problem
             assert [r.kind for r in records].count("migrate") == (0 if ended else 1)
             check_migrated(kinds[eid], episode, state)

@@ -131,7 +131,10 @@ def all_chains_verify(make_uow: Factory) -> None:
         for episode_id in uow.episode_ids():
             ep = uow.get_episode(episode_id)
             check = verify_chain(
-                episode_id, uow.audit_records(episode_id), (ep.version, ep.audit_hash)
+                episode_id,
+                uow.audit_records(episode_id),
+                (ep.version, ep.audit_hash),
+                key=uow.audit_key,
             )
             assert check.ok, (episode_id, check.problem)
 
@@ -579,7 +582,9 @@ push_into_care_until_done(sys.argv[1], sys.argv[2])
 def push_into_care_until_done(url: str, writer: str) -> None:
     """One racing process: push ep-1 into care under this writer's event id, retrying each
     conflict, and print what it got."""
-    make_uow = sql_uow_factory(url)
+    from carepath.settings import Settings
+
+    make_uow = sql_uow_factory(url, Settings.from_env().audit_key())  # the suite's key
     conflicts = 0
     while True:
         try:

@@ -67,7 +67,10 @@ def test_the_app_role_reads_and_appends_and_the_chain_holds(fresh_postgres_url: 
     with make_uow() as uow:
         episode = uow.get_episode("ep-1")
         check = verify_chain(
-            "ep-1", uow.audit_records("ep-1"), (episode.version, episode.audit_hash)
+            "ep-1",
+            uow.audit_records("ep-1"),
+            (episode.version, episode.audit_hash),
+            key=uow.audit_key,
         )
     assert check.ok
     make_uow.dispose()

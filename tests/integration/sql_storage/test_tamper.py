@@ -42,7 +42,10 @@ def tamper(factory: SqlUnitOfWorkFactory, *statements: str) -> ChainCheck:
     with factory() as uow:
         episode = uow.get_episode("ep-1")
         return verify_chain(
-            "ep-1", uow.audit_records("ep-1"), (episode.version, episode.audit_hash)
+            "ep-1",
+            uow.audit_records("ep-1"),
+            (episode.version, episode.audit_hash),
+            key=uow.audit_key,
         )
 
 
@@ -78,7 +81,7 @@ def test_a_changed_payload_is_named(factory: SqlUnitOfWorkFactory) -> None:
 def test_a_changed_column_is_named(factory: SqlUnitOfWorkFactory) -> None:
     check = tamper(factory, "UPDATE audit_log SET state_to = 'discharged' WHERE seq = 3")
     assert (check.ok, check.bad_seq) == (False, 3)
-    assert "columns disagree" in check.problem
+    assert "state_to column disagrees" in check.problem
 
 
 def test_a_deleted_entry_is_named(factory: SqlUnitOfWorkFactory) -> None:

@@ -354,7 +354,11 @@ def test_the_chains_checked_on_the_same_stream_agree_with_the_chain_step(
     def checks() -> list[Any]:
         uow = factory()
         with uow:
-            return list(stream_chains(uow.connection(), factory.engine.dialect.name, chunk=1))
+            return list(
+                stream_chains(
+                    uow.connection(), factory.engine.dialect.name, key=uow.audit_key, chunk=1
+                )
+            )
 
     assert [(c.episode_id, c.ok, c.entries) for c in checks()] == [(EP, True, 7), ("ep-2", True, 7)]
     sql(factory, f"UPDATE episodes SET version = 6 WHERE id = '{EP}'")

@@ -46,7 +46,8 @@ def test_marking_a_task_done_keeps_the_note_and_is_audited(
         assert last["tasks_closed"] == [
             {"key": key, "status": "done", "note": "MRI booked for Tuesday"}
         ]
-        assert verify_chain(episode_id, records, (episode.version, episode.audit_hash)).ok
+        head = (episode.version, episode.audit_hash)
+        assert verify_chain(episode_id, records, head, key=fresh.audit_key).ok
 
 
 def test_a_task_not_done_is_recorded_as_such(uow_factory: Callable[[], UnitOfWork]) -> None:

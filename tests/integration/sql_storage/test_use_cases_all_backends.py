@@ -178,7 +178,7 @@ def _stale_change(uow: UnitOfWork, pain: int, event_id: str) -> Change:
     episode = uow.get_episode("ep-1")
     event = Observe(event_id, day(2), "doctor", {"pain_score": pain})
     decision = decide(DEFS.current, episode, event, day(2))
-    record = entry_for(decision, day(2))
+    record = entry_for(decision, day(2), key=uow.audit_key)
     decision.episode.audit_hash = record.hash
     return Change(decision, record, Outcome.of(decision))
 

@@ -13,6 +13,7 @@ import itertools
 import json
 import sys
 
+from carepath.settings import Settings
 from pathway import usecases
 from pathway.errors import ConcurrencyConflict
 from storage.unit_of_work import uow_factory
@@ -20,7 +21,7 @@ from tests.support.episode_driver import DEFS, PRESENTATION, PROFILE, WORKUP, Co
 
 
 def contend(url: str, episode_ids: list[str], worker: int, n: int) -> None:
-    make_uow = uow_factory(url)
+    make_uow = uow_factory(url, Settings.from_env().audit_key())  # the suite's key
     conflicts = 0
     for i in range(n):
         episode_id = episode_ids[(worker + i) % len(episode_ids)]
@@ -44,7 +45,7 @@ def contend(url: str, episode_ids: list[str], worker: int, n: int) -> None:
 
 def loop(url: str, round_: str) -> None:
     """Whole courses, one episode after another, with every kind of write, until killed."""
-    make_uow = uow_factory(url)
+    make_uow = uow_factory(url, Settings.from_env().audit_key())  # the suite's key
     for k in itertools.count():
         course = Course(make_uow, f"{round_}-ep-{k}")
         course.open(PROFILE)
