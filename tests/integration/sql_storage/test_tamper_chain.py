@@ -20,11 +20,12 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from pathway.audit import AuditKey, AuditRecord, plain_chain_hash
 from storage.columns import postgres_time, sqlite_time
+from storage.database import create_engine_for
 from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
 from tests.support.episode_driver import in_care
 
@@ -44,21 +45,22 @@ DROP_TRIGGERS = {
 class World:
     factory: SqlUnitOfWorkFactory
     config: Path
+    intruder: Engine  # every right (PostgreSQL: the superuser), as the tampering needs
 
     @property
     def dialect(self) -> str:
         return self.factory.engine.dialect.name
 
     def sql(self, statement: str, **params: Any) -> None:
-        with self.factory.engine.begin() as db:
+        with self.intruder.begin() as db:
             db.execute(text(statement), params)
 
     def raw(self, statement: str) -> None:
-        with self.factory.engine.begin() as db:
+        with self.intruder.begin() as db:
             db.exec_driver_sql(statement)
 
     def drop_triggers(self) -> None:
-        with self.factory.engine.begin() as db:
+        with self.intruder.begin() as db:
             for statement in DROP_TRIGGERS[self.dialect]:
                 db.exec_driver_sql(statement)
 
@@ -78,7 +80,9 @@ def run_cli(*args: str) -> Any:
 
 
 @pytest.fixture
-def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(
+    database_url: str, database_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[World]:
     monkeypatch.setenv("CAREPATH_DATABASE_URL", database_url)
     monkeypatch.setenv("CAREPATH_AUDIT_KEY", SECRET.hex())
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
@@ -90,7 +94,9 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     in_care(factory, "ep-2")  # entries 1..2
     written = run_cli("audit", "checkpoint")
     assert written.exit_code == 0, written.output
-    yield World(factory, tmp_path / "config" / "carepath")
+    intruder = create_engine_for(database_admin_url)
+    yield World(factory, tmp_path / "config" / "carepath", intruder)
+    intruder.dispose()
     factory.dispose()
 
 
