@@ -190,9 +190,7 @@ def explain_episode(
         for route in definition.states[episode.state].routes:
             candidates += _route_candidates(definition, route, ctx, transfer=False)
     timers = [] if terminal else [_timer(definition, episode, t) for t in episode.pending_timers()]
-    return Explanation(
-        episode.id, definition.id, episode.state, tuple(candidates), tuple(timers)
-    )
+    return Explanation(episode.id, definition.id, episode.state, tuple(candidates), tuple(timers))
 
 
 def _route_candidates(
@@ -278,7 +276,9 @@ def criterion_tree(node: Node) -> Any:
     if isinstance(node, Not):
         return {"not": criterion_tree(node.child)}
     if isinstance(node, All | AnyOf):
-        return {"all" if isinstance(node, All) else "any": [criterion_tree(c) for c in node.children]}
+        return {
+            "all" if isinstance(node, All) else "any": [criterion_tree(c) for c in node.children]
+        }
     if isinstance(node, InState):
         return {"in_state": sorted(node.states)}
     if isinstance(node, Known):
