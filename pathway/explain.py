@@ -132,6 +132,7 @@ class Explanation:
     state: str
     candidates: tuple[Candidate, ...]
     timers: tuple[TimerWait, ...]
+    version: str = ""  # the definition version it was explained on (not in the JSON)
 
     @property
     def next_move(self) -> Candidate | None:
@@ -190,7 +191,24 @@ def explain_episode(
         for route in definition.states[episode.state].routes:
             candidates += _route_candidates(definition, route, ctx, transfer=False)
     timers = [] if terminal else [_timer(definition, episode, t) for t in episode.pending_timers()]
-    return Explanation(episode.id, definition.id, episode.state, tuple(candidates), tuple(timers))
+    return Explanation(
+        episode.id,
+        definition.id,
+        episode.state,
+        tuple(candidates),
+        tuple(timers),
+        definition.version,
+    )
+
+
+def explain_stored(uow: Any, definitions: Any, episode_id: str, at: datetime) -> Explanation:
+    """The explanation of a stored episode at ``at`` (never before it entered its state: an
+    event cannot be earlier); EpisodeNotFound when there is none. ``uow`` is a UnitOfWork,
+    ``definitions`` a DefinitionRegistry (every stored version)."""
+    with uow:
+        episode = uow.get_episode(episode_id)
+    definition = definitions.get(episode.definition_version)
+    return explain_episode(definition, episode, max(at, episode.state_entered_at))
 
 
 def _route_candidates(
