@@ -20,8 +20,8 @@ from functools import partial
 from fastapi import FastAPI
 
 from carepath.api import audit, episodes, measures, tokens
-from carepath.api import explain as explain_routes
 from carepath.api import definitions as definition_routes
+from carepath.api import explain as explain_routes
 from carepath.api.logs import redact_access_log
 from carepath.api.methods import AnswerOptions
 from carepath.api.openapi_docs import problem_media_types
