@@ -44,7 +44,11 @@ def _show(definition: Definition, name: str, value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(_state_or(definition, name, v) for v in value)
     spec = definition.vocabulary.facts.get(name)
-    unit = f" {spec.unit}" if spec is not None and spec.unit and spec.kind == "integer" else ""
+    unit = (
+        f" {spec.unit}"
+        if spec is not None and spec.unit and spec.kind in ("integer", "number")
+        else ""
+    )
     return f"{_state_or(definition, name, value)}{unit}"
 
 
@@ -62,8 +66,20 @@ def leaf_words(definition: Definition, leaf: Leaf) -> str:
     if op == "known":
         need = f"{label} {'not ' if negated else ''}recorded"
     elif op == "is":
-        want = leaf.value if not negated else not leaf.value
-        need = label if want is True else f"not {label}"
+        if negated:  # anything but the value, unknown included
+            need = (
+                f"not {label}"
+                if leaf.value is True
+                else f"{label} not {_show(definition, leaf.fact, leaf.value)}"
+            )
+        else:
+            need = (
+                label
+                if leaf.value is True
+                else f"{label}: {_show(definition, leaf.fact, leaf.value)}"
+            )
+    elif leaf.count:
+        need = f"{'not ' if negated else ''}number of {label} {OPS.get(op, op)} {leaf.value}"
     else:
         value = leaf.value
         if isinstance(value, dict):  # compared with another value
@@ -81,16 +97,34 @@ def leaf_words(definition: Definition, leaf: Leaf) -> str:
         seen = "to be recorded in the observation itself"
     elif leaf.observed is None:
         seen = "unknown"
+    elif leaf.count:
+        seen = f"is {leaf.observed}"
     else:
         seen = "is " + _show(definition, leaf.fact, leaf.observed)
     return f"{need} ({seen})"
+
+
+def needs_words(definition: Definition, leaves: tuple[Leaf, ...]) -> tuple[str, ...]:
+    """Each failing leaf said; alternatives (leaves of one ``any``) said together, "either … or
+    …", since any one of them would do."""
+    out: list[str] = []
+    i = 0
+    while i < len(leaves):
+        group = leaves[i].group
+        j = i + 1
+        while group is not None and j < len(leaves) and leaves[j].group == group:
+            j += 1
+        said = [leaf_words(definition, leaf) for leaf in leaves[i:j]]
+        out.append(said[0] if len(said) == 1 else "either " + ", or ".join(said))
+        i = j
+    return tuple(out)
 
 
 def candidate_line(definition: Definition, c: Candidate) -> Line:
     title = definition.rules[c.rule].title
     dest = definition.states[c.to].label if c.to else "stays here"
     heading = f"{c.rule} → {dest}"
-    needs = tuple(leaf_words(definition, leaf) for leaf in c.failing)
+    needs = needs_words(definition, c.failing)
     return Line(c.rule, title, heading, c.holds, needs, c.transfer)
 
 
@@ -100,7 +134,7 @@ def timer_line(definition: Definition, t: TimerWait) -> Line:
     heading = f"{t.rule}{moves} due {t.due_at:%Y-%m-%d %H:%M} UTC"
     if t.fires_if is None:
         return Line(t.rule, title, heading, True, ())
-    needs = tuple(leaf_words(definition, leaf) for leaf in t.fires_if.failing)
+    needs = needs_words(definition, t.fires_if.failing)
     return Line(t.rule, title, heading, t.fires_if.holds, needs)
 
 

@@ -31,7 +31,7 @@ the timer's due time: what the timer would do if nothing is observed before then
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -62,6 +62,8 @@ class Leaf:
     value: Any
     unknown: bool  # it fails because the fact (or the value it is compared with) is unknown
     in_event: bool = False  # it reads the observation itself (scope event)
+    count: bool = False  # it compares a list fact's number of items
+    group: int | None = None  # leaves of one group are alternatives: any one would do
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -249,21 +251,25 @@ def _missing(leaves: Any) -> tuple[str, ...]:
 # -- walking a compiled tree ------------------------------------------------------------------
 
 
-def failing_leaves(node: Node, ctx: Context, negated: bool = False) -> Iterator[Leaf]:
+def failing_leaves(
+    node: Node, ctx: Context, negated: bool = False, group: int | None = None
+) -> Iterator[Leaf]:
     """The leaves that make ``node`` (negated when ``negated``) fail in ``ctx``: for an ``all``
-    the parts that fail, for an ``any`` every part, through ``not`` with the sense flipped."""
+    the parts that fail, for an ``any`` every part (alternatives: one ``group``), through
+    ``not`` with the sense flipped."""
     if isinstance(node, RuleRef):
-        yield from failing_leaves(node.target, ctx, negated)  # type: ignore[arg-type]
+        yield from failing_leaves(node.target, ctx, negated, group)  # type: ignore[arg-type]
     elif isinstance(node, Not):
-        yield from failing_leaves(node.child, ctx, not negated)
+        yield from failing_leaves(node.child, ctx, not negated, group)
     elif isinstance(node, All | AnyOf):
         conjunctive = isinstance(node, All) != negated  # not(any) fails like all(not)
+        inner = group if conjunctive else id(node)
         for child in node.children:
             child_fails = child.test(ctx) == negated
             if child_fails or not conjunctive:
-                yield from failing_leaves(child, ctx, negated)
+                yield from failing_leaves(child, ctx, negated, inner)
     elif isinstance(node, Compare | Known | InState):
-        yield _leaf(node, ctx, negated)
+        yield replace(_leaf(node, ctx, negated), group=group)
 
 
 def _leaf(node: Node, ctx: Context, negated: bool) -> Leaf:
@@ -282,7 +288,8 @@ def _leaf(node: Node, ctx: Context, negated: bool) -> Leaf:
         target = {"var": node.var, "value": current}
         unknown_target = current is None
     unknown = not negated and (value is None or unknown_target)
-    return Leaf(node.name, value, prefix + node.op, target, unknown, node.scope == "event")
+    in_event = node.scope == "event"
+    return Leaf(node.name, value, prefix + node.op, target, unknown, in_event, node.count)
 
 
 def criterion_tree(node: Node) -> Any:
