@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -332,3 +333,61 @@ def test_with_nothing_new_the_explained_move_is_the_engine_s_for_every_state() -
             assert decision.transitions == [], name
         else:
             assert decision.transitions[0].dest == predicted.to, name
+
+
+# -- agreement on every scenario of the library ------------------------------------------------
+
+SCENARIOS = sorted(
+    p for p in (Path(__file__).parents[1] / "scenarios").iterdir() if p.suffix in (".json", ".yaml")
+)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_every_observation_of_every_scenario_does_what_explain_said_before_it(path: Path) -> None:
+    from carepath.replay.runner import replay
+    from carepath.replay.scenario import load_scenario
+    from pathway.unit_of_work import InMemoryUnitOfWork
+    from tests.support.pathway_runs import shipped_registry
+
+    made: list[InMemoryUnitOfWork] = []
+
+    def make_uow() -> InMemoryUnitOfWork:
+        made.append(InMemoryUnitOfWork())
+        return made[-1]
+
+    registry = shipped_registry()
+    replay(load_scenario(path), registry, make_uow)
+    (uow,) = made
+    checked = 0
+    for episode_id in uow.store.episodes:  # the scenario's, and any it enrolled
+        checked += _check_observations(uow, registry, episode_id)
+    assert checked or "invalid" in path.stem or "closed" in path.stem or "tx_" in path.stem
+
+
+def _check_observations(uow: Any, registry: Any, episode_id: str) -> int:
+    """Rebuild the episode from its audit log; before each observation, explain's next move
+    must be the engine's."""
+    from pathway.engine import open_episode
+    from pathway.model import Open
+    from tests.support.episode_driver import event_of
+
+    episode = None
+    checked = 0
+    for record in uow.audit_records(episode_id):
+        event = event_of(record)
+        definition = registry.get(record.body()["definition_version"])
+        if isinstance(event, Open):
+            episode = open_episode(definition, event, episode_id, record.recorded_at).episode
+            continue
+        assert episode is not None
+        decision = decide(definition, episode, event, record.recorded_at)
+        if isinstance(event, Observe) and not definition.is_terminal(episode.state):
+            predicted = explain_episode(definition, episode, event.at, event.facts).next_move
+            if predicted is None or predicted.to is None:
+                assert decision.transitions == [], (record.seq, predicted)
+            else:
+                first = decision.transitions[0]
+                assert (first.dest, predicted.rule in first.rules) == (predicted.to, True)
+            checked += 1
+        episode = decision.episode
+    return checked
