@@ -391,3 +391,21 @@ def _check_observations(uow: Any, registry: Any, episode_id: str) -> int:
             checked += 1
         episode = decision.episode
     return checked
+
+
+@pytest.mark.parametrize("name", LIVE)
+def test_each_pending_timer_fires_its_rule_exactly_when_fires_if_says(name: str) -> None:
+    from pathway.model import FireTimer
+
+    run = driven(name)
+    d, episode = run.definition, run.episode
+    e = explain_episode(d, episode, run.at())
+    keys = {t.rule_id: t.key for t in episode.pending_timers()}
+    for wait in e.timers:
+        due = max(wait.due_at, episode.state_entered_at)
+        decision = decide(d, episode, FireTimer("probe", due, "test", keys[wait.rule]), due)
+        expected = wait.fires_if is None or wait.fires_if.holds
+        if not d.rules[wait.rule].once:
+            assert (wait.rule in decision.rule_ids) == expected, (name, wait.rule)
+        moved = [(t.source, t.dest) for t in decision.transitions]
+        assert moved == ([(episode.state, wait.moves_to)] if wait.moves_to else []), wait.rule
