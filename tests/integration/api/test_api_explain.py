@@ -69,3 +69,13 @@ def test_a_bad_time_is_422_naming_it(api: ApiWorld) -> None:
     response = api.call("GET", f"/api/episodes/{episode}/explain?at=soon")
     assert response.status_code == 422
     assert "at" in response.text
+
+
+def test_explain_reads_the_same_on_each_database(api_on: ApiWorld) -> None:
+    episode = api_on.open_episode()
+    body = api_on.call("GET", f"/api/episodes/{episode}/explain", "admin").json()
+    assert body["state"] == "workup"
+    assert [t["rule"] for t in body["timers"]] == ["FU-WORKUP-OVERDUE"]
+    assert next(c for c in body["candidates"] if c["rule"] == "WU-COMPLETE")["missing"] == [
+        "mri_done", "ct_done", "neuro_exam_done"
+    ]  # fmt: skip
