@@ -27,6 +27,7 @@ class Line:
     holds: bool
     needs: tuple[str, ...]
     transfer: bool = False
+    condition: str = ""  # a timer's condition in words ("" when it has none)
 
 
 def fact_label(definition: Definition, name: str) -> str:
@@ -135,7 +136,7 @@ def timer_line(definition: Definition, t: TimerWait) -> Line:
     if t.fires_if is None:
         return Line(t.rule, title, heading, True, ())
     needs = needs_words(definition, t.fires_if.failing)
-    return Line(t.rule, title, heading, t.fires_if.holds, needs)
+    return Line(t.rule, title, heading, t.fires_if.holds, needs, condition=t.fires_if.text)
 
 
 def lines(definition: Definition, e: Explanation) -> tuple[list[Line], list[Line]]:
@@ -158,7 +159,7 @@ def text(definition: Definition, e: Explanation) -> list[str]:
     if nxt is None:
         out.append("next observation: moves nothing as things stand")
     else:
-        where = definition.states[nxt.to].label if nxt.to else "no move"
+        where = definition.states[nxt.to].label if nxt.to else "stays here"
         out.append(f"next observation: {nxt.rule} → {where}")
     cands, timers = lines(definition, e)
     out.append("transitions (in the order they are checked):")
@@ -169,6 +170,9 @@ def text(definition: Definition, e: Explanation) -> list[str]:
         out.append(f"  {mark} {line.heading}{kind}: {tail}")
     out.append("timers:" if timers else "timers: none pending")
     for line in timers:
-        tail = "fires" if line.holds else "fires only if " + "; ".join(line.needs)
+        if not line.holds:
+            tail = "fires only if " + "; ".join(line.needs)
+        else:
+            tail = f"fires ({line.condition} holds now)" if line.condition else "fires"
         out.append(f"  {line.heading}: {tail}")
     return out

@@ -28,3 +28,16 @@ def test_a_comparison_says_what_it_needs_and_what_was_seen() -> None:
     said = "\n".join(text(run.definition, e))
     assert "next observation: RA-CONTINUE → Conservative care" in said
     assert "✗ DR-PAIN → Kyphoplasty consideration: needs " in said
+
+
+def test_a_timer_is_said_with_its_condition() -> None:
+    from tests.support.pathway_runs import in_care
+
+    run = in_care(pain=6)
+    said = text(run.definition, explain_episode(run.definition, run.episode, run.at()))
+    assert any(
+        line.startswith("  FU-REIMAGE due ") and line.endswith("fires (pain_score >= 4 holds now)")
+        for line in said
+    ), said
+    assert any(line.startswith("  FU-REASSESS → Reassessment due ") for line in said), said
+    assert "next observation: moves nothing as things stand" in said
