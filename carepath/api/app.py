@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from carepath.api import audit, episodes, measures, tokens
 from carepath.api import definitions as definition_routes
+from carepath.api import explain as explain_routes
 from carepath.api.logs import redact_access_log
 from carepath.api.methods import AnswerOptions
 from carepath.api.openapi_docs import problem_media_types
@@ -93,7 +94,7 @@ def create_api(
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
     app.add_middleware(AnswerOptions)
-    for module in (episodes, audit, definition_routes, tokens, measures):
+    for module in (episodes, audit, definition_routes, tokens, measures, explain_routes):
         app.include_router(module.router)
     install_docs(app)
     app.openapi = partial(problem_media_types, app)  # type: ignore[method-assign]

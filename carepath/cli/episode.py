@@ -231,6 +231,25 @@ def show(episode_id: str, json_out: Json = False) -> None:
 
 
 @episode_app.command()
+def explain(episode_id: str, json_out: Json = False, at: At = None) -> None:
+    """What the episode is waiting for: every way out of its state and every pending timer,
+    with what fails and what is unknown."""
+    from carepath.explain_words import text
+    from pathway.explain import explain_stored
+
+    checked(inputs.identifier, episode_id, "EPISODE_ID")
+    moment = parse_time(at)
+    definitions, uow = _backend()
+    e = run_reporting(lambda: explain_stored(uow, definitions, episode_id, moment))
+    if json_out:
+        _print_json(e.to_dict())
+        return
+    definition = definitions.get(e.version)
+    for line in text(definition, e):
+        typer.echo(line)
+
+
+@episode_app.command()
 def history(episode_id: str, json_out: Json = False) -> None:
     """The timeline: every decision with its evidence and citations, oldest first."""
     checked(inputs.identifier, episode_id, "EPISODE_ID")

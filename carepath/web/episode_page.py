@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from carepath.api.services import Services
+from carepath.explain_words import Line, lines
 from carepath.web.observation_form import ObservationForm, build_form
 from carepath.web.pathway_map import PathwayMap, pathway_map
 from carepath.web.timeline import Entry, Refused, refusals, show_value, timeline, visited_states
@@ -19,6 +20,7 @@ from carepath.web.worklist_rows import Row, build_row
 from pathway.definition import Definition
 from pathway.diagram import mermaid
 from pathway.errors import PathwayError
+from pathway.explain import explain_episode
 from pathway.model import OPEN, Episode, Task
 from pathway.unit_of_work import Outcome
 
@@ -76,6 +78,28 @@ class EpisodePage:
     close_reasons: tuple[str, ...]
     review: bool  # in a review state, an observation is the review
     links: tuple[LinkLine, ...] = ()
+    waiting: Waiting | None = None  # None for an ended episode
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """The "What it is waiting for" panel: ``pathway.explain`` said (``carepath.explain_words``)."""
+
+    next_move: Line | None  # what the next observation would do, as things stand
+    routes: list[Line]  # the state's own ways out, in the order they are checked
+    transfers: list[Line]  # the immediate-transfer checks, checked first
+    timers: list[Line]
+
+
+def waiting(definition: Definition, episode: Episode, now: datetime) -> Waiting | None:
+    if definition.is_terminal(episode.state):
+        return None
+    e = explain_episode(definition, episode, max(now, episode.state_entered_at))
+    cands, timers = lines(definition, e)
+    nxt = next((c for c in cands if c.holds), None)
+    return Waiting(
+        nxt, [c for c in cands if not c.transfer], [c for c in cands if c.transfer], timers
+    )
 
 
 def load_episode_page(
@@ -134,6 +158,7 @@ def load_episode_page(
             LinkLine(k.episode_id, _pathway_title(svc, k.pathway), k.rule, RELATIONS[k.relation])
             for k in episode.links
         ),
+        waiting=waiting(definition, episode, now),
     )
 
 

@@ -77,6 +77,8 @@ def test_good_options_open_the_episode(database: str) -> None:
     [
         ["episode", "show", "a\x01b"],
         ["episode", "history", "\udcff"],
+        ["episode", "explain", "a\x01b"],
+        ["episode", "explain", "e1", "--at", "yesterday"],
         ["episode", "observe", "a\x00b", "--facts", "{}"],
         ["episode", "request", "e1", "vertebro\x01plasty"],
         ["episode", "close", "e1", "--reason", "declined\x1b"],

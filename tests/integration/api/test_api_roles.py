@@ -61,6 +61,7 @@ ENDPOINTS = [
         {"status": "done", "note": "booked"},
     ),  # fmt: skip
     Endpoint("history", "GET", "/api/episodes/{episode}/history", READ),
+    Endpoint("explain", "GET", "/api/episodes/{episode}/explain", READ),
     Endpoint("verify", "GET", "/api/audit/verify", AUDIT),
     Endpoint("export-jsonl", "GET", "/api/audit/export?format=jsonl", AUDIT),
     Endpoint("export-fhir", "GET", "/api/audit/export?format=fhir&episode={episode}", AUDIT),

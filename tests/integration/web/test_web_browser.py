@@ -151,6 +151,14 @@ def test_coordinator_records_a_motor_deficit_and_the_episode_leaves_the_worklist
     head = browser.find_element(By.CSS_SELECTOR, ".episode-head")
     assert "DEMO-0017" in head.text and "Conservative care" in head.text
     _shot(browser, "04-episode-conservative-care")
+    waiting = browser.find_element(By.ID, "waiting")  # what it is waiting for: timers, no route
+    assert "What it is waiting for" in waiting.text and "FU-3MONTH" in waiting.text
+    summary = waiting.find_element(By.CSS_SELECTOR, ".waiting-transfers summary")
+    assert "none holds" in summary.text
+    tx = waiting.find_element(By.CSS_SELECTOR, '[data-rule="TX-NEURO"]')
+    assert not tx.is_displayed()
+    summary.click()  # unfolded: each check with what it would need
+    assert tx.is_displayed() and "Motor deficit" in tx.text
 
     Select(browser.find_element(By.ID, "f-neuro_deficit_motor")).select_by_visible_text("Yes")
     browser.find_element(By.CSS_SELECTOR, "#observe button[type=submit]").click()
@@ -160,6 +168,7 @@ def test_coordinator_records_a_motor_deficit_and_the_episode_leaves_the_worklist
     assert "Immediate transfer" in head.text
     assert browser.current_url.endswith(f"/episodes/{conservative}")  # sent inline, by htmx
     _shot(browser, "05-moved-to-immediate-transfer")
+    assert "the episode has ended" in browser.find_element(By.ID, "waiting").text
 
     browser.find_element(By.LINK_TEXT, "← Worklist").click()
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "tr.row")))
