@@ -78,6 +78,7 @@ class EpisodeRow(SQLModel, table=True):
     closed_reason: str | None = None
     patient_ref: str | None = None
     label: str | None = None
+    owner: str | None = None  # the coordinator it is assigned to (migration 0008)
     audit_hash: str
     version: int
     facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -53,6 +53,7 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
         "closed_reason": ep.closed_reason,
         "patient_ref": ep.patient_ref,
         "label": ep.label,
+        "owner": ep.owner,
         "audit_hash": ep.audit_hash,
         "version": ep.version,
         "expected_version": before.version if before else None,
