@@ -132,8 +132,7 @@ WHERE id = :id AND version = :expected_version
 -- The same without the worklist index's columns: on SQLite, naming an indexed column in SET
 -- rewrites its index entry even when the value is unchanged (one more page per commit).
 UPDATE episodes SET remembered = :remembered, closed_reason = :closed_reason,
-    audit_hash = :audit_hash, version = :version, facts = :facts, links = :links,
-    owner = :owner
+    audit_hash = :audit_hash, version = :version, facts = :facts, links = :links
 WHERE id = :id AND version = :expected_version
 
 -- insert_observation --

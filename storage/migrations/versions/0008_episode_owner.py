@@ -20,9 +20,13 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("episodes", sa.Column("owner", sa.String(), nullable=True))
+    # the worklist's assigned=NAME: one coordinator's episodes in due order, without walking
+    # everyone's
+    op.create_index("ix_episodes_owner_next_due_at", "episodes", ["owner", "next_due_at"])
 
 
 def downgrade() -> None:
     # Plain DROP COLUMN (SQLite 3.35+ and PostgreSQL): a batch rebuild of ``episodes`` would
     # have to recreate its expression and partial indexes.
+    op.drop_index("ix_episodes_owner_next_due_at", "episodes")
     op.execute("ALTER TABLE episodes DROP COLUMN owner")
