@@ -123,6 +123,18 @@ def actor(value: str, field: str = "actor") -> str:
     return value
 
 
+OWNER_WORDS = ("me", "none")  # the worklist's ``assigned=me|none`` and ``--to none``
+
+
+def owner(value: str, field: str = "owner") -> str:
+    """The coordinator an episode is assigned to: an actor's rules (printable, not ``token:…``),
+    and not ``me`` or ``none``, which the assignment and the worklist filter read as words."""
+    actor(value, field)
+    if value.lower() in OWNER_WORDS:
+        raise InputError(field, value, "a coordinator's name other than 'me' or 'none'")
+    return value
+
+
 def clinical_time(value: datetime, field: str = "at") -> datetime:
     """``value`` as aware UTC (no offset means UTC), within TIME_MIN–TIME_MAX."""
     expected = f"a time from {TIME_MIN:%Y-%m-%d} to {TIME_MAX:%Y-%m-%d} (UTC)"

@@ -167,6 +167,8 @@ def entry_for(
     ):  # the opening entry also names the patient, so the log alone rebuilds the row
         body["patient_ref"] = ep.patient_ref
         body["label"] = ep.label
+    if event.kind == "assign":  # who owns it now (None: unassigned), so the log rebuilds it
+        body["owner"] = ep.owner
     reason = getattr(event, "reason", None) or getattr(event, "action", None)
     if reason:
         body["reason"] = reason

@@ -37,6 +37,7 @@ EPISODE_COLUMNS = (
     "pathway",
     "patient_ref",
     "label",
+    "owner",
     "opened_at",
     "state_entered_at",
     "care_started_at",
@@ -144,7 +145,7 @@ def rebuild(
             ep = rows.episode = {
                 "opened_at": at, "state_entered_at": at, "care_started_at": None,
                 "patient_ref": b.get("patient_ref"), "label": b.get("label"),
-                "closed_reason": None, "remembered": {}, "links": [],
+                "owner": None, "closed_reason": None, "remembered": {}, "links": [],
             }  # fmt: skip
             entered.insert(0, definition.initial_state)
             state_before = definition.initial_state
@@ -180,6 +181,8 @@ def rebuild(
             )
         if b["kind"] == "close":
             ep["closed_reason"] = b.get("reason")
+        elif b["kind"] == "assign":
+            ep["owner"] = b.get("owner")
         _fold_timers(b, timers, recorded_at)
         _fold_tasks(b, tasks, recorded_at)
     if ep is None:

@@ -23,6 +23,7 @@ from pathway.model import (
     NOT_DONE,
     OPEN,
     PENDING,
+    Assign,
     Close,
     Decision,
     Episode,
@@ -83,6 +84,10 @@ def decide(definition: Definition, episode: Episode, event: Event, now: datetime
         return _request(definition, episode, event)
     if isinstance(event, UpdateTask):
         return _update_task(definition, episode, event)
+    if isinstance(event, Assign):
+        work = DecisionInProgress.start(definition, episode, event)
+        work.episode.owner = event.owner
+        return work.finish()
     if isinstance(event, LinkEpisode):
         work = DecisionInProgress.start(definition, episode, event)
         work.episode.links = (*episode.links, event.link)
@@ -99,7 +104,9 @@ def decide(definition: Definition, episode: Episode, event: Event, now: datetime
         work.fire(definition.rules[close.rule], [])
         work.move(close.to, close.rule, (close.rule,))
         return work.finish()
-    raise InvalidRequest("event", type(event).__name__, "observe, request, close, task or timer")
+    raise InvalidRequest(
+        "event", type(event).__name__, "observe, request, close, task, assign or timer"
+    )
 
 
 def _request(definition: Definition, episode: Episode, event: Request) -> Decision:

@@ -102,6 +102,7 @@ class Episode:
     label: str | None = None
     audit_hash: str = "0" * 64  # head of this episode's audit chain (entry ``version``)
     links: tuple[Link, ...] = ()
+    owner: str | None = None  # the coordinator it is assigned to (None: unassigned)
 
     @property
     def pathway(self) -> str:
@@ -186,6 +187,16 @@ class LinkEpisode(Event):
     link: Link | None = None
 
     kind = "link"
+
+
+@dataclass(slots=True)
+class Assign(Event):
+    """An episode assigned to a coordinator (``owner``), or unassigned (None): a decision
+    that changes only the owner — no transition, no timer — audited like any other."""
+
+    owner: str | None = None
+
+    kind = "assign"
 
 
 @dataclass(slots=True)

@@ -112,6 +112,7 @@ class DecisionInProgress:
             label=episode.label,
             audit_hash=episode.audit_hash,
             links=episode.links,
+            owner=episode.owner,
         )
         return cls(definition, copy, Decision(event, episode, copy), episode.version + 1)
 

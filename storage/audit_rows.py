@@ -162,11 +162,11 @@ def _chunk(
 def _episode(row: Any) -> dict[str, Any]:
     (_, definition_version, pathway, state, opened_at, entered_at, care_started_at,
      remembered, links, closed_reason, patient_ref, label, audit_hash, version, facts,
-     next_due_at) = row  # fmt: skip
+     next_due_at, owner) = row  # fmt: skip
     return {
         "state": state, "closed_reason": closed_reason, "version": version,
         "audit_hash": audit_hash, "definition_version": definition_version, "pathway": pathway,
-        "patient_ref": patient_ref, "label": label, "opened_at": _t(opened_at),
+        "patient_ref": patient_ref, "label": label, "owner": owner, "opened_at": _t(opened_at),
         "state_entered_at": _t(entered_at), "care_started_at": _t(care_started_at),
         "facts": _facts(read_json(facts)), "remembered": read_json(remembered),
         "links": read_json(links), "next_due_at": _t(next_due_at),

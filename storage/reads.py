@@ -50,6 +50,7 @@ def episode_from_row(row: Sequence[Any]) -> Episode:
         version,
         facts,
         links,
+        owner,
         timers,
         tasks,
     ) = row
@@ -91,6 +92,7 @@ def episode_from_row(row: Sequence[Any]) -> Episode:
         label=label,
         audit_hash=audit_hash,
         links=tuple(Link(*link) for link in read_json(links) or ()),
+        owner=owner,
     )
 
 

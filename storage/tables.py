@@ -60,6 +60,7 @@ class EpisodeRow(SQLModel, table=True):
         Index("ix_episodes_next_due_at", "next_due_at"),
         Index("ix_episodes_pathway_next_due_at", "pathway", "next_due_at"),
         Index("ix_episodes_pathway_patient_ref", "pathway", "patient_ref"),
+        Index("ix_episodes_owner_next_due_at", "owner", "next_due_at"),  # assigned= (0008)
     )
 
     id: str = Field(primary_key=True)
@@ -78,6 +79,7 @@ class EpisodeRow(SQLModel, table=True):
     closed_reason: str | None = None
     patient_ref: str | None = None
     label: str | None = None
+    owner: str | None = None  # the coordinator it is assigned to (migration 0008)
     audit_hash: str
     version: int
     facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

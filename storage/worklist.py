@@ -50,7 +50,8 @@ _ESCALATIONS_UP_TO = QUERIES["worklist_escalations_up_to"]
 _IS_ESCALATED = QUERIES["worklist_is_escalated"]
 _HAS_ESCALATION = QUERIES["worklist_has_escalation"]
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-_AFTER_EVERYTHING = "\U0010ffff"  # sorts after any character, bytewise (UTF-8) and in "C"
+_AFTER_EVERYTHING = "\U0010ffff"
+UNASSIGNED = "\x00none"  # WorklistQuery.assigned: episodes with no owner (no name has a NUL)  # sorts after any character, bytewise (UTF-8) and in "C"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ class WorklistQuery:
     overdue: bool = False  # a timer past due (next_due_at <= now)
     escalated: bool = False  # an open escalation task
     search: str | None = None
+    assigned: str | None = None  # an owner's name, or UNASSIGNED; None: anyone's or nobody's
     limit: int = 50
     after: Cursor | None = None
 
@@ -103,6 +105,7 @@ class WorklistItem:
     definition_version: str
     version: int
     escalated: bool
+    owner: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,11 @@ class Worklist:
             params["now"] = time(query.now)
         if query.escalated:
             where.append(_HAS_ESCALATION if walk else _IS_ESCALATED)
+        if query.assigned == UNASSIGNED:
+            where.append("e.owner IS NULL")
+        elif query.assigned is not None:
+            where.append("e.owner = :owner")
+            params["owner"] = query.assigned
         if query.search:
             prefix = query.search.translate(_ASCII_LOWER)
             collate = ' COLLATE "C"' if self._postgres else ""
@@ -224,7 +232,7 @@ class Worklist:
 
 
 def _item(row: Sequence[Any], escalated: bool) -> WorklistItem:
-    id_, state, ref, label, due, opened, entered, version_of_definition, version = row
+    id_, state, ref, label, due, opened, entered, version_of_definition, version, owner = row
     return WorklistItem(
         id=id_,
         state=state,
@@ -236,4 +244,5 @@ def _item(row: Sequence[Any], escalated: bool) -> WorklistItem:
         definition_version=version_of_definition,
         version=version,
         escalated=escalated,
+        owner=owner,
     )

@@ -53,6 +53,7 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
         "closed_reason": ep.closed_reason,
         "patient_ref": ep.patient_ref,
         "label": ep.label,
+        "owner": ep.owner,
         "audit_hash": ep.audit_hash,
         "version": ep.version,
         "expected_version": before.version if before else None,
@@ -92,6 +93,7 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
         or ep.definition_version != before.definition_version  # a migration repins it
         or ep.state_entered_at != before.state_entered_at
         or ep.care_started_at != before.care_started_at
+        or ep.owner != before.owner  # indexed (migration 0008): only the full update sets it
     )
     rows = ChangeRows(before is None, params, bool(moved))
     if not (timers_touched or decision.tasks_opened or decision.tasks_closed):

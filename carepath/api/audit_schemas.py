@@ -79,6 +79,7 @@ class HistoryEntry(BaseModel):
     reason: str | None = Field(None, description="Close reason or requested action.")
     patient_ref: str | None = None
     label: str | None = None
+    owner: str | None = Field(None, description="For an assign event: the new owner (null: none).")
     prev_hash: str
     hash: str
 

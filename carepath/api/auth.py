@@ -26,6 +26,7 @@ from storage.access import Token
 COORDINATOR, AUDITOR, ADMIN = "coordinator", "auditor", "admin"
 READ = (COORDINATOR, AUDITOR, ADMIN)
 WRITE = (COORDINATOR,)
+ASSIGN = (COORDINATOR, ADMIN)  # who may give an episode an owner
 AUDIT = (AUDITOR, ADMIN)
 TOKENS = (ADMIN,)
 

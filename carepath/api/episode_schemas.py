@@ -116,6 +116,26 @@ class UpdateTask(Body):
     at: ClinicalTime = None
 
 
+def _owner_or_me(value: str | None) -> str | None:
+    return value if value is None or value == "me" else inputs.owner(value, "")
+
+
+class Assign(Body):
+    owner: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=inputs.ACTOR_MAX,
+            pattern=PRINTABLE,
+            description="The coordinator's name; \"me\": the calling token's name; null: "
+            'unassign. Not starting "token:", not "none".',
+            examples=["alice", "me", None],
+        ),
+        AfterValidator(_owner_or_me),
+    ]
+    at: ClinicalTime = None
+
+
 # -- what an episode shows -------------------------------------------------------------------
 
 
@@ -204,6 +224,7 @@ class EpisodeView(BaseModel):
     current_definition_version: str = Field(description="The version new episodes get.")
     patient_ref: str | None
     label: str | None
+    owner: str | None = Field(description="The coordinator it is assigned to; null: nobody.")
     opened_at: datetime
     state_entered_at: datetime
     care_started_at: datetime | None
@@ -225,6 +246,7 @@ class WorklistItem(BaseModel):
     state: str
     patient_ref: str | None
     label: str | None
+    owner: str | None = Field(description="The coordinator it is assigned to; null: nobody.")
     next_due_at: datetime | None
     overdue: bool = Field(description="A timer is past due.")
     escalated: bool = Field(description="An escalation task is open.")

@@ -89,6 +89,7 @@ def episode_view(
         current_definition_version=definitions.current_for(episode.pathway).version,
         patient_ref=episode.patient_ref,
         label=episode.label,
+        owner=episode.owner,
         opened_at=episode.opened_at,
         state_entered_at=episode.state_entered_at,
         care_started_at=episode.care_started_at,

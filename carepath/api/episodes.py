@@ -12,14 +12,15 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from carepath import inputs
 from carepath.api import episode_schemas as s
-from carepath.api.auth import READ, WRITE, GuardedRoute, bearer, roles
+from carepath.api.auth import ASSIGN, READ, WRITE, GuardedRoute, bearer, caller, roles
 from carepath.api.commands import Command, EpisodeCommand
 from carepath.api.episode_view import episode_view, etag
 from carepath.api.openapi_docs import AUTH_PROBLEMS, COMMAND_RESPONSES, ETAG_HEADER, problems
 from carepath.api.services import Services, services, utc
 from pathway.errors import InvalidRequest
-from pathway.model import Close, Observe, Open, Request, UpdateTask
-from storage.worklist import WorklistQuery
+from pathway.model import Assign, Close, Observe, Open, Request, UpdateTask
+from storage.access import Token
+from storage.worklist import UNASSIGNED, WorklistQuery
 
 router = APIRouter(
     prefix="/api/episodes",
@@ -52,6 +53,7 @@ COMMAND: dict[str, Any] = {
 )
 def worklist(
     svc: Svc,
+    token: Annotated[Token, Depends(caller)],
     state: Annotated[
         list[str] | None, Query(description="Only these states (default: every live state).")
     ] = None,
@@ -81,6 +83,16 @@ def worklist(
         list[str] | None,
         Query(max_length=200, description="Only episodes of these pathways (default: every one)."),
     ] = None,
+    assigned: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=inputs.ACTOR_MAX,
+            pattern=s.PRINTABLE,
+            description='Only episodes owned by "me" (the calling token\'s name), by this '
+            'name, or by nobody ("none").',
+        ),
+    ] = None,
 ) -> s.WorklistPage:
     now = svc.clock()
     for name in pathway or ():
@@ -106,6 +118,7 @@ def worklist(
             overdue=overdue,
             escalated=escalated,
             search=q,
+            assigned=assigned_filter(assigned, token.name),
             limit=limit,
             after=after,
         )
@@ -121,6 +134,20 @@ def worklist(
         ],
         next_cursor=page.next_cursor.encode() if page.next_cursor else None,
     )
+
+
+def assigned_filter(assigned: str | None, me: str) -> str | None:
+    """``assigned=me|NAME|none`` as ``WorklistQuery.assigned``; a bad name is a 422."""
+    if assigned is None:
+        return None
+    if assigned == "me":
+        return me
+    if assigned == "none":
+        return UNASSIGNED
+    try:
+        return inputs.owner(assigned, "assigned")
+    except inputs.InputError as exc:
+        raise InvalidRequest(exc.field, exc.value, exc.expected) from None
 
 
 @router.get(
@@ -185,3 +212,14 @@ def update_task(
         body.at,
         partial(UpdateTask, task_key=task_key, status=body.status, note=body.note),
     )
+
+
+@router.post(
+    "/{episode_id}/assignment",
+    summary="Assign the episode to a coordinator, or unassign it",
+    **{**COMMAND, "openapi_extra": roles(*ASSIGN)},
+)
+def assign(episode_id: EpisodeId, body: s.Assign, command: Written) -> s.CommandResult:
+    """An audited decision that changes only the owner: no transition, no timer."""
+    owner = command.token.name if body.owner == "me" else body.owner
+    return command.run(episode_id, body.at, partial(Assign, owner=owner))

@@ -39,7 +39,16 @@ def _wiring(request: Request) -> Wiring:
 @router.get(
     "/api/measures",
     openapi_extra=roles(*AUDIT),
-    responses=problems(422),
+    responses={
+        **problems(422),
+        200: {
+            "description": "The JSON contract, or with format=fhir a FHIR R4B Bundle",
+            "content": {
+                "application/json": {},
+                "application/fhir+json": {"schema": {"type": "object"}},
+            },
+        },
+    },
     summary="Each pathway's measures, outcomes, time in state and refusals",
 )
 def measures(

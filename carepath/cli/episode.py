@@ -204,6 +204,31 @@ def close(
 
 
 @episode_app.command()
+def assign(
+    episode_id: str,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="The coordinator's name; 'me': --actor; 'none': unassign."),
+    ] = None,
+    unassign: Annotated[bool, typer.Option("--unassign", help="Clear the owner.")] = False,
+    actor: Actor = None,
+    at: At = None,
+    event_id: EventId = None,
+) -> None:
+    """Assign the episode to a coordinator, or unassign it (audited; nothing else changes)."""
+    from pathway.model import Assign
+
+    if (to is None) == (not unassign):
+        fail("--to: give a coordinator's name (or 'none'), or --unassign, not both")
+    stamp = _stamp(actor, at, event_id)
+    owner = None if unassign or to == "none" else stamp[2] if to == "me" else to
+    owner = checked(inputs.owner, owner, "--to")
+    applied = _handle(episode_id, Assign(*stamp, owner), **_keys(at, event_id))
+    _print_applied(applied)
+    typer.echo(f"owner: {owner or 'none'}")
+
+
+@episode_app.command()
 def show(episode_id: str, json_out: Json = False) -> None:
     """The episode's state, facts, timers and tasks."""
     from carepath.cli.episode_view import episode_view
@@ -222,6 +247,7 @@ def show(episode_id: str, json_out: Json = False) -> None:
     typer.echo(
         f"episode {view['id']}  {view['state']}  ({view['definition_version']}, version {view['version']})"
     )
+    typer.echo(f"  owner: {view['owner'] or 'none'}")
     for name, fact in view["facts"].items():
         typer.echo(f"  {name} = {fact['value']}  (recorded {fact['at']})")
     for timer in view["timers"]:
@@ -271,6 +297,8 @@ def history(episode_id: str, json_out: Json = False) -> None:
             else e["state_to"]
         )
         typer.echo(f"#{e['seq']} {e['at']} {e['kind']} by {e['actor']}: {move}")
+        if e["kind"] == "assign":
+            typer.echo(f"    owner: {e.get('owner') or 'none'}")
         if "migration" in e:
             m = e["migration"]
             retimed = ", ".join(t["rule"] for t in m.get("retimed", []))

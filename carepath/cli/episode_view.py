@@ -16,6 +16,7 @@ def episode_view(ep: Episode) -> dict[str, Any]:
         "version": ep.version,
         "patient_ref": ep.patient_ref,
         "label": ep.label,
+        "owner": ep.owner,
         "opened_at": ep.opened_at.isoformat(),
         "state_entered_at": ep.state_entered_at.isoformat(),
         "care_started_at": ep.care_started_at.isoformat() if ep.care_started_at else None,

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from carepath import inputs
 from carepath.api.services import Services, services
 from carepath.settings import Settings
 from carepath.web import session
@@ -147,11 +148,17 @@ def _safe_next(target: str) -> str:
 
 @router.get("/worklist", response_class=HTMLResponse)
 def worklist(
-    request: Request, svc: Svc, state: str = "", q: str = "", pathway: str = ""
+    request: Request, svc: Svc, state: str = "", q: str = "", pathway: str = "", assigned: str = ""
 ) -> Response:
     who = session.viewer(request)
     now = svc.clock()
-    view = load_worklist(svc, now, state or None, q, pathway or None)
+    assigned = assigned.strip()
+    if assigned not in ("", "me", "none"):
+        try:
+            inputs.owner(assigned, "assigned")
+        except inputs.InputError as exc:
+            raise PageInputError(exc) from None
+    view = load_worklist(svc, now, state or None, q, pathway or None, assigned, who.name)
     partial = request.headers.get("HX-Request") == "true" and not request.headers.get("HX-Boosted")
     return page(
         request,
@@ -203,6 +210,7 @@ def install_pages(app: FastAPI, settings: Settings | None = None) -> None:
     """Add the pages, their static files and their HTML error handlers to ``app``, and the
     page sessions' store (expiry from ``settings``, default the environment's)."""
     from carepath.web.dashboard import router as dashboard_router
+    from carepath.web.page_assign import router as assign_router
     from carepath.web.page_commands import router as commands_router
 
     settings = settings or Settings.from_env()
@@ -215,6 +223,7 @@ def install_pages(app: FastAPI, settings: Settings | None = None) -> None:
     learn_tones(app.state.definitions)
     app.include_router(router)
     app.include_router(commands_router)
+    app.include_router(assign_router)
     app.include_router(dashboard_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if not any(getattr(r, "path", None) == "/" for r in app.routes):

@@ -25,7 +25,7 @@ from datetime import datetime
 from fastapi import Request
 from starlette.responses import Response
 
-from carepath.api.auth import READ, WRITE
+from carepath.api.auth import ASSIGN, READ, WRITE
 from storage.access import Token
 from storage.sessions import SessionStore
 
@@ -33,6 +33,7 @@ COOKIE = "carepath_session"
 LOGIN_COOKIE = "carepath_login"  # double-submit value that guards the sign-in form itself
 VIEW_ROLES = frozenset(READ)
 WRITE_ROLES = frozenset(WRITE)
+ASSIGN_ROLES = frozenset(ASSIGN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,10 @@ class Viewer:
     @property
     def can_write(self) -> bool:
         return self.role in WRITE_ROLES
+
+    @property
+    def can_assign(self) -> bool:
+        return self.role in ASSIGN_ROLES
 
 
 class NotSignedIn(Exception):
@@ -111,6 +116,15 @@ def writer(request: Request, form_csrf: str | None) -> Viewer:
     who = viewer(request)
     if not who.can_write:
         raise NotAllowed(who.role, "change episodes (read-only role)")
+    check_csrf(who.csrf, form_csrf)
+    return who
+
+
+def assigner(request: Request, form_csrf: str | None) -> Viewer:
+    """The viewer, checked for an assignment: coordinators and admins, and the CSRF token."""
+    who = viewer(request)
+    if not who.can_assign:
+        raise NotAllowed(who.role, "assign episodes")
     check_csrf(who.csrf, form_csrf)
     return who
 

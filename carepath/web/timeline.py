@@ -25,6 +25,7 @@ KIND_LABELS = {
     "request": "Request",
     "close": "Episode closed",
     "task": "Task updated",
+    "assign": "Owner changed",
 }
 TASK_STATUS_LABELS = {"done": "done", "not_done": "not done", "open": "open"}
 
@@ -187,6 +188,8 @@ def _rule(raw: dict[str, Any]) -> RuleLine:
 def _detail(kind: str, body: dict[str, Any]) -> str | None:
     if kind == "close" and body.get("reason"):
         return "Reason: " + str(body["reason"]).replace("_", " ")
+    if kind == "assign":
+        return f"Assigned to {body['owner']}" if body.get("owner") else "Unassigned"
     if kind == "request" and body.get("reason"):
         return "Requested: " + str(body["reason"])
     lateness = body.get("lateness_seconds")

@@ -15,7 +15,7 @@ from datetime import datetime
 from carepath.api.services import Services
 from carepath.web.worklist_rows import BUCKETS, Row, build_row, ordered
 from pathway.usecases import DefinitionRegistry
-from storage.worklist import WorklistItem, WorklistQuery
+from storage.worklist import UNASSIGNED, WorklistItem, WorklistQuery
 
 CAP = 300  # rows on one page; past that, the search box and the state filter narrow it
 
@@ -43,6 +43,7 @@ class WorklistView:
     options: tuple[StateOption, ...]
     pathway: str | None = None
     pathways: tuple[PathwayOption, ...] = ()
+    assigned: str = ""  # the filter as given: "", "me", "none" or a coordinator's name
 
     @property
     def counts(self) -> dict[str, int]:
@@ -68,7 +69,10 @@ def load_worklist(
     state: str | None,
     search: str | None,
     pathway: str | None = None,
+    assigned: str = "",
+    me: str = "",
 ) -> WorklistView:
+    """``assigned``: "me" (``me``, the signed-in token's name), "none" or a name; "" is anyone."""
     definitions = svc.definitions
     pathways = tuple(PathwayOption(d.id, d.title) for d in definitions.currents())
     pathway = pathway if pathway in {p.id for p in pathways} else None
@@ -82,7 +86,7 @@ def load_worklist(
     for escalated in (True, False):
         query = WorklistQuery(
             states=states, now=now, escalated=escalated, search=text or None, limit=CAP,
-            pathways=(pathway,) if pathway else (),
+            pathways=(pathway,) if pathway else (), assigned=_owner_filter(assigned, me),
         )  # fmt: skip
         page = svc.worklist.page(query)
         for item in page.items:
@@ -103,4 +107,11 @@ def load_worklist(
         options=options,
         pathway=pathway,
         pathways=pathways,
+        assigned=assigned,
     )
+
+
+def _owner_filter(assigned: str, me: str) -> str | None:
+    if not assigned:
+        return None
+    return me if assigned == "me" else UNASSIGNED if assigned == "none" else assigned

@@ -40,7 +40,7 @@ FROM audit_log WHERE episode_id = :id ORDER BY seq
 -- on PostgreSQL; the batch reads many at once with WHERE e.id = ANY(:ids).
 SELECT e.id, e.definition_version, e.state, e.opened_at, e.state_entered_at, e.care_started_at,
        e.remembered, e.closed_reason, e.patient_ref, e.label, e.audit_hash, e.version,
-       e.facts, e.links,
+       e.facts, e.links, e.owner,
        (SELECT {agg}({arr}(t.key, t.rule_id, t.due_at, t.status, t.state, t."order", t.position,
                            t.set_at))
         FROM timers t WHERE t.episode_id = e.id),
@@ -57,14 +57,14 @@ SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY
 -- audit verify (storage/audit_rows.py): the next chunk of episode rows, keyset-paged by id.
 SELECT id, definition_version, pathway, state, opened_at, state_entered_at, care_started_at,
        remembered, links, closed_reason, patient_ref, label, audit_hash, version, facts,
-       next_due_at
+       next_due_at, owner
 FROM episodes WHERE id > :after ORDER BY id LIMIT :limit
 
 -- verify_rows_episode --
 -- audit verify --episode: the one episode's row.
 SELECT id, definition_version, pathway, state, opened_at, state_entered_at, care_started_at,
        remembered, links, closed_reason, patient_ref, label, audit_hash, version, facts,
-       next_due_at
+       next_due_at, owner
 FROM episodes WHERE id = :id
 
 -- verify_rows_audit --
@@ -114,17 +114,18 @@ ORDER BY due_at, episode_id {collate}, "order" LIMIT :limit
 -- insert_episode --
 INSERT INTO episodes (id, definition_version, pathway, state, opened_at, state_entered_at,
     care_started_at, remembered, closed_reason, patient_ref, label, audit_hash, version,
-    facts, links, next_due_at)
+    facts, links, next_due_at, owner)
 VALUES (:id, :definition_version, :pathway, :state, :opened_at, :state_entered_at,
     :care_started_at, :remembered, :closed_reason, :patient_ref, :label, :audit_hash, :version,
-    :facts, :links, :next_due_at)
+    :facts, :links, :next_due_at, :owner)
 
 -- update_episode --
 -- The write guarded by the version the decision was made on.
 UPDATE episodes SET state = :state, state_entered_at = :state_entered_at,
     definition_version = :definition_version, care_started_at = :care_started_at,
     remembered = :remembered, closed_reason = :closed_reason, audit_hash = :audit_hash,
-    version = :version, facts = :facts, links = :links, next_due_at = :next_due_at
+    version = :version, facts = :facts, links = :links, next_due_at = :next_due_at,
+    owner = :owner
 WHERE id = :id AND version = :expected_version
 
 -- update_episode_in_place --
@@ -262,7 +263,7 @@ UPDATE tokens SET last_used_at = :now WHERE id = :id
 -- {hint}: an INDEXED BY clause or nothing; {where}: the filters, joined with AND (fragments
 -- below); {order}: e.next_due_at, e.id (dated part) or e.id (undated part).
 SELECT e.id, e.state, e.patient_ref, e.label, e.next_due_at, e.opened_at, e.state_entered_at,
-       e.definition_version, e.version
+       e.definition_version, e.version, e.owner
 FROM episodes e{hint}
 WHERE {where}
 ORDER BY {order}

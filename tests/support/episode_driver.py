@@ -18,7 +18,17 @@ from pathway import usecases
 from pathway.audit import AuditKey, AuditRecord, entry_for, verify_chain
 from pathway.definition import load_definition
 from pathway.engine import decide, open_episode
-from pathway.model import Close, Episode, Event, FireTimer, Observe, Open, Request, UpdateTask
+from pathway.model import (
+    Assign,
+    Close,
+    Episode,
+    Event,
+    FireTimer,
+    Observe,
+    Open,
+    Request,
+    UpdateTask,
+)
 from pathway.unit_of_work import UnitOfWork
 from pathway.usecases import Applied, DefinitionRegistry
 
@@ -179,6 +189,8 @@ def event_of(record: AuditRecord) -> Event:
         return UpdateTask(record.event_id, at, actor, task["key"], task["status"], task["note"])
     if kind == "timer":
         return FireTimer(record.event_id, at, actor, body["timer"])
+    if kind == "assign":
+        return Assign(record.event_id, at, actor, body["owner"])
     raise AssertionError(f"unknown audit kind {kind!r}")
 
 

@@ -13,6 +13,7 @@ from tests.support.api_world import ApiWorld
 
 READ = ("coordinator", "auditor", "admin")
 WRITE = ("coordinator",)
+ASSIGN = ("coordinator", "admin")
 AUDIT = ("auditor", "admin")
 ADMIN = ("admin",)
 CALLERS = ("coordinator", "auditor", "admin", "scheduler", "none", "unknown", "revoked")
@@ -60,6 +61,9 @@ ENDPOINTS = [
         201,
         {"status": "done", "note": "booked"},
     ),  # fmt: skip
+    Endpoint(
+        "assign", "POST", "/api/episodes/{episode}/assignment", ASSIGN, 201, {"owner": "alice"}
+    ),
     Endpoint("history", "GET", "/api/episodes/{episode}/history", READ),
     Endpoint("explain", "GET", "/api/episodes/{episode}/explain", READ),
     Endpoint("verify", "GET", "/api/audit/verify", AUDIT),

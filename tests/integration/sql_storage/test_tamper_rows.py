@@ -132,6 +132,7 @@ KINDS: dict[str, tuple[Callable[[SqlUnitOfWorkFactory, str], None], str, bool]] 
     "episode version": (lambda f, ep: sql(f, f"UPDATE episodes SET version = version + 1 WHERE id = '{ep}'"), "version is 8, expected 7", True),
     "episode hash head": (lambda f, ep: sql(f, f"UPDATE episodes SET audit_hash = '{'0' * 64}' WHERE id = '{ep}'"), "audit_hash is", True),
     "episode label": (lambda f, ep: sql(f, f"UPDATE episodes SET label = 'other' WHERE id = '{ep}'"), "label is 'other', expected 'L1 fracture'", False),
+    "episode owner": (lambda f, ep: sql(f, f"UPDATE episodes SET owner = 'mallory' WHERE id = '{ep}'"), "owner is 'mallory', expected None", False),
     "episode patient_ref": (lambda f, ep: sql(f, f"UPDATE episodes SET patient_ref = 'MRN-2' WHERE id = '{ep}'"), "patient_ref is 'MRN-2', expected 'MRN-1'", False),
     "episode pathway": (lambda f, ep: sql(f, f"UPDATE episodes SET pathway = 'fracture-liaison' WHERE id = '{ep}'"), "pathway is 'fracture-liaison'", False),
     "episode definition version": (lambda f, ep: sql(f, f"UPDATE episodes SET definition_version = 'x@1' WHERE id = '{ep}'"), "definition_version is 'x@1'", False),
