@@ -103,25 +103,33 @@ class _Report:
         self.definition, self.lo, self.hi = definition, lo, hi
         self.review = review_states(definition)
         self.months: set[str] = set()
-        self.by_month = {m.id: Counter[tuple[str, str]]() for m in definition.measures}
+        # measure id → month → [denominator, numerator]: plain lists, bumped in place
+        self.by_month: dict[str, dict[str, list[int]]] = {m.id: {} for m in definition.measures}
+        self._within: dict[str | None, bool] = {}  # month → in range: a few dozen months
         self.outcomes: Counter[tuple[str, str]] = Counter()
         self.stays: dict[str, Counter[int]] = {}  # state → minutes → stays
         self.stay_episodes: Counter[str] = Counter()
         self.refusals: Counter[str] = Counter()
 
     def within(self, month: str | None) -> bool:
-        if month is None:
-            return False
-        return (self.lo is None or month >= self.lo) and (self.hi is None or month <= self.hi)
+        inside = self._within.get(month)
+        if inside is None:
+            inside = self._within[month] = month is not None and (
+                (self.lo is None or month >= self.lo) and (self.hi is None or month <= self.hi)
+            )
+        return inside
 
     def add(self, course: Course) -> None:
-        d = self.definition
+        d, review, within, by_month = self.definition, self.review, self.within, self.by_month
         for m in d.measures:
-            v = evaluate(m, course, d, self.review, reasons=False)
-            if v.counted and self.within(v.month):
-                self.months.add(v.month or "")
-                self.by_month[m.id][(v.month or "", "den")] += 1
-                self.by_month[m.id][(v.month or "", "num")] += v.met
+            month, counted, met, _ = evaluate(m, course, d, review, reasons=False)
+            if counted and within(month):
+                self.months.add(month or "")
+                cell = by_month[m.id].get(month or "")
+                if cell is None:
+                    cell = by_month[m.id][month or ""] = [0, 0]
+                cell[0] += 1
+                cell[1] += met
         month = _summary_month(d, course)
         if not self.within(month) or course.history.closed_reason == "entered_in_error":
             return
@@ -175,9 +183,9 @@ class _Report:
 
     def _measure(self, m: MeasureDef) -> dict[str, Any]:
         counts = self.by_month[m.id]
-        months = sorted({month for month, _ in counts})
-        num = sum(n for (_, k), n in counts.items() if k == "num")
-        den = sum(n for (_, k), n in counts.items() if k == "den")
+        months = sorted(counts)
+        num = sum(cell[1] for cell in counts.values())
+        den = sum(cell[0] for cell in counts.values())
         return {
             "id": m.id,
             "title": m.title,
@@ -191,8 +199,8 @@ class _Report:
             "by_month": [
                 {
                     "month": month,
-                    "numerator": counts[(month, "num")],
-                    "denominator": counts[(month, "den")],
+                    "numerator": counts[month][1],
+                    "denominator": counts[month][0],
                 }
                 for month in months
             ],

@@ -15,7 +15,7 @@ against the definition when it loads: no measure has a line of its own in Python
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -168,7 +168,13 @@ def measures_section(
     if not isinstance(defaults, dict):
         raise InvalidDefinition("measure_defaults: expected an object")
     names = _Names(vocabulary, states, rules, timers, derived, references)
-    return tuple(_measure(mid, {**defaults, **spec}, names) for mid, spec in raw.items())
+    measures = tuple(_measure(mid, {**defaults, **spec}, names) for mid, spec in raw.items())
+    # equal windows made one object: evaluation caches each episode's bounds by identity
+    shared: dict[Window, Window] = {}
+    return tuple(
+        replace(m, window=shared.setdefault(m.window, m.window)) if m.window else m
+        for m in measures
+    )
 
 
 def _measure(mid: str, spec: Any, names: _Names) -> MeasureDef:
