@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pathway.definition import Definition
 from pathway.errors import InvalidMeasureQuery
+from pathway.measure_count import counter
 from pathway.measure_eval import DAY, Course, course_of, evaluate, month_of, review_states
 from pathway.measures import MeasureDef, rules_named
 from storage.measures import histories
@@ -102,6 +103,7 @@ class _Report:
     def __init__(self, definition: Definition, lo: str | None, hi: str | None) -> None:
         self.definition, self.lo, self.hi = definition, lo, hi
         self.review = review_states(definition)
+        self.count = counter(definition)  # every measure compiled once (measure_count.py)
         self.months: set[str] = set()
         # measure id → month → [denominator, numerator]: plain lists, bumped in place
         self.by_month: dict[str, dict[str, list[int]]] = {m.id: {} for m in definition.measures}
@@ -120,18 +122,17 @@ class _Report:
         return inside
 
     def add(self, course: Course) -> None:
-        d, review, within, by_month = self.definition, self.review, self.within, self.by_month
-        for m in d.measures:
-            month, counted, met, _ = evaluate(m, course, d, review, reasons=False)
+        d, within, by_month, months = self.definition, self.within, self.by_month, self.months
+        for m, (month, counted, met) in zip(d.measures, self.count(course), strict=True):
             if counted and within(month):
-                self.months.add(month or "")
+                months.add(month or "")
                 cell = by_month[m.id].get(month or "")
                 if cell is None:
                     cell = by_month[m.id][month or ""] = [0, 0]
                 cell[0] += 1
                 cell[1] += met
         month = _summary_month(d, course)
-        if not self.within(month) or course.history.closed_reason == "entered_in_error":
+        if not within(month) or course.history.closed_reason == "entered_in_error":
             return
         self.months.add(month or "")
         if course.ended_at is not None:
@@ -139,18 +140,23 @@ class _Report:
             self.outcomes[(last[1], "|".join(last[2]))] += 1
         entered: dict[str, datetime] = {d.initial_state: course.opened_at}
         seen: set[str] = set()
+        stays, stay_episodes = self.stays, self.stay_episodes
         for src, dest, _rules, at in course.transitions:
             start = entered.pop(src, None)
             if start is not None:
                 minutes = int((at - start).total_seconds() // 60)
-                self.stays.setdefault(src, Counter())[minutes] += 1
+                by_minutes = stays.get(src)
+                if by_minutes is None:
+                    by_minutes = stays[src] = Counter()
+                by_minutes[minutes] += 1
                 if src not in seen:
                     seen.add(src)
-                    self.stay_episodes[src] += 1
+                    stay_episodes[src] += 1
             entered[dest] = at
         for e in course.entries:
-            for rule in e.refused:
-                self.refusals[rule] += 1
+            if e.refused:
+                for rule in e.refused:
+                    self.refusals[rule] += 1
 
     def as_json(self, as_of: datetime) -> dict[str, Any]:
         d = self.definition
