@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from pathway.definition import Definition
-from pathway.measure_eval import Course, _left_out, month_of, review_states, window_bounds
+from pathway.measure_eval import Course, _bounds, _left_out, _month, review_states
 from pathway.measures import Condition, MeasureDef
 
 Held = Callable[[Course, Any, Any], datetime | None]  # (course, lo, hi) → earliest time
@@ -99,52 +99,78 @@ def counter(definition: Definition) -> Callable[[Course], list[Count]]:
             helds.append(compile_condition(c, review))
         return index[c]
 
-    plans = [
-        (m, [(c.in_window, slot(c)) for c in m.denominator], [slot(c) for c in m.numerator])
-        for m in definition.measures
-    ]
-    n = len(helds)
+    windows: dict[int, int] = {}  # id of each distinct window (parsing shares equal ones)
+    anchors: dict[str, int] = {}  # each month anchor (a clock or a date fact)
+    plans = []
+    for m in definition.measures:
+        w = m.window
+        wi = -1 if w is None else windows.setdefault(id(w), len(windows))
+        ki = anchors.setdefault(m.month_clock or m.month_fact or "", len(anchors))
+        den = [(c.in_window, slot(c)) for c in m.denominator]
+        plans.append((m, w, wi, ki, den, [slot(c) for c in m.numerator]))
+    n, nw, nk = len(helds), len(windows), len(anchors)
 
     def count(course: Course) -> list[Count]:
         unbounded = [_UNSET] * n  # each condition held outside any window, once per episode
-
-        def outside(i: int) -> datetime | None:
-            t = unbounded[i]
-            if t is _UNSET:
-                t = unbounded[i] = helds[i](course, None, None)
-            return t
-
-        return [_one(m, den, num, course, helds, outside) for m, den, num in plans]
+        bounds: list[Any] = [None] * nw
+        months: list[Any] = [_UNSET] * nk
+        out: list[Count] = []
+        for m, w, wi, ki, den, num in plans:
+            month = months[ki]
+            if month is _UNSET:
+                month = months[ki] = _month(course, m)
+            if w is None:
+                opens = closes = None
+                known = True
+            else:
+                b = bounds[wi]
+                if b is None:
+                    b = bounds[wi] = _bounds(w, course)
+                opens, closes, known = b
+            verdict: Count | None = None
+            for in_window, i in den:
+                if in_window:
+                    if not known or helds[i](course, opens, closes) is None:
+                        verdict = (month, False, False)
+                        break
+                else:
+                    t = unbounded[i]
+                    if t is _UNSET:
+                        t = unbounded[i] = helds[i](course, None, None)
+                    if t is None:
+                        verdict = (month, False, False)
+                        break
+            if verdict is None:
+                verdict = _tail(m, w, month, opens, closes, known, num, course, helds, unbounded)
+            out.append(verdict)
+        return out
 
     return count
 
 
-def _one(
+def _tail(
     m: MeasureDef,
-    den: list[tuple[bool, int]],
+    w: Any,
+    month: str | None,
+    opens: Any,
+    closes: Any,
+    known: bool,
     num: list[int],
     course: Course,
     helds: list[Held],
-    outside: Callable[[int], datetime | None],
+    unbounded: list[Any],
 ) -> Count:
-    month = month_of(course, m)
-    w = m.window
-    opens = closes = None
-    known = True
-    if w is not None:
-        opens, closes, known = window_bounds(w, course)
-    for in_window, i in den:
-        if in_window:
-            if not known or helds[i](course, opens, closes) is None:
-                return month, False, False
-        elif outside(i) is None:
-            return month, False, False
+    """After the denominator held: the exclusions, then the numerator (``evaluate``'s order)."""
     if course.history.closed_reason in m.exclude_closed:
         return month, False, False
     if w is None:
-        if all(outside(i) is not None for i in num):
-            return month, True, True
-        return month, True, False
+        for i in num:
+            t = unbounded[i]
+            if t is _UNSET:
+                t = unbounded[i] = helds[i](course, None, None)
+            if t is None:
+                return month, True, False
+        return month, True, True
     if known and all(helds[i](course, opens, closes) is not None for i in num):
         return month, True, True
     if not num and not known:
