@@ -26,7 +26,7 @@ from pathway.definition import Definition
 from pathway.errors import InvalidMeasureQuery
 from pathway.measure_count import counter
 from pathway.measure_eval import DAY, Course, course_of, evaluate, month_of, review_states
-from pathway.measures import MeasureDef, rules_named
+from pathway.measures import MeasureDef, rules_named, timers_named
 from storage.measures import histories
 
 if TYPE_CHECKING:
@@ -82,7 +82,8 @@ def _courses(wiring: Wiring, definition: Definition, as_of: datetime) -> Iterato
     paused = gc.isenabled()
     gc.disable()
     try:
-        for history in histories(wiring.uow_factory.connections, definition.id, rules):
+        connections, timers = wiring.uow_factory.connections, timers_named(definition.measures)
+        for history in histories(connections, definition.id, rules, timers):
             course = course_of(history, definition, as_of)
             if course is not None:
                 yield course

@@ -337,3 +337,23 @@ def rules_named(measures: tuple[MeasureDef, ...]) -> tuple[str, ...]:
         for c in (*m.numerator, *m.denominator):
             walk(c)
     return tuple(sorted(out))
+
+
+def timers_named(measures: tuple[MeasureDef, ...]) -> frozenset[str]:
+    """Every timer a measure reads (a ``timer_fired`` condition, a window opening at one): a
+    timer entry that moved nothing and is none of these changes no verdict, so storage may
+    leave it out of the history."""
+    out: set[str] = set()
+
+    def walk(c: Condition) -> None:
+        if c.kind == "timer_fired" and c.rule:
+            out.add(c.rule)
+        for p in c.parts:
+            walk(p)
+
+    for m in measures:
+        if m.window is not None and m.window.opens is not None and m.window.opens.timer:
+            out.add(m.window.opens.timer)
+        for c in (*m.numerator, *m.denominator):
+            walk(c)
+    return frozenset(out)
