@@ -19,6 +19,7 @@ from carepath.replay.runner import replay
 from carepath.replay.scenario import parse_scenario
 from pathway.measure_count import counter
 from pathway.measure_eval import evaluate, review_states
+from pathway.measures import timers_named
 from pathway.unit_of_work import InMemoryStore, InMemoryUnitOfWork
 from tests.support.measure_cohort import FLS, L1L2, REGISTRY, definition_of, memory_courses
 
@@ -64,3 +65,10 @@ def test_counter_equals_evaluate(cohort: InMemoryUnitOfWork, pathway: str, as_of
     assert seen > 50
     if as_of == AS_OFS[-1]:
         assert 0 < met < counted
+
+
+def test_the_timers_measures_read_are_kept_in_the_histories() -> None:
+    # storage leaves out inert timer entries except these: a timer_fired condition's and a
+    # window opening at a timer's (L1-L2's follow-up measures); FLS reads no timer
+    assert timers_named(definition_of(L1L2).measures) == {"FU-3MONTH", "FU-REIMAGE"}
+    assert timers_named(definition_of(FLS).measures) == frozenset()
