@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from pathway.definition import Definition
 from pathway.errors import InvalidMeasureQuery
+from pathway.measure_count import counter
 from pathway.measure_eval import DAY, Course, course_of, evaluate, month_of, review_states
-from pathway.measures import MeasureDef, rules_named
+from pathway.measures import MeasureDef, rules_named, timers_named
 from storage.measures import histories
 
 if TYPE_CHECKING:
@@ -81,7 +82,8 @@ def _courses(wiring: Wiring, definition: Definition, as_of: datetime) -> Iterato
     paused = gc.isenabled()
     gc.disable()
     try:
-        for history in histories(wiring.uow_factory.connections, definition.id, rules):
+        connections, timers = wiring.uow_factory.connections, timers_named(definition.measures)
+        for history in histories(connections, definition.id, rules, timers):
             course = course_of(history, definition, as_of)
             if course is not None:
                 yield course
@@ -102,28 +104,36 @@ class _Report:
     def __init__(self, definition: Definition, lo: str | None, hi: str | None) -> None:
         self.definition, self.lo, self.hi = definition, lo, hi
         self.review = review_states(definition)
+        self.count = counter(definition)  # every measure compiled once (measure_count.py)
         self.months: set[str] = set()
-        self.by_month = {m.id: Counter[tuple[str, str]]() for m in definition.measures}
+        # measure id → month → [denominator, numerator]: plain lists, bumped in place
+        self.by_month: dict[str, dict[str, list[int]]] = {m.id: {} for m in definition.measures}
+        self._within: dict[str | None, bool] = {}  # month → in range: a few dozen months
         self.outcomes: Counter[tuple[str, str]] = Counter()
         self.stays: dict[str, Counter[int]] = {}  # state → minutes → stays
         self.stay_episodes: Counter[str] = Counter()
         self.refusals: Counter[str] = Counter()
 
     def within(self, month: str | None) -> bool:
-        if month is None:
-            return False
-        return (self.lo is None or month >= self.lo) and (self.hi is None or month <= self.hi)
+        inside = self._within.get(month)
+        if inside is None:
+            inside = self._within[month] = month is not None and (
+                (self.lo is None or month >= self.lo) and (self.hi is None or month <= self.hi)
+            )
+        return inside
 
     def add(self, course: Course) -> None:
-        d = self.definition
-        for m in d.measures:
-            v = evaluate(m, course, d, self.review, reasons=False)
-            if v.counted and self.within(v.month):
-                self.months.add(v.month or "")
-                self.by_month[m.id][(v.month or "", "den")] += 1
-                self.by_month[m.id][(v.month or "", "num")] += v.met
+        d, within, by_month, months = self.definition, self.within, self.by_month, self.months
+        for m, (month, counted, met) in zip(d.measures, self.count(course), strict=True):
+            if counted and within(month):
+                months.add(month or "")
+                cell = by_month[m.id].get(month or "")
+                if cell is None:
+                    cell = by_month[m.id][month or ""] = [0, 0]
+                cell[0] += 1
+                cell[1] += met
         month = _summary_month(d, course)
-        if not self.within(month) or course.history.closed_reason == "entered_in_error":
+        if not within(month) or course.history.closed_reason == "entered_in_error":
             return
         self.months.add(month or "")
         if course.ended_at is not None:
@@ -131,18 +141,23 @@ class _Report:
             self.outcomes[(last[1], "|".join(last[2]))] += 1
         entered: dict[str, datetime] = {d.initial_state: course.opened_at}
         seen: set[str] = set()
+        stays, stay_episodes = self.stays, self.stay_episodes
         for src, dest, _rules, at in course.transitions:
             start = entered.pop(src, None)
             if start is not None:
                 minutes = int((at - start).total_seconds() // 60)
-                self.stays.setdefault(src, Counter())[minutes] += 1
+                by_minutes = stays.get(src)
+                if by_minutes is None:
+                    by_minutes = stays[src] = Counter()
+                by_minutes[minutes] += 1
                 if src not in seen:
                     seen.add(src)
-                    self.stay_episodes[src] += 1
+                    stay_episodes[src] += 1
             entered[dest] = at
         for e in course.entries:
-            for rule in e.refused:
-                self.refusals[rule] += 1
+            if e.refused:
+                for rule in e.refused:
+                    self.refusals[rule] += 1
 
     def as_json(self, as_of: datetime) -> dict[str, Any]:
         d = self.definition
@@ -175,9 +190,9 @@ class _Report:
 
     def _measure(self, m: MeasureDef) -> dict[str, Any]:
         counts = self.by_month[m.id]
-        months = sorted({month for month, _ in counts})
-        num = sum(n for (_, k), n in counts.items() if k == "num")
-        den = sum(n for (_, k), n in counts.items() if k == "den")
+        months = sorted(counts)
+        num = sum(cell[1] for cell in counts.values())
+        den = sum(cell[0] for cell in counts.values())
         return {
             "id": m.id,
             "title": m.title,
@@ -191,8 +206,8 @@ class _Report:
             "by_month": [
                 {
                     "month": month,
-                    "numerator": counts[(month, "num")],
-                    "denominator": counts[(month, "den")],
+                    "numerator": counts[month][1],
+                    "denominator": counts[month][0],
                 }
                 for month in months
             ],

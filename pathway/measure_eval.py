@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pathway.definition import Definition
 from pathway.measures import Condition, MeasureDef, Window
@@ -68,13 +68,16 @@ class Course:
     last_facts: dict[str, Any]
     entries: list[Entry]
     as_of: datetime
-    windows: dict[Window, tuple[Any, Any, bool]] = field(default_factory=dict)  # computed once
+    # computed once, keyed by id(window): a frozen dataclass's hash is recomputed per call
+    windows: dict[int, tuple[Any, Any, bool]] = field(default_factory=dict)
     late: dict[datetime, float] = field(default_factory=dict)  # clinical time → days late
     months: dict[str, str | None] = field(default_factory=dict)  # month anchor → month
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
+    """Immutable; a named tuple because one is made per measure per episode (a frozen
+    dataclass's ``__init__`` costs several times as much)."""
+
     month: str | None
     counted: bool  # in the denominator
     met: bool  # in the numerator
@@ -180,9 +183,9 @@ def held(c: Condition, course: Course, review: frozenset[str], lo: Any, hi: Any)
 def window_bounds(w: Window, course: Course) -> tuple[datetime | None, datetime | None, bool]:
     """(opens, closes, known): closes is the last instant inside the window (computed once per
     episode: measures share their windows)."""
-    bounds = course.windows.get(w)
+    bounds = course.windows.get(id(w))
     if bounds is None:
-        bounds = course.windows[w] = _bounds(w, course)
+        bounds = course.windows[id(w)] = _bounds(w, course)
     return bounds
 
 

@@ -15,7 +15,7 @@ against the definition when it loads: no measure has a line of its own in Python
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -168,7 +168,13 @@ def measures_section(
     if not isinstance(defaults, dict):
         raise InvalidDefinition("measure_defaults: expected an object")
     names = _Names(vocabulary, states, rules, timers, derived, references)
-    return tuple(_measure(mid, {**defaults, **spec}, names) for mid, spec in raw.items())
+    measures = tuple(_measure(mid, {**defaults, **spec}, names) for mid, spec in raw.items())
+    # equal windows made one object: evaluation caches each episode's bounds by identity
+    shared: dict[Window, Window] = {}
+    return tuple(
+        replace(m, window=shared.setdefault(m.window, m.window)) if m.window else m
+        for m in measures
+    )
 
 
 def _measure(mid: str, spec: Any, names: _Names) -> MeasureDef:
@@ -331,3 +337,23 @@ def rules_named(measures: tuple[MeasureDef, ...]) -> tuple[str, ...]:
         for c in (*m.numerator, *m.denominator):
             walk(c)
     return tuple(sorted(out))
+
+
+def timers_named(measures: tuple[MeasureDef, ...]) -> frozenset[str]:
+    """Every timer a measure reads (a ``timer_fired`` condition, a window opening at one): a
+    timer entry that moved nothing and is none of these changes no verdict, so storage may
+    leave it out of the history."""
+    out: set[str] = set()
+
+    def walk(c: Condition) -> None:
+        if c.kind == "timer_fired" and c.rule:
+            out.add(c.rule)
+        for p in c.parts:
+            walk(p)
+
+    for m in measures:
+        if m.window is not None and m.window.opens is not None and m.window.opens.timer:
+            out.add(m.window.opens.timer)
+        for c in (*m.numerator, *m.denominator):
+            walk(c)
+    return frozenset(out)
