@@ -31,7 +31,7 @@ the timer's due time: what the timer would do if nothing is observed before then
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -135,17 +135,7 @@ def context_at(
     facts = dict(episode.facts)
     for name, value in (event or {}).items():
         facts[name] = FactValue(value, "(this observation)", at)
-    probe = Episode(
-        id=episode.id,
-        definition_version=episode.definition_version,
-        state=episode.state,
-        opened_at=episode.opened_at,
-        state_entered_at=episode.state_entered_at,
-        care_started_at=episode.care_started_at,
-        facts=facts,
-        remembered=episode.remembered,
-    )
-    derived = derived_values(definition, probe, at)
+    derived = derived_values(definition, replace(episode, facts=facts), at)
     return Context(facts, dict(event or {}), "(this observation)", derived, episode.state)
 
 
