@@ -3,7 +3,7 @@
 ``measure_eval.evaluate`` is the straightforward reading of a declaration, with the reasons
 the episode lists need; the report only counts, once per measure per episode, and on 100,000
 episodes that reading's interpretation of each ``Condition`` (its kind dispatched, its fields
-looked up, the same "entered assessment" denominator tested again for every measure that
+looked up, the same state-entry denominator tested again for every measure that
 shares it) is most of the time. ``counter`` turns a definition's measures into closures once:
 each distinct condition is compiled once and, when tested outside a window, held once per
 episode for all the measures that name it. The verdicts are ``evaluate``'s, without the
