@@ -101,8 +101,8 @@ class FactSpec:
 
 def parse_date(value: Any) -> date | None:
     """An ISO calendar date written exactly ``YYYY-MM-DD``, or None."""
-    if type(value) is not str or len(value) != 10:
-        return None
+    if type(value) is not str or len(value) != 10 or value[4] != "-" or value[7] != "-":
+        return None  # fromisoformat also reads week dates such as 2026-W01-1
     try:
         return date.fromisoformat(value)
     except ValueError:

@@ -822,6 +822,17 @@ def test_a_fracture_date_after_the_observation_is_refused_the_same_day_accepted(
     assert run.state == "assessment"
 
 
+@pytest.mark.parametrize("written", ["2026-W01-1", "20260301", "2026-3-1", "2026/03/01"])
+def test_a_fracture_date_not_written_yyyy_mm_dd_is_refused(written: str) -> None:
+    """A week date such as 2026-W01-1 parses with ``date.fromisoformat`` but is not the
+    calendar date the vocabulary promises (a reader would not know 2025-12-29 from it)."""
+    run = FlsRun.open({**PROFILE}, day=3.375)
+    before = run.snapshot()
+    with pytest.raises(InvalidObservation, match="fracture_date"):
+        run.observe({"fracture_date": written}, day=3.5)
+    assert run.snapshot() == before
+
+
 def test_a_fracture_date_after_the_opening_is_refused() -> None:
     with pytest.raises(InvalidObservation):
         FlsRun.open({**PROFILE, "fracture_date": "2026-03-10"}, day=3.375)
