@@ -7,26 +7,16 @@ through the API itself (as a coordinator), so every test exercises the same path
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from carepath.api import create_api
+from tests.support.episode_driver import PRESENTATION, PROFILE, T0, WORKUP  # noqa: F401 (re-exported)
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ROLES = ("coordinator", "auditor", "admin", "scheduler")
-PROFILE = {"age": 78, "sex": "female", "first_fracture": True, "egfr": 45}
-PRESENTATION = {"fracture_levels": ["L1"], "pain_score": 8, "high_energy_trauma": False}
-WORKUP = {
-    "mri_done": True,
-    "vertebral_collapse_pct": 25,
-    "posterior_column_involvement": False,
-    "alignment_abnormality": False,
-    "neuro_exam_done": True,
-    "neuro_deficit_motor": False,
-}
 
 
 @dataclass
