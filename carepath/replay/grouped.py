@@ -19,11 +19,22 @@ from collections.abc import Sequence
 from carepath.replay.runner import ReplayResult, replay
 from carepath.replay.scenario import Scenario
 from pathway.errors import InvalidScenario
+from pathway.unit_of_work import Outcome
 from pathway.usecases import DefinitionRegistry
 from storage.batch import BatchUnitOfWork
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
 PER_TRANSACTION = 100  # scenarios (~800 decisions) per transaction
+
+
+class ReplayUnitOfWork(BatchUnitOfWork):
+    """The batch unit of work of a replay, which looks up no stored outcome: every event id a
+    replay sends is new (random, or derived from an episode id it made just now, as enrolments'
+    and timers' are), so the lookup (one statement per event) could only miss; a duplicate
+    would still be refused by the outcome's primary key."""
+
+    def find_outcome(self, event_id: str) -> Outcome | None:
+        return None
 
 
 def replay_grouped(
@@ -51,7 +62,7 @@ def _replay_group(
     """Replay ``group`` in one transaction, appending to ``results``; the first scenario that
     could not be opened stops the group (what came before it is committed) and is returned."""
     held = factory.connections.take()
-    uow = BatchUnitOfWork(factory, held)
+    uow = ReplayUnitOfWork(factory, held)
     error = None
     try:
         with uow.backend.transaction(held[1]):
