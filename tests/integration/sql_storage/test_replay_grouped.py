@@ -22,6 +22,7 @@ from carepath.replay.runner import replay_many
 from carepath.replay.scenario import load_scenario
 from pathway import usecases
 from pathway.errors import InvalidScenario
+from pathway.unit_of_work import InMemoryUnitOfWork
 from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
 from tests.support.episode_driver import DEFS
 from tests.support.protocol import REPOSITORY, SCENARIO_DIR
@@ -151,3 +152,22 @@ def test_replay_database_prints_byte_for_byte_what_the_in_memory_replay_prints( 
     files = scenario_files(12)
     url = f"sqlite:///{tmp_path / 'replay.sqlite'}"
     assert run_replay("--database", url, *files) == run_replay("--workers", "1", *files)
+
+
+def test_grouped_replay_on_both_backends_stores_what_the_in_memory_replay_holds(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memory = InMemoryUnitOfWork()
+    counted_ids(monkeypatch)
+    expected = replay_many(L1_L2, DEFS, lambda: memory)
+    factory = uow_factory(database_url)
+    counted_ids(monkeypatch)
+    got = replay_grouped(L1_L2, DEFS, factory, per_transaction=5)
+    assert [r.output for r in got] == [r.output for r in expected]
+    uow = factory()
+    with uow:
+        assert sorted(uow.episode_ids()) == sorted(memory.episode_ids())
+        for i in memory.episode_ids():
+            assert uow.get_episode(i) == memory.get_episode(i)
+            assert uow.audit_records(i) == memory.audit_records(i)
+    factory.dispose()
