@@ -122,7 +122,9 @@ def main() -> None:
 
     med = statistics.median
     s = med(spiff)
-    print(f"L1–L2 cohort: {args.patients} files (bench/cohort.py, seed 7); {runs} runs, interleaved")
+    print(
+        f"L1–L2 cohort: {args.patients} files (bench/cohort.py, seed 7); {runs} runs, interleaved"
+    )
     print(f"SpiffWorkflow 3.2 (spiff_bench.py): median {s:,.0f} episodes/s (runs: {_fmt(spiff)})")
     r = med(many) / s
     print(
