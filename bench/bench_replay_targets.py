@@ -22,6 +22,7 @@ depend on it. Prints each target with its measured ratio and PASS/FAIL; asserts 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import statistics
@@ -122,6 +123,8 @@ def main() -> None:
 
     med = statistics.median
     s = med(spiff)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average at the end (1/5/15 min, {os.cpu_count()} cores): {load}")
     print(
         f"L1–L2 cohort: {args.patients} files (bench/cohort.py, seed 7); {runs} runs, interleaved"
     )
