@@ -24,6 +24,7 @@ from typing import Any
 
 from pathway.errors import ConcurrencyConflict
 from storage.columns import TimeParam, postgres_time, sqlite_time
+from storage.outbox import write_notices
 from storage.queries import POSTGRESQL, SQLITE, Queries, postgres_save
 from storage.writes import ChangeRows
 
@@ -132,6 +133,8 @@ class SqliteBackend(Backend):
                 db.executemany(q.update_task_status, rows.task_status)
             db.execute(q.insert_audit, p)
             db.execute(q.insert_outcome, p)
+            if rows.notices:
+                write_notices(db, "sqlite", rows.notices)
         except sqlite3.IntegrityError as exc:
             if str(exc).startswith("UNIQUE") and str(exc).endswith(_SQLITE_DUPLICATE_EVENT):
                 raise self._conflict(db, rows) from None
@@ -171,7 +174,7 @@ class PostgresBackend(Backend):
             yield
 
     def write(self, db: Any, changes: list[ChangeRows]) -> None:
-        if len(changes) == 1:  # autocommit: the one statement is the transaction
+        if len(changes) == 1 and not changes[0].notices:  # autocommit: one statement
             self.write_change(db, changes[0])
             return
         with db.connection.transaction():
@@ -192,6 +195,8 @@ class PostgresBackend(Backend):
             raise self._conflict(db, rows) from None
         if written != 1:
             raise self._conflict(db, rows)
+        if rows.notices:  # in the caller's transaction (``write`` opens one for notices)
+            write_notices(db, "postgresql", rows.notices)
 
     def save_statement(self, rows: ChangeRows) -> tuple[str, dict[str, Any]]:
         """The one statement (and its parameters) that writes a change; it returns 1 when the
