@@ -55,11 +55,12 @@ class DeliveryPolicy:
     backoff_cap: timedelta = timedelta(hours=1)
     retry_for: timedelta = timedelta(hours=24)
     batch: int = 8  # messages claimed (and sent in parallel) at a time
+    lease_margin: float = 10.0  # seconds a lease outlasts the longest attempt
 
     @property
     def lease(self) -> timedelta:
         """Longer than any attempt can take, so one attempt at a time is in flight."""
-        return timedelta(seconds=2 * self.timeout + 10)
+        return timedelta(seconds=2 * self.timeout + self.lease_margin)
 
     def retry_delay(self, attempts: int) -> timedelta:
         return min(self.backoff * (2 ** max(attempts - 1, 0)), self.backoff_cap)

@@ -21,8 +21,9 @@ _INSERT = {
 }
 
 
-def notice_rows(change: Change, recorded_at: Any) -> list[dict[str, Any]]:
-    """One parameter dict per notice of the change (``recorded_at``: the time as stored)."""
+def notice_rows(change: Change) -> list[dict[str, Any]]:
+    """One parameter dict per notice of the change (its rows are due at the database's clock:
+    the scheduler's time, ``scheduler.clock``, not the clinical time of the event)."""
     return [
         {
             "notice_id": n.id,
@@ -30,7 +31,6 @@ def notice_rows(change: Change, recorded_at: Any) -> list[dict[str, Any]]:
             "episode_id": change.decision.episode.id,
             "payload": to_json(n.payload()),
             "patient_ref": n.patient_ref,
-            "created_at": recorded_at,
             "pattern": f"%,{n.type},%",
         }
         for n in change.notices

@@ -99,7 +99,7 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
     )
     rows = ChangeRows(before is None, params, bool(moved))
     if change.notices:
-        rows.notices = notice_rows(change, recorded_at)
+        rows.notices = notice_rows(change)
     if not (timers_touched or decision.tasks_opened or decision.tasks_closed):
         return rows  # the engine lists every timer and task it touched: none here
     new, changed = _diff(before.timers if before else (), ep.timers)

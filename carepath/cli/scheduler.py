@@ -31,6 +31,17 @@ def _clock(factory):  # noqa: ANN001, ANN202 - a SchedulerClock
     return SchedulerClock(factory, tolerance)
 
 
+def _deliveries(factory):  # noqa: ANN001, ANN202 - the service's webhook arguments
+    """The webhook sender of this worker (``scheduler.deliveries``), from CAREPATH_WEBHOOK_*."""
+    from carepath.webhooks import policy_from_env, poll_seconds, target_refusal
+    from scheduler.deliveries import DeliveryWorker
+
+    sender = DeliveryWorker(
+        factory, factory.audit_key, policy_from_env(), allowed=target_refusal
+    )
+    return {"deliveries": sender, "deliver_every": poll_seconds()}
+
+
 @scheduler_app.command()
 def run(
     once: Annotated[bool, typer.Option("--once", help="Fire what is due now, then exit.")] = False,
@@ -71,6 +82,10 @@ def run(
             fired = worker.sweep(now)
             worker.close(now)
             typer.echo(f"fired {fired} timer(s)")
+            sender = _deliveries(factory)["deliveries"]
+            sent = sender.deliver_due(clock())
+            sender.close()
+            typer.echo(f"delivered {sent} webhook message(s)")
             return
         from carepath.audit_verify import checkpoint_writer
         from carepath.settings import Settings, checkpoint_seconds
@@ -86,6 +101,7 @@ def run(
             checkpoint=checkpoint_writer(settings, factory),
             checkpoint_every=every,
             clock=clock,
+            **_deliveries(factory),
         )
         typer.echo(f"scheduler {worker.id}: sweeping every {interval:g} s (Ctrl-C to stop)")
         service.run_until_signalled()
@@ -126,6 +142,16 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")]
     )
     typer.echo(f"open escalations (overdue): {report['overdue_escalations']}")
     typer.echo(f"parked timers: {report['parked']}")
+    hooks = report.get("webhooks")
+    if hooks is not None:
+        typer.echo(
+            f"webhook messages: {hooks['pending']} pending, {hooks['failed']} failed, "
+            f"{hooks['delivered']} delivered"
+        )
+        for m in hooks["failed_messages"]:
+            typer.echo(
+                f"  failed {m['id']} {m['type']} episode {m['episode']} attempts {m['attempts']}: {m['last_error']}"
+            )
     for p in report["parked_timers"]:
         typer.echo(
             f"  {p['episode_id']} {p['timer']} due {p['due_at']} attempts {p['attempts']}: {p['last_error']}"

@@ -537,12 +537,14 @@ SELECT DISTINCT episode_id FROM audit_log ORDER BY episode_id
 
 -- webhook_insert_messages@sqlite --
 -- The outbox rows of one notice, one per subscription that wants its type (storage/outbox.py),
--- in the decision's transaction; :pattern is '%,<type>,%'. The patient reference is kept only
+-- in the decision's transaction, due at once by the database's clock (text in the format of
+-- storage.columns.sqlite_time); :pattern is '%,<type>,%'. The patient reference is kept only
 -- for subscriptions created with --include-patient-ref.
 INSERT INTO webhook_messages (id, subscription_id, event_type, episode_id, payload, patient_ref,
                               status, attempts, created_at, next_attempt_at)
 SELECT :notice_id || '.' || s.id, s.id, :event_type, :episode_id, :payload,
-       CASE WHEN s.include_patient_ref THEN :patient_ref END, 'pending', 0, :created_at, :created_at
+       CASE WHEN s.include_patient_ref THEN :patient_ref END, 'pending', 0,
+       strftime('%Y-%m-%d %H:%M:%f000', 'now'), strftime('%Y-%m-%d %H:%M:%f000', 'now')
 FROM webhook_subscriptions s WHERE s.events LIKE :pattern
 
 -- webhook_insert_messages@postgresql --
