@@ -70,6 +70,8 @@ def start_scheduler(settings: Settings, current: list[Definition]) -> SchedulerS
     from carepath.settings import checkpoint_seconds
     from scheduler.embedded import start_embedded_scheduler
 
+    from carepath.webhooks import delivery_worker, poll_seconds
+
     wiring = wire(settings, current=current)
     tolerance = timedelta(seconds=settings.clock_tolerance_seconds)
     return start_embedded_scheduler(
@@ -78,6 +80,8 @@ def start_scheduler(settings: Settings, current: list[Definition]) -> SchedulerS
         checkpoint=checkpoint_writer(settings, wiring.uow_factory),
         checkpoint_every=checkpoint_seconds(settings),
         clock_tolerance=tolerance,
+        deliveries=delivery_worker(wiring.uow_factory),
+        deliver_every=poll_seconds(),
     )
 
 

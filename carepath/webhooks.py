@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 from pathway.audit import AuditKey
 from pathway.errors import InvalidRequest
 from pathway.notifications import EVENT_TYPES
-from scheduler.deliveries import DeliveryPolicy
+from scheduler.deliveries import DeliveryPolicy, DeliveryWorker
+from storage.unit_of_work import SqlUnitOfWorkFactory
 from storage.webhook_secrets import encrypt, new_secret, shown
 from storage.webhooks import Subscription, WebhookStore
 
@@ -113,6 +114,11 @@ def policy_from_env() -> DeliveryPolicy:
         retry_for=timedelta(hours=_number("CAREPATH_WEBHOOK_RETRY_HOURS", 24.0)),
         batch=int(_number("CAREPATH_WEBHOOK_BATCH", 8, integer=True)),
     )
+
+
+def delivery_worker(factory: SqlUnitOfWorkFactory) -> DeliveryWorker:
+    """The webhook sender of a scheduler on ``factory`` (secrets under its audit key)."""
+    return DeliveryWorker(factory, factory.audit_key, policy_from_env(), allowed=target_refusal)
 
 
 def poll_seconds() -> float:

@@ -33,13 +33,9 @@ def _clock(factory):  # noqa: ANN001, ANN202 - a SchedulerClock
 
 def _deliveries(factory):  # noqa: ANN001, ANN202 - the service's webhook arguments
     """The webhook sender of this worker (``scheduler.deliveries``), from CAREPATH_WEBHOOK_*."""
-    from carepath.webhooks import policy_from_env, poll_seconds, target_refusal
-    from scheduler.deliveries import DeliveryWorker
+    from carepath.webhooks import delivery_worker, poll_seconds
 
-    sender = DeliveryWorker(
-        factory, factory.audit_key, policy_from_env(), allowed=target_refusal
-    )
-    return {"deliveries": sender, "deliver_every": poll_seconds()}
+    return {"deliveries": delivery_worker(factory), "deliver_every": poll_seconds()}
 
 
 @scheduler_app.command()
