@@ -68,9 +68,8 @@ def start_scheduler(settings: Settings, current: list[Definition]) -> SchedulerS
     pool, which it disposes of when it stops."""
     from carepath.audit_verify import checkpoint_writer
     from carepath.settings import checkpoint_seconds
-    from scheduler.embedded import start_embedded_scheduler
-
     from carepath.webhooks import delivery_worker, poll_seconds
+    from scheduler.embedded import start_embedded_scheduler
 
     wiring = wire(settings, current=current)
     tolerance = timedelta(seconds=settings.clock_tolerance_seconds)

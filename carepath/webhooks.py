@@ -67,7 +67,9 @@ def parse_events(events: str | Iterable[str]) -> tuple[str, ...]:
     out = tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
     expected = "one or more of " + ", ".join(EVENT_TYPES)
     if not out:
-        raise InvalidRequest("events", events if isinstance(events, str) else list(events), expected)
+        raise InvalidRequest(
+            "events", events if isinstance(events, str) else list(events), expected
+        )
     for name in out:
         if name not in EVENT_TYPES:
             raise InvalidRequest("events", name, expected)

@@ -39,9 +39,9 @@ from datetime import datetime, timedelta
 import orjson
 
 from pathway.audit import AuditKey
+from storage.unit_of_work import SqlUnitOfWorkFactory
 from storage.webhook_secrets import SecretUnreadable, decrypt
 from storage.webhooks import Claimed, Subscription, WebhookStore
-from storage.unit_of_work import SqlUnitOfWorkFactory
 
 log = logging.getLogger("carepath.webhooks")
 
@@ -157,8 +157,9 @@ class DeliveryWorker:
             if not claimed:
                 break
             subscriptions = {s.id: s for s in self.store.list()}
-            results = self._pool.map(lambda m: self._attempt(m, subscriptions, at), claimed)
-            for message, answer in zip(claimed, list(results), strict=True):
+            subs, ats = [subscriptions] * len(claimed), [at] * len(claimed)
+            results = list(self._pool.map(self._attempt, claimed, subs, ats))
+            for message, answer in zip(claimed, results, strict=True):
                 done = now + timedelta(seconds=time.monotonic() - started)
                 delivered += self._record(message, answer, done)
         self.delivered_total += delivered
@@ -197,9 +198,14 @@ class DeliveryWorker:
             return int(store.delivered(message.id, self.id, now, answer.status or 0))
         error = answer.error or f"HTTP {answer.status}"
         retry_at = now + policy.retry_delay(message.attempts)
-        if answer.error == "subscription removed" or retry_at > message.created_at + policy.retry_for:
+        if (
+            answer.error == "subscription removed"
+            or retry_at > message.created_at + policy.retry_for
+        ):
             store.failed(message.id, self.id, answer.status, error)
-            log.warning("webhook %s failed after %d attempts: %s", message.id, message.attempts, error)
+            log.warning(
+                "webhook %s failed after %d attempts: %s", message.id, message.attempts, error
+            )
         else:
             store.retry(message.id, self.id, retry_at, answer.status, error)
         return 0

@@ -141,7 +141,10 @@ class WebhookStore:
         """Remove the subscription and its undelivered messages (delivered and failed stay)."""
         with self._tx() as db:
             db.execute(self.q["webhook_subscription_messages_delete"], {"id": subscription_id})
-            if db.execute(self.q["webhook_subscription_delete"], {"id": subscription_id}).rowcount != 1:
+            if (
+                db.execute(self.q["webhook_subscription_delete"], {"id": subscription_id}).rowcount
+                != 1
+            ):
                 raise SubscriptionNotFound(subscription_id)
 
     # -- delivery ---------------------------------------------------------------------------

@@ -153,7 +153,9 @@ def rotate_webhook_secret(
 ) -> NewSecret:
     factory = request.app.state.uow_factory
     try:
-        secret = webhooks.rotate(WebhookStore(factory), factory.audit_key, subscription_id, svc.clock())
+        secret = webhooks.rotate(
+            WebhookStore(factory), factory.audit_key, subscription_id, svc.clock()
+        )
     except SubscriptionNotFound as exc:
         raise _not_found(exc) from None
     response.headers["Cache-Control"] = "no-store"

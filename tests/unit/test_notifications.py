@@ -37,7 +37,9 @@ def test_leaving_the_state_closes_its_escalation_and_raises_escalation_closed() 
     run.advance(1)
     applied = run.observe(PRESENTATION, day=1.5)
     assert "escalation.closed" in types(run, applied.decision)
-    (closed,) = [n for n in notices_for(run.definition, applied.decision) if n.type.endswith("closed")]
+    (closed,) = [
+        n for n in notices_for(run.definition, applied.decision) if n.type.endswith("closed")
+    ]
     assert closed.data["rule"] == "FU-INTAKE-OVERDUE"
 
 
@@ -64,7 +66,9 @@ def test_closing_an_episode_raises_ended_once_and_only_then() -> None:
     run = in_care()
     applied = run.close("declined", day=3)
     assert types(run, applied.decision).count("episode.ended") == 1
-    (ended,) = [n for n in notices_for(run.definition, applied.decision) if n.type == "episode.ended"]
+    (ended,) = [
+        n for n in notices_for(run.definition, applied.decision) if n.type == "episode.ended"
+    ]
     assert ended.data["reason"] == "declined" and ended.data["from"] == "conservative_care"
 
 

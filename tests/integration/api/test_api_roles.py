@@ -79,7 +79,11 @@ ENDPOINTS = [
     Endpoint("measures", "GET", "/api/measures", AUDIT),
     Endpoint("webhooks", "GET", "/api/webhooks", ADMIN),
     Endpoint(
-        "webhook-add", "POST", "/api/webhooks", ADMIN, 201,
+        "webhook-add",
+        "POST",
+        "/api/webhooks",
+        ADMIN,
+        201,
         {"url": "https://hooks.example.org/in", "events": ["escalation.opened"]},
     ),  # fmt: skip
     Endpoint("webhook-remove", "DELETE", "/api/webhooks/{webhook}", ADMIN),
