@@ -44,6 +44,7 @@ from storage.webhook_secrets import SecretUnreadable, decrypt
 from storage.webhooks import Claimed, Subscription, WebhookStore
 
 log = logging.getLogger("carepath.webhooks")
+SUBSCRIPTION_REMOVED = "subscription removed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,17 +152,20 @@ class DeliveryWorker:
         delivered."""
         delivered = 0
         started = time.monotonic()
+        subscriptions: dict[str, Subscription] = {}
         while not self._stopping.is_set():
             at = now + timedelta(seconds=time.monotonic() - started)
             claimed = self.store.claim(self.id, at, at + self.policy.lease, self.policy.batch)
             if not claimed:
                 break
-            subscriptions = {s.id: s for s in self.store.list()}
+            if any(m.subscription_id not in subscriptions for m in claimed):
+                subscriptions = {s.id: s for s in self.store.list()}  # added or rotated since
             subs, ats = [subscriptions] * len(claimed), [at] * len(claimed)
-            results = list(self._pool.map(self._attempt, claimed, subs, ats))
-            for message, answer in zip(claimed, results, strict=True):
-                done = now + timedelta(seconds=time.monotonic() - started)
-                delivered += self._record(message, answer, done)
+            answers = list(self._pool.map(self._attempt, claimed, subs, ats))
+            done = now + timedelta(seconds=time.monotonic() - started)
+            results = [self._result(m, a, done) for m, a in zip(claimed, answers, strict=True)]
+            self.store.record(self.id, results)
+            delivered += sum(1 for outcome, _, _ in results if outcome == "delivered")
         self.delivered_total += delivered
         return delivered
 
@@ -170,7 +174,7 @@ class DeliveryWorker:
     ) -> Answer:
         sub = subscriptions.get(message.subscription_id)
         if sub is None:
-            return Answer(None, "subscription removed")
+            return Answer(None, SUBSCRIPTION_REMOVED)
         refusal = self.allowed(sub.url) if self.allowed is not None else None
         if refusal is not None:
             return Answer(None, refusal)
@@ -192,20 +196,19 @@ class DeliveryWorker:
         except Exception as exc:  # a broken transport must not lose the message
             return Answer(None, f"{type(exc).__name__}: {exc}")
 
-    def _record(self, message: Claimed, answer: Answer, now: datetime) -> int:
-        store, policy = self.store, self.policy
+    def _result(
+        self, message: Claimed, answer: Answer, now: datetime
+    ) -> tuple[str, str, dict[str, object]]:
+        """What to record for one attempt: delivered, retried after the backoff, or failed."""
+        policy = self.policy
         if answer.ok:
-            return int(store.delivered(message.id, self.id, now, answer.status or 0))
+            return "delivered", message.id, {"now": now, "code": answer.status}
         error = answer.error or f"HTTP {answer.status}"
         retry_at = now + policy.retry_delay(message.attempts)
-        if (
-            answer.error == "subscription removed"
-            or retry_at > message.created_at + policy.retry_for
-        ):
-            store.failed(message.id, self.id, answer.status, error)
+        gone = answer.error == SUBSCRIPTION_REMOVED
+        if gone or retry_at > message.created_at + policy.retry_for:
             log.warning(
                 "webhook %s failed after %d attempts: %s", message.id, message.attempts, error
             )
-        else:
-            store.retry(message.id, self.id, retry_at, answer.status, error)
-        return 0
+            return "failed", message.id, {"code": answer.status, "error": error}
+        return "retry", message.id, {"retry_at": retry_at, "code": answer.status, "error": error}

@@ -160,24 +160,19 @@ class WebhookStore:
             rows = db.execute(self.q["webhook_claim"], params).fetchall()
         return [Claimed(r[0], r[1], r[2], r[3], r[4], int(r[5]), read_time(r[6])) for r in rows]
 
-    def delivered(self, message_id: str, worker: str, now: datetime, code: int) -> bool:
-        return self._record("webhook_delivered", message_id, worker, now=now, code=code)
-
-    def retry(
-        self, message_id: str, worker: str, retry_at: datetime, code: int | None, error: str
-    ) -> bool:
-        return self._record(
-            "webhook_retry", message_id, worker, retry_at=retry_at, code=code, error=error
-        )
-
-    def failed(self, message_id: str, worker: str, code: int | None, error: str) -> bool:
-        return self._record("webhook_failed", message_id, worker, code=code, error=error)
-
-    def _record(self, name: str, message_id: str, worker: str, **values: Any) -> bool:
-        params = {"id": message_id, "worker": worker, "now": None, "retry_at": None}
-        params |= {k: self._time(v) if isinstance(v, datetime) else v for k, v in values.items()}
+    def record(self, worker: str, results: list[tuple[str, str, dict[str, Any]]]) -> int:
+        """Record a batch's results in one transaction: (``delivered``, ``retry`` or
+        ``failed``, message id, values); only rows this worker's lease still holds change.
+        Returns how many rows changed."""
+        changed = 0
         with self._tx() as db:
-            return bool(db.execute(self.q[name], params).rowcount == 1)
+            for outcome, message_id, values in results:
+                params = {"id": message_id, "worker": worker, "now": None, "retry_at": None}
+                params |= {
+                    k: self._time(v) if isinstance(v, datetime) else v for k, v in values.items()
+                }
+                changed += db.execute(self.q[f"webhook_{outcome}"], params).rowcount
+        return changed
 
     # -- reports ----------------------------------------------------------------------------
 
