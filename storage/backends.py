@@ -174,7 +174,7 @@ class PostgresBackend(Backend):
             yield
 
     def write(self, db: Any, changes: list[ChangeRows]) -> None:
-        if len(changes) == 1 and not changes[0].notices:  # autocommit: one statement
+        if len(changes) == 1:  # autocommit: the one statement is the transaction
             self.write_change(db, changes[0])
             return
         with db.connection.transaction():
@@ -195,8 +195,6 @@ class PostgresBackend(Backend):
             raise self._conflict(db, rows) from None
         if written != 1:
             raise self._conflict(db, rows)
-        if rows.notices:  # in the caller's transaction (``write`` opens one for notices)
-            write_notices(db, "postgresql", rows.notices)
 
     def save_statement(self, rows: ChangeRows) -> tuple[str, dict[str, Any]]:
         """The one statement (and its parameters) that writes a change; it returns 1 when the
@@ -209,6 +207,7 @@ class PostgresBackend(Backend):
             ("timer_status", rows.timer_status),
             ("new_tasks", rows.new_tasks),
             ("task_status", rows.task_status),
+            ("notices", rows.notices),  # the webhook outbox (storage.outbox)
         ):
             if batch:
                 parts.append(part)
@@ -222,7 +221,13 @@ class PostgresBackend(Backend):
         return super()._conflict(db, rows)
 
 
-BATCH_PREFIX = {"new_timers": "t", "timer_status": "u", "new_tasks": "k", "task_status": "v"}
+BATCH_PREFIX = {
+    "new_timers": "t",
+    "timer_status": "u",
+    "new_tasks": "k",
+    "task_status": "v",
+    "notices": "n",
+}
 
 
 def _columns(prefix: str, batch: list[dict[str, Any]]) -> dict[str, str]:

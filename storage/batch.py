@@ -17,7 +17,6 @@ from typing import Any
 from pathway.model import Episode
 from pathway.unit_of_work import DueTimer, Outcome
 from pathway.usecases import timer_event_episode
-from storage.outbox import insert_statement
 from storage.reads import episode_from_row
 from storage.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory, due_in
 from storage.writes import ChangeRows, change_rows
@@ -90,8 +89,6 @@ class BatchUnitOfWork(SqlUnitOfWork):
                 for rows in queue:
                     sql, params = backend.save_statement(rows)  # type: ignore[attr-defined]
                     cursors.append(conn.execute(sql, params))
-                    for notice in rows.notices:  # the outbox rows, in the same transaction
-                        conn.execute(insert_statement("postgresql"), notice)
             applied = [cur.fetchone()[0] for cur in cursors]
         except Exception as exc:  # a duplicate outcome, a deadlock: redo the batch carefully
             raise BatchFailed(str(exc)) from exc

@@ -1,10 +1,12 @@
 """The outbox hook of a change: its notices become ``webhook_messages`` rows in its transaction.
 
-``notice_rows`` turns a change's notices (``pathway.notifications``) into statement parameters;
-``write_notices`` runs one ``INSERT … SELECT`` per notice, which writes a row for each
-subscription that wants the notice's type (none when nobody subscribed: the statement then
-touches nothing). The backends call it right after the change's own rows, inside the same
-transaction or savepoint, so a decision and its messages are written together or not at all.
+``notice_rows`` turns a change's notices (``pathway.notifications``) into statement parameters.
+On SQLite ``write_notices`` runs one ``INSERT … SELECT`` per notice right after the change's own
+rows, in the same transaction or savepoint; on PostgreSQL the notices are one more part of the
+change's single statement (``pg_save_notices``, arrays through ``unnest``), so they cost no
+round trip. Either way a row is written for each subscription that wants the notice's type
+(none when nobody subscribed), and a decision and its messages are written together or not at
+all.
 """
 
 from __future__ import annotations
@@ -13,12 +15,9 @@ from typing import Any
 
 from pathway.unit_of_work import Change
 from storage.columns import to_json
-from storage.sql import QUERIES, pyformat
+from storage.sql import QUERIES
 
-_INSERT = {
-    "sqlite": QUERIES["webhook_insert_messages@sqlite"],
-    "postgresql": pyformat(QUERIES["webhook_insert_messages@postgresql"]),
-}
+_INSERT = {"sqlite": QUERIES["webhook_insert_messages"]}
 
 
 def notice_rows(change: Change) -> list[dict[str, Any]]:
@@ -28,17 +27,13 @@ def notice_rows(change: Change) -> list[dict[str, Any]]:
         {
             "notice_id": n.id,
             "event_type": n.type,
-            "episode_id": change.decision.episode.id,
+            "episode_id": change.decision.episode.id,  # SQLite's statement (PostgreSQL: ep.id)
             "payload": to_json(n.payload()),
             "patient_ref": n.patient_ref,
             "pattern": f"%,{n.type},%",
         }
         for n in change.notices
     ]
-
-
-def insert_statement(dialect: str) -> str:
-    return _INSERT[dialect]
 
 
 def write_notices(db: Any, dialect: str, rows: list[dict[str, Any]]) -> None:

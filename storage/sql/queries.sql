@@ -216,6 +216,20 @@ VALUES (:event_id, :id, :outcome, :caller, :idempotency_key, :request_hash)
                     CAST(:v_updated_at AS timestamptz[])) AS v(key, status, note, updated_at)
     WHERE tasks.episode_id = ep.id AND tasks.key = v.key
 
+-- pg_save_notices --
+-- PostgreSQL: the change's webhook outbox rows (storage/outbox.py), one per notice and
+-- subscription that wants its type, in the same statement, due at the database's clock.
+    INSERT INTO webhook_messages (id, subscription_id, event_type, episode_id, payload,
+                                  patient_ref, status, attempts, created_at, next_attempt_at)
+    SELECT n.notice_id || '.' || s.id, s.id, n.event_type, ep.id, n.payload,
+           CASE WHEN s.include_patient_ref THEN n.patient_ref END, 'pending', 0,
+           statement_timestamp(), statement_timestamp()
+    FROM ep, unnest(CAST(:n_notice_id AS text[]), CAST(:n_event_type AS text[]),
+                    CAST(:n_payload AS text[]), CAST(:n_patient_ref AS text[]),
+                    CAST(:n_pattern AS text[]))
+         AS n(notice_id, event_type, payload, patient_ref, pattern)
+    JOIN webhook_subscriptions s ON s.events LIKE n.pattern
+
 -- pg_save_audit_and_outcome --
 -- PostgreSQL: the last parts of the one-statement change, and its result (1: applied).
 audit AS (
@@ -535,7 +549,7 @@ ORDER BY e.id, a.seq
 -- Every episode that has audit entries: a chain whose episode row is gone is a finding.
 SELECT DISTINCT episode_id FROM audit_log ORDER BY episode_id
 
--- webhook_insert_messages@sqlite --
+-- webhook_insert_messages --
 -- The outbox rows of one notice, one per subscription that wants its type (storage/outbox.py),
 -- in the decision's transaction, due at once by the database's clock (text in the format of
 -- storage.columns.sqlite_time); :pattern is '%,<type>,%'. The patient reference is kept only
@@ -545,15 +559,6 @@ INSERT INTO webhook_messages (id, subscription_id, event_type, episode_id, paylo
 SELECT :notice_id || '.' || s.id, s.id, :event_type, :episode_id, :payload,
        CASE WHEN s.include_patient_ref THEN :patient_ref END, 'pending', 0,
        strftime('%Y-%m-%d %H:%M:%f000', 'now'), strftime('%Y-%m-%d %H:%M:%f000', 'now')
-FROM webhook_subscriptions s WHERE s.events LIKE :pattern
-
--- webhook_insert_messages@postgresql --
--- The same on PostgreSQL, due at the database's clock.
-INSERT INTO webhook_messages (id, subscription_id, event_type, episode_id, payload, patient_ref,
-                              status, attempts, created_at, next_attempt_at)
-SELECT CAST(:notice_id AS text) || '.' || s.id, s.id, :event_type, :episode_id, :payload,
-       CASE WHEN s.include_patient_ref THEN CAST(:patient_ref AS text) END, 'pending', 0,
-       statement_timestamp(), statement_timestamp()
 FROM webhook_subscriptions s WHERE s.events LIKE :pattern
 
 -- webhook_claim@postgresql --
