@@ -73,3 +73,27 @@ def test_a_decision_nobody_subscribed_to_writes_nothing(factory) -> None:
     usecases.close(factory(), DEFS, opened.outcome.episode_id, "declined", at=later, now=later,
                    actor="t")  # fmt: skip
     assert _messages(factory) == []
+
+
+def test_an_enrolment_writes_episode_enrolled_with_the_patient_ref_only_where_asked(
+    factory,
+) -> None:
+    from tests.integration.sql_storage.test_enrolment import FLS, open_l1, to_care
+
+    store = WebhookStore(factory)
+    plain, _ = webhooks.add(store, KEY, "https://h.example.org/a", "episode.enrolled", "t", AT)
+    named, _ = webhooks.add(
+        store, KEY, "https://h.example.org/b", "episode.enrolled", "t", AT, include_patient_ref=True
+    )
+    open_l1(factory)
+    applied = to_care(factory)
+    assert applied.enrolled  # the decision opened an FLS episode
+    with factory.engine.connect() as db:
+        rows = db.exec_driver_sql(
+            "SELECT subscription_id, event_type, payload, patient_ref FROM webhook_messages"
+        ).fetchall()
+    got = {r[0]: r for r in rows}
+    assert set(got) == {plain.id, named.id}
+    assert all(r[1] == "episode.enrolled" for r in rows)
+    assert got[plain.id][3] is None and got[named.id][3] == "MRN-1"
+    assert f'"pathway":"{FLS}"' in got[plain.id][2] and "MRN-1" not in got[plain.id][2]
