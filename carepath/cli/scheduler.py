@@ -60,6 +60,7 @@ def run(
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         factory, definitions = _factory()
+        hooks = _deliveries(factory)  # CAREPATH_WEBHOOK_* checked before anything runs
         worker = TimerWorker(
             factory,
             definitions,
@@ -78,7 +79,7 @@ def run(
             fired = worker.sweep(now)
             worker.close(now)
             typer.echo(f"fired {fired} timer(s)")
-            sender = _deliveries(factory)["deliveries"]
+            sender = hooks["deliveries"]
             sent = sender.deliver_due(clock())
             sender.close()
             typer.echo(f"delivered {sent} webhook message(s)")
@@ -97,7 +98,7 @@ def run(
             checkpoint=checkpoint_writer(settings, factory),
             checkpoint_every=every,
             clock=clock,
-            **_deliveries(factory),
+            **hooks,
         )
         typer.echo(f"scheduler {worker.id}: sweeping every {interval:g} s (Ctrl-C to stop)")
         service.run_until_signalled()
