@@ -78,11 +78,12 @@ def run(
                 fail(str(exc), code=1)
             fired = worker.sweep(now)
             worker.close(now)
-            typer.echo(f"fired {fired} timer(s)")
-            sender = hooks["deliveries"]
+            sender = hooks["deliveries"]  # then the webhooks those firings (and others) raised
             sent = sender.deliver_due(clock())
             sender.close()
-            typer.echo(f"delivered {sent} webhook message(s)")
+            if sent:
+                typer.echo(f"delivered {sent} webhook message(s)")
+            typer.echo(f"fired {fired} timer(s)")
             return
         from carepath.audit_verify import checkpoint_writer
         from carepath.settings import Settings, checkpoint_seconds
