@@ -24,7 +24,7 @@ from typing import Any
 
 from pathway.errors import ConcurrencyConflict
 from storage.columns import TimeParam, postgres_time, sqlite_time
-from storage.outbox import write_notices
+from storage.outbox import Subscribed, write_notices
 from storage.queries import POSTGRESQL, SQLITE, Queries, postgres_save
 from storage.writes import ChangeRows
 
@@ -151,6 +151,7 @@ class PostgresBackend(Backend):
         self._errors = psycopg.errors
         self._idle = psycopg.pq.TransactionStatus.IDLE
         self._in_error = psycopg.pq.TransactionStatus.INERROR
+        self.subscribed = Subscribed()  # skip the outbox part while nobody subscribed
 
     def checkout(self, driver: Any) -> None:
         driver.autocommit = True
@@ -183,6 +184,8 @@ class PostgresBackend(Backend):
 
     def write_change(self, db: Any, rows: ChangeRows) -> None:
         """Write one change inside the caller's transaction (or savepoint), one statement."""
+        if rows.notices and not self.subscribed.check(db):
+            rows.notices = []
         sql, params = self.save_statement(rows)
         errors = self._errors
         try:

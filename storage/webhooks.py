@@ -118,6 +118,9 @@ class WebhookStore:
         }
         with self._tx() as db:
             db.execute(self.q["webhook_subscription_insert"], params)
+        subscribed = getattr(self.backend, "subscribed", None)  # PostgreSQL (storage.outbox)
+        if subscribed is not None:
+            subscribed.added()
 
     def list(self) -> list[Subscription]:
         with self._tx(immediate=False) as db:

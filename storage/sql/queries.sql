@@ -642,3 +642,8 @@ DELETE FROM webhook_messages WHERE subscription_id = :id AND status = 'pending'
 
 -- webhook_subscription_delete --
 DELETE FROM webhook_subscriptions WHERE id = :id
+
+-- webhook_any_subscription --
+-- PostgreSQL: whether any subscription exists (storage/outbox.py ``Subscribed``, re-read at most
+-- once a second), so that decisions skip the outbox part of their statement when none does.
+SELECT EXISTS (SELECT 1 FROM webhook_subscriptions)

@@ -97,3 +97,23 @@ def test_an_enrolment_writes_episode_enrolled_with_the_patient_ref_only_where_as
     assert all(r[1] == "episode.enrolled" for r in rows)
     assert got[plain.id][3] is None and got[named.id][3] == "MRN-1"
     assert f'"pathway":"{FLS}"' in got[plain.id][2] and "MRN-1" not in got[plain.id][2]
+
+
+def test_a_subscription_added_by_another_process_gets_notices_within_a_second(
+    factory, database_url: str
+) -> None:
+    def close_one(i: int) -> None:
+        opened = usecases.open_episode(factory(), DEFS, {"age": 70}, at=AT, now=AT, actor="t")
+        later = AT + timedelta(hours=1, seconds=i)
+        usecases.close(factory(), DEFS, opened.outcome.episode_id, "declined", at=later,
+                       now=later, actor="t")  # fmt: skip
+
+    close_one(0)  # this process now knows there is no subscription (PostgreSQL: for a second)
+    other = uow_factory(database_url, KEY)  # another process's wiring
+    webhooks.add(WebhookStore(other), KEY, "https://h.example.org/a", "episode.ended", "t", AT)
+    other.dispose()
+    import time
+
+    time.sleep(1.1)
+    close_one(1)
+    assert [m["type"] for m in _messages(factory)] == ["episode.ended"]
