@@ -41,6 +41,8 @@ FROM audit_log WHERE episode_id = :id ORDER BY seq
 SELECT e.id, e.definition_version, e.state, e.opened_at, e.state_entered_at, e.care_started_at,
        e.remembered, e.closed_reason, e.patient_ref, e.label, e.audit_hash, e.version,
        e.facts, e.links, e.owner,
+       e.appointment_window, e.appointment_on, e.appointment_status, e.appointment_reason,
+       e.appointment_deviation,
        (SELECT {agg}({arr}(t.key, t.rule_id, t.due_at, t.status, t.state, t."order", t.position,
                            t.set_at))
         FROM timers t WHERE t.episode_id = e.id),
@@ -57,14 +59,16 @@ SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY
 -- audit verify (storage/audit_rows.py): the next chunk of episode rows, keyset-paged by id.
 SELECT id, definition_version, pathway, state, opened_at, state_entered_at, care_started_at,
        remembered, links, closed_reason, patient_ref, label, audit_hash, version, facts,
-       next_due_at, owner
+       next_due_at, owner, appointment_window, appointment_on, appointment_status,
+       appointment_reason, appointment_deviation
 FROM episodes WHERE id > :after ORDER BY id LIMIT :limit
 
 -- verify_rows_episode --
 -- audit verify --episode: the one episode's row.
 SELECT id, definition_version, pathway, state, opened_at, state_entered_at, care_started_at,
        remembered, links, closed_reason, patient_ref, label, audit_hash, version, facts,
-       next_due_at, owner
+       next_due_at, owner, appointment_window, appointment_on, appointment_status,
+       appointment_reason, appointment_deviation
 FROM episodes WHERE id = :id
 
 -- verify_rows_audit --
@@ -114,10 +118,12 @@ ORDER BY due_at, episode_id {collate}, "order" LIMIT :limit
 -- insert_episode --
 INSERT INTO episodes (id, definition_version, pathway, state, opened_at, state_entered_at,
     care_started_at, remembered, closed_reason, patient_ref, label, audit_hash, version,
-    facts, links, next_due_at, owner)
+    facts, links, next_due_at, owner, appointment_window, appointment_on, appointment_status,
+    appointment_reason, appointment_deviation)
 VALUES (:id, :definition_version, :pathway, :state, :opened_at, :state_entered_at,
     :care_started_at, :remembered, :closed_reason, :patient_ref, :label, :audit_hash, :version,
-    :facts, :links, :next_due_at, :owner)
+    :facts, :links, :next_due_at, :owner, :appointment_window, :appointment_on,
+    :appointment_status, :appointment_reason, :appointment_deviation)
 
 -- update_episode --
 -- The write guarded by the version the decision was made on.
@@ -125,7 +131,9 @@ UPDATE episodes SET state = :state, state_entered_at = :state_entered_at,
     definition_version = :definition_version, care_started_at = :care_started_at,
     remembered = :remembered, closed_reason = :closed_reason, audit_hash = :audit_hash,
     version = :version, facts = :facts, links = :links, next_due_at = :next_due_at,
-    owner = :owner
+    owner = :owner, appointment_window = :appointment_window, appointment_on = :appointment_on,
+    appointment_status = :appointment_status, appointment_reason = :appointment_reason,
+    appointment_deviation = :appointment_deviation
 WHERE id = :id AND version = :expected_version
 
 -- update_episode_in_place --
