@@ -269,9 +269,11 @@ UPDATE tokens SET last_used_at = :now WHERE id = :id
 
 -- worklist_page --
 -- {hint}: an INDEXED BY clause or nothing; {where}: the filters, joined with AND (fragments
--- below); {order}: e.next_due_at, e.id (dated part) or e.id (undated part).
+-- below); {order}: e.next_due_at, e.id (dated part) or e.id (undated part); sorted by the
+-- booked day, e.appointment_on, e.id (episodes with an appointment to attend) or e.id.
 SELECT e.id, e.state, e.patient_ref, e.label, e.next_due_at, e.opened_at, e.state_entered_at,
-       e.definition_version, e.version, e.owner
+       e.definition_version, e.version, e.owner, e.appointment_window, e.appointment_on,
+       e.appointment_status, e.appointment_reason, e.appointment_deviation
 FROM episodes e{hint}
 WHERE {where}
 ORDER BY {order}
@@ -542,3 +544,10 @@ ORDER BY e.id, a.seq
 -- audit_episode_ids --
 -- Every episode that has audit entries: a chain whose episode row is gone is a finding.
 SELECT DISTINCT episode_id FROM audit_log ORDER BY episode_id
+
+-- appointments_missed --
+-- The scheduler's sweep (scheduler/missed.py): episodes whose booked day is before :today
+-- (YYYY-MM-DD) and still booked, through ix_episodes_appointment_on.
+SELECT id FROM episodes
+WHERE appointment_on < :today AND appointment_status = 'booked'
+ORDER BY appointment_on, id LIMIT :limit
