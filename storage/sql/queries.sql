@@ -486,7 +486,8 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {schema}.alembic_version FROM {app}
 -- Every audit entry of one pathway's episodes, in (episode, seq) order, for the measures' one
 -- streaming pass (storage/measures.py): the indexed columns, the facts the entry recorded,
 -- and from the canonical payload (sorted keys) only its small parts, cut in SQL so that the
--- rules' evidence is never sent: the transitions (the last key; only when not empty), the
+-- rules' evidence is never sent: the transitions (the last key but a booking's, which never
+-- moves: only when not empty), the
 -- refusals (only requests refuse: between "refused" and "rules") and {rule_flags}, whether
 -- each rule the measures name fired (an item of the "rules" list starts
 -- {"rule_id":ID,"title": and a task or timer item does not). Byte offsets (BLOB): the
@@ -495,6 +496,7 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {schema}.alembic_version FROM {app}
 SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, a.state_to,
        CASE WHEN substr(CAST(a.payload AS BLOB), -17) = CAST('"transitions":[]}' AS BLOB)
             THEN NULL
+            WHEN a.kind = 'booking' THEN NULL
             ELSE substr(CAST(a.payload AS BLOB),
                         instr(CAST(a.payload AS BLOB), CAST('"transitions":' AS BLOB)) + 14)
        END,
@@ -518,6 +520,7 @@ instr(substr(CAST(a.payload AS BLOB), instr(CAST(a.payload AS BLOB), CAST(',"rul
 -- measure_history@postgresql --
 SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, a.state_to,
        CASE WHEN right(a.payload, 17) = '"transitions":[]}' THEN NULL
+            WHEN a.kind = 'booking' THEN NULL
             ELSE substr(a.payload, strpos(a.payload, '"transitions":') + 14)
        END,
        CASE WHEN a.kind = 'request' THEN
@@ -551,3 +554,12 @@ SELECT DISTINCT episode_id FROM audit_log ORDER BY episode_id
 SELECT id FROM episodes
 WHERE appointment_on < :today AND appointment_status = 'booked'
 ORDER BY appointment_on, id LIMIT :limit
+
+-- appointments_outside_window --
+-- carepath measures: bookings (book, move) recorded outside their window, of one pathway.
+-- :booked, :moved, :outside are LIKE patterns (storage/appointments.py): the payload is
+-- canonical JSON (no spaces), so they cannot match inside a string value (its quotes are
+-- escaped there).
+SELECT count(*) FROM audit_log a JOIN episodes e ON e.id = a.episode_id
+WHERE e.pathway = :pathway AND a.kind = 'booking'
+  AND (a.payload LIKE :booked OR a.payload LIKE :moved) AND a.payload LIKE :outside

@@ -108,3 +108,29 @@ def test_the_sweep_records_a_missed_appointment_once_and_verify_rebuilds_it(fact
     with uow:
         report = verify_uow_rows(uow, DEFS.get)
     assert report is not None and report.ok and report.differences == []
+
+
+def test_measures_list_the_appointments_outside_the_window_per_pathway(database_url: str) -> None:
+    from carepath.bootstrap import current_definitions, wire
+    from carepath.measures import pathway_reports
+
+    made = sql_factory(database_url)
+    try:
+        wiring = wire(current=current_definitions(), factory=made)
+        uow = made()
+        l1, other, fls = l1_in_care(uow), l1_in_care(uow, "l1-2"), fls_in_treatment(uow)
+        book(uow, l1, "FU-REASSESS", care_day(45), at=day(10), reason="away")  # outside
+        book(uow, l1, "FU-REASSESS", care_day(50), at=day(11), reason="still", action="move")
+        book(uow, other, "FU-REASSESS", care_day(30), at=day(10))  # inside: not counted
+        book(uow, fls, "FLS-FOLLOWUP-16", fracture_day(90), at=day(20))
+        reports = pathway_reports(
+            wiring, pathway=None, month_from=None, month_to=None, as_of=day(60)
+        )
+        counts = {r["pathway"]: r["appointments_outside_window"] for r in reports}
+        assert counts == {"l1-l2-compression-fracture": 2, "fracture-liaison": 0}
+        from carepath.cli.measures import report_table
+
+        l1_report = next(r for r in reports if r["pathway"] == "l1-l2-compression-fracture")
+        assert "appointments outside the window: 2" in report_table(l1_report)
+    finally:
+        made.dispose()
