@@ -86,7 +86,7 @@ def book(episode_id: EpisodeId, body: BookingBody, command: Written) -> s.Comman
     "/{episode_id}/appointment",
     response_model=AppointmentView,
     openapi_extra=roles(*READ),
-    responses=problems(404),
+    responses=problems(404, 422),
     summary="The episode's appointment and the windows it may be booked in",
 )
 def appointment(episode_id: EpisodeId, svc: Svc) -> AppointmentView:

@@ -53,6 +53,8 @@ def test_book_outside_with_a_reason_move_and_cancel_from_the_page(site: Site) ->
     assert done.status_code == 303, done.text  # type: ignore[attr-defined]
     page = client.get(done.headers["location"]).text  # type: ignore[attr-defined]
     assert "outside the window: away" in _section(page)
+    timeline = page.split('id="timeline"', 1)[1]
+    assert f"Booked {last + timedelta(3)}, window {rule} (outside the window: away)" in timeline
     assert _post(client, eid, window=rule, on=str(first), action="move").status_code == 303  # type: ignore[attr-defined]
     assert _appointment(site, eid).on == first  # type: ignore[attr-defined]
     assert _post(client, eid, window=rule, action="cancel").status_code == 303  # type: ignore[attr-defined]
