@@ -72,24 +72,27 @@ def test_book_outside_without_then_with_a_reason_move_and_cancel(cli: CliRunner)
     assert _show(cli, ep)["appointment"] is None
 
 
-@pytest.mark.parametrize(
-    "args, words",
-    [
-        (["--window", "FU-REASSESS", "--on", "2026-W01-1"], "--on"),
-        (["--window", "FU-REASSESS"], "--on"),
-        (["--on", "2030-01-01"], "--window"),
-        (["--window", "FU-NOPE", "--on", "2030-01-01"], "window"),
-        (["--window", "FU-REASSESS", "--on", "2030-01-01", "--reason", "  "], "--reason"),
-        (["--window", "FU-REASSESS", "--cancel", "--move"], "--move"),
-        (["--window", "FU-REASSESS", "--on", "2030-01-01", "--event-id", "appointment:x"], "event"),
-    ],
-)
+BAD = [
+    (["--window", "FU-REASSESS", "--on", "2026-W01-1"], "--on"),
+    (["--window", "FU-REASSESS"], "--on"),
+    (["--on", "2030-01-01"], "--window"),
+    (["--window", "FU-NOPE", "--on", "2030-01-01"], "window"),
+    (["--window", "FU-REASSESS", "--on", "2030-01-01", "--reason", "  "], "--reason"),
+    (["--window", "FU-REASSESS", "--cancel", "--move"], "--move"),
+    (["--window", "FU-REASSESS", "--on", "2030-01-01", "--event-id", "appointment:x"], "event"),
+]
+
+
 def test_bad_bookings_are_one_line_and_write_nothing(
-    cli: CliRunner, args: list[str], words: str
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Input checks, before any storage: on SQLite only, one episode for every case."""
+    monkeypatch.setenv("CAREPATH_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
+    cli = CliRunner()
     ep = _in_care(cli)
     version = _show(cli, ep)["version"]
-    result = _run(cli, "book", ep, *args)
-    assert result.exit_code == 2, result.output
-    assert words in result.output and "Traceback" not in result.output
+    for args, words in BAD:
+        result = _run(cli, "book", ep, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert words in result.output and "Traceback" not in result.output, args
     assert _show(cli, ep)["version"] == version
