@@ -238,8 +238,18 @@ def pathway_reports(
 ) -> list[dict[str, Any]]:
     """The JSON-contract report of each pathway (or of ``pathway`` alone)."""
     lo, hi = _range(month_from, month_to)
+    from storage.appointments import outside_window
+
+    connections = wiring.uow_factory.connections
     return [
-        report_of(definition, _courses(wiring, definition, as_of), lo, hi, as_of)
+        report_of(
+            definition,
+            _courses(wiring, definition, as_of),
+            lo,
+            hi,
+            as_of,
+            outside_window=outside_window(connections, definition.id),
+        )  # fmt: skip
         for definition in _definitions(wiring, pathway)
     ]
 
@@ -250,13 +260,16 @@ def report_of(
     lo: str | None,
     hi: str | None,
     as_of: datetime,
+    *,
+    outside_window: int = 0,
 ) -> dict[str, Any]:
     """One pathway's JSON-contract report from its episodes' courses (any source of them:
-    the database's stream, or an in-memory store in tests)."""
+    the database's stream, or an in-memory store in tests). ``outside_window``: the bookings
+    recorded outside their window (``storage.appointments``), over the whole log."""
     report = _Report(definition, lo, hi)
     for course in courses:
         report.add(course)
-    return report.as_json(as_of)
+    return {**report.as_json(as_of), "appointments_outside_window": outside_window}
 
 
 def measure_episodes(

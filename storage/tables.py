@@ -61,6 +61,7 @@ class EpisodeRow(SQLModel, table=True):
         Index("ix_episodes_pathway_next_due_at", "pathway", "next_due_at"),
         Index("ix_episodes_pathway_patient_ref", "pathway", "patient_ref"),
         Index("ix_episodes_owner_next_due_at", "owner", "next_due_at"),  # assigned= (0008)
+        Index("ix_episodes_appointment_on", "appointment_on", "id"),  # booked day (0009)
     )
 
     id: str = Field(primary_key=True)
@@ -80,6 +81,12 @@ class EpisodeRow(SQLModel, table=True):
     patient_ref: str | None = None
     label: str | None = None
     owner: str | None = None  # the coordinator it is assigned to (migration 0008)
+    # the booked review (migration 0009, pathway.appointments); NULL: none booked
+    appointment_window: str | None = None
+    appointment_on: str | None = None  # YYYY-MM-DD
+    appointment_status: str | None = None
+    appointment_reason: str | None = Field(default=None, sa_type=Text)
+    appointment_deviation: bool | None = None
     audit_hash: str
     version: int
     facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pathway.model import FIRED, PENDING
+from pathway.model import FIRED, PENDING, Appointment
 from pathway.unit_of_work import Change, Outcome
 from storage.columns import TimeParam, to_json
 from storage.outbox import notice_rows
@@ -36,6 +36,18 @@ class ChangeRows:
         return str(self.params["id"])
 
 
+def appointment_params(appointment: Appointment | None) -> dict[str, Any]:
+    """The appointment columns (migration 0009): all NULL when nothing is booked."""
+    a = appointment
+    return {
+        "appointment_window": a.window if a else None,
+        "appointment_on": a.on.isoformat() if a else None,
+        "appointment_status": a.status if a else None,
+        "appointment_reason": a.reason if a else None,
+        "appointment_deviation": a.deviation if a else None,
+    }
+
+
 def change_rows(change: Change, time: TimeParam) -> ChangeRows:
     decision, audit = change.decision, change.audit
     ep, before = decision.episode, decision.episode_before
@@ -56,6 +68,7 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
         "patient_ref": ep.patient_ref,
         "label": ep.label,
         "owner": ep.owner,
+        **appointment_params(ep.appointment),
         "audit_hash": ep.audit_hash,
         "version": ep.version,
         "expected_version": before.version if before else None,
@@ -96,6 +109,7 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
         or ep.state_entered_at != before.state_entered_at
         or ep.care_started_at != before.care_started_at
         or ep.owner != before.owner  # indexed (migration 0008): only the full update sets it
+        or ep.appointment != before.appointment  # indexed too (migration 0009)
     )
     rows = ChangeRows(before is None, params, bool(moved))
     if change.notices:

@@ -35,6 +35,7 @@ def _register_groups() -> None:
     from carepath.cli.db import db_app
     from carepath.cli.definition import definition_app
     from carepath.cli.episode import episode_app
+    from carepath.cli.episode_book import book  # noqa: F401  (registers `episode book`)
     from carepath.cli.measures import measures_command
     from carepath.cli.scheduler import scheduler_app
     from carepath.cli.serve import serve_command

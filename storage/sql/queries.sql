@@ -41,6 +41,8 @@ FROM audit_log WHERE episode_id = :id ORDER BY seq
 SELECT e.id, e.definition_version, e.state, e.opened_at, e.state_entered_at, e.care_started_at,
        e.remembered, e.closed_reason, e.patient_ref, e.label, e.audit_hash, e.version,
        e.facts, e.links, e.owner,
+       e.appointment_window, e.appointment_on, e.appointment_status, e.appointment_reason,
+       e.appointment_deviation,
        (SELECT {agg}({arr}(t.key, t.rule_id, t.due_at, t.status, t.state, t."order", t.position,
                            t.set_at))
         FROM timers t WHERE t.episode_id = e.id),
@@ -57,14 +59,16 @@ SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY
 -- audit verify (storage/audit_rows.py): the next chunk of episode rows, keyset-paged by id.
 SELECT id, definition_version, pathway, state, opened_at, state_entered_at, care_started_at,
        remembered, links, closed_reason, patient_ref, label, audit_hash, version, facts,
-       next_due_at, owner
+       next_due_at, owner, appointment_window, appointment_on, appointment_status,
+       appointment_reason, appointment_deviation
 FROM episodes WHERE id > :after ORDER BY id LIMIT :limit
 
 -- verify_rows_episode --
 -- audit verify --episode: the one episode's row.
 SELECT id, definition_version, pathway, state, opened_at, state_entered_at, care_started_at,
        remembered, links, closed_reason, patient_ref, label, audit_hash, version, facts,
-       next_due_at, owner
+       next_due_at, owner, appointment_window, appointment_on, appointment_status,
+       appointment_reason, appointment_deviation
 FROM episodes WHERE id = :id
 
 -- verify_rows_audit --
@@ -114,10 +118,12 @@ ORDER BY due_at, episode_id {collate}, "order" LIMIT :limit
 -- insert_episode --
 INSERT INTO episodes (id, definition_version, pathway, state, opened_at, state_entered_at,
     care_started_at, remembered, closed_reason, patient_ref, label, audit_hash, version,
-    facts, links, next_due_at, owner)
+    facts, links, next_due_at, owner, appointment_window, appointment_on, appointment_status,
+    appointment_reason, appointment_deviation)
 VALUES (:id, :definition_version, :pathway, :state, :opened_at, :state_entered_at,
     :care_started_at, :remembered, :closed_reason, :patient_ref, :label, :audit_hash, :version,
-    :facts, :links, :next_due_at, :owner)
+    :facts, :links, :next_due_at, :owner, :appointment_window, :appointment_on,
+    :appointment_status, :appointment_reason, :appointment_deviation)
 
 -- update_episode --
 -- The write guarded by the version the decision was made on.
@@ -125,7 +131,9 @@ UPDATE episodes SET state = :state, state_entered_at = :state_entered_at,
     definition_version = :definition_version, care_started_at = :care_started_at,
     remembered = :remembered, closed_reason = :closed_reason, audit_hash = :audit_hash,
     version = :version, facts = :facts, links = :links, next_due_at = :next_due_at,
-    owner = :owner
+    owner = :owner, appointment_window = :appointment_window, appointment_on = :appointment_on,
+    appointment_status = :appointment_status, appointment_reason = :appointment_reason,
+    appointment_deviation = :appointment_deviation
 WHERE id = :id AND version = :expected_version
 
 -- update_episode_in_place --
@@ -275,9 +283,11 @@ UPDATE tokens SET last_used_at = :now WHERE id = :id
 
 -- worklist_page --
 -- {hint}: an INDEXED BY clause or nothing; {where}: the filters, joined with AND (fragments
--- below); {order}: e.next_due_at, e.id (dated part) or e.id (undated part).
+-- below); {order}: e.next_due_at, e.id (dated part) or e.id (undated part); sorted by the
+-- booked day, e.appointment_on, e.id (episodes with an appointment to attend) or e.id.
 SELECT e.id, e.state, e.patient_ref, e.label, e.next_due_at, e.opened_at, e.state_entered_at,
-       e.definition_version, e.version, e.owner
+       e.definition_version, e.version, e.owner, e.appointment_window, e.appointment_on,
+       e.appointment_status, e.appointment_reason, e.appointment_deviation
 FROM episodes e{hint}
 WHERE {where}
 ORDER BY {order}
@@ -490,7 +500,8 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {schema}.alembic_version FROM {app}
 -- Every audit entry of one pathway's episodes, in (episode, seq) order, for the measures' one
 -- streaming pass (storage/measures.py): the indexed columns, the facts the entry recorded,
 -- and from the canonical payload (sorted keys) only its small parts, cut in SQL so that the
--- rules' evidence is never sent: the transitions (the last key; only when not empty), the
+-- rules' evidence is never sent: the transitions (the last key but a booking's, which never
+-- moves: only when not empty), the
 -- refusals (only requests refuse: between "refused" and "rules") and {rule_flags}, whether
 -- each rule the measures name fired (an item of the "rules" list starts
 -- {"rule_id":ID,"title": and a task or timer item does not). Byte offsets (BLOB): the
@@ -499,6 +510,7 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {schema}.alembic_version FROM {app}
 SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, a.state_to,
        CASE WHEN substr(CAST(a.payload AS BLOB), -17) = CAST('"transitions":[]}' AS BLOB)
             THEN NULL
+            WHEN a.kind = 'booking' THEN NULL
             ELSE substr(CAST(a.payload AS BLOB),
                         instr(CAST(a.payload AS BLOB), CAST('"transitions":' AS BLOB)) + 14)
        END,
@@ -522,6 +534,7 @@ instr(substr(CAST(a.payload AS BLOB), instr(CAST(a.payload AS BLOB), CAST(',"rul
 -- measure_history@postgresql --
 SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, a.state_to,
        CASE WHEN right(a.payload, 17) = '"transitions":[]}' THEN NULL
+            WHEN a.kind = 'booking' THEN NULL
             ELSE substr(a.payload, strpos(a.payload, '"transitions":') + 14)
        END,
        CASE WHEN a.kind = 'request' THEN
@@ -647,3 +660,18 @@ DELETE FROM webhook_subscriptions WHERE id = :id
 -- PostgreSQL: whether any subscription exists (storage/outbox.py ``Subscribed``, re-read at most
 -- once a second), so that decisions skip the outbox part of their statement when none does.
 SELECT EXISTS (SELECT 1 FROM webhook_subscriptions)
+-- appointments_missed --
+-- The scheduler's sweep (scheduler/missed.py): episodes whose booked day is before :today
+-- (YYYY-MM-DD) and still booked, through ix_episodes_appointment_on.
+SELECT id FROM episodes
+WHERE appointment_on < :today AND appointment_status = 'booked'
+ORDER BY appointment_on, id LIMIT :limit
+
+-- appointments_outside_window --
+-- carepath measures: bookings (book, move) recorded outside their window, of one pathway.
+-- :booked, :moved, :outside are LIKE patterns (storage/appointments.py): the payload is
+-- canonical JSON (no spaces), so they cannot match inside a string value (its quotes are
+-- escaped there).
+SELECT count(*) FROM audit_log a JOIN episodes e ON e.id = a.episode_id
+WHERE e.pathway = :pathway AND a.kind = 'booking'
+  AND (a.payload LIKE :booked OR a.payload LIKE :moved) AND a.payload LIKE :outside
