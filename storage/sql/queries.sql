@@ -311,6 +311,16 @@ RETURNING id
 UPDATE episodes SET claimed_by = NULL, lease_until = NULL
 WHERE id = :id AND claimed_by = :worker
 
+-- release_many@postgresql --
+-- A batch's claims released in one statement (:ids an array).
+UPDATE episodes SET claimed_by = NULL, lease_until = NULL
+WHERE id = ANY(:ids) AND claimed_by = :worker
+
+-- release_many@sqlite --
+-- The same on SQLite (:ids a JSON array).
+UPDATE episodes SET claimed_by = NULL, lease_until = NULL
+WHERE id IN (SELECT value FROM json_each(:ids)) AND claimed_by = :worker
+
 -- release_all --
 UPDATE episodes SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = :worker
 
