@@ -29,16 +29,15 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.scheduler.timer_cohort import (  # noqa: E402
+from pathway.usecases import DefinitionRegistry  # noqa: E402
+from storage.postgres_cluster import postgres_server  # noqa: E402
+from storage.unit_of_work import uow_factory  # noqa: E402
+from tests.support.timer_cohort import (  # noqa: E402
     EXTRA,
     busy_definition,
     open_idle_episodes,
     write_busy_definition,
 )
-
-from pathway.usecases import DefinitionRegistry  # noqa: E402
-from storage.postgres_cluster import postgres_server  # noqa: E402
-from storage.unit_of_work import uow_factory  # noqa: E402
 
 DEFS = DefinitionRegistry(busy_definition())
 PER_EPISODE = EXTRA + 1
