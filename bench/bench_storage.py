@@ -277,6 +277,11 @@ def main() -> None:
                 f"{ceiling:>14,.0f}{ratio:>7.0%}{target:>8.0%}  "
                 f"{'PASS' if ratio >= target else 'FAIL'}"
             )
+    for name, (_, _, ceiling, _) in rows:
+        print(
+            f"{name}: the engine alone is {memory / ceiling:.0%} of the ceiling — the best ratio"
+            " any storage could reach (a decision costs at least its engine work)"
+        )
     if reason is not None:
         print(f"PostgreSQL skipped: {reason}")
     print(
