@@ -12,7 +12,10 @@ Two references, measured in the same run on the same kind of database and connec
   run, on a copy of the database as it was before the run. ``decisions/s`` can never beat it;
   the gap between them is our Python (engine included), the gap to the ceiling is the SQL a
   decision needs (four rows in four tables, two lookups, and the WAL/commit work they cost).
-Targets: ≥ 25 % of the ceiling on SQLite, ≥ 50 % on PostgreSQL.
+Targets: ≥ 25 % of the ceiling on SQLite, ≥ 50 % on PostgreSQL. Each is printed twice: one
+decision per transaction (an interactive command), and group-committed (``storage.group``,
+GROUP decisions per transaction, a savepoint-equivalent all-or-nothing per decision), as a
+caller with many decisions at once runs them.
 
 Run:  .venv/bin/python bench/bench_storage.py [--decisions 10000] [--episodes 200]
 PostgreSQL: CAREPATH_TEST_POSTGRES_URL, else a throwaway cluster started here (skipped if
@@ -39,6 +42,7 @@ from pathway.definition import load_definition
 from pathway.unit_of_work import InMemoryStore, InMemoryUnitOfWork, UnitOfWork
 from pathway.usecases import DefinitionRegistry
 from storage.database import SQLITE_PRAGMAS
+from storage.group import run_grouped
 from storage.postgres_cluster import postgres_available, postgres_server
 from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
 
@@ -46,6 +50,7 @@ DEFS = DefinitionRegistry(load_definition())
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
 PAYLOAD = "x" * 600  # about the size of an observe's audit payload
 TARGETS = {"SQLite": 0.25, "PostgreSQL": 0.50}
+GROUP = 100  # decisions per transaction when group-committed
 Statements = list[tuple[str, str, Any]]  # (method, sql, parameters)
 
 
@@ -66,6 +71,23 @@ def open_in_care(make_uow: Callable[[], UnitOfWork], n: int) -> list[str]:
         usecases.observe(uow, DEFS, ep, facts, at=T0, now=T0, actor="b")
         ids.append(ep)
     return ids
+
+
+def grouped_per_second(factory: SqlUnitOfWorkFactory, ids: list[str], n: int) -> float:
+    """The same decisions, group-committed (``storage.group``): GROUP per transaction, each
+    all or nothing, as a caller with many decisions at once (an import, a migration) runs them."""
+    at = T0 + timedelta(days=3)
+
+    def decide(uow: UnitOfWork, i: int) -> Any:
+        facts = {"pain_score": i % 10}
+        return usecases.observe(uow, DEFS, ids[i % len(ids)], facts, at=at, now=at, actor="bench")
+
+    start = time.perf_counter()
+    results = run_grouped(factory, range(n), decide, size=GROUP)
+    elapsed = time.perf_counter() - start
+    failed = [r for r in results if isinstance(r, Exception)]
+    assert not failed, failed[:3]
+    return n / elapsed
 
 
 def decisions_per_second(make_uow: Callable[[], UnitOfWork], ids: list[str], n: int) -> float:
@@ -125,7 +147,7 @@ def replay(cursor: Any, log: Statements, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def bench_sqlite(tmp: Path, n: int, episodes: int) -> tuple[float, float, float]:
+def bench_sqlite(tmp: Path, n: int, episodes: int) -> tuple[float, float, float, float]:
     path = tmp / "carepath.db"
     factory = uow_factory(f"sqlite:///{path}")
     ids = open_in_care(factory, episodes)
@@ -137,7 +159,10 @@ def bench_sqlite(tmp: Path, n: int, episodes: int) -> tuple[float, float, float]
     rate = decisions_per_second(factory, ids, n)
     factory.dispose()
     floor = replay(_sqlite(tmp / "before.db").cursor(), log, n)
-    return rate, floor, sqlite_ceiling(tmp / "ceiling.db", n)
+    factory = uow_factory(f"sqlite:///{path}")
+    grouped = grouped_per_second(factory, ids, n)
+    factory.dispose()
+    return rate, floor, sqlite_ceiling(tmp / "ceiling.db", n), grouped
 
 
 def _sqlite(path: Path) -> sqlite3.Connection:
@@ -164,7 +189,7 @@ def sqlite_ceiling(path: Path, n: int) -> float:
     return rate
 
 
-def bench_postgres(server: str, n: int, episodes: int) -> tuple[float, float, float]:
+def bench_postgres(server: str, n: int, episodes: int) -> tuple[float, float, float, float]:
     admin = psycopg.connect(_conninfo(server), autocommit=True)
     for name in ("carepath_bench", "carepath_bench_before"):
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -181,6 +206,7 @@ def bench_postgres(server: str, n: int, episodes: int) -> tuple[float, float, fl
     log: Statements = []
     record(factory, log)
     rate = decisions_per_second(factory, ids, n)
+    grouped = grouped_per_second(factory, ids, n)
     factory.dispose()
     before = make_url(url).set(database="carepath_bench_before")
     with psycopg.connect(_conninfo(before), autocommit=True, options="-c TimeZone=UTC") as db:
@@ -189,7 +215,7 @@ def bench_postgres(server: str, n: int, episodes: int) -> tuple[float, float, fl
     for name in ("carepath_bench", "carepath_bench_before"):
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
     admin.close()
-    return rate, floor, ceiling
+    return rate, floor, ceiling, grouped
 
 
 def postgres_ceiling(url: str, n: int) -> float:
@@ -219,7 +245,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=200)
     args = parser.parse_args()
     n, episodes = args.decisions, args.episodes
-    rows: list[tuple[str, tuple[float, float, float]]] = []
+    rows: list[tuple[str, tuple[float, float, float, float]]] = []
 
     store = InMemoryStore()
     ids = open_in_care(lambda: InMemoryUnitOfWork(store), episodes)
@@ -236,14 +262,25 @@ def main() -> None:
         f"the engine alone (in memory) does {memory:,.0f} decisions/s\n"
     )
     print(
-        f"{'backend':<11}{'decisions/s':>12}{'µs each':>9}{'SQL floor/s':>13}"
+        f"{'backend':<11}{'decisions':<15}{'decisions/s':>12}{'µs each':>9}{'SQL floor/s':>13}"
         f"{'ceiling tx/s':>14}{'ratio':>7}{'target':>8}  result"
     )
-    for name, (rate, floor, ceiling) in rows:
-        ratio, target = rate / ceiling, TARGETS[name]
+    for name, (rate, floor, ceiling, grouped) in rows:
+        target = TARGETS[name]
+        for how, value, shown_floor in (
+            ("one per tx", rate, f"{floor:,.0f}"),
+            (f"{GROUP} per tx", grouped, "-"),
+        ):
+            ratio = value / ceiling
+            print(
+                f"{name:<11}{how:<15}{value:>12,.0f}{1e6 / value:>9.0f}{shown_floor:>13}"
+                f"{ceiling:>14,.0f}{ratio:>7.0%}{target:>8.0%}  "
+                f"{'PASS' if ratio >= target else 'FAIL'}"
+            )
+    for name, (_, _, ceiling, _) in rows:
         print(
-            f"{name:<11}{rate:>12,.0f}{1e6 / rate:>9.0f}{floor:>13,.0f}{ceiling:>14,.0f}"
-            f"{ratio:>7.0%}{target:>8.0%}  {'met' if ratio >= target else 'missed'}"
+            f"{name}: the engine alone is {memory / ceiling:.0%} of the ceiling — the best ratio"
+            " any storage could reach (a decision costs at least its engine work)"
         )
     if reason is not None:
         print(f"PostgreSQL skipped: {reason}")

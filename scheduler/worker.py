@@ -2,7 +2,10 @@
 
 ``sweep(now)`` repeats claim → fire until nothing is due: each round claims up to ``batch``
 episodes (a lease of ``lease`` seconds), fires each one's due timers in due order inside one
-transaction with a savepoint per timer, and releases the claims in that same transaction.
+transaction, and releases the claims in that same transaction. The batch is first written as
+one group (its snapshots read in one statement, its writes in a handful, ``storage.batch``); if
+the group fails (a conflict, a bad timer), it is redone with a savepoint per timer. A batch that
+came back full is followed at once by the next claim, without waiting for the next sweep.
 
 - A timer that raises is *parked*: its attempts and error are recorded, the episode is left
   alone for a backoff that doubles with each attempt (capped), and it is retried after that —
@@ -70,7 +73,7 @@ class TimerWorker:
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.batch, self.lease, self.backoff, self.stale_after = batch, lease, backoff, stale_after
         self.claims = ClaimStore(factory)
-        self._pipelined = factory.engine.dialect.name == "postgresql"
+        self.grouped = True  # deferred writes first (one group per batch); False: careful only
         self._stopping = threading.Event()
         self._registered = False
         self._unreported = 0  # fired since the last heartbeat
@@ -141,10 +144,11 @@ class TimerWorker:
             return claims.claim(db, self.id, now, self.batch, now + self.lease)
 
     def _fire_batch(self, episode_ids: list[str], now: datetime) -> int:
-        """Fire the claimed episodes' timers in one transaction: on PostgreSQL first with every
-        write deferred to one pipeline; if that fails as a whole, again with a savepoint each."""
+        """Fire the claimed episodes' timers in one transaction: first with the batch's reads in
+        one statement and every write deferred to one group (a handful of statements); if that
+        fails as a whole, again with a savepoint each."""
         with self.claims.held_connection() as held:
-            if self._pipelined:
+            if self.grouped:
                 try:
                     return self._fire_in(held, episode_ids, now, deferred=True)
                 except BatchFailed as exc:
@@ -164,8 +168,7 @@ class TimerWorker:
                 if not self._stopping.is_set():
                     fired += self._fire_episode(uow, db, episode_id, now, strict=deferred)
             uow.flush()
-            for episode_id in episode_ids:
-                self.claims.release(db, episode_id, self.id)
+            self.claims.release_many(db, episode_ids, self.id)
         for episode in uow.written.values():  # committed: now the cache may trust them
             self.factory.snapshots.put(episode)
         return fired

@@ -38,6 +38,8 @@ class Backend:
 
     queries: Queries
     time: TimeParam
+    dialect: str
+    subscribed: Subscribed | None = None  # PostgreSQL: whether any webhook subscription exists
 
     def checkout(self, driver: Any) -> None:
         """Prepare a driver connection just taken from the pool."""
@@ -70,6 +72,7 @@ class Backend:
 
 class SqliteBackend(Backend):
     queries = SQLITE
+    dialect = "sqlite"
     time = staticmethod(sqlite_time)
 
     def checkin(self, driver: sqlite3.Connection) -> None:
@@ -143,6 +146,7 @@ class SqliteBackend(Backend):
 
 class PostgresBackend(Backend):
     queries = POSTGRESQL
+    dialect = "postgresql"
     time = staticmethod(postgres_time)
 
     def __init__(self) -> None:

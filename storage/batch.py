@@ -17,6 +17,9 @@ from typing import Any
 from pathway.model import Episode
 from pathway.unit_of_work import DueTimer, Outcome
 from pathway.usecases import timer_event_episode
+from storage.columns import to_json
+from storage.group_writes import GroupFailed, write_group
+from storage.queries import SQLITE
 from storage.reads import episode_from_row
 from storage.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory, due_in
 from storage.writes import ChangeRows, change_rows
@@ -27,10 +30,11 @@ class BatchUnitOfWork(SqlUnitOfWork):
 
     Two modes. *Careful*: each ``commit()`` writes its changes inside one savepoint, so one bad
     episode rolls back alone, and a decision is never written without the enrolment it caused.
-    *Deferred* (PostgreSQL): ``commit()`` only queues the changes, and ``flush()`` sends every
-    queued write in one pipeline — one round trip for the batch instead of three per timer; if
-    any write fails (another writer moved an episode, a timer already applied), ``flush`` raises
-    ``BatchFailed``, the caller rolls the whole batch back and replays it in careful mode.
+    *Deferred* (both backends): ``commit()`` only queues the changes, and ``flush()`` writes
+    them all in a handful of statements (``storage.group_writes``: one per statement kind, not
+    six per decision); if any write fails (another writer moved an episode, a timer already
+    applied), ``flush`` raises ``BatchFailed``, the caller rolls the whole batch back and
+    replays it in careful mode.
 
     After its first write to an episode the batch holds that row (PostgreSQL's row lock, or
     SQLite's single writer) until it commits, so the snapshot it wrote is the truth: later
@@ -54,11 +58,12 @@ class BatchUnitOfWork(SqlUnitOfWork):
         self._queue: list[ChangeRows] = []
 
     def preload(self, episode_ids: list[str]) -> None:
-        """Read the snapshots of a whole claim in one round trip (PostgreSQL)."""
+        """Read the snapshots of a whole claim in one statement. Only inside the transaction
+        that will write them: it holds them (row locks, or SQLite's write lock) or the
+        version guard of the write fails the batch."""
         db = self.connection()
-        for row in db.execute(
-            self.backend.queries.episode_snapshots, {"ids": episode_ids}
-        ).fetchall():
+        ids: Any = to_json(episode_ids) if self.backend.queries is SQLITE else episode_ids
+        for row in db.execute(self.backend.queries.episode_snapshots, {"ids": ids}).fetchall():
             episode = episode_from_row(row)
             self.written[episode.id] = episode
 
@@ -77,26 +82,13 @@ class BatchUnitOfWork(SqlUnitOfWork):
             self.written[episode.id] = episode
 
     def flush(self) -> None:
-        """Send the queued writes in one pipeline; BatchFailed if any did not apply."""
+        """Write the queued changes in a handful of statements (``storage.group_writes``);
+        BatchFailed if any did not apply."""
         queue, self._queue = self._queue, []
-        if not queue:
-            return
-        conn = self.connection().connection
-        backend = self.backend
-        if any(r.notices for r in queue) and not backend.subscribed.check(self.connection()):  # type: ignore[attr-defined]
-            for rows in queue:
-                rows.notices = []  # nobody subscribed: no outbox part (storage.outbox)
         try:
-            with conn.pipeline():
-                cursors = []
-                for rows in queue:
-                    sql, params = backend.save_statement(rows)  # type: ignore[attr-defined]
-                    cursors.append(conn.execute(sql, params))
-            applied = [cur.fetchone()[0] for cur in cursors]
-        except Exception as exc:  # a duplicate outcome, a deadlock: redo the batch carefully
+            write_group(self.backend, self.connection(), queue)
+        except GroupFailed as exc:
             raise BatchFailed(str(exc)) from exc
-        if any(n != 1 for n in applied):
-            raise BatchFailed("an episode moved under the batch")
 
     def get_episode(self, episode_id: str) -> Episode:
         held = self.written.get(episode_id)

@@ -18,11 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from storage.columns import to_json
 from storage.sql import QUERIES, pyformat
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
 _CLAIM_PG = QUERIES["claim@postgresql"]
 _CLAIM_SQLITE = QUERIES["claim@sqlite"]
+_RELEASE_MANY_PG = QUERIES["release_many@postgresql"]
+_RELEASE_MANY_SQLITE = QUERIES["release_many@sqlite"]
 RELEASE = QUERIES["release"]
 RELEASE_ALL = QUERIES["release_all"]
 PARK_EPISODE = QUERIES["park_episode"]
@@ -48,6 +51,7 @@ class ClaimQueries:
     """The statements in one driver's parameter style."""
 
     claim: str
+    release_many: str
     release: str
     release_all: str
     park_episode: str
@@ -88,9 +92,9 @@ class ClaimQueries:
             "oldest_due": OLDEST_DUE,
         }
         if dialect == "sqlite":
-            return cls(claim=_CLAIM_SQLITE, **common)
+            return cls(claim=_CLAIM_SQLITE, release_many=_RELEASE_MANY_SQLITE, **common)
         pg = {name: pyformat(sql) for name, sql in common.items()}
-        return cls(claim=pyformat(_CLAIM_PG), **pg)
+        return cls(claim=pyformat(_CLAIM_PG), release_many=pyformat(_RELEASE_MANY_PG), **pg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +179,11 @@ class ClaimStore:
 
     def release(self, db: Any, episode_id: str, worker: str) -> None:
         db.execute(self.q.release, {"id": episode_id, "worker": worker})
+
+    def release_many(self, db: Any, episode_ids: list[str], worker: str) -> None:
+        """Release a whole batch's claims in one statement (one round trip, not one each)."""
+        ids: Any = to_json(episode_ids) if self.dialect == "sqlite" else episode_ids
+        db.execute(self.q.release_many, {"ids": ids, "worker": worker})
 
     def attempts(self, db: Any, episode_id: str, key: str) -> int:
         row = db.execute(self.q.attempts, {"id": episode_id, "key": key}).fetchone()

@@ -26,7 +26,10 @@ from pathway.unit_of_work import Change
 from storage.columns import to_json
 from storage.sql import QUERIES
 
-_INSERT = {"sqlite": QUERIES["webhook_insert_messages"]}
+_INSERT = {
+    "sqlite": QUERIES["webhook_insert_messages"],
+    "postgresql": QUERIES["webhook_insert_messages@postgresql"],  # group commits only
+}
 _ANY_SUBSCRIPTION = QUERIES["webhook_any_subscription"]
 
 

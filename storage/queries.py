@@ -79,7 +79,7 @@ class Queries:
     episode_head: str
     episode_version: str
     episode_snapshot: str
-    episode_snapshots: str  # PostgreSQL only: many episodes in one round trip (:ids array)
+    episode_snapshots: str  # many episodes in one round trip (:ids: an array; SQLite: JSON)
     episode_ids: str
     episodes_of_patient: str
     observations: str
@@ -99,7 +99,11 @@ class Queries:
 
     @classmethod
     def sqlite(cls) -> Queries:
-        return cls(**_common("json_group_array", "json_array", ""))
+        common = _common("json_group_array", "json_array", "")
+        common["episode_snapshots"] = common["episode_snapshots"].replace(
+            "= ANY(:ids)", "IN (SELECT value FROM json_each(:ids))"
+        )
+        return cls(**common)
 
     @classmethod
     def postgresql(cls) -> Queries:

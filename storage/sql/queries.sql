@@ -335,6 +335,16 @@ RETURNING id
 UPDATE episodes SET claimed_by = NULL, lease_until = NULL
 WHERE id = :id AND claimed_by = :worker
 
+-- release_many@postgresql --
+-- A batch's claims released in one statement (:ids an array).
+UPDATE episodes SET claimed_by = NULL, lease_until = NULL
+WHERE id = ANY(:ids) AND claimed_by = :worker
+
+-- release_many@sqlite --
+-- The same on SQLite (:ids a JSON array).
+UPDATE episodes SET claimed_by = NULL, lease_until = NULL
+WHERE id IN (SELECT value FROM json_each(:ids)) AND claimed_by = :worker
+
 -- release_all --
 UPDATE episodes SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = :worker
 
@@ -572,6 +582,16 @@ INSERT INTO webhook_messages (id, subscription_id, event_type, episode_id, paylo
 SELECT :notice_id || '.' || s.id, s.id, :event_type, :episode_id, :payload,
        CASE WHEN s.include_patient_ref THEN :patient_ref END, 'pending', 0,
        strftime('%Y-%m-%d %H:%M:%f000', 'now'), strftime('%Y-%m-%d %H:%M:%f000', 'now')
+FROM webhook_subscriptions s WHERE s.events LIKE :pattern
+
+-- webhook_insert_messages@postgresql --
+-- The same on PostgreSQL, for a group commit (storage/group_writes.py), which writes each
+-- notice with its own statement rather than as a part of its change's.
+INSERT INTO webhook_messages (id, subscription_id, event_type, episode_id, payload, patient_ref,
+                              status, attempts, created_at, next_attempt_at)
+SELECT :notice_id || '.' || s.id, s.id, :event_type, :episode_id, :payload,
+       CASE WHEN s.include_patient_ref THEN :patient_ref END, 'pending', 0,
+       statement_timestamp(), statement_timestamp()
 FROM webhook_subscriptions s WHERE s.events LIKE :pattern
 
 -- webhook_claim@postgresql --

@@ -117,3 +117,28 @@ def test_a_subscription_added_by_another_process_gets_notices_within_a_second(
     time.sleep(1.1)
     close_one(1)
     assert [m["type"] for m in _messages(factory)] == ["episode.ended"]
+
+
+def test_timers_a_worker_fires_in_a_group_raise_their_escalation_messages(factory) -> None:
+    """The scheduler writes a batch's firings as one group (``storage.group_writes``): their
+    escalations reach the outbox there too, one message per escalation opened."""
+    from pathway.definition import load_definition
+    from scheduler.worker import TimerWorker
+
+    spine = DefinitionRegistry(load_definition())
+    store = WebhookStore(factory)
+    sub, _ = webhooks.add(store, KEY, "https://h.example.org/a", "escalation.opened", "t", AT)
+    ids = [
+        usecases.open_episode(factory(), spine, {"age": 70}, at=AT, now=AT, actor="t")
+        .outcome.episode_id
+        for _ in range(3)
+    ]  # left in intake: each one's intake overdue timer opens an escalation a day later
+    worker = TimerWorker(factory, spine, batch=10)
+    assert worker.sweep(AT + timedelta(days=2)) >= 3
+    with factory.engine.connect() as db:
+        tasks = db.exec_driver_sql("SELECT count(*) FROM tasks WHERE kind = 'escalation'")
+        escalations = tasks.fetchone()[0]
+    got = _messages(factory)
+    assert escalations >= 3 and len(got) == escalations
+    assert {m["episode"] for m in got} == set(ids)
+    assert all(m["sub"] == sub.id and m["type"] == "escalation.opened" for m in got)

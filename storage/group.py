@@ -1,0 +1,84 @@
+"""Group commit: many decisions in one transaction, each all or nothing, for callers that have
+many at once (imports, enrolment of a cohort, a definition migration, a bench).
+
+``run_grouped(factory, items, decide)`` calls ``decide(uow, item)`` for every item, ``size``
+items per transaction. Each chunk is tried first *deferred*: the decisions' writes are queued
+and sent as one group (``storage.group_writes``: a handful of statements for the chunk, one
+commit instead of ``size``). If the group fails as a whole — a decision raised, another writer
+moved an episode, an event id was already applied — the chunk is rolled back and redone
+*carefully*: each decision's writes in a savepoint of their own, so a bad item rolls back alone
+and the others are written. Either way every decision is written with its audit entry, or not
+at all; an interactive command keeps its own transaction (``SqlUnitOfWork``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from storage.batch import BatchFailed, BatchUnitOfWork
+from storage.unit_of_work import SqlUnitOfWorkFactory
+
+Item = TypeVar("Item")
+
+
+def run_grouped(
+    factory: SqlUnitOfWorkFactory,
+    items: Iterable[Item],
+    decide: Callable[[BatchUnitOfWork, Item], Any],
+    *,
+    size: int = 100,
+) -> list[Any]:
+    """Each item's result from ``decide``, or the exception it raised (nothing of it written)."""
+    if size < 1:
+        raise ValueError(f"size {size!r}: expected a whole number of decisions ≥ 1")
+    results: list[Any] = []
+    chunk: list[Item] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            results += _chunk(factory, chunk, decide)
+            chunk = []
+    if chunk:
+        results += _chunk(factory, chunk, decide)
+    return results
+
+
+def _chunk(
+    factory: SqlUnitOfWorkFactory,
+    chunk: Sequence[Item],
+    decide: Callable[[BatchUnitOfWork, Item], Any],
+) -> list[Any]:
+    held = factory.connections.take()
+    try:
+        try:
+            return _run(factory, held, chunk, decide, deferred=True)
+        except BatchFailed:
+            return _run(factory, held, chunk, decide, deferred=False)
+    finally:
+        factory.connections.give(held)
+
+
+def _run(
+    factory: SqlUnitOfWorkFactory,
+    held: tuple[Any, Any],
+    chunk: Sequence[Item],
+    decide: Callable[[BatchUnitOfWork, Item], Any],
+    *,
+    deferred: bool,
+) -> list[Any]:
+    uow = BatchUnitOfWork(factory, held, deferred=deferred)
+    backend, results = uow.backend, []
+    with backend.transaction(held[1]):
+        for item in chunk:
+            try:
+                results.append(decide(uow, item))
+            except Exception as exc:
+                if deferred:  # which decision failed is pinned down by the careful redo
+                    raise BatchFailed(f"{type(exc).__name__}: {exc}") from exc
+                uow.rollback()
+                results.append(exc)
+        uow.flush()
+    for episode in uow.written.values():  # committed: now the cache may trust them
+        factory.snapshots.put(episode)
+    return results
