@@ -129,8 +129,9 @@ def test_timers_a_worker_fires_in_a_group_raise_their_escalation_messages(factor
     store = WebhookStore(factory)
     sub, _ = webhooks.add(store, KEY, "https://h.example.org/a", "escalation.opened", "t", AT)
     ids = [
-        usecases.open_episode(factory(), spine, {"age": 70}, at=AT, now=AT, actor="t")
-        .outcome.episode_id
+        usecases.open_episode(
+            factory(), spine, {"age": 70}, at=AT, now=AT, actor="t"
+        ).outcome.episode_id
         for _ in range(3)
     ]  # left in intake: each one's intake overdue timer opens an escalation a day later
     worker = TimerWorker(factory, spine, batch=10)
