@@ -54,6 +54,14 @@ class AuditKey:
         mac.update(payload)
         return mac.hexdigest()
 
+    def derive(self, purpose: bytes, length: int = 32) -> bytes:
+        """A key for another purpose (HKDF-SHA256 of this secret, ``purpose`` as its info), so
+        that a deployment has one secret to keep, and no derived key reveals it or another."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return HKDF(hashes.SHA256(), length, salt=None, info=purpose).derive(self._secret)
+
     def __repr__(self) -> str:
         return f"AuditKey(id={self.id})"  # never the secret
 

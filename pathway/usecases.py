@@ -33,6 +33,7 @@ from pathway.enrolment import ENROL_EVENT_PREFIX, close_enrolled, enrol
 from pathway.errors import InvalidRequest
 from pathway.idempotency import Keyed, check_replay, keyed, stamp, with_scoped_id
 from pathway.model import Close, Decision, Event, FireTimer, Observe, Open, Request, UpdateTask
+from pathway.notifications import Notice, notices_for
 from pathway.registry import DefinitionRegistry
 from pathway.unit_of_work import Change, Outcome, UnitOfWork
 
@@ -338,11 +339,11 @@ def _save(
     record = entry_for(decision, now, key=uow.audit_key)
     decision.episode.audit_hash = record.hash
     outcome = stamp(Outcome.of(decision), request)
-    uow.save(Change(decision, record, outcome))
+    uow.save(Change(decision, record, outcome, _notices(definitions, decision)))
     for other in others:
         other_record = entry_for(other, now, key=uow.audit_key)
         other.episode.audit_hash = other_record.hash
-        uow.save(Change(other, other_record, Outcome.of(other)))
+        uow.save(Change(other, other_record, Outcome.of(other), _notices(definitions, other)))
     uow.commit()
     enrolled = tuple(
         (o.episode.pathway, link.rule)
@@ -351,6 +352,11 @@ def _save(
         for link in o.links_added
     )
     return Applied(outcome, decision, enrolled)
+
+
+def _notices(definitions: DefinitionRegistry, decision: Decision) -> tuple[Notice, ...]:
+    """The webhook notices of a decision, written in its transaction (``pathway.notifications``)."""
+    return tuple(notices_for(definitions.get(decision.episode.definition_version), decision))
 
 
 def _repeated(outcome: Outcome) -> Outcome:

@@ -270,3 +270,47 @@ class SessionRow(SQLModel, table=True):
     token_id: str = Field(foreign_key="tokens.id")
     created_at: datetime = _time()
     last_seen_at: datetime = _time()
+
+
+# -- migration 0009: webhook subscriptions and their outbox (storage/webhooks.py) -----------
+
+
+class WebhookSubscriptionRow(SQLModel, table=True):
+    """A webhook target: its event types (``,a,b,``) and its secret, encrypted (0009)."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: str = Field(primary_key=True)
+    url: str = Field(sa_type=Text)
+    events: str = Field(sa_type=Text)
+    include_patient_ref: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    secret: str = Field(sa_type=Text)
+    created_at: datetime = _time()
+    created_by: str
+    rotated_at: datetime | None = _time(nullable=True)
+
+
+class WebhookMessageRow(SQLModel, table=True):
+    """One notice to deliver to one subscription: the outbox, claimed under a lease (0009)."""
+
+    __tablename__ = "webhook_messages"
+    __table_args__ = (
+        Index("ix_webhook_messages_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_messages_subscription_id", "subscription_id"),
+    )
+
+    id: str = Field(primary_key=True)
+    subscription_id: str
+    event_type: str
+    episode_id: str
+    payload: str = Field(sa_type=Text)
+    patient_ref: str | None = None
+    status: str
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    created_at: datetime = _time()
+    next_attempt_at: datetime = _time()
+    lease_until: datetime | None = _time(nullable=True)
+    claimed_by: str | None = None
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
+    delivered_at: datetime | None = _time(nullable=True)

@@ -15,6 +15,7 @@ from typing import Any
 from pathway.model import FIRED, PENDING
 from pathway.unit_of_work import Change, Outcome
 from storage.columns import TimeParam, to_json
+from storage.outbox import notice_rows
 
 
 @dataclass(slots=True)
@@ -28,6 +29,7 @@ class ChangeRows:
     timer_status: list[dict[str, Any]] = field(default_factory=list)
     new_tasks: list[dict[str, Any]] = field(default_factory=list)
     task_status: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[dict[str, Any]] = field(default_factory=list)  # outbox rows (storage.outbox)
 
     @property
     def episode_id(self) -> str:
@@ -96,6 +98,8 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
         or ep.owner != before.owner  # indexed (migration 0008): only the full update sets it
     )
     rows = ChangeRows(before is None, params, bool(moved))
+    if change.notices:
+        rows.notices = notice_rows(change)
     if not (timers_touched or decision.tasks_opened or decision.tasks_closed):
         return rows  # the engine lists every timer and task it touched: none here
     new, changed = _diff(before.timers if before else (), ep.timers)

@@ -1,7 +1,7 @@
 """The ``carepath`` command line. Thin: parse, call one use case, render.
 
 One module per command group: ``replay``, ``definition``, ``episode``, ``audit``, ``db``,
-``scheduler``, ``serve``, ``token``, ``measures``; ``console`` is how a command ends on a user error, and
+``scheduler``, ``serve``, ``token``, ``measures``, ``webhook``; ``console`` is how a command ends on a user error, and
 ``carepath.bootstrap`` gives every command its wiring. Heavy modules (engine, storage, web) are
 imported inside the commands that need them, so that ``carepath --help`` starts fast.
 """
@@ -31,6 +31,11 @@ app.command("replay")(replay_command)  # light: its heavy imports are inside the
 
 
 def _register_groups() -> None:
+    """Add the command groups to ``app``, once: a second call (the tests invoke the CLI in
+    process thousands of times) would add every group again, and each invocation rebuilds
+    the whole command tree."""
+    if app.registered_groups:
+        return
     from carepath.cli.audit import audit_app
     from carepath.cli.db import db_app
     from carepath.cli.definition import definition_app
@@ -39,6 +44,7 @@ def _register_groups() -> None:
     from carepath.cli.scheduler import scheduler_app
     from carepath.cli.serve import serve_command
     from carepath.cli.token import token_app
+    from carepath.cli.webhook import webhook_app
 
     app.add_typer(definition_app, name="definition")
     app.add_typer(episode_app, name="episode")
@@ -48,6 +54,7 @@ def _register_groups() -> None:
     app.command("serve")(serve_command)
     app.add_typer(token_app, name="token")
     app.command("measures")(measures_command)
+    app.add_typer(webhook_app, name="webhook")
 
 
 def main() -> None:

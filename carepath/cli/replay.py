@@ -50,13 +50,15 @@ def replay_command(
         if json_out and not database:
             outputs, failures, code = replay_files([str(f) for f in files], definitions, workers)
             return outputs, failures, code, []
-        make_uow = None
-        if database:
+        scenarios = [load_scenario(f) for f in files]
+        if database:  # many scenarios per transaction (carepath.replay.grouped)
+            from carepath.replay.grouped import replay_grouped
             from storage.unit_of_work import uow_factory
 
-            make_uow = uow_factory(database, settings.audit_key())
-        scenarios = [load_scenario(f) for f in files]
-        results = replay_many(scenarios, definitions, *([make_uow] if make_uow else []))
+            factory = uow_factory(database, settings.audit_key())
+            results = replay_grouped(scenarios, definitions, factory)
+        else:
+            results = replay_many(scenarios, definitions)
         outputs = [_dump(r.output) for r in results] if json_out else []
         failures = [f"{r.output['scenario']}: {f}" for r in results for f in r.failures]
         return outputs, failures, max((r.exit_code for r in results), default=0), results

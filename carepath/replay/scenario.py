@@ -92,7 +92,7 @@ class _Parser:
         pathway = data.get("pathway")
         if pathway is not None and (not isinstance(pathway, str) or not pathway):
             raise self.fail("pathway", pathway, "a pathway id")
-        name = data.get("name", Path(self.source).stem)
+        name = data["name"] if "name" in data else Path(self.source).stem  # no Path if named
         if not isinstance(name, str):
             raise self.fail("name", name, "a string")
         patient = data.get("patient", {})

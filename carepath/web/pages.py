@@ -212,6 +212,7 @@ def install_pages(app: FastAPI, settings: Settings | None = None) -> None:
     from carepath.web.dashboard import router as dashboard_router
     from carepath.web.page_assign import router as assign_router
     from carepath.web.page_commands import router as commands_router
+    from carepath.web.webhooks_page import router as webhooks_router
 
     settings = settings or Settings.from_env()
     app.state.sessions = SessionStore(
@@ -225,6 +226,7 @@ def install_pages(app: FastAPI, settings: Settings | None = None) -> None:
     app.include_router(commands_router)
     app.include_router(assign_router)
     app.include_router(dashboard_router)
+    app.include_router(webhooks_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if not any(getattr(r, "path", None) == "/" for r in app.routes):
         app.add_api_route("/", _home, include_in_schema=False)

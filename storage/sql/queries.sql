@@ -216,6 +216,20 @@ VALUES (:event_id, :id, :outcome, :caller, :idempotency_key, :request_hash)
                     CAST(:v_updated_at AS timestamptz[])) AS v(key, status, note, updated_at)
     WHERE tasks.episode_id = ep.id AND tasks.key = v.key
 
+-- pg_save_notices --
+-- PostgreSQL: the change's webhook outbox rows (storage/outbox.py), one per notice and
+-- subscription that wants its type, in the same statement, due at the database's clock.
+    INSERT INTO webhook_messages (id, subscription_id, event_type, episode_id, payload,
+                                  patient_ref, status, attempts, created_at, next_attempt_at)
+    SELECT n.notice_id || '.' || s.id, s.id, n.event_type, ep.id, n.payload,
+           CASE WHEN s.include_patient_ref THEN n.patient_ref END, 'pending', 0,
+           statement_timestamp(), statement_timestamp()
+    FROM ep, unnest(CAST(:n_notice_id AS text[]), CAST(:n_event_type AS text[]),
+                    CAST(:n_payload AS text[]), CAST(:n_patient_ref AS text[]),
+                    CAST(:n_pattern AS text[]))
+         AS n(notice_id, event_type, payload, patient_ref, pattern)
+    JOIN webhook_subscriptions s ON s.events LIKE n.pattern
+
 -- pg_save_audit_and_outcome --
 -- PostgreSQL: the last parts of the one-statement change, and its result (1: applied).
 audit AS (
@@ -534,3 +548,102 @@ ORDER BY e.id, a.seq
 -- audit_episode_ids --
 -- Every episode that has audit entries: a chain whose episode row is gone is a finding.
 SELECT DISTINCT episode_id FROM audit_log ORDER BY episode_id
+
+-- webhook_insert_messages --
+-- The outbox rows of one notice, one per subscription that wants its type (storage/outbox.py),
+-- in the decision's transaction, due at once by the database's clock (text in the format of
+-- storage.columns.sqlite_time); :pattern is '%,<type>,%'. The patient reference is kept only
+-- for subscriptions created with --include-patient-ref.
+INSERT INTO webhook_messages (id, subscription_id, event_type, episode_id, payload, patient_ref,
+                              status, attempts, created_at, next_attempt_at)
+SELECT :notice_id || '.' || s.id, s.id, :event_type, :episode_id, :payload,
+       CASE WHEN s.include_patient_ref THEN :patient_ref END, 'pending', 0,
+       strftime('%Y-%m-%d %H:%M:%f000', 'now'), strftime('%Y-%m-%d %H:%M:%f000', 'now')
+FROM webhook_subscriptions s WHERE s.events LIKE :pattern
+
+-- webhook_claim@postgresql --
+-- Claim due messages under a lease (one attempt in flight per message), skipping rows another
+-- worker is claiming; the attempt is counted when claimed, so a killed worker's counts too.
+WITH picked AS (
+    SELECT id FROM webhook_messages
+    WHERE status = 'pending' AND next_attempt_at <= :now
+      AND (lease_until IS NULL OR lease_until < :now)
+    ORDER BY next_attempt_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED)
+UPDATE webhook_messages SET claimed_by = :worker, lease_until = :until, attempts = attempts + 1
+FROM picked WHERE webhook_messages.id = picked.id
+RETURNING webhook_messages.id, subscription_id, event_type, payload, patient_ref, attempts,
+          created_at
+
+-- webhook_claim@sqlite --
+-- The same, on SQLite (run in BEGIN IMMEDIATE: one writer at a time).
+UPDATE webhook_messages SET claimed_by = :worker, lease_until = :until, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM webhook_messages
+    WHERE status = 'pending' AND next_attempt_at <= :now
+      AND (lease_until IS NULL OR lease_until < :now)
+    ORDER BY next_attempt_at
+    LIMIT :limit)
+RETURNING id, subscription_id, event_type, payload, patient_ref, attempts, created_at
+
+-- webhook_delivered --
+-- A 2xx answer: done (only by the worker whose lease it is).
+UPDATE webhook_messages
+SET status = 'delivered', delivered_at = :now, lease_until = NULL, claimed_by = NULL,
+    last_status = :code, last_error = NULL
+WHERE id = :id AND claimed_by = :worker
+
+-- webhook_retry --
+-- Any other answer, or none: tried again at :retry_at.
+UPDATE webhook_messages
+SET next_attempt_at = :retry_at, lease_until = NULL, claimed_by = NULL, last_status = :code,
+    last_error = :error
+WHERE id = :id AND claimed_by = :worker
+
+-- webhook_failed --
+-- Retried for the whole retry period: given up, shown by `scheduler status` and the admin page.
+UPDATE webhook_messages
+SET status = 'failed', lease_until = NULL, claimed_by = NULL, last_status = :code,
+    last_error = :error
+WHERE id = :id AND claimed_by = :worker
+
+-- webhook_counts --
+SELECT status, COUNT(*) FROM webhook_messages GROUP BY status
+
+-- webhook_failed_messages --
+SELECT id, subscription_id, event_type, episode_id, attempts, last_status, last_error, created_at
+FROM webhook_messages WHERE status = 'failed' ORDER BY created_at DESC, id LIMIT :limit
+
+-- webhook_message --
+SELECT id, subscription_id, event_type, episode_id, status, attempts, last_status, last_error,
+       created_at, next_attempt_at, delivered_at
+FROM webhook_messages WHERE id = :id
+
+-- webhook_subscription_insert --
+INSERT INTO webhook_subscriptions (id, url, events, include_patient_ref, secret, created_at,
+                                   created_by)
+VALUES (:id, :url, :events, :include_patient_ref, :secret, :now, :actor)
+
+-- webhook_subscriptions --
+SELECT id, url, events, include_patient_ref, secret, created_at, created_by, rotated_at
+FROM webhook_subscriptions ORDER BY created_at, id
+
+-- webhook_subscription --
+SELECT id, url, events, include_patient_ref, secret, created_at, created_by, rotated_at
+FROM webhook_subscriptions WHERE id = :id
+
+-- webhook_subscription_rotate --
+UPDATE webhook_subscriptions SET secret = :secret, rotated_at = :now WHERE id = :id
+
+-- webhook_subscription_messages_delete --
+-- A removed subscription's undelivered messages go with it (nobody would receive them).
+DELETE FROM webhook_messages WHERE subscription_id = :id AND status = 'pending'
+
+-- webhook_subscription_delete --
+DELETE FROM webhook_subscriptions WHERE id = :id
+
+-- webhook_any_subscription --
+-- PostgreSQL: whether any subscription exists (storage/outbox.py ``Subscribed``, re-read at most
+-- once a second), so that decisions skip the outbox part of their statement when none does.
+SELECT EXISTS (SELECT 1 FROM webhook_subscriptions)

@@ -33,6 +33,7 @@ def test_0008_adds_the_owner_column_and_its_downgrade_removes_it_exactly(
 ) -> None:
     database_url = database_owner_url  # PostgreSQL: the owner role, who may change the schema
     upgrade(database_url)
+    _to(database_url, "0008")  # later migrations add tables of their own
     head = _schema(database_url)
     assert "owner" in head["episodes"]  # type: ignore[operator]
     assert ("episodes", "ix_episodes_owner_next_due_at") in head["indexes"]  # type: ignore[operator]
@@ -48,5 +49,5 @@ def test_0008_adds_the_owner_column_and_its_downgrade_removes_it_exactly(
         k: v for k, v in head.items() if k not in ("episodes", "indexes")
     }
     assert before["episodes"] == [c for c in head["episodes"] if c != "owner"]  # type: ignore[union-attr]
-    upgrade(database_url)
+    upgrade(database_url, "0008")
     assert _schema(database_url) == head

@@ -1,0 +1,158 @@
+"""Issue 13's replay targets, each against its baseline measured in the same run.
+
+SpiffWorkflow 3.2's harness (../shared/bench/spiff_bench.py, episodes/s of its own fracture
+BPMN: create → wait → serialize → deserialize → complete) runs interleaved with carepath's
+figures (Spiff, carepath, Spiff, carepath, …), so that this shared machine's load hits both:
+
+- ``carepath replay --json`` of N generated L1–L2 files in one call (all cores, the default)
+  ≥ 10× Spiff's median episodes/s;
+- ``carepath replay --json --workers 1``: ≥ 7,500 episodes/s in one process (wall, startup
+  included; beside it the in-process rate, ``replay_files`` on one core, startup excluded);
+- ``carepath replay --json --database sqlite:///…`` (a fresh file each run) ≥ 3× Spiff's
+  in-memory rate.
+
+Run: python bench/bench_replay_targets.py --spiff /work/venv-spiff/bin/python \\
+         [--carepath /work/venv-replay/bin/carepath] [--patients 10000] [--db-patients 2000]
+         [--runs 3]
+
+SpiffWorkflow lives in its own venv (``pip install 'SpiffWorkflow==3.*'``): carepath does not
+depend on it. Prints each target with its measured ratio and PASS/FAIL; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cohort import write_cohort  # noqa: E402
+
+SPIFF_HARNESS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "spiff_bench.py"
+
+
+def spiff_rate(python: str, harness: Path) -> float:
+    """The median episodes/s the Spiff harness prints."""
+    proc = subprocess.run([python, str(harness)], capture_output=True, text=True)
+    found = re.search(r"median (\d+)", proc.stdout)
+    if proc.returncode != 0 or found is None:
+        raise SystemExit(f"spiff harness failed: {proc.stderr[-500:]}")
+    return float(found.group(1))
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU seconds (the process and its workers) of one command."""
+    cpu0, start = children_cpu(), time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, cwd=cwd)
+    elapsed, cpu = time.perf_counter() - start, children_cpu() - cpu0
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[:4]} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+    return elapsed, cpu
+
+
+def in_process_rate(carepath: str, cohort: Path) -> float:
+    """Episodes per CPU-second of ``replay_files`` on one core, startup excluded."""
+    python = Path(carepath).parent / "python"
+    code = (
+        "import glob, time\n"
+        "from carepath.bootstrap import current_definitions\n"
+        "from carepath.replay.runner import replay_files\n"
+        "from carepath.settings import Settings\n"
+        "from pathway.usecases import DefinitionRegistry\n"
+        "d = DefinitionRegistry(current_definitions(Settings.from_env()))\n"
+        f"paths = sorted(glob.glob({str(cohort)!r} + '/*.json'))\n"
+        "replay_files(paths[:100], d, 1)\n"
+        "t = time.process_time(); replay_files(paths, d, 1)\n"
+        "print(len(paths) / (time.process_time() - t))\n"
+    )
+    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"in-process replay failed: {proc.stderr[-500:]}")
+    return float(proc.stdout.split()[-1])
+
+
+def verdict(value: float, goal: float) -> str:
+    return "PASS" if value >= goal else "FAIL"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--spiff", required=True, help="python of a venv with SpiffWorkflow 3.*")
+    parser.add_argument("--spiff-harness", default=str(SPIFF_HARNESS))
+    parser.add_argument("--carepath", default=str(Path(sys.executable).parent / "carepath"))
+    parser.add_argument("--patients", type=int, default=10000)
+    parser.add_argument("--db-patients", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    runs, exe, harness = max(1, args.runs), args.carepath, Path(args.spiff_harness)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cohort = Path(tmp) / "l1l2"
+        names = [p.name for p in write_cohort(cohort, args.patients)]
+        db_names = names[: args.db_patients]
+        spiff: list[float] = []
+        many: list[float] = []
+        one: list[float] = []
+        one_cpu: list[float] = []
+        inproc: list[float] = []
+        db: list[float] = []
+        for run in range(runs):
+            spiff.append(spiff_rate(args.spiff, harness))
+            wall, _ = timed([exe, "replay", "--json", *names], cohort)
+            many.append(len(names) / wall)
+            wall, cpu = timed([exe, "replay", "--json", "--workers", "1", *names], cohort)
+            one.append(len(names) / wall)
+            one_cpu.append(len(names) / cpu)
+            inproc.append(in_process_rate(exe, cohort))
+            url = f"sqlite:///{tmp}/replay-{run}.sqlite"
+            wall, _ = timed([exe, "replay", "--json", "--database", url, *db_names], cohort)
+            db.append(len(db_names) / wall)
+        spiff.append(spiff_rate(args.spiff, harness))
+
+    med = statistics.median
+    s = med(spiff)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average at the end (1/5/15 min, {os.cpu_count()} cores): {load}")
+    print(
+        f"L1–L2 cohort: {args.patients} files (bench/cohort.py, seed 7); {runs} runs, interleaved"
+    )
+    print(f"SpiffWorkflow 3.2 (spiff_bench.py): median {s:,.0f} episodes/s (runs: {_fmt(spiff)})")
+    r = med(many) / s
+    print(
+        f"replay --json, {args.patients} files, all cores: median {med(many):,.0f} episodes/s "
+        f"(runs: {_fmt(many)}) = {r:.2f}× Spiff; goal ≥ 10× → {verdict(r, 10)}"
+    )
+    print(
+        f"replay --json --workers 1: median {med(one):,.0f} episodes/s wall, startup included "
+        f"(runs: {_fmt(one)}), {med(one_cpu):,.0f} per CPU-second; goal ≥ 7,500 → "
+        f"{verdict(med(one), 7500)}"
+    )
+    print(
+        f"  in process (replay_files, one core, startup excluded): median {med(inproc):,.0f} "
+        f"episodes per CPU-second (runs: {_fmt(inproc)}) → {verdict(med(inproc), 7500)}"
+    )
+    r = med(db) / s
+    print(
+        f"replay --json --database sqlite (file), {len(db_names)} files: median {med(db):,.0f} "
+        f"episodes/s (runs: {_fmt(db)}) = {r:.2f}× Spiff in memory; goal ≥ 3× → {verdict(r, 3)}"
+    )
+
+
+def _fmt(values: list[float]) -> str:
+    return ", ".join(f"{v:,.0f}" for v in values)
+
+
+if __name__ == "__main__":
+    main()
