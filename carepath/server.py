@@ -40,7 +40,11 @@ log = logging.getLogger("carepath.server")
 def build_app(settings: Settings, *, scheduler: bool = True) -> FastAPI:
     """The API, the pages and (unless ``scheduler=False``) an embedded timer scheduler."""
     current = current_definitions(settings)
-    app = create_api(database_url=settings.database_url, definitions=DefinitionRegistry(current))
+    app = create_api(
+        database_url=settings.database_url,
+        definitions=DefinitionRegistry(current),
+        clock_tolerance=timedelta(seconds=settings.clock_tolerance_seconds),
+    )
     install_pages(app, settings)
     app.state.scheduler = None
     api_lifespan = app.router.lifespan_context

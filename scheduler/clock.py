@@ -55,16 +55,12 @@ class ClockReading:
         """The scheduler's time: the database's if there is one, else the host's."""
         return self.database if self.database is not None else self.host
 
-    def explain(self) -> str:
+    def explain(self, refusing: str = "workers on this host refuse to run") -> str:
         if self.skew is None:
             return "the host's clock (SQLite: one host, one clock)"
         seconds = self.skew.total_seconds()
         side = "ahead of" if seconds >= 0 else "behind"
-        verdict = (
-            "workers on this host refuse to run"
-            if self.refused
-            else "workers use the database's time"
-        )
+        verdict = refusing if self.refused else "workers use the database's time"
         return (
             f"this host's clock is {abs(seconds):.3f} s {side} the database's "
             f"(host {self.host.isoformat()}, database {self.database.isoformat()}; "  # type: ignore[union-attr]
@@ -117,6 +113,18 @@ class SchedulerClock:
         if reading.refused:
             raise ClockSkewed(reading)
         return reading.now
+
+
+def command_clock(
+    factory: SqlUnitOfWorkFactory, tolerance: timedelta = DEFAULT_TOLERANCE
+) -> Callable[[], datetime]:
+    """The "now" of interactive commands (API, pages, CLI), for the same reason as the workers':
+    a command fires its episode's due timers first, so a host running ahead would fire them
+    early. PostgreSQL: the checked database clock (``ClockSkewed`` when off); SQLite: the
+    host's, with no round trip."""
+    if ClaimStore(factory).dialect != "postgresql":
+        return host_now
+    return SchedulerClock(factory, tolerance)
 
 
 def report_refusal(worker: object, refused: ClockSkewed) -> None:

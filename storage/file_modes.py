@@ -11,10 +11,12 @@ A file owned by someone else cannot be tightened: that is a warning, not a refus
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger("carepath.storage")
 
@@ -33,6 +35,15 @@ def secure_sqlite_files(path: Path) -> None:
     else:
         os.close(fd)
     secure_companions(path)
+
+
+def open_private(path: str | Path) -> BinaryIO:
+    """Open ``path`` for writing, created 0600 (no umask widens it) or truncated and tightened
+    if it exists: for exports of patient records (``audit export --out``)."""
+    fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, MODE)
+    with contextlib.suppress(OSError):  # another owner's file: writable, left as they set it
+        os.fchmod(fd, MODE)
+    return os.fdopen(fd, "wb")
 
 
 def secure_companions(path: Path) -> None:

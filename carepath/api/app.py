@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from fastapi import FastAPI
@@ -29,6 +29,7 @@ from carepath.api.problems import BodyLimit, install_problem_handlers
 from carepath.api.swagger_docs import install_docs
 from carepath.bootstrap import current_definitions, open_database, wire
 from pathway.usecases import DefinitionRegistry
+from scheduler.clock import DEFAULT_TOLERANCE, command_clock
 from storage.access import TokenStore
 from storage.unit_of_work import SqlUnitOfWorkFactory
 from storage.worklist import Worklist
@@ -45,6 +46,7 @@ def create_api(
     database_url: str | None = None,
     definitions: DefinitionRegistry | None = None,
     uow_factory: SqlUnitOfWorkFactory | None = None,
+    clock_tolerance: timedelta | None = None,
 ) -> FastAPI:
     """The carepath JSON API, ready to serve or to mount more on.
 
@@ -56,6 +58,8 @@ def create_api(
     - ``uow_factory``: an existing ``storage.unit_of_work.SqlUnitOfWorkFactory`` to share (its
       engine also serves tokens and the worklist); the caller then owns its disposal. Without
       it the app builds one and disposes of it at shutdown.
+    - ``clock_tolerance``: how far this host's clock may be off PostgreSQL's before commands
+      are refused (``scheduler.clock.command_clock``; default 30 s).
 
     ``app.state`` holds ``uow_factory``, ``definitions``, ``clock``, ``tokens`` (a
     ``storage.access.TokenStore``) and ``worklist``. Every endpoint is under ``/api/`` and needs
@@ -88,7 +92,11 @@ def create_api(
     )
     app.state.uow_factory = factory
     app.state.definitions = definitions
-    app.state.clock = utcnow
+    app.state.clock = (
+        command_clock(factory, clock_tolerance or DEFAULT_TOLERANCE)
+        if hasattr(factory, "engine")
+        else utcnow
+    )
     app.state.tokens = TokenStore(factory.connections)
     app.state.worklist = Worklist(factory.connections)
     install_problem_handlers(app)

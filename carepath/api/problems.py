@@ -220,7 +220,23 @@ async def _token_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, 404, "token-not-found", str(exc))
 
 
+async def _clock_skewed(request: Request, exc: Exception) -> JSONResponse:
+    """This host's clock is off the database's: a command now would fire timers at the wrong
+    time, so nothing runs until an operator fixes the clock."""
+    reading = exc.reading  # type: ignore[attr-defined]
+    return problem(
+        request,
+        503,
+        "clock-skewed",
+        f"{reading.explain('commands on this host are refused')}; fix its clock",
+        headers={"Retry-After": "60"},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    from scheduler.clock import ClockSkewed
+
+    app.add_exception_handler(ClockSkewed, _clock_skewed)
     app.add_exception_handler(PathwayError, _pathway_error)
     app.add_exception_handler(ProblemError, _problem_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

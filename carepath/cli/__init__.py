@@ -31,6 +31,11 @@ app.command("replay")(replay_command)  # light: its heavy imports are inside the
 
 
 def _register_groups() -> None:
+    """Add the command groups to ``app``, once: a second call (the tests invoke the CLI in
+    process thousands of times) would add every group again, and each invocation rebuilds
+    the whole command tree."""
+    if app.registered_groups:
+        return
     from carepath.cli.audit import audit_app
     from carepath.cli.db import db_app
     from carepath.cli.definition import definition_app

@@ -170,6 +170,7 @@ def _export_xes(episode: str | None, pathway: str | None, out: str | None) -> No
     """The XES event log (``carepath.xes``), read in chunks and written as it is read."""
     from carepath.xes import xes_document
     from storage.audit_stream import audit_entries
+    from storage.file_modes import open_private
 
     if episode is not None:
         fail("--episode: not with --format xes (use --pathway, or none for every episode)")
@@ -177,7 +178,7 @@ def _export_xes(episode: str | None, pathway: str | None, out: str | None) -> No
     if pathway is not None:
         run_reporting(lambda: definitions.current_for(pathway))  # an unknown id: exit 2
     try:
-        sink = open(out, "wb") if out is not None else sys.stdout.buffer  # noqa: SIM115
+        sink = open_private(out) if out is not None else sys.stdout.buffer
     except OSError as exc:
         fail(f"--out: cannot write {out!r}: {exc.strerror}")
 

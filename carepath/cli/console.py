@@ -49,11 +49,14 @@ def run_reporting(action: Callable[[], T]) -> T:
     and exit 2 (nothing was written: the use cases raise before writing)."""
     from carepath.audit_keys import AuditKeyError
     from pathway.errors import PathwayError
+    from scheduler.clock import ClockSkewed
 
     try:
         return action()
     except (PathwayError, AuditKeyError) as exc:
         fail(str(exc))
+    except ClockSkewed as exc:
+        fail(f"{exc.reading.explain('commands on this host are refused')}; fix its clock")
     except Exception as exc:
         problem = database_problem(exc)
         if problem is None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -51,6 +53,20 @@ def _backend() -> tuple[DefinitionRegistry, UnitOfWork]:
     return wiring.definitions, wiring.uow_factory()
 
 
+def _command_backend() -> tuple[DefinitionRegistry, UnitOfWork, Callable[[], datetime]]:
+    """``_backend`` and the commands' clock: PostgreSQL's, checked against this host's
+    (``scheduler.clock.command_clock``), so a host running ahead fires no timer early."""
+    from datetime import timedelta
+
+    from carepath.bootstrap import wire
+    from carepath.settings import Settings
+    from scheduler.clock import command_clock
+
+    wiring = run_reporting(wire)
+    tolerance = timedelta(seconds=Settings.from_env().clock_tolerance_seconds)
+    return wiring.definitions, wiring.uow_factory(), command_clock(wiring.uow_factory, tolerance)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -85,15 +101,17 @@ def _handle(
     from pathway.usecases import handle
 
     checked(inputs.identifier, episode_id, "EPISODE_ID")
-    definitions, uow = _backend()
+    definitions, uow, clock = _command_backend()
     caller = f"cli:{event.actor}" if keyed else None
-    return run_reporting(
-        lambda: (
-            handle(
-                uow, definitions, episode_id, event, _now(), caller=caller, at_given=at_given
-            ).applied
-        )
-    )
+
+    def run() -> Applied:
+        now = clock()
+        stamped = event if at_given else replace(event, at=now)
+        return handle(
+            uow, definitions, episode_id, stamped, now, caller=caller, at_given=at_given
+        ).applied
+
+    return run_reporting(run)
 
 
 def _stamp(actor: str | None, at: str | None, event_id: str | None) -> tuple[str, datetime, str]:

@@ -148,10 +148,6 @@ def test_every_audit_chain_verifies(demo: Demo) -> None:
         factory.dispose()
 
 
-def test_the_demo_loads_fast(demo: Demo) -> None:
-    assert demo.seconds < 25  # ~11 s on an idle machine (README); batched transactions
-
-
 def test_the_curated_patients_are_all_there_beside_a_few_hundred_generated_a_pathway(
     demo: Demo,
 ) -> None:

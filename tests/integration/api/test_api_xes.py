@@ -96,6 +96,7 @@ def test_the_cli_writes_one_pathway_to_a_file_in_small_chunks(
         audit_app, ["export", "--format", "xes", "--pathway", FLS, "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
+    assert out.stat().st_mode & 0o777 == 0o600  # patient references: the owner's alone
     pathways, counts, _ = _read(out)
     assert (pathways, counts) == _expected(api_on, FLS)
     assert set(pathways.values()) == {FLS} and len(pathways) == 3

@@ -74,3 +74,22 @@ def test_an_existing_world_readable_database_is_tightened_on_open_with_a_warning
     assert modes == dict.fromkeys(FILES, 0o600)
     assert f"{tmp_path / 'carepath.db'} was mode 666: tightened to 600" in caplog.text
     assert f"{tmp_path / 'carepath.db-wal'} was mode 644: tightened to 600" in caplog.text
+
+
+def test_an_export_file_is_created_0600_whatever_the_umask(tmp_path: Path) -> None:
+    from storage.file_modes import open_private
+
+    old = os.umask(0o000)
+    try:
+        with open_private(tmp_path / "new.xes") as sink:
+            sink.write(b"<log/>")
+        existing = tmp_path / "old.xes"
+        existing.write_bytes(b"a longer earlier export")
+        existing.chmod(0o644)
+        with open_private(existing) as sink:
+            sink.write(b"<log/>")
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "new.xes", existing):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert path.read_bytes() == b"<log/>"  # an earlier, longer export is truncated
