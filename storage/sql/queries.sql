@@ -480,8 +480,9 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {schema}.alembic_version FROM {app}
 -- refusals (only requests refuse: between "refused" and "rules") and {rule_flags}, whether
 -- each rule the measures name fired (an item of the "rules" list starts
 -- {"rule_id":ID,"title": and a task or timer item does not). Byte offsets (BLOB): the
--- payload may hold non-ASCII text. CROSS JOIN keeps SQLite walking audit_log in its key
--- order, so no sort holds every row.
+-- payload may hold non-ASCII text. CROSS JOIN keeps SQLite walking this pathway's episodes
+-- in id order (ix_episodes_pathway_id, migration 0009) and seeking each one's entries by
+-- the audit_log key: no other pathway's rows are read, and no sort holds every row.
 SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, a.state_to,
        CASE WHEN substr(CAST(a.payload AS BLOB), -17) = CAST('"transitions":[]}' AS BLOB)
             THEN NULL
@@ -496,11 +497,11 @@ SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, 
        END,
        CASE WHEN a.kind = 'timer' THEN a.event_id END,
        o.facts, o.recorded_at {rule_flags}
-FROM audit_log a
-CROSS JOIN episodes e
+FROM episodes e
+CROSS JOIN audit_log a
 LEFT JOIN observations o ON o.episode_id = a.episode_id AND o.seq = a.seq
-WHERE e.id = a.episode_id AND e.pathway = :pathway
-ORDER BY a.episode_id, a.seq
+WHERE e.pathway = :pathway AND a.episode_id = e.id
+ORDER BY e.id, a.seq
 
 -- measure_rule_flag@sqlite --
 instr(substr(CAST(a.payload AS BLOB), instr(CAST(a.payload AS BLOB), CAST(',"rules":[' AS BLOB))), CAST('{"rule_id":"' || :{param} || '","title":' AS BLOB)) > 0
