@@ -115,7 +115,7 @@ def histories(
 def _sqlite_time(text: str) -> datetime:
     """SQLite's fixed-width naive UTC text (``columns.sqlite_time``) as aware UTC: the
     general ``read_time`` checks per call what this column always is."""
-    return _parse_time(text).replace(tzinfo=UTC)
+    return _parse_time(text + "+00:00")  # one call: a third cheaper than .replace(tzinfo=)
 
 
 def _refused(items: Any) -> Iterator[str]:
