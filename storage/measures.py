@@ -11,7 +11,7 @@ and grouped into one ``History`` at a time, so memory stays flat in the number o
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
