@@ -500,7 +500,7 @@ SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, 
 FROM episodes e
 CROSS JOIN audit_log a
 LEFT JOIN observations o ON o.episode_id = a.episode_id AND o.seq = a.seq
-WHERE e.pathway = :pathway AND a.episode_id = e.id
+WHERE e.pathway = :pathway AND a.episode_id = e.id {range}
 ORDER BY e.id, a.seq
 
 -- measure_rule_flag@sqlite --
@@ -520,11 +520,28 @@ SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, 
 FROM episodes e
 JOIN audit_log a ON a.episode_id = e.id
 LEFT JOIN observations o ON o.episode_id = a.episode_id AND o.seq = a.seq
-WHERE e.pathway = :pathway
+WHERE e.pathway = :pathway {range}
 ORDER BY a.episode_id, a.seq
 
 -- measure_rule_flag@postgresql --
 strpos(substr(a.payload, strpos(a.payload, ',"rules":[')), '{"rule_id":"' || :{param} || '","title":') > 0
+
+-- measure_range_after --
+-- Fragments of measure_history's {range}: one worker's share of the pathway's episodes, the ids
+-- after :after and up to :last (carepath/measures_parallel.py splits at measure_split's ids).
+AND e.id > :after
+
+-- measure_range_last --
+AND e.id <= :last
+
+-- measure_episode_count --
+-- How many episodes the pathway has: the measures' progress total and how its work is split.
+SELECT count(*) FROM episodes WHERE pathway = :pathway
+
+-- measure_split --
+-- The id of the pathway's episode at :offset in id order (ix_episodes_pathway_id): where one
+-- worker's share ends.
+SELECT id FROM episodes WHERE pathway = :pathway ORDER BY id LIMIT 1 OFFSET :offset
 
 -- measure_audit_rows --
 -- The bench's baseline: the same audit rows, streamed whole, nothing cut or parsed.
