@@ -11,6 +11,7 @@ byte of it, and stdout is never written to, so a command's output is the same wi
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from types import TracebackType
@@ -58,12 +59,13 @@ class Bars:
             self.close()
             from tqdm import tqdm
 
+            columns, lines = _size(self.stream)
             bar = self._bar = tqdm(
-                total=total, desc=label, unit=f" {unit}", file=self.stream, mininterval=0.2,
-                dynamic_ncols=True, leave=True,
+                total=total if total > 0 else None, desc=label, unit=f" {unit}",
+                file=self.stream, mininterval=0.2, ncols=columns, nrows=lines, leave=True,
             )  # fmt: skip
             self._label = label
-        if bar.total != total:
+        if total > 0 and bar.total != total:
             bar.total = total
             bar.refresh()
         if done > bar.n:
@@ -85,3 +87,14 @@ class Bars:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _size(stream: TextIO) -> tuple[int, int]:
+    """The terminal's (columns, lines); 80 × 24 where it reports none (a fresh pseudo-terminal
+    says 0 × 0, and tqdm draws nothing on a terminal of no lines)."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+        columns, lines = size.columns, size.lines
+    except (AttributeError, OSError, ValueError):
+        columns = lines = 0
+    return columns or 80, lines or 24
