@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 # Lengths, in characters.
@@ -99,6 +99,24 @@ def json_text(value: str, field: str = "facts") -> str:
 def reason(value: str, field: str = "reason") -> str:
     """A close reason or a request's action: a name the pathway then checks."""
     return text(value, field, REASON_MAX, min_length=1)
+
+
+def booking_day(value: str, field: str = "on") -> date:
+    """The day of an appointment: exactly ``YYYY-MM-DD`` (as date facts are written)."""
+    from pathway.vocabulary import parse_date
+
+    day = parse_date(value)
+    if day is None:
+        raise InputError(field, value, "a day written YYYY-MM-DD")
+    return day
+
+
+def booking_reason(value: str, field: str = "reason") -> str:
+    """Why an appointment is outside its window: a note's rules, and not blank."""
+    text(value, field, NOTE_MAX, multiline=True)
+    if not value.strip():
+        raise InputError(field, value, "a reason that is not blank")
+    return value
 
 
 def identifier(value: str, field: str) -> str:

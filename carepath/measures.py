@@ -274,17 +274,22 @@ def pathway_reports(
     splits a large pathway's episodes over that many processes (the command line's choice;
     the API keeps one); ``progress(pathway id)`` gives the ticker of that pathway's pass."""
     lo, hi = _range(month_from, month_to)
+    from storage.appointments import outside_window
+
+    connections = wiring.uow_factory.connections
     out = []
     for definition in _definitions(wiring, pathway):
+        outside = outside_window(connections, definition.id)
         if workers <= 1 and progress is None:
-            out.append(report_of(definition, _courses(wiring, definition, as_of), lo, hi, as_of))
+            courses = _courses(wiring, definition, as_of)
+            out.append(report_of(definition, courses, lo, hi, as_of, outside_window=outside))
             continue
         from carepath.measures_parallel import add_every_course
 
         report = _Report(definition, lo, hi)
         tick = progress(definition.id) if progress is not None else None
         add_every_course(report, wiring, as_of, workers, tick)
-        out.append(report.as_json(as_of))
+        out.append({**report.as_json(as_of), "appointments_outside_window": outside})
     return out
 
 
@@ -294,13 +299,16 @@ def report_of(
     lo: str | None,
     hi: str | None,
     as_of: datetime,
+    *,
+    outside_window: int = 0,
 ) -> dict[str, Any]:
     """One pathway's JSON-contract report from its episodes' courses (any source of them:
-    the database's stream, or an in-memory store in tests)."""
+    the database's stream, or an in-memory store in tests). ``outside_window``: the bookings
+    recorded outside their window (``storage.appointments``), over the whole log."""
     report = _Report(definition, lo, hi)
     for course in courses:
         report.add(course)
-    return report.as_json(as_of)
+    return {**report.as_json(as_of), "appointments_outside_window": outside_window}
 
 
 def measure_episodes(

@@ -68,6 +68,7 @@ def start_scheduler(settings: Settings, current: list[Definition]) -> SchedulerS
     pool, which it disposes of when it stops."""
     from carepath.audit_verify import checkpoint_writer
     from carepath.settings import checkpoint_seconds
+    from carepath.webhooks import delivery_worker, poll_seconds
     from scheduler.embedded import start_embedded_scheduler
 
     wiring = wire(settings, current=current)
@@ -78,6 +79,8 @@ def start_scheduler(settings: Settings, current: list[Definition]) -> SchedulerS
         checkpoint=checkpoint_writer(settings, wiring.uow_factory),
         checkpoint_every=checkpoint_seconds(settings),
         clock_tolerance=tolerance,
+        deliveries=delivery_worker(wiring.uow_factory),
+        deliver_every=poll_seconds(),
     )
 
 

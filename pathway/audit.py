@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from pathway.appointments import appointment_body
 from pathway.model import Decision
 
 GENESIS = "0" * 64
@@ -53,6 +54,14 @@ class AuditKey:
         mac.update(prev_hash.encode())
         mac.update(payload)
         return mac.hexdigest()
+
+    def derive(self, purpose: bytes, length: int = 32) -> bytes:
+        """A key for another purpose (HKDF-SHA256 of this secret, ``purpose`` as its info), so
+        that a deployment has one secret to keep, and no derived key reveals it or another."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return HKDF(hashes.SHA256(), length, salt=None, info=purpose).derive(self._secret)
 
     def __repr__(self) -> str:
         return f"AuditKey(id={self.id})"  # never the secret
@@ -172,6 +181,14 @@ def entry_for(
     reason = getattr(event, "reason", None) or getattr(event, "action", None)
     if reason:
         body["reason"] = reason
+    if event.kind == "booking":  # the event's own contract: action, window, on, reason
+        on = getattr(event, "on", None)
+        body.update(
+            action=getattr(event, "action", None), window=getattr(event, "window", None),
+            on=on.isoformat() if on is not None else None, reason=getattr(event, "reason", None),
+        )  # fmt: skip
+    if ep.appointment != (before.appointment if before else None):  # so the log rebuilds it
+        body["appointment"] = appointment_body(ep.appointment)
     if getattr(event, "because_of", None):
         body["because_of"] = event.because_of  # type: ignore[attr-defined]
     if extra:

@@ -38,6 +38,11 @@ EPISODE_COLUMNS = (
     "patient_ref",
     "label",
     "owner",
+    "appointment_window",
+    "appointment_on",
+    "appointment_status",
+    "appointment_reason",
+    "appointment_deviation",
     "opened_at",
     "state_entered_at",
     "care_started_at",
@@ -121,6 +126,16 @@ def _time(text: str | None) -> datetime | None:
     return None if text is None else parse_time(text)
 
 
+def appointment_columns(body: dict[str, Any] | None) -> dict[str, Any]:
+    """The episode row's appointment columns for an audit entry's ``appointment`` (None: none)."""
+    a = body or {}
+    return {
+        "appointment_window": a.get("window"), "appointment_on": a.get("on"),
+        "appointment_status": a.get("status"), "appointment_reason": a.get("reason"),
+        "appointment_deviation": a.get("deviation"),
+    }  # fmt: skip
+
+
 def rebuild(
     episode_id: str,
     entries: Iterable[tuple[bytes | str, str]],
@@ -146,6 +161,7 @@ def rebuild(
                 "opened_at": at, "state_entered_at": at, "care_started_at": None,
                 "patient_ref": b.get("patient_ref"), "label": b.get("label"),
                 "owner": None, "closed_reason": None, "remembered": {}, "links": [],
+                **appointment_columns(None),
             }  # fmt: skip
             entered.insert(0, definition.initial_state)
             state_before = definition.initial_state
@@ -183,6 +199,8 @@ def rebuild(
             ep["closed_reason"] = b.get("reason")
         elif b["kind"] == "assign":
             ep["owner"] = b.get("owner")
+        if "appointment" in b:  # a booking, or a review that kept one (pathway.appointments)
+            ep.update(appointment_columns(b["appointment"]))
         _fold_timers(b, timers, recorded_at)
         _fold_tasks(b, tasks, recorded_at)
     if ep is None:

@@ -242,6 +242,7 @@ class Definition:
     # computes them on every evaluation, kept flat because that is the hot path
     derived_plan: tuple[tuple[str, str, str | None], ...] = ()
     measures: tuple[MeasureDef, ...] = ()  # quality measures (pathway.measures)
+    windows: Mapping[str, Any] = field(default_factory=dict)  # review windows (pathway.windows)
 
     def is_terminal(self, state: str) -> bool:
         return self.states[state].terminal

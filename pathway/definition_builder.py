@@ -37,6 +37,7 @@ from pathway.graph import Edge, StateGraph
 from pathway.legacy_format import upgrade_derived
 from pathway.measures import measures_section
 from pathway.vocabulary import Vocabulary
+from pathway.windows import windows_section
 
 TONES = ("start", "diagnostic", "care", "review", "transfer", "referral", "done", "closed", "other")
 
@@ -121,6 +122,7 @@ class DefinitionBuilder:
                 for d in self.derived.values()
             ),
             measures=measures,
+            windows=windows_section(doc, states, timers),
         )
 
     def _rule(self, rid: str, raw: dict[str, Any], references: Mapping[str, str]) -> Rule:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pathway.appointments import decide_booking, end_appointment, note_review
 from pathway.criteria import Evidence
 from pathway.definition import Definition
 from pathway.errors import EpisodeClosed, InvalidRequest
@@ -24,6 +25,7 @@ from pathway.model import (
     OPEN,
     PENDING,
     Assign,
+    Booking,
     Close,
     Decision,
     Episode,
@@ -63,6 +65,13 @@ def open_episode(definition: Definition, event: Open, episode_id: str, now: date
 
 def decide(definition: Definition, episode: Episode, event: Event, now: datetime) -> Decision:
     """Decide what ``event`` does to ``episode``. Raises a PathwayError (and changes nothing) on bad input."""
+    decision = _decide(definition, episode, event, now)
+    if not decision.skipped:
+        end_appointment(definition, decision.episode)
+    return decision
+
+
+def _decide(definition: Definition, episode: Episode, event: Event, now: datetime) -> Decision:
     if isinstance(event, FireTimer):
         return _fire_timer(definition, episode, event, now)
     if definition.is_terminal(episode.state):
@@ -79,6 +88,7 @@ def decide(definition: Definition, episode: Episode, event: Event, now: datetime
         facts = definition.vocabulary.validate(event.facts, event.at)
         work = DecisionInProgress.start(definition, episode, event)
         work.observe(facts, event, source=event.source)
+        note_review(definition, episode, work)
         return work.finish()
     if isinstance(event, Request):
         return _request(definition, episode, event)
@@ -88,6 +98,8 @@ def decide(definition: Definition, episode: Episode, event: Event, now: datetime
         work = DecisionInProgress.start(definition, episode, event)
         work.episode.owner = event.owner
         return work.finish()
+    if isinstance(event, Booking):
+        return decide_booking(definition, episode, event)
     if isinstance(event, LinkEpisode):
         work = DecisionInProgress.start(definition, episode, event)
         work.episode.links = (*episode.links, event.link)
@@ -105,7 +117,7 @@ def decide(definition: Definition, episode: Episode, event: Event, now: datetime
         work.move(close.to, close.rule, (close.rule,))
         return work.finish()
     raise InvalidRequest(
-        "event", type(event).__name__, "observe, request, close, task, assign or timer"
+        "event", type(event).__name__, "observe, request, close, task, assign, booking or timer"
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol, Self
 from pathway.audit import AuditKey, AuditRecord, process_key
 from pathway.errors import ConcurrencyConflict, EpisodeNotFound
 from pathway.model import PENDING, Decision, Episode, Observation, Timer
+from pathway.notifications import Notice
 
 
 @dataclass(slots=True)
@@ -74,6 +75,7 @@ class Change:
     decision: Decision
     audit: AuditRecord
     outcome: Outcome
+    notices: tuple[Notice, ...] = ()  # what webhooks tell subscribers (pathway.notifications)
 
 
 @dataclass(slots=True)

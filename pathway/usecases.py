@@ -26,13 +26,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pathway.appointments import APPOINTMENT_EVENT_PREFIX
 from pathway.audit import entry_for
 from pathway.engine import decide
 from pathway.engine import open_episode as _open
 from pathway.enrolment import ENROL_EVENT_PREFIX, close_enrolled, enrol
 from pathway.errors import InvalidRequest
 from pathway.idempotency import Keyed, check_replay, keyed, stamp, with_scoped_id
-from pathway.model import Close, Decision, Event, FireTimer, Observe, Open, Request, UpdateTask
+from pathway.model import (
+    Booking,
+    Close,
+    Decision,
+    Event,
+    FireTimer,
+    Observe,
+    Open,
+    Request,
+    UpdateTask,
+)
+from pathway.notifications import Notice, notices_for
 from pathway.registry import DefinitionRegistry
 from pathway.unit_of_work import Change, Outcome, UnitOfWork
 
@@ -79,14 +91,30 @@ def refuse_reserved(event: Event) -> None:
     """Refuse an event id reserved for timer firings (unless it is one) or enrolments: a client
     id ``timer:<episode>:<key>`` would take the timer's outcome and block it for good. Every
     use case calls this first, so every entry point (CLI, API, pages, replay) inherits it."""
-    if event.event_id.startswith(ENROL_EVENT_PREFIX) or (
-        event.event_id.startswith(TIMER_EVENT_PREFIX) and not isinstance(event, FireTimer)
+    if (
+        event.event_id.startswith(ENROL_EVENT_PREFIX)
+        or (event.event_id.startswith(TIMER_EVENT_PREFIX) and not isinstance(event, FireTimer))
+        or (event.event_id.startswith(APPOINTMENT_EVENT_PREFIX) and not _is_missed_event(event))
     ):
         raise InvalidRequest(
             "event_id",
             event.event_id,
-            f"an event id starting neither {TIMER_EVENT_PREFIX!r} nor {ENROL_EVENT_PREFIX!r}",
+            f"an event id starting neither {TIMER_EVENT_PREFIX!r}, {ENROL_EVENT_PREFIX!r} "
+            f"nor {APPOINTMENT_EVENT_PREFIX!r}",
         )
+    if isinstance(event, Booking) and event.action == "missed" and not _is_missed_event(event):
+        raise InvalidRequest(
+            "action", "missed", "book, move or cancel (the scheduler records a missed one)"
+        )
+
+
+def _is_missed_event(event: Event) -> bool:
+    """The scheduler's record of a missed appointment, under its own derived event id."""
+    return (
+        isinstance(event, Booking)
+        and event.action == "missed"
+        and event.event_id.startswith(APPOINTMENT_EVENT_PREFIX)
+    )
 
 
 def handle(
@@ -338,11 +366,11 @@ def _save(
     record = entry_for(decision, now, key=uow.audit_key)
     decision.episode.audit_hash = record.hash
     outcome = stamp(Outcome.of(decision), request)
-    uow.save(Change(decision, record, outcome))
+    uow.save(Change(decision, record, outcome, _notices(definitions, decision)))
     for other in others:
         other_record = entry_for(other, now, key=uow.audit_key)
         other.episode.audit_hash = other_record.hash
-        uow.save(Change(other, other_record, Outcome.of(other)))
+        uow.save(Change(other, other_record, Outcome.of(other), _notices(definitions, other)))
     uow.commit()
     enrolled = tuple(
         (o.episode.pathway, link.rule)
@@ -351,6 +379,11 @@ def _save(
         for link in o.links_added
     )
     return Applied(outcome, decision, enrolled)
+
+
+def _notices(definitions: DefinitionRegistry, decision: Decision) -> tuple[Notice, ...]:
+    """The webhook notices of a decision, written in its transaction (``pathway.notifications``)."""
+    return tuple(notices_for(definitions.get(decision.episode.definition_version), decision))
 
 
 def _repeated(outcome: Outcome) -> Outcome:

@@ -113,6 +113,7 @@ class DecisionInProgress:
             audit_hash=episode.audit_hash,
             links=episode.links,
             owner=episode.owner,
+            appointment=episode.appointment,
         )
         return cls(definition, copy, Decision(event, episode, copy), episode.version + 1)
 

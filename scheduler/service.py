@@ -10,6 +10,10 @@ A third, optional job writes a signed audit checkpoint every ``checkpoint_every`
 service is handed the writer (a callable taking ``now``) by its caller's composition root, so
 this package knows nothing of keys or files. Checkpoints are idempotent files: several workers
 writing one each per interval is harmless.
+
+A fourth, optional job sends webhook messages from the outbox every ``deliver_every`` seconds
+(``scheduler.deliveries``); like the sweep it never doubles up, and claims make it safe to run
+in any number of workers.
 """
 
 from __future__ import annotations
@@ -43,6 +47,16 @@ class Worker(Protocol):
         ...
 
 
+class Deliveries(Protocol):
+    """What the service drives to send webhooks (``scheduler.deliveries.DeliveryWorker``)."""
+
+    def deliver_due(self, now: datetime) -> int: ...
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -59,6 +73,8 @@ class SchedulerService:
         clock: Callable[[], datetime] = utcnow,
         checkpoint: Callable[[datetime], object] | None = None,
         checkpoint_every: float = 3600.0,
+        deliveries: Deliveries | None = None,
+        deliver_every: float = 1.0,
     ) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -98,6 +114,29 @@ class SchedulerService:
                 misfire_grace_time=None,
             )
 
+        self.deliveries = deliveries
+        if deliveries is not None:
+            self._scheduler.add_job(
+                self._deliver,
+                "interval",
+                seconds=deliver_every,
+                id="deliveries",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=utcnow(),
+                misfire_grace_time=None,
+            )
+
+    def _deliver(self) -> None:
+        try:
+            sent = self.deliveries.deliver_due(self.clock())  # type: ignore[union-attr]
+            if sent:
+                log.info("delivered %d webhook message(s)", sent)
+        except ClockSkewed:  # the sweep reports the refusal
+            pass
+        except Exception:  # a failed round is logged and retried at the next interval
+            log.exception("webhook delivery failed")
+
     def _write_checkpoint(self) -> None:
         try:
             written = self._checkpoint(self.clock())  # type: ignore[misc]
@@ -134,8 +173,12 @@ class SchedulerService:
     def stop(self) -> None:
         """Stop sweeping: finish the current timer, wait for the jobs, release claims."""
         self.worker.stop()
+        if self.deliveries is not None:
+            self.deliveries.stop()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
+        if self.deliveries is not None:
+            self.deliveries.close()
         try:
             try:
                 now = self.clock()

@@ -39,7 +39,16 @@ def scheduler_status(
             }
             for e, k, d, a, err in parked
         ],
+        "webhooks": webhook_status(factory),
     }
+
+
+def webhook_status(factory: SqlUnitOfWorkFactory) -> dict[str, Any]:
+    """Outbox counts (pending, delivered, failed) and the latest failed messages."""
+    from storage.webhooks import WebhookStore
+
+    store = WebhookStore(factory)
+    return {**store.counts(), "failed_messages": store.failed_messages()}
 
 
 def _worker(row: Any, now: datetime, stale_after: timedelta) -> dict[str, Any]:

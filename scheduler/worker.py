@@ -27,6 +27,7 @@ from typing import Any
 from pathway import usecases
 from pathway.errors import ConcurrencyConflict
 from pathway.usecases import DefinitionRegistry
+from scheduler.missed import sweep_missed
 from storage.batch import BatchFailed, BatchUnitOfWork
 from storage.claims import ClaimStore
 from storage.unit_of_work import SqlUnitOfWorkFactory
@@ -128,6 +129,8 @@ class TimerWorker:
             if not claimed:
                 break
             fired += self._fire_batch(claimed, now)
+        if not self._stopping.is_set():  # appointments whose day passed unkept (issue 11)
+            sweep_missed(self.factory, self.definitions, now, actor=f"scheduler:{self.id}")
         self.fired_total += fired
         self._unreported += fired
         return fired

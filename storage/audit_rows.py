@@ -168,7 +168,7 @@ def _chunk(
 def _episode(row: Any) -> dict[str, Any]:
     (_, definition_version, pathway, state, opened_at, entered_at, care_started_at,
      remembered, links, closed_reason, patient_ref, label, audit_hash, version, facts,
-     next_due_at, owner) = row  # fmt: skip
+     next_due_at, owner, a_window, a_on, a_status, a_reason, a_deviation) = row  # fmt: skip
     return {
         "state": state, "closed_reason": closed_reason, "version": version,
         "audit_hash": audit_hash, "definition_version": definition_version, "pathway": pathway,
@@ -176,6 +176,9 @@ def _episode(row: Any) -> dict[str, Any]:
         "state_entered_at": _t(entered_at), "care_started_at": _t(care_started_at),
         "facts": _facts(read_json(facts)), "remembered": read_json(remembered),
         "links": read_json(links), "next_due_at": _t(next_due_at),
+        "appointment_window": a_window, "appointment_on": a_on, "appointment_status": a_status,
+        "appointment_reason": a_reason,
+        "appointment_deviation": None if a_deviation is None else bool(a_deviation),
     }  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from pathway.errors import ConcurrencyConflict
 from storage.columns import TimeParam, postgres_time, sqlite_time
+from storage.outbox import Subscribed, write_notices
 from storage.queries import POSTGRESQL, SQLITE, Queries, postgres_save
 from storage.writes import ChangeRows
 
@@ -132,6 +133,8 @@ class SqliteBackend(Backend):
                 db.executemany(q.update_task_status, rows.task_status)
             db.execute(q.insert_audit, p)
             db.execute(q.insert_outcome, p)
+            if rows.notices:
+                write_notices(db, "sqlite", rows.notices)
         except sqlite3.IntegrityError as exc:
             if str(exc).startswith("UNIQUE") and str(exc).endswith(_SQLITE_DUPLICATE_EVENT):
                 raise self._conflict(db, rows) from None
@@ -148,6 +151,7 @@ class PostgresBackend(Backend):
         self._errors = psycopg.errors
         self._idle = psycopg.pq.TransactionStatus.IDLE
         self._in_error = psycopg.pq.TransactionStatus.INERROR
+        self.subscribed = Subscribed()  # skip the outbox part while nobody subscribed
 
     def checkout(self, driver: Any) -> None:
         driver.autocommit = True
@@ -180,6 +184,8 @@ class PostgresBackend(Backend):
 
     def write_change(self, db: Any, rows: ChangeRows) -> None:
         """Write one change inside the caller's transaction (or savepoint), one statement."""
+        if rows.notices and not self.subscribed.check(db):
+            rows.notices = []
         sql, params = self.save_statement(rows)
         errors = self._errors
         try:
@@ -204,6 +210,7 @@ class PostgresBackend(Backend):
             ("timer_status", rows.timer_status),
             ("new_tasks", rows.new_tasks),
             ("task_status", rows.task_status),
+            ("notices", rows.notices),  # the webhook outbox (storage.outbox)
         ):
             if batch:
                 parts.append(part)
@@ -217,7 +224,13 @@ class PostgresBackend(Backend):
         return super()._conflict(db, rows)
 
 
-BATCH_PREFIX = {"new_timers": "t", "timer_status": "u", "new_tasks": "k", "task_status": "v"}
+BATCH_PREFIX = {
+    "new_timers": "t",
+    "timer_status": "u",
+    "new_tasks": "k",
+    "task_status": "v",
+    "notices": "n",
+}
 
 
 def _columns(prefix: str, batch: list[dict[str, Any]]) -> dict[str, str]:

@@ -83,6 +83,9 @@ class BatchUnitOfWork(SqlUnitOfWork):
             return
         conn = self.connection().connection
         backend = self.backend
+        if any(r.notices for r in queue) and not backend.subscribed.check(self.connection()):  # type: ignore[attr-defined]
+            for rows in queue:
+                rows.notices = []  # nobody subscribed: no outbox part (storage.outbox)
         try:
             with conn.pipeline():
                 cursors = []

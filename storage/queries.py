@@ -58,7 +58,7 @@ _PG_EPISODE_UPDATE = (
 )
 PG_SAVE_PARTS = {
     name: QUERIES[f"pg_save_{name}"]
-    for name in ("observation", "new_timers", "timer_status", "new_tasks", "task_status")
+    for name in ("observation", "new_timers", "timer_status", "new_tasks", "task_status", "notices")
 }
 _PG_AUDIT_AND_OUTCOME = QUERIES["pg_save_audit_and_outcome"]
 

@@ -7,10 +7,11 @@ an aware UTC datetime whichever driver read it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from pathway.audit import AuditRecord
-from pathway.model import Episode, FactValue, Link, Observation, Task, Timer
+from pathway.model import Appointment, Episode, FactValue, Link, Observation, Task, Timer
 from pathway.unit_of_work import Outcome
 from storage.columns import read_json, read_time
 
@@ -51,6 +52,11 @@ def episode_from_row(row: Sequence[Any]) -> Episode:
         facts,
         links,
         owner,
+        a_window,
+        a_on,
+        a_status,
+        a_reason,
+        a_deviation,
         timers,
         tasks,
     ) = row
@@ -93,6 +99,9 @@ def episode_from_row(row: Sequence[Any]) -> Episode:
         audit_hash=audit_hash,
         links=tuple(Link(*link) for link in read_json(links) or ()),
         owner=owner,
+        appointment=None
+        if a_window is None
+        else Appointment(a_window, date.fromisoformat(a_on), a_status, a_reason, bool(a_deviation)),
     )
 
 

@@ -61,7 +61,8 @@ class EpisodeRow(SQLModel, table=True):
         Index("ix_episodes_pathway_next_due_at", "pathway", "next_due_at"),
         Index("ix_episodes_pathway_patient_ref", "pathway", "patient_ref"),
         Index("ix_episodes_owner_next_due_at", "owner", "next_due_at"),  # assigned= (0008)
-        Index("ix_episodes_pathway_id", "pathway", "id", unique=True),  # measures (0009)
+        Index("ix_episodes_appointment_on", "appointment_on", "id"),  # booked day (0009)
+        Index("ix_episodes_pathway_id", "pathway", "id", unique=True),  # measures (0011)
     )
 
     id: str = Field(primary_key=True)
@@ -81,6 +82,12 @@ class EpisodeRow(SQLModel, table=True):
     patient_ref: str | None = None
     label: str | None = None
     owner: str | None = None  # the coordinator it is assigned to (migration 0008)
+    # the booked review (migration 0009, pathway.appointments); NULL: none booked
+    appointment_window: str | None = None
+    appointment_on: str | None = None  # YYYY-MM-DD
+    appointment_status: str | None = None
+    appointment_reason: str | None = Field(default=None, sa_type=Text)
+    appointment_deviation: bool | None = None
     audit_hash: str
     version: int
     facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -271,3 +278,47 @@ class SessionRow(SQLModel, table=True):
     token_id: str = Field(foreign_key="tokens.id")
     created_at: datetime = _time()
     last_seen_at: datetime = _time()
+
+
+# -- migration 0009: webhook subscriptions and their outbox (storage/webhooks.py) -----------
+
+
+class WebhookSubscriptionRow(SQLModel, table=True):
+    """A webhook target: its event types (``,a,b,``) and its secret, encrypted (0009)."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: str = Field(primary_key=True)
+    url: str = Field(sa_type=Text)
+    events: str = Field(sa_type=Text)
+    include_patient_ref: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    secret: str = Field(sa_type=Text)
+    created_at: datetime = _time()
+    created_by: str
+    rotated_at: datetime | None = _time(nullable=True)
+
+
+class WebhookMessageRow(SQLModel, table=True):
+    """One notice to deliver to one subscription: the outbox, claimed under a lease (0009)."""
+
+    __tablename__ = "webhook_messages"
+    __table_args__ = (
+        Index("ix_webhook_messages_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_messages_subscription_id", "subscription_id"),
+    )
+
+    id: str = Field(primary_key=True)
+    subscription_id: str
+    event_type: str
+    episode_id: str
+    payload: str = Field(sa_type=Text)
+    patient_ref: str | None = None
+    status: str
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    created_at: datetime = _time()
+    next_attempt_at: datetime = _time()
+    lease_until: datetime | None = _time(nullable=True)
+    claimed_by: str | None = None
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
+    delivered_at: datetime | None = _time(nullable=True)

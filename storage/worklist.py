@@ -28,11 +28,14 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
+from datetime import time as dtime
 from typing import Any
 
 import orjson
 
+from pathway.appointments import LIVE, is_missed
+from pathway.model import Appointment
 from storage.access import borrowed_cursor, dialect_sql
 from storage.columns import read_time
 from storage.sql import QUERIES
@@ -51,6 +54,7 @@ _IS_ESCALATED = QUERIES["worklist_is_escalated"]
 _HAS_ESCALATION = QUERIES["worklist_has_escalation"]
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _AFTER_EVERYTHING = "\U0010ffff"
+SORTS = ("due", "appointment")
 UNASSIGNED = "\x00none"  # WorklistQuery.assigned: episodes with no owner (no name has a NUL)  # sorts after any character, bytewise (UTF-8) and in "C"
 
 
@@ -89,6 +93,7 @@ class WorklistQuery:
     escalated: bool = False  # an open escalation task
     search: str | None = None
     assigned: str | None = None  # an owner's name, or UNASSIGNED; None: anyone's or nobody's
+    sort: str = "due"  # SORTS: "due" (next_due_at) or "appointment" (the booked day)
     limit: int = 50
     after: Cursor | None = None
 
@@ -106,6 +111,14 @@ class WorklistItem:
     version: int
     escalated: bool
     owner: str | None = None
+    appointment: Appointment | None = None  # the booked review (pathway.appointments)
+    missed: bool = False  # its day has passed with no review recorded
+
+    @property
+    def booked_on(self) -> date | None:
+        """The day booked for a review still to attend (booked or missed), else None."""
+        a = self.appointment
+        return a.on if a is not None and a.status in LIVE else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +140,7 @@ class Worklist:
             return WorklistPage([], None)
         limit = max(1, min(query.limit, MAX_LIMIT))
         after = query.after
-        dated_only = query.overdue or query.due_before is not None
+        dated_only = query.sort == "due" and (query.overdue or query.due_before is not None)
         rows: list[Sequence[Any]] = []
         with borrowed_cursor(self.connections) as db:
             walk = query.escalated and self._open_escalations(db) >= WALK_FROM
@@ -139,9 +152,13 @@ class Worklist:
             rows = rows[: limit + 1]
             ids = [row[0] for row in rows[:limit]]
             escalated = set(ids) if query.escalated else self._escalated_among(db, ids)
-        items = [_item(row, row[0] in escalated) for row in rows[:limit]]
+        today = query.now.astimezone(UTC).date()
+        items = [_item(row, row[0] in escalated, today) for row in rows[:limit]]
         more = len(rows) > limit
-        return WorklistPage(items, Cursor(items[-1].next_due_at, items[-1].id) if more else None)
+        if not more:
+            return WorklistPage(items, None)
+        last = items[-1]
+        return WorklistPage(items, Cursor(_sort_key(query, last), last.id))
 
     def statement(
         self,
@@ -154,9 +171,10 @@ class Worklist:
     ) -> tuple[str, dict[str, Any]]:
         """The SQL of one part (dated or undated) with its parameters (the benchmark EXPLAINs it)."""
         where, params = self._conditions(query, dated=dated, after=after, walk=walk)
-        order = "e.next_due_at, e.id" if dated else "e.id"
+        by_day = query.sort == "appointment"
+        order = ("e.appointment_on, e.id" if by_day else "e.next_due_at, e.id") if dated else "e.id"
         hint = ""
-        if not (dated or self._postgres or query.search):
+        if not (dated or self._postgres or query.search or by_day):
             # SQLite's statistics average the huge NULL group of (state, next_due_at) away and
             # would sort every undated row of the state (150 000 closed ones: 160 ms) instead
             # of walking this partial index in id order.
@@ -200,12 +218,17 @@ class Worklist:
             keys = [f"p{i}" for i in range(len(query.pathways))]
             where.append(f"e.pathway IN ({', '.join(':' + k for k in keys)})")
             params |= dict(zip(keys, query.pathways, strict=True))
-        where.append("e.next_due_at IS NOT NULL" if dated else "e.next_due_at IS NULL")
+        by_day = query.sort == "appointment"
+        key = "e.appointment_on" if by_day else "e.next_due_at"
+        if by_day:
+            live = "e.appointment_status IN ('booked', 'missed')"
+            where.append(live if dated else f"(e.appointment_status IS NULL OR NOT {live})")
+        else:
+            where.append("e.next_due_at IS NOT NULL" if dated else "e.next_due_at IS NULL")
         if after is not None and dated:
-            where.append(
-                "(e.next_due_at > :after_due OR (e.next_due_at = :after_due AND e.id > :after_id))"
-            )
-            params |= {"after_due": time(after.due), "after_id": after.id}
+            where.append(f"({key} > :after_due OR ({key} = :after_due AND e.id > :after_id))")
+            due = after.due.date().isoformat() if by_day else time(after.due)  # type: ignore[union-attr]
+            params |= {"after_due": due, "after_id": after.id}
         elif after is not None:
             where.append("e.id > :after_id")
             params["after_id"] = after.id
@@ -231,8 +254,22 @@ class Worklist:
         return where, params
 
 
-def _item(row: Sequence[Any], escalated: bool) -> WorklistItem:
-    id_, state, ref, label, due, opened, entered, version_of_definition, version, owner = row
+def _sort_key(query: WorklistQuery, item: WorklistItem) -> datetime | None:
+    """The last row's sort value for its cursor: its due time, or its booked day (00:00 UTC)."""
+    if query.sort != "appointment":
+        return item.next_due_at
+    day = item.booked_on
+    return None if day is None else datetime.combine(day, dtime(), UTC)
+
+
+def _item(row: Sequence[Any], escalated: bool, today: date) -> WorklistItem:
+    id_, state, ref, label, due, opened, entered, version_of_definition, version, owner = row[:10]
+    a_window, a_on, a_status, a_reason, a_deviation = row[10:15]
+    appointment = (
+        None
+        if a_window is None
+        else Appointment(a_window, date.fromisoformat(a_on), a_status, a_reason, bool(a_deviation))
+    )
     return WorklistItem(
         id=id_,
         state=state,
@@ -245,4 +282,6 @@ def _item(row: Sequence[Any], escalated: bool) -> WorklistItem:
         version=version,
         escalated=escalated,
         owner=owner,
+        appointment=appointment,
+        missed=is_missed(appointment, today),
     )

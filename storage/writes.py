@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pathway.model import FIRED, PENDING
+from pathway.model import FIRED, PENDING, Appointment
 from pathway.unit_of_work import Change, Outcome
 from storage.columns import TimeParam, to_json
+from storage.outbox import notice_rows
 
 
 @dataclass(slots=True)
@@ -28,10 +29,23 @@ class ChangeRows:
     timer_status: list[dict[str, Any]] = field(default_factory=list)
     new_tasks: list[dict[str, Any]] = field(default_factory=list)
     task_status: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[dict[str, Any]] = field(default_factory=list)  # outbox rows (storage.outbox)
 
     @property
     def episode_id(self) -> str:
         return str(self.params["id"])
+
+
+def appointment_params(appointment: Appointment | None) -> dict[str, Any]:
+    """The appointment columns (migration 0009): all NULL when nothing is booked."""
+    a = appointment
+    return {
+        "appointment_window": a.window if a else None,
+        "appointment_on": a.on.isoformat() if a else None,
+        "appointment_status": a.status if a else None,
+        "appointment_reason": a.reason if a else None,
+        "appointment_deviation": a.deviation if a else None,
+    }
 
 
 def change_rows(change: Change, time: TimeParam) -> ChangeRows:
@@ -54,6 +68,7 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
         "patient_ref": ep.patient_ref,
         "label": ep.label,
         "owner": ep.owner,
+        **appointment_params(ep.appointment),
         "audit_hash": ep.audit_hash,
         "version": ep.version,
         "expected_version": before.version if before else None,
@@ -94,8 +109,11 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
         or ep.state_entered_at != before.state_entered_at
         or ep.care_started_at != before.care_started_at
         or ep.owner != before.owner  # indexed (migration 0008): only the full update sets it
+        or ep.appointment != before.appointment  # indexed too (migration 0009)
     )
     rows = ChangeRows(before is None, params, bool(moved))
+    if change.notices:
+        rows.notices = notice_rows(change)
     if not (timers_touched or decision.tasks_opened or decision.tasks_closed):
         return rows  # the engine lists every timer and task it touched: none here
     new, changed = _diff(before.timers if before else (), ep.timers)

@@ -19,7 +19,7 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from carepath.api import audit, episodes, measures, tokens
+from carepath.api import appointments, audit, episodes, measures, tokens, webhooks
 from carepath.api import definitions as definition_routes
 from carepath.api import explain as explain_routes
 from carepath.api.logs import redact_access_log
@@ -94,7 +94,16 @@ def create_api(
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
     app.add_middleware(AnswerOptions)
-    for module in (episodes, audit, definition_routes, tokens, measures, explain_routes):
+    for module in (
+        episodes,
+        audit,
+        definition_routes,
+        tokens,
+        measures,
+        explain_routes,
+        appointments,
+        webhooks,
+    ):
         app.include_router(module.router)
     install_docs(app)
     app.openapi = partial(problem_media_types, app)  # type: ignore[method-assign]

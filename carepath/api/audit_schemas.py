@@ -80,6 +80,12 @@ class HistoryEntry(BaseModel):
     patient_ref: str | None = None
     label: str | None = None
     owner: str | None = Field(None, description="For an assign event: the new owner (null: none).")
+    action: str | None = Field(None, description="For a booking: book, move, cancel or missed.")
+    window: str | None = Field(None, description="For a booking: the window (opening rule id).")
+    on: str | None = Field(None, description="For a booking: the day, YYYY-MM-DD.")
+    appointment: dict[str, Any] | None = Field(
+        None, description="The appointment after a booking, or after the review that kept it."
+    )
     prev_hash: str
     hash: str
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from carepath import inputs
+from carepath.api.appointment_schemas import AppointmentOut
 from carepath.inputs import PRINTABLE
 
 
@@ -225,6 +226,7 @@ class EpisodeView(BaseModel):
     patient_ref: str | None
     label: str | None
     owner: str | None = Field(description="The coordinator it is assigned to; null: nobody.")
+    appointment: AppointmentOut | None = Field(None, description="The booked review; null: none.")
     opened_at: datetime
     state_entered_at: datetime
     care_started_at: datetime | None
@@ -250,6 +252,10 @@ class WorklistItem(BaseModel):
     next_due_at: datetime | None
     overdue: bool = Field(description="A timer is past due.")
     escalated: bool = Field(description="An escalation task is open.")
+    appointment: AppointmentOut | None = Field(None, description="The booked review; null: none.")
+    missed: bool = Field(
+        False, description="Missed appointment: its day passed with no review recorded."
+    )
     opened_at: datetime
     state_entered_at: datetime
     definition_version: str

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from carepath.api import episode_schemas as s
+from pathway.appointments import appointment_body
 from pathway.audit import AuditRecord
 from pathway.model import OPEN, Episode
 from pathway.unit_of_work import Outcome
@@ -90,6 +91,7 @@ def episode_view(
         patient_ref=episode.patient_ref,
         label=episode.label,
         owner=episode.owner,
+        appointment=appointment_body(episode.appointment),
         opened_at=episode.opened_at,
         state_entered_at=episode.state_entered_at,
         care_started_at=episode.care_started_at,

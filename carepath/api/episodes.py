@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
@@ -93,6 +93,10 @@ def worklist(
             'name, or by nobody ("none").',
         ),
     ] = None,
+    sort: Annotated[
+        Literal["due", "appointment"],
+        Query(description="due: overdue first, then due soonest; appointment: by booked day."),
+    ] = "due",
 ) -> s.WorklistPage:
     now = svc.clock()
     for name in pathway or ():
@@ -119,6 +123,7 @@ def worklist(
             escalated=escalated,
             search=q,
             assigned=assigned_filter(assigned, token.name),
+            sort=sort,
             limit=limit,
             after=after,
         )

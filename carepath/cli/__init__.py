@@ -1,7 +1,7 @@
 """The ``carepath`` command line. Thin: parse, call one use case, render.
 
 One module per command group: ``replay``, ``definition``, ``episode``, ``audit``, ``db``,
-``scheduler``, ``serve``, ``token``, ``measures``; ``console`` is how a command ends on a user error, and
+``scheduler``, ``serve``, ``token``, ``measures``, ``webhook``; ``console`` is how a command ends on a user error, and
 ``carepath.bootstrap`` gives every command its wiring. Heavy modules (engine, storage, web) are
 imported inside the commands that need them, so that ``carepath --help`` starts fast.
 """
@@ -35,10 +35,12 @@ def _register_groups() -> None:
     from carepath.cli.db import db_app
     from carepath.cli.definition import definition_app
     from carepath.cli.episode import episode_app
+    from carepath.cli.episode_book import book  # noqa: F401  (registers `episode book`)
     from carepath.cli.measures import measures_command
     from carepath.cli.scheduler import scheduler_app
     from carepath.cli.serve import serve_command
     from carepath.cli.token import token_app
+    from carepath.cli.webhook import webhook_app
 
     app.add_typer(definition_app, name="definition")
     app.add_typer(episode_app, name="episode")
@@ -48,6 +50,7 @@ def _register_groups() -> None:
     app.command("serve")(serve_command)
     app.add_typer(token_app, name="token")
     app.command("measures")(measures_command)
+    app.add_typer(webhook_app, name="webhook")
 
 
 def main() -> None:

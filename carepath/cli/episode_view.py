@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pathway.appointments import appointment_body
 from pathway.model import OPEN, PENDING, Episode
 
 
@@ -17,6 +18,7 @@ def episode_view(ep: Episode) -> dict[str, Any]:
         "patient_ref": ep.patient_ref,
         "label": ep.label,
         "owner": ep.owner,
+        "appointment": appointment_body(ep.appointment),
         "opened_at": ep.opened_at.isoformat(),
         "state_entered_at": ep.state_entered_at.isoformat(),
         "care_started_at": ep.care_started_at.isoformat() if ep.care_started_at else None,

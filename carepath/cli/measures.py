@@ -158,6 +158,7 @@ def report_table(r: dict[str, Any]) -> str:
             (t["state"], str(t["episodes"]), f"{t['median_days']:.2f}", f"{t['p90_days']:.2f}")
             for t in r["time_in_state"]
         ])  # fmt: skip
+    lines += ["", f"appointments outside the window: {r.get('appointments_outside_window', 0)}"]
     if r["refusals"]:
         lines += ["", "refusals"]
         lines += _table([("rule", "count")] + [(x["rule"], str(x["count"])) for x in r["refusals"]])

@@ -31,6 +31,13 @@ def _clock(factory):  # noqa: ANN001, ANN202 - a SchedulerClock
     return SchedulerClock(factory, tolerance)
 
 
+def _deliveries(factory):  # noqa: ANN001, ANN202 - the service's webhook arguments
+    """The webhook sender of this worker (``scheduler.deliveries``), from CAREPATH_WEBHOOK_*."""
+    from carepath.webhooks import delivery_worker, poll_seconds
+
+    return {"deliveries": delivery_worker(factory), "deliver_every": poll_seconds()}
+
+
 @scheduler_app.command()
 def run(
     once: Annotated[bool, typer.Option("--once", help="Fire what is due now, then exit.")] = False,
@@ -53,6 +60,7 @@ def run(
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         factory, definitions = _factory()
+        hooks = _deliveries(factory)  # CAREPATH_WEBHOOK_* checked before anything runs
         worker = TimerWorker(
             factory,
             definitions,
@@ -70,6 +78,11 @@ def run(
                 fail(str(exc), code=1)
             fired = worker.sweep(now)
             worker.close(now)
+            sender = hooks["deliveries"]  # then the webhooks those firings (and others) raised
+            sent = sender.deliver_due(clock())
+            sender.close()
+            if sent:
+                typer.echo(f"delivered {sent} webhook message(s)")
             typer.echo(f"fired {fired} timer(s)")
             return
         from carepath.audit_verify import checkpoint_writer
@@ -86,6 +99,7 @@ def run(
             checkpoint=checkpoint_writer(settings, factory),
             checkpoint_every=every,
             clock=clock,
+            **hooks,
         )
         typer.echo(f"scheduler {worker.id}: sweeping every {interval:g} s (Ctrl-C to stop)")
         service.run_until_signalled()
@@ -126,6 +140,16 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")]
     )
     typer.echo(f"open escalations (overdue): {report['overdue_escalations']}")
     typer.echo(f"parked timers: {report['parked']}")
+    hooks = report.get("webhooks")
+    if hooks is not None:
+        typer.echo(
+            f"webhook messages: {hooks['pending']} pending, {hooks['failed']} failed, "
+            f"{hooks['delivered']} delivered"
+        )
+        for m in hooks["failed_messages"]:
+            typer.echo(
+                f"  failed {m['id']} {m['type']} episode {m['episode']} attempts {m['attempts']}: {m['last_error']}"
+            )
     for p in report["parked_timers"]:
         typer.echo(
             f"  {p['episode_id']} {p['timer']} due {p['due_at']} attempts {p['attempts']}: {p['last_error']}"

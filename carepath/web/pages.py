@@ -148,7 +148,13 @@ def _safe_next(target: str) -> str:
 
 @router.get("/worklist", response_class=HTMLResponse)
 def worklist(
-    request: Request, svc: Svc, state: str = "", q: str = "", pathway: str = "", assigned: str = ""
+    request: Request,
+    svc: Svc,
+    state: str = "",
+    q: str = "",
+    pathway: str = "",
+    assigned: str = "",
+    sort: str = "",
 ) -> Response:
     who = session.viewer(request)
     now = svc.clock()
@@ -158,7 +164,8 @@ def worklist(
             inputs.owner(assigned, "assigned")
         except inputs.InputError as exc:
             raise PageInputError(exc) from None
-    view = load_worklist(svc, now, state or None, q, pathway or None, assigned, who.name)
+    sort = "appointment" if sort == "appointment" else ""
+    view = load_worklist(svc, now, state or None, q, pathway or None, assigned, who.name, sort)
     partial = request.headers.get("HX-Request") == "true" and not request.headers.get("HX-Boosted")
     return page(
         request,
@@ -211,7 +218,9 @@ def install_pages(app: FastAPI, settings: Settings | None = None) -> None:
     page sessions' store (expiry from ``settings``, default the environment's)."""
     from carepath.web.dashboard import router as dashboard_router
     from carepath.web.page_assign import router as assign_router
+    from carepath.web.page_book import router as book_router
     from carepath.web.page_commands import router as commands_router
+    from carepath.web.webhooks_page import router as webhooks_router
 
     settings = settings or Settings.from_env()
     app.state.sessions = SessionStore(
@@ -224,7 +233,9 @@ def install_pages(app: FastAPI, settings: Settings | None = None) -> None:
     app.include_router(router)
     app.include_router(commands_router)
     app.include_router(assign_router)
+    app.include_router(book_router)
     app.include_router(dashboard_router)
+    app.include_router(webhooks_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if not any(getattr(r, "path", None) == "/" for r in app.routes):
         app.add_api_route("/", _home, include_in_schema=False)

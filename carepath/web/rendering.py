@@ -17,7 +17,9 @@ from markupsafe import Markup
 
 from carepath.web.timeline import show_value
 from carepath.web.worklist_rows import span_words
+from pathway.appointments import is_missed
 from pathway.usecases import DefinitionRegistry, new_event_id
+from pathway.windows import episode_windows
 
 _RULE_ID = re.compile(r"\b([A-Z]{2,}(?:-[A-Z0-9]+)+)\b")
 HERE = Path(__file__).parent
@@ -86,6 +88,8 @@ def make_templates() -> Jinja2Templates:
     env = templates.env
     env.filters.update(when=when, day=day, tone=tone, num=num, keep_ids=keep_ids)
     env.globals.update(asset=asset, relative=relative, show=show_value, new_event_id=new_event_id)
+    env.globals["review_windows"] = episode_windows  # the appointment form's windows
+    env.globals["appointment_missed"] = is_missed
     env.trim_blocks = True
     env.lstrip_blocks = True
     return templates

@@ -26,7 +26,9 @@ KIND_LABELS = {
     "close": "Episode closed",
     "task": "Task updated",
     "assign": "Owner changed",
+    "booking": "Appointment",
 }
+BOOKING_WORDS = {"book": "Booked", "move": "Moved to", "cancel": "Cancelled", "missed": "Missed"}
 TASK_STATUS_LABELS = {"done": "done", "not_done": "not done", "open": "open"}
 
 
@@ -190,6 +192,12 @@ def _detail(kind: str, body: dict[str, Any]) -> str | None:
         return "Reason: " + str(body["reason"]).replace("_", " ")
     if kind == "assign":
         return f"Assigned to {body['owner']}" if body.get("owner") else "Unassigned"
+    if kind == "booking":  # pathway.appointments: action, window, day, reason
+        day = f" {body['on']}" if body.get("on") and body.get("action") != "cancel" else ""
+        outside = (body.get("appointment") or {}).get("deviation")
+        why = f" (outside the window: {body.get('reason')})" if outside else ""
+        words = BOOKING_WORDS.get(str(body.get("action")), str(body.get("action")))
+        return f"{words}{day}, window {body.get('window')}{why}"
     if kind == "request" and body.get("reason"):
         return "Requested: " + str(body["reason"])
     lateness = body.get("lateness_seconds")

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from carepath.api.services import Services
 from carepath.web.worklist_rows import BUCKETS, Row, build_row, ordered
+from pathway.appointments import LIVE
+from pathway.model import Episode
 from pathway.usecases import DefinitionRegistry
 from storage.worklist import UNASSIGNED, WorklistItem, WorklistQuery
 
@@ -44,6 +47,7 @@ class WorklistView:
     pathway: str | None = None
     pathways: tuple[PathwayOption, ...] = ()
     assigned: str = ""  # the filter as given: "", "me", "none" or a coordinator's name
+    sort: str = ""  # "" (most urgent first) or "appointment" (booked day first, in each bucket)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -71,6 +75,7 @@ def load_worklist(
     pathway: str | None = None,
     assigned: str = "",
     me: str = "",
+    sort: str = "",
 ) -> WorklistView:
     """``assigned``: "me" (``me``, the signed-in token's name), "none" or a name; "" is anyone."""
     definitions = svc.definitions
@@ -98,8 +103,12 @@ def load_worklist(
         for item in list(items.values())[:CAP]:
             episode = uow.get_episode(item.id)
             rows.append(build_row(definitions.get(episode.definition_version), episode, now))
+    buckets = ordered(rows)
+    if sort == "appointment":  # the booked day first, nothing booked last; stable otherwise
+        for bucket in buckets.values():
+            bucket.sort(key=lambda r: (booked_on(r.episode) is None, booked_on(r.episode) or 0))
     return WorklistView(
-        buckets=ordered(rows),
+        buckets=buckets,
         total=len(rows),
         truncated=truncated or len(items) > CAP,
         state=chosen,
@@ -108,7 +117,14 @@ def load_worklist(
         pathway=pathway,
         pathways=pathways,
         assigned=assigned,
+        sort=sort,
     )
+
+
+def booked_on(episode: Episode) -> Any:
+    """The day of the review still to attend (booked or missed), else None."""
+    a = episode.appointment
+    return a.on if a is not None and a.status in LIVE else None
 
 
 def _owner_filter(assigned: str, me: str) -> str | None:

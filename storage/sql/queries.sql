@@ -41,6 +41,8 @@ FROM audit_log WHERE episode_id = :id ORDER BY seq
 SELECT e.id, e.definition_version, e.state, e.opened_at, e.state_entered_at, e.care_started_at,
        e.remembered, e.closed_reason, e.patient_ref, e.label, e.audit_hash, e.version,
        e.facts, e.links, e.owner,
+       e.appointment_window, e.appointment_on, e.appointment_status, e.appointment_reason,
+       e.appointment_deviation,
        (SELECT {agg}({arr}(t.key, t.rule_id, t.due_at, t.status, t.state, t."order", t.position,
                            t.set_at))
         FROM timers t WHERE t.episode_id = e.id),
@@ -57,14 +59,16 @@ SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY
 -- audit verify (storage/audit_rows.py): the next chunk of episode rows, keyset-paged by id.
 SELECT id, definition_version, pathway, state, opened_at, state_entered_at, care_started_at,
        remembered, links, closed_reason, patient_ref, label, audit_hash, version, facts,
-       next_due_at, owner
+       next_due_at, owner, appointment_window, appointment_on, appointment_status,
+       appointment_reason, appointment_deviation
 FROM episodes WHERE id > :after ORDER BY id LIMIT :limit
 
 -- verify_rows_episode --
 -- audit verify --episode: the one episode's row.
 SELECT id, definition_version, pathway, state, opened_at, state_entered_at, care_started_at,
        remembered, links, closed_reason, patient_ref, label, audit_hash, version, facts,
-       next_due_at, owner
+       next_due_at, owner, appointment_window, appointment_on, appointment_status,
+       appointment_reason, appointment_deviation
 FROM episodes WHERE id = :id
 
 -- verify_rows_audit --
@@ -114,10 +118,12 @@ ORDER BY due_at, episode_id {collate}, "order" LIMIT :limit
 -- insert_episode --
 INSERT INTO episodes (id, definition_version, pathway, state, opened_at, state_entered_at,
     care_started_at, remembered, closed_reason, patient_ref, label, audit_hash, version,
-    facts, links, next_due_at, owner)
+    facts, links, next_due_at, owner, appointment_window, appointment_on, appointment_status,
+    appointment_reason, appointment_deviation)
 VALUES (:id, :definition_version, :pathway, :state, :opened_at, :state_entered_at,
     :care_started_at, :remembered, :closed_reason, :patient_ref, :label, :audit_hash, :version,
-    :facts, :links, :next_due_at, :owner)
+    :facts, :links, :next_due_at, :owner, :appointment_window, :appointment_on,
+    :appointment_status, :appointment_reason, :appointment_deviation)
 
 -- update_episode --
 -- The write guarded by the version the decision was made on.
@@ -125,7 +131,9 @@ UPDATE episodes SET state = :state, state_entered_at = :state_entered_at,
     definition_version = :definition_version, care_started_at = :care_started_at,
     remembered = :remembered, closed_reason = :closed_reason, audit_hash = :audit_hash,
     version = :version, facts = :facts, links = :links, next_due_at = :next_due_at,
-    owner = :owner
+    owner = :owner, appointment_window = :appointment_window, appointment_on = :appointment_on,
+    appointment_status = :appointment_status, appointment_reason = :appointment_reason,
+    appointment_deviation = :appointment_deviation
 WHERE id = :id AND version = :expected_version
 
 -- update_episode_in_place --
@@ -216,6 +224,20 @@ VALUES (:event_id, :id, :outcome, :caller, :idempotency_key, :request_hash)
                     CAST(:v_updated_at AS timestamptz[])) AS v(key, status, note, updated_at)
     WHERE tasks.episode_id = ep.id AND tasks.key = v.key
 
+-- pg_save_notices --
+-- PostgreSQL: the change's webhook outbox rows (storage/outbox.py), one per notice and
+-- subscription that wants its type, in the same statement, due at the database's clock.
+    INSERT INTO webhook_messages (id, subscription_id, event_type, episode_id, payload,
+                                  patient_ref, status, attempts, created_at, next_attempt_at)
+    SELECT n.notice_id || '.' || s.id, s.id, n.event_type, ep.id, n.payload,
+           CASE WHEN s.include_patient_ref THEN n.patient_ref END, 'pending', 0,
+           statement_timestamp(), statement_timestamp()
+    FROM ep, unnest(CAST(:n_notice_id AS text[]), CAST(:n_event_type AS text[]),
+                    CAST(:n_payload AS text[]), CAST(:n_patient_ref AS text[]),
+                    CAST(:n_pattern AS text[]))
+         AS n(notice_id, event_type, payload, patient_ref, pattern)
+    JOIN webhook_subscriptions s ON s.events LIKE n.pattern
+
 -- pg_save_audit_and_outcome --
 -- PostgreSQL: the last parts of the one-statement change, and its result (1: applied).
 audit AS (
@@ -261,9 +283,11 @@ UPDATE tokens SET last_used_at = :now WHERE id = :id
 
 -- worklist_page --
 -- {hint}: an INDEXED BY clause or nothing; {where}: the filters, joined with AND (fragments
--- below); {order}: e.next_due_at, e.id (dated part) or e.id (undated part).
+-- below); {order}: e.next_due_at, e.id (dated part) or e.id (undated part); sorted by the
+-- booked day, e.appointment_on, e.id (episodes with an appointment to attend) or e.id.
 SELECT e.id, e.state, e.patient_ref, e.label, e.next_due_at, e.opened_at, e.state_entered_at,
-       e.definition_version, e.version, e.owner
+       e.definition_version, e.version, e.owner, e.appointment_window, e.appointment_on,
+       e.appointment_status, e.appointment_reason, e.appointment_deviation
 FROM episodes e{hint}
 WHERE {where}
 ORDER BY {order}
@@ -476,16 +500,18 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {schema}.alembic_version FROM {app}
 -- Every audit entry of one pathway's episodes, in (episode, seq) order, for the measures' one
 -- streaming pass (storage/measures.py): the indexed columns, the facts the entry recorded,
 -- and from the canonical payload (sorted keys) only its small parts, cut in SQL so that the
--- rules' evidence is never sent: the transitions (the last key; only when not empty), the
+-- rules' evidence is never sent: the transitions (the last key but a booking's, which never
+-- moves: only when not empty), the
 -- refusals (only requests refuse: between "refused" and "rules") and {rule_flags}, whether
 -- each rule the measures name fired (an item of the "rules" list starts
 -- {"rule_id":ID,"title": and a task or timer item does not). Byte offsets (BLOB): the
 -- payload may hold non-ASCII text. CROSS JOIN keeps SQLite walking this pathway's episodes
--- in id order (ix_episodes_pathway_id, migration 0009) and seeking each one's entries by
+-- in id order (ix_episodes_pathway_id, migration 0011) and seeking each one's entries by
 -- the audit_log key: no other pathway's rows are read, and no sort holds every row.
 SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, a.state_to,
        CASE WHEN substr(CAST(a.payload AS BLOB), -17) = CAST('"transitions":[]}' AS BLOB)
             THEN NULL
+            WHEN a.kind = 'booking' THEN NULL
             ELSE substr(CAST(a.payload AS BLOB),
                         instr(CAST(a.payload AS BLOB), CAST('"transitions":' AS BLOB)) + 14)
        END,
@@ -513,6 +539,7 @@ instr(substr(CAST(a.payload AS BLOB), instr(CAST(a.payload AS BLOB), CAST(',"rul
 -- the server's time on the bench (bench/bench_measures.py), the same rows.
 SELECT e.id, e.patient_ref, e.closed_reason, a.seq, a.kind, a.at, a.state_from, a.state_to,
        CASE WHEN substring(x.b from length(x.b) - 16) = '"transitions":[]}'::bytea THEN NULL
+            WHEN a.kind = 'booking' THEN NULL
             ELSE substring(x.b from position('"transitions":'::bytea in x.b) + 14)
        END,
        CASE WHEN a.kind = 'request' THEN
@@ -558,3 +585,117 @@ ORDER BY e.id, a.seq
 -- audit_episode_ids --
 -- Every episode that has audit entries: a chain whose episode row is gone is a finding.
 SELECT DISTINCT episode_id FROM audit_log ORDER BY episode_id
+
+-- webhook_insert_messages --
+-- The outbox rows of one notice, one per subscription that wants its type (storage/outbox.py),
+-- in the decision's transaction, due at once by the database's clock (text in the format of
+-- storage.columns.sqlite_time); :pattern is '%,<type>,%'. The patient reference is kept only
+-- for subscriptions created with --include-patient-ref.
+INSERT INTO webhook_messages (id, subscription_id, event_type, episode_id, payload, patient_ref,
+                              status, attempts, created_at, next_attempt_at)
+SELECT :notice_id || '.' || s.id, s.id, :event_type, :episode_id, :payload,
+       CASE WHEN s.include_patient_ref THEN :patient_ref END, 'pending', 0,
+       strftime('%Y-%m-%d %H:%M:%f000', 'now'), strftime('%Y-%m-%d %H:%M:%f000', 'now')
+FROM webhook_subscriptions s WHERE s.events LIKE :pattern
+
+-- webhook_claim@postgresql --
+-- Claim due messages under a lease (one attempt in flight per message), skipping rows another
+-- worker is claiming; the attempt is counted when claimed, so a killed worker's counts too.
+WITH picked AS (
+    SELECT id FROM webhook_messages
+    WHERE status = 'pending' AND next_attempt_at <= :now
+      AND (lease_until IS NULL OR lease_until < :now)
+    ORDER BY next_attempt_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED)
+UPDATE webhook_messages SET claimed_by = :worker, lease_until = :until, attempts = attempts + 1
+FROM picked WHERE webhook_messages.id = picked.id
+RETURNING webhook_messages.id, subscription_id, event_type, payload, patient_ref, attempts,
+          created_at
+
+-- webhook_claim@sqlite --
+-- The same, on SQLite (run in BEGIN IMMEDIATE: one writer at a time).
+UPDATE webhook_messages SET claimed_by = :worker, lease_until = :until, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM webhook_messages
+    WHERE status = 'pending' AND next_attempt_at <= :now
+      AND (lease_until IS NULL OR lease_until < :now)
+    ORDER BY next_attempt_at
+    LIMIT :limit)
+RETURNING id, subscription_id, event_type, payload, patient_ref, attempts, created_at
+
+-- webhook_delivered --
+-- A 2xx answer: done (only by the worker whose lease it is).
+UPDATE webhook_messages
+SET status = 'delivered', delivered_at = :now, lease_until = NULL, claimed_by = NULL,
+    last_status = :code, last_error = NULL
+WHERE id = :id AND claimed_by = :worker
+
+-- webhook_retry --
+-- Any other answer, or none: tried again at :retry_at.
+UPDATE webhook_messages
+SET next_attempt_at = :retry_at, lease_until = NULL, claimed_by = NULL, last_status = :code,
+    last_error = :error
+WHERE id = :id AND claimed_by = :worker
+
+-- webhook_failed --
+-- Retried for the whole retry period: given up, shown by `scheduler status` and the admin page.
+UPDATE webhook_messages
+SET status = 'failed', lease_until = NULL, claimed_by = NULL, last_status = :code,
+    last_error = :error
+WHERE id = :id AND claimed_by = :worker
+
+-- webhook_counts --
+SELECT status, COUNT(*) FROM webhook_messages GROUP BY status
+
+-- webhook_failed_messages --
+SELECT id, subscription_id, event_type, episode_id, attempts, last_status, last_error, created_at
+FROM webhook_messages WHERE status = 'failed' ORDER BY created_at DESC, id LIMIT :limit
+
+-- webhook_message --
+SELECT id, subscription_id, event_type, episode_id, status, attempts, last_status, last_error,
+       created_at, next_attempt_at, delivered_at
+FROM webhook_messages WHERE id = :id
+
+-- webhook_subscription_insert --
+INSERT INTO webhook_subscriptions (id, url, events, include_patient_ref, secret, created_at,
+                                   created_by)
+VALUES (:id, :url, :events, :include_patient_ref, :secret, :now, :actor)
+
+-- webhook_subscriptions --
+SELECT id, url, events, include_patient_ref, secret, created_at, created_by, rotated_at
+FROM webhook_subscriptions ORDER BY created_at, id
+
+-- webhook_subscription --
+SELECT id, url, events, include_patient_ref, secret, created_at, created_by, rotated_at
+FROM webhook_subscriptions WHERE id = :id
+
+-- webhook_subscription_rotate --
+UPDATE webhook_subscriptions SET secret = :secret, rotated_at = :now WHERE id = :id
+
+-- webhook_subscription_messages_delete --
+-- A removed subscription's undelivered messages go with it (nobody would receive them).
+DELETE FROM webhook_messages WHERE subscription_id = :id AND status = 'pending'
+
+-- webhook_subscription_delete --
+DELETE FROM webhook_subscriptions WHERE id = :id
+
+-- webhook_any_subscription --
+-- PostgreSQL: whether any subscription exists (storage/outbox.py ``Subscribed``, re-read at most
+-- once a second), so that decisions skip the outbox part of their statement when none does.
+SELECT EXISTS (SELECT 1 FROM webhook_subscriptions)
+-- appointments_missed --
+-- The scheduler's sweep (scheduler/missed.py): episodes whose booked day is before :today
+-- (YYYY-MM-DD) and still booked, through ix_episodes_appointment_on.
+SELECT id FROM episodes
+WHERE appointment_on < :today AND appointment_status = 'booked'
+ORDER BY appointment_on, id LIMIT :limit
+
+-- appointments_outside_window --
+-- carepath measures: bookings (book, move) recorded outside their window, of one pathway.
+-- :booked, :moved, :outside are LIKE patterns (storage/appointments.py): the payload is
+-- canonical JSON (no spaces), so they cannot match inside a string value (its quotes are
+-- escaped there).
+SELECT count(*) FROM audit_log a JOIN episodes e ON e.id = a.episode_id
+WHERE e.pathway = :pathway AND a.kind = 'booking'
+  AND (a.payload LIKE :booked OR a.payload LIKE :moved) AND a.payload LIKE :outside

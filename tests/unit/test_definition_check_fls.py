@@ -236,6 +236,8 @@ def test_first_follow_up_without_its_overdue_timer_is_an_fls_p4_counterexample()
         doc["states"]["first_follow_up"]["timers"].remove("FLS-FOLLOWUP-16-OVERDUE")
         del doc["timers"]["FLS-FOLLOWUP-16-OVERDUE"]  # else the definition does not load:
         del doc["rules"]["FLS-FOLLOWUP-16-OVERDUE"]  # a timer, a rule nothing uses
+        for rule in ("FLS-FOLLOWUP-16", "FLS-RECONTACT"):  # and windows it closes
+            del doc["windows"][rule]
 
     definition = mutated(mutate)
     v = violation(check_definition(definition), "FLS-P4")

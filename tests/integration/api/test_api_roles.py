@@ -77,6 +77,18 @@ ENDPOINTS = [
     Endpoint("token-create", "POST", "/api/tokens", ADMIN, 201, {"name": "n", "role": "auditor"}),
     Endpoint("token-revoke", "DELETE", "/api/tokens/{token}", ADMIN),
     Endpoint("measures", "GET", "/api/measures", AUDIT),
+    Endpoint("webhooks", "GET", "/api/webhooks", ADMIN),
+    Endpoint(
+        "webhook-add",
+        "POST",
+        "/api/webhooks",
+        ADMIN,
+        201,
+        {"url": "https://hooks.example.org/in", "events": ["escalation.opened"]},
+    ),  # fmt: skip
+    Endpoint("webhook-remove", "DELETE", "/api/webhooks/{webhook}", ADMIN),
+    Endpoint("webhook-rotate", "POST", "/api/webhooks/{webhook}/rotate-secret", ADMIN),
+    Endpoint("webhook-outbox", "GET", "/api/webhooks/outbox", ADMIN),
     Endpoint(
         "measure-episodes",
         "GET",
@@ -118,7 +130,21 @@ def _path(api: ApiWorld, endpoint: Endpoint) -> str:
         values |= {"pathway": "fracture-liaison", "measure_id": "FLS-KPI-DXA-12W"}
     if "{token}" in endpoint.path:
         values["token"] = api.app.state.tokens.create("to-revoke", "auditor", api.clock())[0].id
+    if "{webhook}" in endpoint.path:
+        values["webhook"] = _webhook(api)
     return endpoint.path.format(**values)
+
+
+def _webhook(api: ApiWorld) -> str:
+    from carepath import webhooks
+    from storage.webhooks import WebhookStore
+
+    factory = api.app.state.uow_factory
+    sub, _ = webhooks.add(
+        WebhookStore(factory), factory.audit_key, "https://hooks.example.org/x",
+        "episode.ended", "test", api.clock(),
+    )  # fmt: skip
+    return sub.id
 
 
 @pytest.mark.parametrize(("endpoint", "caller", "status"), CASES)
@@ -149,7 +175,10 @@ def test_authentication_and_role_are_checked_before_the_body_or_the_episode(
 
 
 def _openapi_path(path: str) -> str:
-    for ours, published in (("episode", "episode_id"), ("task", "task_key"), ("token", "token_id")):
+    for ours, published in (
+        ("episode", "episode_id"), ("task", "task_key"), ("token", "token_id"),
+        ("webhook", "subscription_id"),
+    ):  # fmt: skip
         path = path.replace(f"{{{ours}}}", f"{{{published}}}")
     return path.split("?")[0]
 

@@ -82,7 +82,7 @@ def test_a_version_recorded_after_a_process_started_is_found_by_it(factory: Any)
 def test_a_stored_document_that_was_altered_is_refused(factory: Any) -> None:
     registry_for(factory, A)
     altered = copy.deepcopy(dict(A.document))
-    altered["timers"] = {**altered["timers"], "FU-REASSESS": {"days": 1, "moves": {}}}
+    altered["timers"] = {**altered["timers"], "FU-REIMAGE": {"days": 1}}  # not a window's
     with factory.engine.begin() as db:
         db.execute(
             text("UPDATE definitions SET document = :d"), {"d": orjson.dumps(altered).decode()}

@@ -14,6 +14,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from pathway import usecases
+from pathway.model import Booking
 from storage.database import create_engine_for
 from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
 from tests.conftest import _admin, _database
@@ -42,6 +44,10 @@ def course(make_uow: SqlUnitOfWorkFactory, episode_id: str) -> None:
         c.uow, DEFS, episode_id, "WU-MRI@2", "done", note="seen",
         at=day(31), now=day(31), actor="nurse", event_id=f"{episode_id}/task-1",
     )  # fmt: skip
+    booking = Booking(
+        f"{episode_id}/book-1", day(31), "nurse", "book", "FU-3MONTH", date(2026, 6, 5)
+    )
+    usecases.handle(c.uow, DEFS, episode_id, booking, day(31))  # the 3-month decision's appointment
 
 
 @pytest.fixture(scope="module")
@@ -129,10 +135,11 @@ def _facts(facts: dict[str, Any]) -> dict[str, Any]:
 KINDS: dict[str, tuple[Callable[[SqlUnitOfWorkFactory, str], None], str, bool]] = {
     "episode state": (lambda f, ep: sql(f, f"UPDATE episodes SET state = 'discharged' WHERE id = '{ep}'"), "state is 'discharged', expected 'reassessment'", False),
     "episode closed (status)": (lambda f, ep: sql(f, f"UPDATE episodes SET closed_reason = 'deceased' WHERE id = '{ep}'"), "closed_reason is 'deceased', expected None", False),
-    "episode version": (lambda f, ep: sql(f, f"UPDATE episodes SET version = version + 1 WHERE id = '{ep}'"), "version is 8, expected 7", True),
+    "episode version": (lambda f, ep: sql(f, f"UPDATE episodes SET version = version + 1 WHERE id = '{ep}'"), "version is 9, expected 8", True),
     "episode hash head": (lambda f, ep: sql(f, f"UPDATE episodes SET audit_hash = '{'0' * 64}' WHERE id = '{ep}'"), "audit_hash is", True),
     "episode label": (lambda f, ep: sql(f, f"UPDATE episodes SET label = 'other' WHERE id = '{ep}'"), "label is 'other', expected 'L1 fracture'", False),
     "episode owner": (lambda f, ep: sql(f, f"UPDATE episodes SET owner = 'mallory' WHERE id = '{ep}'"), "owner is 'mallory', expected None", False),
+    "episode appointment": (lambda f, ep: sql(f, f"UPDATE episodes SET appointment_on = '2026-06-10' WHERE id = '{ep}'"), "appointment_on is '2026-06-10', expected '2026-06-05'", False),
     "episode patient_ref": (lambda f, ep: sql(f, f"UPDATE episodes SET patient_ref = 'MRN-2' WHERE id = '{ep}'"), "patient_ref is 'MRN-2', expected 'MRN-1'", False),
     "episode pathway": (lambda f, ep: sql(f, f"UPDATE episodes SET pathway = 'fracture-liaison' WHERE id = '{ep}'"), "pathway is 'fracture-liaison'", False),
     "episode definition version": (lambda f, ep: sql(f, f"UPDATE episodes SET definition_version = 'x@1' WHERE id = '{ep}'"), "definition_version is 'x@1'", False),
@@ -361,7 +368,7 @@ def test_the_chains_checked_on_the_same_stream_agree_with_the_chain_step(
                 )
             )
 
-    assert [(c.episode_id, c.ok, c.entries) for c in checks()] == [(EP, True, 7), ("ep-2", True, 7)]
+    assert [(c.episode_id, c.ok, c.entries) for c in checks()] == [(EP, True, 8), ("ep-2", True, 8)]
     sql(factory, f"UPDATE episodes SET version = 6 WHERE id = '{EP}'")
     (bad,) = [c for c in checks() if not c.ok]
     assert bad.episode_id == EP and "episode is at version 6" in bad.problem

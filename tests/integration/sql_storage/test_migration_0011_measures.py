@@ -1,4 +1,4 @@
-"""Migration 0009 (one pathway's episodes in id order) downgrades to 0008 exactly and back."""
+"""Migration 0011 (one pathway's episodes in id order) downgrades to 0010 exactly and back."""
 
 from __future__ import annotations
 
@@ -30,14 +30,14 @@ def _to(url: str, revision: str) -> None:
     engine.dispose()
 
 
-def test_0009_adds_the_pathway_id_index_and_its_downgrade_removes_it_exactly(
+def test_0011_adds_the_pathway_id_index_and_its_downgrade_removes_it_exactly(
     database_owner_url: str,
 ) -> None:
     database_url = database_owner_url  # PostgreSQL: the owner role, who may change the schema
     upgrade(database_url)
     head = _schema(database_url)
     assert INDEX in head["indexes"]  # type: ignore[operator]
-    _to(database_url, "0008")
+    _to(database_url, "0010")
     before = _schema(database_url)
     assert before["indexes"] == [i for i in head["indexes"] if i != INDEX]  # type: ignore[union-attr]
     assert {k: v for k, v in before.items() if k != "indexes"} == {

@@ -5,16 +5,16 @@ this index the statement walks that pathway's episodes in id order and seeks eac
 entries by the audit log's (episode_id, seq) key, so a pathway never reads the other
 pathways' rows and nothing is sorted.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
