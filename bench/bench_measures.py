@@ -11,11 +11,15 @@ Per database, per size, per pathway: the wall and CPU time of ``carepath.measure
 (all measures, outcomes, time in state, refusals), episodes/s, the peak Python memory of the
 pass (tracemalloc, a second run: tracing slows it), against a baseline measured in the same run:
 the same audit rows streamed whole by a bare SELECT (``measure_audit_rows``), nothing parsed.
+Then the same pass split over ``--workers`` processes (``carepath measures``' default: one per
+core), its wall time, its CPU (workers included), and whether it met the target; its report
+must equal the one-process report (asserted).
 Target: < 5 s for all measures of one pathway at 100,000 episodes; memory flat in the size.
 
 Run:  .venv/bin/python bench/bench_measures.py [--sizes 10000,100000] [--only sqlite|postgresql]
+      [--workers 2]
 PostgreSQL: CAREPATH_TEST_POSTGRES_URL, else a throwaway cluster started here. Prints a table;
-asserts nothing.
+asserts only that the workers' report equals one process's.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import gc
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -52,6 +57,7 @@ from storage.postgres_cluster import postgres_server  # noqa: E402
 from storage.unit_of_work import uow_factory  # noqa: E402
 
 AS_OF = datetime(2027, 12, 31, 23, 59, tzinfo=UTC)
+WORKERS = 2  # the second pass: the pathway split over this many processes (--workers)
 EPISODE = ("id", "definition_version", "pathway", "state", "opened_at", "state_entered_at",
            "care_started_at", "closed_reason", "patient_ref", "audit_hash", "version", "facts")  # fmt: skip
 AUDIT = ("episode_id", "seq", "event_id", "kind", "actor", "at", "recorded_at", "state_from",
@@ -197,7 +203,12 @@ def peak(fn: Any) -> float:
     return top / 2**20
 
 
-def measure(name: str, url: str, sizes: list[int], pool: list[Any]) -> list[str]:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(name: str, url: str, sizes: list[int], pool: list[Any], workers: int = 2) -> list[str]:
     factory = uow_factory(url)
     wiring = wire(current=current_definitions(), factory=factory)
     lines, done = [], 0
@@ -207,20 +218,25 @@ def measure(name: str, url: str, sizes: list[int], pool: list[Any]) -> list[str]
         print(f"{name}: {size:,} episodes filled in {t_fill:.1f} s", file=sys.stderr)
         for pathway in ("l1-l2-compression-fracture", "fracture-liaison"):
 
-            def run() -> Any:
+            def run(n: int = 1) -> Any:
                 return pathway_reports(wiring, pathway=pathway, month_from=None, month_to=None,  # noqa: B023
-                                       as_of=AS_OF)  # fmt: skip
+                                       as_of=AS_OF, workers=n)  # fmt: skip
 
             t_base, c_base, rows = cpu(
                 lambda: sum(1 for _ in raw_rows(factory.connections, pathway))  # noqa: B023
             )
-            t_all, c_all, _ = cpu(run)
+            t_all, c_all, one = cpu(run)
+            before = children_cpu()
+            t_par, c_par, split = cpu(lambda: run(workers))
+            c_par += children_cpu() - before  # the workers' CPU too
+            assert split == one, "the workers' report differs from one process's"
             episodes = count(wiring, pathway)
             mem = peak(run)
             lines.append(
                 f"{name:<10} {size:>8,} {pathway:<27} {episodes:>8,} {rows:>9,} {t_base:>7.2f} "
                 f"{t_all:>7.2f} {c_base:>7.2f} {c_all:>7.2f} {t_all / t_base:>6.1f} "
-                f"{episodes / t_all:>10,.0f} {mem:>8.1f}"
+                f"{episodes / t_all:>10,.0f} {mem:>8.1f} {t_par:>7.2f} {c_par:>7.2f} "
+                f"{t_par / t_base:>6.1f} {'yes' if t_par < 5 else 'NO':>6}"
             )
             print(lines[-1], file=sys.stderr)
     factory.dispose()
@@ -232,6 +248,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--templates", type=int, default=1000)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--workers", type=int, default=WORKERS)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     t, pool = timed(lambda: templates(args.templates))
@@ -240,15 +257,16 @@ def main() -> None:
     lines: list[str] = []
     if args.only != "postgresql":
         with tempfile.TemporaryDirectory() as tmp:
-            lines += measure("SQLite", f"sqlite:///{tmp}/measures.db", sizes, pool)
+            lines += measure("SQLite", f"sqlite:///{tmp}/measures.db", sizes, pool, args.workers)
     if args.only != "sqlite":
         with postgres_server() as url:
-            lines += measure("PostgreSQL", url, sizes, pool)
+            lines += measure("PostgreSQL", url, sizes, pool, args.workers)
     print("\nall measures of one pathway, as of 2027-12-31 (baseline: the same audit rows "
           "streamed whole by a bare SELECT)")  # fmt: skip
     print(f"{'database':<10} {'total':>8} {'pathway':<27} {'episodes':>8} {'rows':>9} "
           f"{'base s':>7} {'all s':>7} {'base cpu':>7} {'all cpu':>7} {'x base':>6} "
-          f"{'episodes/s':>10} {'peak MB':>8}")  # fmt: skip
+          f"{'episodes/s':>10} {'peak MB':>8} {f'{WORKERS}w s':>7} {f'{WORKERS}w cpu':>7} "
+          f"{'x base':>6} {'< 5 s':>6}")  # fmt: skip
     print("\n".join(lines))
 
 

@@ -48,6 +48,7 @@ class VerifyContext:
     checkpoint: Checkpoint | None
     whole_database: bool
     chains: list[ChainCheck] = field(default_factory=list)
+    progress: Callable[[int, int], None] | None = None  # (chains checked, episodes)
 
 
 Step = Callable[[VerifyContext], Iterable[Finding]]
@@ -78,6 +79,8 @@ def check_chains(ctx: VerifyContext) -> Iterable[Finding]:
             anchor=heads.get(eid),
         )
         ctx.chains.append(check)
+        if ctx.progress is not None:
+            ctx.progress(len(ctx.chains), len(ctx.episode_ids))
         if not check.ok:
             yield Finding(eid, check.problem or "broken chain")
 
@@ -127,13 +130,16 @@ def verify_database(
     checkpoint: Checkpoint | None,
     *,
     episode: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
-    """Run the steps inside one unit of work; every finding, the first first."""
+    """Run the steps inside one unit of work; every finding, the first first.
+    ``progress(done, total)`` counts the episodes whose chain is checked."""
     with uow:
         ids = [episode] if episode else uow.episode_ids()
         if episode:
             uow.get_episode(episode)  # EpisodeNotFound names it
         ctx = VerifyContext(uow, uow.audit_key, ids, checkpoint, episode is None)
+        ctx.progress = progress
         findings: list[Finding] = []
         for step in CHAIN_STEPS:
             findings += step(ctx)

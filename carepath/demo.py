@@ -198,10 +198,16 @@ class DemoLoad:
 
 
 def load_demo(
-    database_url: str, definitions: DefinitionRegistry, now: datetime, *, history: bool = True
+    database_url: str,
+    definitions: DefinitionRegistry,
+    now: datetime,
+    *,
+    history: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DemoLoad:
     """Load the cohort into ``database_url`` (migrated if new) and issue the demo tokens; with
-    ``history``, the year of generated patients too (``carepath.demo_history``)."""
+    ``history``, the year of generated patients too (``carepath.demo_history``), its patients
+    counted by ``progress(done, total)``."""
     from carepath.bootstrap import open_database
     from storage.access import TokenStore
 
@@ -209,7 +215,7 @@ def load_demo(
     try:
         loaded = load_cohort(factory, definitions, now)
         if history:
-            more = load_batched(factory, definitions, now, history_cohort())
+            more = load_batched(factory, definitions, now, history_cohort(), progress=progress)
             loaded = Loaded(loaded.created + more.created, loaded.present + more.present)
         tokens = issue_demo_tokens(TokenStore(factory.connections), now)
     finally:

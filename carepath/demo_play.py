@@ -159,6 +159,7 @@ def load_batched(
     now: datetime,
     patients: list[Patient],
     per_transaction: int = 100,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Loaded:
     """``load_patients`` with each group of patients written in one transaction (a
     ``BatchUnitOfWork``), so hundreds load in seconds, not minutes: on PostgreSQL every write
@@ -175,6 +176,8 @@ def load_batched(
         except BatchFailed:
             part = _load_group(factory, definitions, now, group, False)
         created, present = created + part.created, present + part.present
+        if progress is not None:
+            progress(first + len(group), len(patients))
     return Loaded(created, present)
 
 

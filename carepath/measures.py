@@ -18,7 +18,7 @@ import gc
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +27,13 @@ from pathway.errors import InvalidMeasureQuery
 from pathway.measure_count import counter
 from pathway.measure_eval import DAY, Course, course_of, evaluate, month_of, review_states
 from pathway.measures import MeasureDef, rules_named, timers_named
-from storage.measures import histories
+from storage.measures import WHOLE, IdRange, histories
 
 if TYPE_CHECKING:
     from carepath.bootstrap import Wiring
+    from storage.unit_of_work import ReadyConnections
+
+Progress = Callable[[int, int], None]  # (done, total): carepath.progress draws it
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
@@ -74,7 +77,15 @@ def _range(month_from: str | None, month_to: str | None) -> tuple[str | None, st
     return lo, hi
 
 
-def _courses(wiring: Wiring, definition: Definition, as_of: datetime) -> Iterator[Course]:
+def _courses(
+    wiring: Wiring, definition: Definition, as_of: datetime, ids: IdRange = WHOLE
+) -> Iterator[Course]:
+    yield from courses_on(wiring.uow_factory.connections, definition, as_of, ids)
+
+
+def courses_on(
+    connections: ReadyConnections, definition: Definition, as_of: datetime, ids: IdRange = WHOLE
+) -> Iterator[Course]:
     """The pass: one history at a time. The objects it makes hold no reference cycles (freed
     as soon as they are dropped), so the cyclic collector is paused meanwhile: on a large
     process heap its full sweeps, triggered by the allocations alone, cost more than the pass."""
@@ -82,8 +93,8 @@ def _courses(wiring: Wiring, definition: Definition, as_of: datetime) -> Iterato
     paused = gc.isenabled()
     gc.disable()
     try:
-        connections, timers = wiring.uow_factory.connections, timers_named(definition.measures)
-        for history in histories(connections, definition.id, rules, timers):
+        timers = timers_named(definition.measures)
+        for history in histories(connections, definition.id, rules, timers, ids):
             course = course_of(history, definition, as_of)
             if course is not None:
                 yield course
@@ -113,6 +124,27 @@ class _Report:
         self.stays: dict[str, Counter[int]] = {}  # state → minutes → stays
         self.stay_episodes: Counter[str] = Counter()
         self.refusals: Counter[str] = Counter()
+
+    def totals(self) -> tuple[Any, ...]:
+        """What this report added up (picklable): another process's share, to ``absorb``."""
+        return (self.months, self.by_month, self.outcomes, self.stays, self.stay_episodes,
+                self.refusals)  # fmt: skip
+
+    def absorb(self, totals: tuple[Any, ...]) -> None:
+        """Add another report's ``totals`` (the same pathway, range and as-of) to this one."""
+        months, by_month, outcomes, stays, stay_episodes, refusals = totals
+        self.months |= months
+        for measure, cells in by_month.items():
+            mine = self.by_month[measure]
+            for month, (den, num) in cells.items():
+                cell = mine.setdefault(month, [0, 0])
+                cell[0] += den
+                cell[1] += num
+        self.outcomes.update(outcomes)
+        for state, counts in stays.items():
+            self.stays.setdefault(state, Counter()).update(counts)
+        self.stay_episodes.update(stay_episodes)
+        self.refusals.update(refusals)
 
     def within(self, month: str | None) -> bool:
         inside = self._within.get(month)
@@ -235,23 +267,30 @@ def pathway_reports(
     month_from: str | None,
     month_to: str | None,
     as_of: datetime,
+    workers: int = 1,
+    progress: Callable[[str], Progress] | None = None,
 ) -> list[dict[str, Any]]:
-    """The JSON-contract report of each pathway (or of ``pathway`` alone)."""
+    """The JSON-contract report of each pathway (or of ``pathway`` alone). ``workers`` > 1
+    splits a large pathway's episodes over that many processes (the command line's choice;
+    the API keeps one); ``progress(pathway id)`` gives the ticker of that pathway's pass."""
     lo, hi = _range(month_from, month_to)
     from storage.appointments import outside_window
 
     connections = wiring.uow_factory.connections
-    return [
-        report_of(
-            definition,
-            _courses(wiring, definition, as_of),
-            lo,
-            hi,
-            as_of,
-            outside_window=outside_window(connections, definition.id),
-        )  # fmt: skip
-        for definition in _definitions(wiring, pathway)
-    ]
+    out = []
+    for definition in _definitions(wiring, pathway):
+        outside = outside_window(connections, definition.id)
+        if workers <= 1 and progress is None:
+            courses = _courses(wiring, definition, as_of)
+            out.append(report_of(definition, courses, lo, hi, as_of, outside_window=outside))
+            continue
+        from carepath.measures_parallel import add_every_course
+
+        report = _Report(definition, lo, hi)
+        tick = progress(definition.id) if progress is not None else None
+        add_every_course(report, wiring, as_of, workers, tick)
+        out.append({**report.as_json(as_of), "appointments_outside_window": outside})
+    return out
 
 
 def report_of(

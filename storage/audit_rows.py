@@ -78,9 +78,11 @@ def verify_rows(
     episode: str | None = None,
     chunk: int = 2000,
     keep: int = 20,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RowsReport:
     """Check every episode (or only ``episode``) on the driver cursor ``db`` (sqlite3 or
-    psycopg); the differences keep the first ``keep`` broken episodes, in id order."""
+    psycopg); the differences keep the first ``keep`` broken episodes, in id order.
+    ``progress(done, 0)`` after each chunk (0: the total is not counted here)."""
     q = _statements(dialect)
     report = RowsReport()
     with _snapshot(db, dialect):
@@ -96,6 +98,10 @@ def verify_rows(
                 report.broken += 1
                 if len(report.differences) < keep:
                     report.differences.append(found)
+            if progress is not None and report.episodes % 256 == 0:
+                progress(report.episodes, 0)
+    if progress is not None:
+        progress(report.episodes, 0)
     return report
 
 
@@ -228,6 +234,7 @@ def verify_uow_rows(
     episode: str | None = None,
     chunk: int = 2000,
     keep: int = 20,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RowsReport | None:
     """``verify_rows`` on a SQL unit of work's connection (inside its ``with``); None for a
     unit of work with no database (the in-memory one holds no rows apart from its snapshots)."""
@@ -237,7 +244,13 @@ def verify_uow_rows(
         return None
     dialect = "postgresql" if type(backend).__name__.startswith("Postgres") else "sqlite"
     return verify_rows(
-        connection(), dialect, definition_of, episode=episode, chunk=chunk, keep=keep
+        connection(),
+        dialect,
+        definition_of,
+        episode=episode,
+        chunk=chunk,
+        keep=keep,
+        progress=progress,
     )
 
 

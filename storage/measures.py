@@ -11,7 +11,7 @@ and grouped into one ``History`` at a time, so memory stays flat in the number o
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -26,12 +26,45 @@ CHUNK = 5000
 _parse_time = datetime.fromisoformat
 
 
-def history_sql(dialect: str, rules: tuple[str, ...]) -> tuple[str, dict[str, str]]:
-    """The statement for ``dialect`` with one fired-flag column per rule, and its parameters."""
+IdRange = tuple[str | None, str | None]  # (after, last): ids > after and <= last; None: open
+WHOLE: IdRange = (None, None)
+
+
+def history_sql(
+    dialect: str, rules: tuple[str, ...], ids: IdRange = WHOLE
+) -> tuple[str, dict[str, str]]:
+    """The statement for ``dialect`` with one fired-flag column per rule, and its parameters;
+    only the episodes in ``ids`` (a parallel worker's share) if bounded."""
     flag = query("measure_rule_flag", dialect)
     flags = "".join(", " + flag.replace("{param}", f"rule_{i}") for i in range(len(rules)))
+    params = {f"rule_{i}": r for i, r in enumerate(rules)}
+    bounds = []
+    for name, value in zip(("after", "last"), ids, strict=True):
+        if value is not None:
+            bounds.append(query(f"measure_range_{name}"))
+            params[name] = value
     sql = query("measure_history", dialect).replace("{rule_flags}", flags)
-    return for_driver(sql, dialect), {f"rule_{i}": r for i, r in enumerate(rules)}
+    return for_driver(sql.replace("{range}", " ".join(bounds)), dialect), params
+
+
+def episode_count(connections: ReadyConnections, pathway: str) -> int:
+    """How many episodes ``pathway`` has (a progress bar's total)."""
+    sql = for_driver(query("measure_episode_count"), connections.engine.dialect.name)
+    with borrowed_cursor(connections) as cur:
+        return int(cur.execute(sql, {"pathway": pathway}).fetchone()[0])
+
+
+def split_ids(connections: ReadyConnections, pathway: str, total: int, parts: int) -> list[IdRange]:
+    """``parts`` ranges of ``pathway``'s episode ids with about ``total / parts`` each."""
+    sql = for_driver(query("measure_split"), connections.engine.dialect.name)
+    cuts: list[str | None] = [None]
+    with borrowed_cursor(connections) as cur:
+        for i in range(1, parts):
+            row = cur.execute(sql, {"pathway": pathway, "offset": i * total // parts}).fetchone()
+            if row is not None and row[0] != cuts[-1]:
+                cuts.append(row[0])
+    cuts.append(None)
+    return list(zip(cuts, cuts[1:], strict=False))
 
 
 def stream_rows(
@@ -56,13 +89,14 @@ def histories(
     pathway: str,
     rules: tuple[str, ...],
     timers: frozenset[str] | None = None,
+    ids: IdRange = WHOLE,
 ) -> Iterator[History]:
     """Every history of ``pathway``'s episodes, one at a time; ``rules`` are read as fired.
     With ``timers`` (those the measures read), a timer entry that fired none of them and
     changed nothing (no move, no state change, no rule named fired) is left out: a fifth of
     the rows, and it changes no verdict, outcome, stay or refusal."""
     dialect = connections.engine.dialect.name
-    sql, params = history_sql(dialect, rules)
+    sql, params = history_sql(dialect, rules, ids)
     params["pathway"] = pathway
     current: History | None = None
     episode_id = None
@@ -115,7 +149,7 @@ def histories(
 def _sqlite_time(text: str) -> datetime:
     """SQLite's fixed-width naive UTC text (``columns.sqlite_time``) as aware UTC: the
     general ``read_time`` checks per call what this column always is."""
-    return _parse_time(text).replace(tzinfo=UTC)
+    return _parse_time(text + "+00:00")  # one call: a third cheaper than .replace(tzinfo=)
 
 
 def _refused(items: Any) -> Iterator[str]:

@@ -62,6 +62,7 @@ class EpisodeRow(SQLModel, table=True):
         Index("ix_episodes_pathway_patient_ref", "pathway", "patient_ref"),
         Index("ix_episodes_owner_next_due_at", "owner", "next_due_at"),  # assigned= (0008)
         Index("ix_episodes_appointment_on", "appointment_on", "id"),  # booked day (0009)
+        Index("ix_episodes_pathway_id", "pathway", "id", unique=True),  # measures (0011)
     )
 
     id: str = Field(primary_key=True)

@@ -35,15 +35,18 @@ def verify(
     then check each episode's rows (state, facts, observations, timers, tasks) equal a rebuild
     from its own audit log; exit 1 naming the first episode and what is wrong."""
     from carepath.audit_verify import describe, verify_database
+    from carepath.progress import Bars
 
     checked(identifier, episode, "--episode")
     definitions, uow = _backend()
+    bars = Bars()  # stderr, a terminal only
 
     def body() -> Any:
         checkpoint = latest_checkpoint_or_fail(checkpoints)
-        return verify_database(uow, checkpoint, episode=episode)
+        return verify_database(uow, checkpoint, episode=episode, progress=bars("chains"))
 
-    report = run_reporting(body)
+    with bars:
+        report = run_reporting(body)
     for finding in report.findings:
         typer.echo(describe(finding), err=True)
     anchor = (
@@ -57,7 +60,8 @@ def verify(
     if not chain_only:  # step 2: the rows equal a rebuild from each episode's own log
         from carepath.cli.audit_rows import check_rows
 
-        rows_ok = check_rows(definitions, uow, episode)
+        with bars:
+            rows_ok = check_rows(definitions, uow, episode, bars("rows"), report.episodes)
     raise typer.Exit(1 if report.findings or not rows_ok else 0)
 
 

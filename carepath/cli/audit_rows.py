@@ -13,14 +13,23 @@ import typer
 from carepath.cli.console import run_reporting
 
 
-def check_rows(definitions: Any, uow: Any, episode: str | None) -> bool:
+def check_rows(
+    definitions: Any, uow: Any, episode: str | None, progress: Any = None, total: int = 0
+) -> bool:
     """Print the first difference of each broken episode (stderr) and a summary; True if all
-    rows equal their logs' rebuild."""
+    rows equal their logs' rebuild. ``progress(done, total)``: ``total`` is the chain step's
+    count of episodes."""
     from storage.audit_rows import verify_uow_rows
+
+    def tick(done: int, _: int) -> None:
+        progress(done, total)
 
     def body() -> Any:
         with uow:
-            return verify_uow_rows(uow, definitions.get, episode=episode, keep=100)
+            return verify_uow_rows(
+                uow, definitions.get, episode=episode, keep=100,
+                progress=tick if progress is not None else None,
+            )  # fmt: skip
 
     report = run_reporting(body)
     if report is None:

@@ -288,9 +288,13 @@ def migrate(
             now=datetime.now(UTC),
             actor=actor or "",
             dry_run=dry_run,
+            progress=bars("migrate"),
         )
 
-    report = run_reporting(body)
+    from carepath.progress import Bars
+
+    with Bars(quiet=json_out) as bars:  # stderr, a terminal only: never with --json
+        report = run_reporting(body)
     shown = [e for e in report.episodes if e.changes is not None or e.status == FAILED]
     if json_out:
         _print_json(

@@ -64,6 +64,10 @@ def measures_command(
             help="text (the default), json (as --json) or fhir (an R4B Bundle of MeasureReports).",
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Processes for a large pathway's pass (default: one per core)."),
+    ] = None,
 ) -> None:
     """Quality measures of each pathway, computed from its episodes' histories: numerator,
     denominator, ratio and band, by month; outcomes, time in state and refusals."""
@@ -102,9 +106,20 @@ def measures_command(
             )  # fmt: skip
             typer.echo(orjson.dumps(rows).decode() if as_json else episodes_table(rows))
             return
-        reports = _run(
-            lambda: pathway_reports(wiring, pathway=pathway, month_from=lo, month_to=hi, as_of=when)
-        )
+        import os
+
+        from carepath.progress import Bars
+
+        if workers is not None and workers < 1:
+            fail(f"--workers: got {workers}, expected a whole number of at least 1")
+        cores = workers or os.cpu_count() or 1
+        with Bars(quiet=chosen != "text") as bars:  # stderr, a terminal, text output only
+            reports = _run(
+                lambda: pathway_reports(
+                    wiring, pathway=pathway, month_from=lo, month_to=hi, as_of=when,
+                    workers=cores, progress=bars,
+                )
+            )  # fmt: skip
     finally:
         wiring.dispose()
     if chosen == "fhir":

@@ -37,6 +37,7 @@ def replay_command(
 ) -> None:
     """Replay scenario files on a virtual clock; exit 1 if an expectation fails, 2 if a file is not a scenario."""
     from carepath.bootstrap import current_definitions
+    from carepath.progress import Bars
     from carepath.replay.runner import replay_files, replay_many
     from carepath.replay.scenario import load_scenario
     from carepath.settings import Settings
@@ -51,19 +52,21 @@ def replay_command(
             outputs, failures, code = replay_files([str(f) for f in files], definitions, workers)
             return outputs, failures, code, []
         scenarios = [load_scenario(f) for f in files]
+        tick = bars("replay", "scenarios") if len(files) > 1 or database else None
         if database:  # many scenarios per transaction (carepath.replay.grouped)
             from carepath.replay.grouped import replay_grouped
             from storage.unit_of_work import uow_factory
 
             factory = uow_factory(database, settings.audit_key())
-            results = replay_grouped(scenarios, definitions, factory)
+            results = replay_grouped(scenarios, definitions, factory, progress=tick)
         else:
-            results = replay_many(scenarios, definitions)
+            results = replay_many(scenarios, definitions, progress=tick)
         outputs = [_dump(r.output) for r in results] if json_out else []
         failures = [f"{r.output['scenario']}: {f}" for r in results for f in r.failures]
         return outputs, failures, max((r.exit_code for r in results), default=0), results
 
-    outputs, failures, code, results = run_reporting(run)
+    with Bars(quiet=json_out) as bars:  # stderr, a terminal only: never with --json
+        outputs, failures, code, results = run_reporting(run)
     for failure in failures:
         typer.echo(failure, err=True)
     out = sys.stdout.buffer

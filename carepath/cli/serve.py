@@ -79,13 +79,16 @@ def serve_command(
 def _load_demo(settings: Settings) -> None:
     from carepath.bootstrap import current_definitions
     from carepath.demo import load_demo
+    from carepath.progress import Bars
     from pathway.usecases import DefinitionRegistry
 
     def body() -> DemoLoad:
         definitions = DefinitionRegistry(current_definitions(settings))
-        return load_demo(settings.database_url, definitions, datetime.now(UTC))
+        now = datetime.now(UTC)
+        return load_demo(settings.database_url, definitions, now, progress=bars("demo history"))
 
-    result = run_reporting(body)
+    with Bars(unit="patients") as bars:  # stderr, a terminal only
+        result = run_reporting(body)
     loaded = result.loaded
     typer.echo(
         f"carepath: demo cohort: {loaded.created} episode(s) created, {loaded.present} already present"

@@ -14,7 +14,7 @@ before it are committed and the error is raised, as with one transaction per dec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from carepath.replay.runner import ReplayResult, replay
 from carepath.replay.scenario import Scenario
@@ -42,14 +42,18 @@ def replay_grouped(
     definitions: DefinitionRegistry,
     factory: SqlUnitOfWorkFactory,
     per_transaction: int = PER_TRANSACTION,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[ReplayResult]:
-    """Replay scenarios in order through the SQL database, ``per_transaction`` per transaction."""
+    """Replay scenarios in order through the SQL database, ``per_transaction`` per transaction;
+    ``progress(done, total)`` after each transaction."""
     results: list[ReplayResult] = []
     for first in range(0, len(scenarios), max(1, per_transaction)):
         group = scenarios[first : first + per_transaction]
         error = _replay_group(group, definitions, factory, results)
         if error is not None:
             raise error
+        if progress is not None:
+            progress(len(results), len(scenarios))
     return results
 
 

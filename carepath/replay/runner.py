@@ -170,9 +170,16 @@ def replay_many(
     scenarios: Sequence[Scenario],
     definitions: DefinitionRegistry,
     make_uow: Callable[[], UnitOfWork] = InMemoryUnitOfWork,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[ReplayResult]:
-    """Replay scenarios in order in this process."""
-    return [replay(s, definitions, make_uow) for s in scenarios]
+    """Replay scenarios in order in this process; ``progress(done, total)`` after each."""
+    if progress is None:
+        return [replay(s, definitions, make_uow) for s in scenarios]
+    results = []
+    for s in scenarios:
+        results.append(replay(s, definitions, make_uow))
+        progress(len(results), len(scenarios))
+    return results
 
 
 def replay_files(

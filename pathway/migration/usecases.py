@@ -165,18 +165,24 @@ def migrate_all(
     actor: str,
     dry_run: bool = False,
     retries: int = 3,
+    progress: Callable[[int, int], None] | None = None,
 ) -> MigrationReport:
     """Migrate every running episode not yet on ``to_version``, one transaction each.
 
     Every episode is planned first (a dry run); a missing state mapping raises
     ``MissingStateMapping`` naming every such state before anything is written. An episode
-    another writer moves meanwhile is planned again (up to ``retries`` times)."""
+    another writer moves meanwhile is planned again (up to ``retries`` times).
+    ``progress(done, total)`` counts episodes planned, then episodes migrated."""
     check_state_map(definitions.get(to_version), state_map)
     uow = make_uow()
     pathway = definitions.get(to_version).id
     with uow:  # the target's pathway only: a version never applies to another pathway
         ids = [i for i in uow.episode_ids() if uow.get_episode(i).pathway == pathway]
-    planned = [_dry(uow, definitions, eid, to_version, state_map, now, actor) for eid in ids]
+    tick = progress or _no_progress
+    planned = []
+    for eid in ids:
+        planned.append(_dry(uow, definitions, eid, to_version, state_map, now, actor))
+        tick(len(planned), len(ids))
     errors = [p for p in planned if isinstance(p, MissingStateMapping)]
     if errors:
         missing: dict[str, int] = {}
@@ -185,12 +191,20 @@ def migrate_all(
                 missing[state] = missing.get(state, 0) + n
         raise MissingStateMapping(missing, to_version, errors[0].states)
     report = MigrationReport(to_version, dry_run)
+    moving = 0 if dry_run else sum(p.status == WOULD_MIGRATE for p in planned)  # type: ignore[union-attr]
+    done = 0
     for p in planned:
         assert isinstance(p, EpisodeMigration)
         if not dry_run and p.status == WOULD_MIGRATE:
             p = _with_retries(make_uow, definitions, p, state_map, now, actor, retries)
+            done += 1
+            tick(len(ids) + done, len(ids) + moving)
         report.episodes.append(p)
     return report
+
+
+def _no_progress(done: int, total: int) -> None:
+    return None
 
 
 def fire_due_in_memory(
