@@ -134,3 +134,29 @@ def test_measures_list_the_appointments_outside_the_window_per_pathway(database_
         assert "appointments outside the window: 2" in report_table(l1_report)
     finally:
         made.dispose()
+
+
+def test_a_missed_appointment_raises_appointment_missed_for_its_subscribers(factory) -> None:  # type: ignore[no-untyped-def]
+    """The sweep's decision goes through the ordinary save, so the webhook outbox gets one
+    ``appointment.missed`` message per subscription that wants it, and none for the others."""
+    from carepath import webhooks
+    from pathway.audit import process_key
+    from storage.webhooks import WebhookStore
+
+    key = process_key()
+    store = WebhookStore(factory)
+    wanted, _ = webhooks.add(
+        store, key, "https://h.example.org/m", "appointment.missed", "t", day(1)
+    )
+    webhooks.add(store, key, "https://h.example.org/e", "escalation.closed", "t", day(1))
+    uow = factory()
+    missed = l1_in_care(uow, "l1-w")
+    book(uow, missed, "FU-REASSESS", care_day(30), at=day(10))
+    assert sweep_missed(factory, DEFS, day(31.2)) == 1
+    with factory.engine.connect() as db:
+        rows = db.exec_driver_sql(
+            "SELECT subscription_id, event_type, episode_id, payload FROM webhook_messages"
+            " WHERE event_type = 'appointment.missed'"
+        ).fetchall()
+    assert [(r[0], r[2]) for r in rows] == [(wanted.id, missed)]
+    assert '"window":"FU-REASSESS"' in rows[0][3] or '"rule":"FU-REASSESS"' in rows[0][3]
