@@ -160,13 +160,28 @@ def test_coordinator_records_a_motor_deficit_and_the_episode_leaves_the_worklist
     summary.click()  # unfolded: each check with what it would need
     assert tx.is_displayed() and "Motor deficit" in tx.text
 
+    panel = browser.find_element(By.ID, "appointment")  # book the next review inside its window
+    assert "No review booked." in panel.text
+    window = Select(browser.find_element(By.ID, "appointment-window")).first_selected_option
+    rule, days = window.get_attribute("value"), window.text.split("(")[1].rstrip(")")
+    first_day = days.split(" to ")[0]
+    browser.execute_script(
+        "document.getElementById('appointment-on').value = arguments[0]", first_day
+    )  # a date input's typed form depends on the browser's locale: set its value
+    panel.find_element(By.CSS_SELECTOR, "button[value=book]").click()
+    booked = wait.until(ec.presence_of_element_located((By.ID, "appointment-booked")))
+    assert f"{rule} on {first_day}" in booked.text and "(booked)" in booked.text
+    assert f"Booked {first_day}, window {rule}" in browser.find_element(By.ID, "timeline").text
+    _shot(browser, "04b-appointment-booked")
+
     Select(browser.find_element(By.ID, "f-neuro_deficit_motor")).select_by_visible_text("Yes")
     browser.find_element(By.CSS_SELECTOR, "#observe button[type=submit]").click()
-    outcome = wait.until(ec.presence_of_element_located((By.ID, "outcome")))
+    wait.until(ec.text_to_be_present_in_element((By.ID, "outcome"), "Immediate transfer"))
+    outcome = browser.find_element(By.ID, "outcome")  # (the booking's outcome was there first)
     assert "Immediate transfer" in outcome.text and "TX-NEURO" in outcome.text
     head = browser.find_element(By.CSS_SELECTOR, ".episode-head")
     assert "Immediate transfer" in head.text
-    assert browser.current_url.endswith(f"/episodes/{conservative}")  # sent inline, by htmx
+    assert browser.current_url.split("?")[0].endswith(f"/episodes/{conservative}")  # by htmx
     _shot(browser, "05-moved-to-immediate-transfer")
     assert "the episode has ended" in browser.find_element(By.ID, "waiting").text
 
