@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.api_world import ApiWorld
+from tests.support.api_world import WORKUP, ApiWorld
 
 READ = ("coordinator", "auditor", "admin")
 WRITE = ("coordinator",)
@@ -89,6 +89,15 @@ ENDPOINTS = [
     Endpoint("webhook-remove", "DELETE", "/api/webhooks/{webhook}", ADMIN),
     Endpoint("webhook-rotate", "POST", "/api/webhooks/{webhook}/rotate-secret", ADMIN),
     Endpoint("webhook-outbox", "GET", "/api/webhooks/outbox", ADMIN),
+    Endpoint("appointment", "GET", "/api/episodes/{episode}/appointment", READ),
+    Endpoint(
+        "book",
+        "POST",
+        "/api/episodes/{episode}/appointment",
+        WRITE,
+        201,
+        {"action": "book", "window": "FU-REASSESS", "on": "2026-04-06"},
+    ),  # care day 35 of an episode in care from T0: inside the first review's window
     Endpoint(
         "measure-episodes",
         "GET",
@@ -122,6 +131,9 @@ def _path(api: ApiWorld, endpoint: Endpoint) -> str:
     values: dict[str, str] = {}
     if "{episode}" in endpoint.path:
         values["episode"] = api.open_episode()
+        if endpoint.name == "book":  # into conservative care at T0: its review windows ahead
+            facts = {"facts": WORKUP}
+            api.call("POST", f"/api/episodes/{values['episode']}/observations", json=facts)
         if "{task}" in endpoint.path:
             values["task"] = api.episode(values["episode"])["tasks"][0]["key"]
     if "{version}" in endpoint.path:
