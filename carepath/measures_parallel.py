@@ -3,7 +3,7 @@
 The pass is CPU-bound Python on one core (reading rows, building courses, counting them); a
 pathway's episodes split by id into one share per worker are independent, so each worker
 (forked: the definition and wiring are inherited, not pickled) streams its own share on its
-own connection and returns only its ``_Report.totals()``, a few kilobytes bounded by months,
+own connection and returns only its ``Tally.totals()``, a few kilobytes bounded by months,
 states and rules; the parent adds them up. Each worker reads in its own snapshot: a write
 landing between them can be counted by one share and not another, as with any report read
 while the database changes. An in-memory SQLite database, a platform without fork, or a
@@ -16,7 +16,7 @@ import multiprocessing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from carepath.measures import Progress, _Report, courses_on
+from carepath.measure_tally import Progress, Tally, courses_on
 from storage.measures import WHOLE, IdRange, episode_count, split_ids
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ _JOB: Any = None  # (wiring, report, as_of, done): what forked workers inherit
 
 
 def add_every_course(
-    report: _Report,
+    report: Tally,
     wiring: Wiring,
     as_of: datetime,
     workers: int,
@@ -75,7 +75,7 @@ def _share(ids: IdRange) -> tuple[Any, ...]:
     engine = wiring.uow_factory.engine
     engine.dispose(close=False)  # the parent's pooled connections are not this process's
     connections = ReadyConnections(engine)
-    report = _Report(parent.definition, parent.lo, parent.hi)
+    report = Tally(parent.definition, parent.lo, parent.hi)
     for n, course in enumerate(courses_on(connections, parent.definition, as_of, ids), 1):
         report.add(course)
         if n % TICK == 0:

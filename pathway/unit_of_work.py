@@ -90,6 +90,10 @@ class UnitOfWork(Protocol):
     audit_key: AuditKey
     """The key this database's audit chains are under (handed in, never stored with them)."""
 
+    keeps_notices: bool
+    """Whether ``save`` writes a change's webhook notices (an outbox): the use cases work them
+    out only for a unit of work that keeps them."""
+
     def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
@@ -145,7 +149,10 @@ class InMemoryStore:
 
 
 class InMemoryUnitOfWork:
-    """A complete unit of work over plain dicts: staged on ``save``, applied on ``commit``."""
+    """A complete unit of work over plain dicts: staged on ``save``, applied on ``commit``.
+    It has no webhook outbox (nothing in memory is delivered), so it keeps no notices."""
+
+    keeps_notices = False
 
     def __init__(self, store: InMemoryStore | None = None) -> None:
         self.store = store if store is not None else InMemoryStore()

@@ -68,6 +68,8 @@ class SnapshotCache:
 class SqlUnitOfWork:
     """One use case's access to the database; a connection is held inside ``with``."""
 
+    keeps_notices = True  # the webhook outbox (storage.outbox)
+
     def __init__(
         self,
         engine: Engine,

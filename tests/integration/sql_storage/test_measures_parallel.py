@@ -48,7 +48,7 @@ def test_shares_cover_every_episode_once(wiring: Wiring) -> None:  # noqa: F811
     shares = split_ids(connections, pathway, total, 4)
     assert shares[0][0] is None and shares[-1][1] is None
     assert all(a[1] == b[0] for a, b in zip(shares, shares[1:], strict=False))
-    from carepath.measures import courses_on
+    from carepath.measure_tally import courses_on
 
     definition = wiring.definitions.current_for(pathway)
     ids = [
