@@ -2,30 +2,8 @@
 
 from __future__ import annotations
 
-from alembic import command
-from sqlalchemy import inspect
-
-from storage.database import alembic_config, create_engine_for, upgrade
-
-
-def _schema(url: str) -> dict[str, object]:
-    engine = create_engine_for(url)
-    found = inspect(engine)
-    schema: dict[str, object] = {
-        t: sorted(c["name"] for c in found.get_columns(t)) for t in found.get_table_names()
-    }
-    schema["indexes"] = sorted(
-        (t, i["name"]) for t in found.get_table_names() for i in found.get_indexes(t)
-    )
-    engine.dispose()
-    return schema
-
-
-def _to(url: str, revision: str) -> None:
-    engine = create_engine_for(url)
-    with engine.begin() as db:
-        command.downgrade(alembic_config(db), revision)
-    engine.dispose()
+from storage.database import upgrade
+from tests.support.migrations import downgrade_to, schema_of
 
 
 def test_0008_adds_the_owner_column_and_its_downgrade_removes_it_exactly(
@@ -33,12 +11,12 @@ def test_0008_adds_the_owner_column_and_its_downgrade_removes_it_exactly(
 ) -> None:
     database_url = database_owner_url  # PostgreSQL: the owner role, who may change the schema
     upgrade(database_url)
-    _to(database_url, "0008")  # later migrations add tables of their own
-    head = _schema(database_url)
+    downgrade_to(database_url, "0008")  # later migrations add tables of their own
+    head = schema_of(database_url)
     assert "owner" in head["episodes"]  # type: ignore[operator]
     assert ("episodes", "ix_episodes_owner_next_due_at") in head["indexes"]  # type: ignore[operator]
-    _to(database_url, "0007")
-    before = _schema(database_url)
+    downgrade_to(database_url, "0007")
+    before = schema_of(database_url)
     assert "owner" not in before["episodes"]  # type: ignore[operator]
     assert before["indexes"] == [
         i
@@ -50,4 +28,4 @@ def test_0008_adds_the_owner_column_and_its_downgrade_removes_it_exactly(
     }
     assert before["episodes"] == [c for c in head["episodes"] if c != "owner"]  # type: ignore[union-attr]
     upgrade(database_url, "0008")
-    assert _schema(database_url) == head
+    assert schema_of(database_url) == head

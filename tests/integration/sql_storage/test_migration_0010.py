@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from storage.database import upgrade
-from tests.integration.sql_storage.test_migration_0008 import _schema, _to
+from tests.support.migrations import downgrade_to, schema_of
 
 ADDED = {
     "appointment_window", "appointment_on", "appointment_status", "appointment_reason",
@@ -17,16 +17,16 @@ def test_0010_adds_the_appointment_columns_and_its_downgrade_removes_them_exactl
 ) -> None:
     url = database_owner_url  # PostgreSQL: the owner role, who may change the schema
     upgrade(url)
-    _to(url, "0010")  # later migrations have their own round trip tests
-    head = _schema(url)
+    downgrade_to(url, "0010")  # later migrations have their own round trip tests
+    head = schema_of(url)
     assert set(head["episodes"]) >= ADDED  # type: ignore[arg-type]
     assert INDEX in head["indexes"]  # type: ignore[operator]
-    _to(url, "0009")
-    before = _schema(url)
+    downgrade_to(url, "0009")
+    before = schema_of(url)
     assert before["episodes"] == [c for c in head["episodes"] if c not in ADDED]  # type: ignore[union-attr]
     assert before["indexes"] == [i for i in head["indexes"] if i != INDEX]  # type: ignore[union-attr]
     assert {k: v for k, v in before.items() if k not in ("episodes", "indexes")} == {
         k: v for k, v in head.items() if k not in ("episodes", "indexes")
     }
     upgrade(url, "0010")
-    assert _schema(url) == head
+    assert schema_of(url) == head
