@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from carepath import inputs
 from carepath.api.services import Services, services
 from carepath.web import session
 from carepath.web.episode_page import load_episode_page
@@ -157,21 +158,28 @@ async def observe(request: Request, episode_id: str) -> Response:
     return await run_in_threadpool(body)
 
 
-async def _simple_command(
-    request: Request, episode_id: str, call: Callable[[Any], MakeEvent]
+async def simple_command(
+    request: Request,
+    episode_id: str,
+    call: Callable[[Any, session.Viewer], MakeEvent],
+    role: Callable[[Request, str], session.Viewer] = session.writer,
 ) -> Response:
-    """Tasks, requests and closing: one command, its refusal shown at the top of its panel."""
+    """One command from one form (tasks, requests, closing, owner, appointment): ``role``
+    checks who may send it and the CSRF token, ``call(form, who)`` reads the form (an
+    ``InputError`` for a field the rules refuse), and a refusal is shown on the page."""
     svc = services(request)
     form = await request.form()
     check_form(form)
 
     def body() -> Response:
-        who = session.writer(request, str(form.get("csrf", "")))
+        who = role(request, str(form.get("csrf", "")))
         try:
-            applied = run_command(svc, episode_id, who, _event_id(form), call(form))
+            applied = run_command(svc, episode_id, who, _event_id(form), call(form, who))
             return _done(episode_id, applied)
         except EpisodeNotFound:
             return not_found(request, who)
+        except inputs.InputError as exc:
+            message = str(exc)
         except PathwayError as exc:
             message = _problem(exc)
         now = svc.clock()
@@ -192,25 +200,25 @@ async def _simple_command(
 
 @router.post("/episodes/{episode_id}/tasks")
 async def update_task(request: Request, episode_id: str) -> Response:
-    def call(form: Any) -> MakeEvent:
+    def call(form: Any, _: session.Viewer) -> MakeEvent:
         key, status = str(form.get("task_key", "")), str(form.get("status", ""))
         note = str(form.get("note", "")).strip()[:2000] or None
         return partial(UpdateTask, task_key=key, status=status, note=note)
 
-    return await _simple_command(request, episode_id, call)
+    return await simple_command(request, episode_id, call)
 
 
 @router.post("/episodes/{episode_id}/requests")
 async def request_action(request: Request, episode_id: str) -> Response:
-    def call(form: Any) -> MakeEvent:
+    def call(form: Any, _: session.Viewer) -> MakeEvent:
         return partial(ActionRequest, action=str(form.get("action", "")))
 
-    return await _simple_command(request, episode_id, call)
+    return await simple_command(request, episode_id, call)
 
 
 @router.post("/episodes/{episode_id}/close")
 async def close(request: Request, episode_id: str) -> Response:
-    def call(form: Any) -> MakeEvent:
+    def call(form: Any, _: session.Viewer) -> MakeEvent:
         return partial(Close, reason=str(form.get("reason", "")))
 
-    return await _simple_command(request, episode_id, call)
+    return await simple_command(request, episode_id, call)
