@@ -16,6 +16,7 @@ worker's row (migration 0007), so that status on any host shows which worker ref
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -115,16 +116,40 @@ class SchedulerClock:
         return reading.now
 
 
+class CommandClock:
+    """The database's time without a round trip per call: it is read once per ``refresh`` and
+    carried forward on this host's monotonic clock, while the host's wall clock is compared
+    with that estimate at every call, so a host that jumps ahead is refused at once. (API
+    requests read the clock several times each: authentication, the command, the page.)"""
+
+    def __init__(self, clock: SchedulerClock, refresh: float = 60.0) -> None:
+        self.clock, self.refresh = clock, refresh
+        self._base: datetime | None = None  # the database's time at ``_read_at``
+        self._read_at = float("-inf")
+
+    def __call__(self) -> datetime:
+        elapsed = time.monotonic() - self._read_at
+        if self._base is None or elapsed > self.refresh:
+            reading = self.clock.reading()
+            self._base, self._read_at, elapsed = reading.now, time.monotonic(), 0.0
+        reading = ClockReading(
+            self.clock.host(), self._base + timedelta(seconds=elapsed), self.clock.tolerance
+        )
+        if reading.refused:
+            raise ClockSkewed(reading)
+        return reading.now
+
+
 def command_clock(
     factory: SqlUnitOfWorkFactory, tolerance: timedelta = DEFAULT_TOLERANCE
 ) -> Callable[[], datetime]:
     """The "now" of interactive commands (API, pages, CLI), for the same reason as the workers':
     a command fires its episode's due timers first, so a host running ahead would fire them
-    early. PostgreSQL: the checked database clock (``ClockSkewed`` when off); SQLite: the
-    host's, with no round trip."""
+    early. PostgreSQL: the checked database clock (``ClockSkewed`` when off), read once a
+    minute (``CommandClock``); SQLite: the host's, with no round trip."""
     if ClaimStore(factory).dialect != "postgresql":
         return host_now
-    return SchedulerClock(factory, tolerance)
+    return CommandClock(SchedulerClock(factory, tolerance))
 
 
 def report_refusal(worker: object, refused: ClockSkewed) -> None:

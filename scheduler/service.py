@@ -82,50 +82,30 @@ class SchedulerService:
         self.clock = clock
         self._on_stop: list[Callable[[], None]] = []
         self._scheduler = BackgroundScheduler(timezone=UTC)
-        self._scheduler.add_job(
-            self._sweep,
-            "interval",
-            seconds=interval,
-            id="sweep",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=utcnow(),
-            misfire_grace_time=None,
-        )
-        self._scheduler.add_job(
-            self._heartbeat,
-            "interval",
-            seconds=heartbeat,
-            id="heartbeat",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=utcnow(),
-            misfire_grace_time=None,
-        )
+        self._every(self._sweep, interval, "sweep")
+        self._every(self._heartbeat, heartbeat, "heartbeat")
         self._checkpoint = checkpoint
         if checkpoint is not None and checkpoint_every > 0:
-            self._scheduler.add_job(
-                self._write_checkpoint,
-                "interval",
-                seconds=checkpoint_every,
-                id="checkpoint",
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=None,
-            )
-
+            self._every(self._write_checkpoint, checkpoint_every, "checkpoint", at_once=False)
         self.deliveries = deliveries
         if deliveries is not None:
-            self._scheduler.add_job(
-                self._deliver,
-                "interval",
-                seconds=deliver_every,
-                id="deliveries",
-                max_instances=1,
-                coalesce=True,
-                next_run_time=utcnow(),
-                misfire_grace_time=None,
-            )
+            self._every(self._deliver, deliver_every, "deliveries")
+
+    def _every(
+        self, job: Callable[[], None], seconds: float, job_id: str, *, at_once: bool = True
+    ) -> None:
+        """Run ``job`` every ``seconds``: never two at once, missed runs coalesced into one
+        however late (``at_once``: the first run now rather than after one interval)."""
+        self._scheduler.add_job(
+            job,
+            "interval",
+            seconds=seconds,
+            id=job_id,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            **({"next_run_time": utcnow()} if at_once else {}),
+        )
 
     def _deliver(self) -> None:
         try:

@@ -47,10 +47,8 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def _backend() -> tuple[DefinitionRegistry, UnitOfWork]:
     """The definitions (every stored version, too) and a unit of work on the configured
     database (schema upgraded if new)."""
-    from carepath.bootstrap import wire
-
-    wiring = run_reporting(wire)
-    return wiring.definitions, wiring.uow_factory()
+    definitions, uow, _ = _command_backend()
+    return definitions, uow
 
 
 def _command_backend() -> tuple[DefinitionRegistry, UnitOfWork, Callable[[], datetime]]:
@@ -62,8 +60,9 @@ def _command_backend() -> tuple[DefinitionRegistry, UnitOfWork, Callable[[], dat
     from carepath.settings import Settings
     from scheduler.clock import command_clock
 
-    wiring = run_reporting(wire)
-    tolerance = timedelta(seconds=Settings.from_env().clock_tolerance_seconds)
+    settings = Settings.from_env()
+    wiring = run_reporting(lambda: wire(settings))
+    tolerance = timedelta(seconds=settings.clock_tolerance_seconds)
     return wiring.definitions, wiring.uow_factory(), command_clock(wiring.uow_factory, tolerance)
 
 
