@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import replace
@@ -36,7 +38,7 @@ from storage.audit_rows import verify_uow_rows
 from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
 from storage.webhooks import Subscription, WebhookStore
 from tests.support.episode_driver import DEFS
-from tests.support.protocol import SCENARIO_DIR
+from tests.support.protocol import REPOSITORY, SCENARIO_DIR
 
 # Every shipped pathway: the default pathway's files then enrol into the others (more episodes,
 # links and notices than a scenario alone writes).
@@ -226,3 +228,45 @@ def test_workers_write_a_large_cohort_that_verifies_and_rebuilds(tmp_path: Path)
         rows = verify_uow_rows(uow, SHIPPED.get)
         assert rows is not None and rows.ok and rows.episodes >= len(paths)
     factory.dispose()
+
+
+def test_audit_verified_says_what_the_stored_rows_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = grouped.stored_chain
+
+    def last_entry_lost(*args: Any) -> Any:
+        records, head = real(*args)
+        return records[:-1], head
+
+    monkeypatch.setattr(grouped, "stored_chain", last_entry_lost)
+    factory = uow_factory("sqlite://")
+    got = replay_grouped(L1_L2[:2], DEFS, factory)
+    assert [r.output["audit_verified"] for r in got] == [False, False]
+    factory.dispose()
+
+
+def run_replay(cwd: Path, *args: str) -> bytes:
+    done = subprocess.run(
+        [sys.executable, "-m", "carepath.cli", "replay", "--json", *args],
+        capture_output=True, cwd=cwd, timeout=300,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    return re.sub(rb"episode [0-9a-f]{32}", b"episode <id>", done.stdout)  # random ids
+
+
+def test_replay_database_prints_byte_for_byte_what_the_in_memory_replay_prints(  # but ids
+    tmp_path: Path,
+) -> None:
+    files = [str(p) for p in sorted(SCENARIO_DIR.glob("*.json"))[:12]]
+    url = f"sqlite:///{tmp_path / 'replay.sqlite'}"
+    assert run_replay(REPOSITORY, "--database", url, *files) == run_replay(
+        REPOSITORY, "--workers", "1", *files
+    )
+
+
+def test_replay_database_on_two_workers_prints_what_the_in_memory_replay_prints(
+    tmp_path: Path,
+) -> None:
+    names = [p.name for p in write_cohort(tmp_path, grouped.PARALLEL_FROM)]
+    url = f"sqlite:///{tmp_path / 'replay.sqlite'}"
+    on_two = run_replay(tmp_path, "--database", url, "--workers", "2", *names)
+    assert on_two == run_replay(tmp_path, "--workers", "1", *names)
