@@ -35,7 +35,7 @@ def load_units(backend: Backend, db: Any, units: Sequence[list[ChangeRows]]) -> 
     write lock, no subscription can appear before the write; on PostgreSQL one added meanwhile
     gets the notices of decisions committed after it, as ``storage.outbox.Subscribed`` allows."""
     flat = [rows for unit in units for rows in unit]
-    if any(rows.notices for rows in flat) and not db.execute(_ANY_SUBSCRIPTION).fetchone()[0]:
+    if any(rows.notices for rows in flat) and not has_subscription(db):
         for rows in flat:
             rows.notices = []
     try:
@@ -53,6 +53,11 @@ def load_units(backend: Backend, db: Any, units: Sequence[list[ChangeRows]]) -> 
         except GroupFailed as exc:
             failures.append(str(exc))
     return failures
+
+
+def has_subscription(db: Any) -> bool:
+    """Whether any webhook subscription exists (inside the caller's transaction, if any)."""
+    return bool(db.execute(_ANY_SUBSCRIPTION).fetchone()[0])
 
 
 def stored_chain(

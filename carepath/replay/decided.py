@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from carepath.replay.runner import ReplayResult, replay
 from carepath.replay.scenario import Scenario, load_scenario
@@ -34,12 +35,12 @@ class SeesDatabase(Exception):
 
 class RecordingUnitOfWork(InMemoryUnitOfWork):
     """The in-memory unit of work of one scenario, which keeps every committed change (and,
-    like the SQL unit of work, their webhook notices)."""
+    like the SQL unit of work, their webhook notices, unless told that no subscription would
+    receive them)."""
 
-    keeps_notices = True
-
-    def __init__(self, audit_key: AuditKey) -> None:
+    def __init__(self, audit_key: AuditKey, notices: bool = True) -> None:
         super().__init__(InMemoryStore(audit_key=audit_key))
+        self.keeps_notices = notices  # type: ignore[misc]
         self.changes: list[Change] = []
 
     def commit(self) -> None:
@@ -76,6 +77,7 @@ def decide(
     definitions: DefinitionRegistry,
     audit_key: AuditKey,
     time: TimeParam,
+    notices: bool = True,
 ) -> Decided:
     """Replay one scenario (or load it from its path first) in memory; never raises for a bad
     file or patient: the error is in the result, and nothing of that scenario is to be written."""
@@ -83,13 +85,34 @@ def decide(
     try:
         if isinstance(scenario, str):
             scenario = load_scenario(scenario)
-        uow = RecordingUnitOfWork(audit_key)
+        uow = RecordingUnitOfWork(audit_key, notices)
         result = replay(scenario, definitions, lambda: uow)
     except InvalidScenario as exc:
         return Decided(source, error=exc)
     except SeesDatabase:
         return Decided(source, scenario=scenario)
-    return Decided(source, result, [change_rows(c, time) for c in uow.changes])
+    return Decided(source, result, folded([change_rows(c, time) for c in uow.changes]))
+
+
+def folded(rows: list[ChangeRows]) -> list[ChangeRows]:
+    """A scenario's rows with each status change of a timer it set folded into that timer's
+    insert: the row then goes in once with its final status and firing time, which is what the
+    insert and the updates leave behind (an update setting a column the insert lacks stays)."""
+    inserted: dict[tuple[str, str], dict[str, Any]] = {}
+    for change in rows:
+        for timer in change.new_timers:
+            inserted[(timer["episode_id"], timer["key"])] = timer
+        if not change.timer_status:
+            continue
+        kept = []
+        for update in change.timer_status:
+            target = inserted.get((update["episode_id"], update["key"]))
+            if target is not None and update.keys() <= target.keys():
+                target.update(update)
+            else:
+                kept.append(update)
+        change.timer_status = kept
+    return rows
 
 
 def decide_all(
@@ -97,5 +120,7 @@ def decide_all(
     definitions: DefinitionRegistry,
     audit_key: AuditKey,
     time: TimeParam,
+    notices: bool = True,
 ) -> list[Decided]:
-    return [decide(s, definitions, audit_key, time) for s in scenarios]
+    """``notices``: work out the webhook notices (only worth it when someone subscribed)."""
+    return [decide(s, definitions, audit_key, time, notices) for s in scenarios]

@@ -33,7 +33,7 @@ from pathway.errors import InvalidScenario, PathwayError
 from pathway.unit_of_work import Outcome
 from pathway.usecases import DefinitionRegistry
 from storage.batch import BatchUnitOfWork
-from storage.bulk_load import load_units, stored_chain
+from storage.bulk_load import has_subscription, load_units, stored_chain
 from storage.database import create_engine_for, is_memory
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
@@ -83,11 +83,18 @@ def replay_grouped(
 
 
 def replay_chunk(
-    chunk: Sequence[Scenario | str], definitions: DefinitionRegistry, factory: SqlUnitOfWorkFactory
+    chunk: Sequence[Scenario | str],
+    definitions: DefinitionRegistry,
+    factory: SqlUnitOfWorkFactory,
+    notices: bool = True,
 ) -> Done:
-    """Decide a chunk in memory, then write it in one transaction."""
-    decided = decide_all(chunk, definitions, factory.audit_key, factory.connections.backend.time)
-    return _transaction(decided, definitions, factory)
+    """Decide a chunk in memory, then write it in one transaction. ``notices=False``: decided
+    without webhook notices, as no subscription existed when the replay began; should one
+    exist by the time of the write, the chunk is decided again with them."""
+    key, time = factory.audit_key, factory.connections.backend.time
+    decided = decide_all(chunk, definitions, key, time, notices)
+    redo = None if notices else (lambda: decide_all(chunk, definitions, key, time, True))
+    return _transaction(decided, definitions, factory, redo)
 
 
 def _replayed(
@@ -99,15 +106,16 @@ def _replayed(
 ) -> Iterator[Done]:
     """Each chunk replayed and written, in order: here, or by a pool of forked workers."""
     workers = workers if workers is not None else (os.cpu_count() or 1)
+    notices = _subscribed(factory)
     if workers <= 1 or total < PARALLEL_FROM or is_memory(factory.engine.url):
         for chunk in chunks:
-            yield replay_chunk(chunk, definitions, factory)
+            yield replay_chunk(chunk, definitions, factory, notices)
         return
     import multiprocessing
 
     global _POOL
     url = factory.engine.url.render_as_string(hide_password=False)
-    _POOL = (definitions, url, factory.audit_key)
+    _POOL = (definitions, url, factory.audit_key, notices)
     factory.connections.close()  # no connection of this process crosses the fork
     pool = multiprocessing.get_context("fork").Pool(min(workers, len(chunks)))
     try:
@@ -120,24 +128,35 @@ def _replayed(
     pool.join()
 
 
-_POOL: tuple[Any, ...] | None = None  # (definitions, database URL, audit key) for the workers
+_POOL: tuple[Any, ...] | None = None  # (definitions, database URL, audit key, notices)
 _WORKER_FACTORY: SqlUnitOfWorkFactory | None = None  # a worker's own engine and connections
 
 
 def _in_worker(chunk: Sequence[Scenario | str]) -> Done:
     global _WORKER_FACTORY
     assert _POOL is not None
-    definitions, url, key = _POOL
+    definitions, url, key, notices = _POOL
     if _WORKER_FACTORY is None:
         from multiprocessing.util import Finalize
 
         _WORKER_FACTORY = SqlUnitOfWorkFactory(create_engine_for(url), key)
         Finalize(_WORKER_FACTORY, _WORKER_FACTORY.dispose, exitpriority=10)
-    return replay_chunk(chunk, definitions, _WORKER_FACTORY)
+    return replay_chunk(chunk, definitions, _WORKER_FACTORY, notices)
+
+
+def _subscribed(factory: SqlUnitOfWorkFactory) -> bool:
+    held = factory.connections.take()
+    try:
+        return has_subscription(held[1])
+    finally:
+        factory.connections.give(held)
 
 
 def _transaction(
-    decided: list[Decided], definitions: DefinitionRegistry, factory: SqlUnitOfWorkFactory
+    decided: list[Decided],
+    definitions: DefinitionRegistry,
+    factory: SqlUnitOfWorkFactory,
+    redo: Callable[[], list[Decided]] | None = None,
 ) -> Done:
     """Write decided scenarios in one transaction, each all or nothing, verifying their chains
     there: the results of those written, in order, and the others' errors."""
@@ -148,6 +167,8 @@ def _transaction(
     errors: list[PathwayError] = []
     try:
         with backend.transaction(db):
+            if redo is not None and has_subscription(db):  # one appeared: notices are due
+                decided = redo()
             ready = [d for d in decided if d.result is not None]
             failed = load_units(backend, db, [d.rows for d in ready])
             why_not = dict(zip(map(id, ready), failed, strict=True))

@@ -270,3 +270,18 @@ def test_replay_database_on_two_workers_prints_what_the_in_memory_replay_prints(
     url = f"sqlite:///{tmp_path / 'replay.sqlite'}"
     on_two = run_replay(tmp_path, "--database", url, "--workers", "2", *names)
     assert on_two == run_replay(tmp_path, "--workers", "1", *names)
+
+
+def test_a_subscription_added_after_the_replay_began_still_gets_its_notices(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    by_decision = uow_factory(f"sqlite:///{tmp_path / 'a.db'}")
+    bulk = uow_factory(f"sqlite:///{tmp_path / 'b.db'}")
+    for factory in (by_decision, bulk):
+        subscribe(factory)
+    replay_decision_by_decision(SCENARIOS, SHIPPED, by_decision)
+    monkeypatch.setattr(grouped, "_subscribed", lambda factory: False)  # none when it began
+    got = replay_grouped(SCENARIOS, SHIPPED, bulk, per_transaction=4)
+    assert all(r.output["audit_verified"] for r in got)
+    want = table_rows(by_decision)["webhook_messages"]
+    assert want and len(table_rows(bulk)["webhook_messages"]) == len(want)
