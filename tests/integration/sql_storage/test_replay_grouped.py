@@ -216,9 +216,11 @@ def masked(outputs: list[dict[str, Any]]) -> list[str]:
     return [re.sub(r"episode [0-9a-z-]+", "episode <id>", repr(o)) for o in outputs]
 
 
-def test_workers_write_a_large_cohort_that_verifies_and_rebuilds(tmp_path: Path) -> None:
+def test_workers_write_a_large_cohort_that_verifies_and_rebuilds(
+    tmp_path: Path, database_url: str
+) -> None:
     paths = [str(p) for p in write_cohort(tmp_path / "cohort", grouped.PARALLEL_FROM)]
-    factory = uow_factory(f"sqlite:///{tmp_path / 'cohort.db'}")
+    factory = uow_factory(database_url)
     got = replay_grouped(paths, SHIPPED, factory, per_transaction=60, workers=2)
     expected = replay_many([load_scenario(p) for p in paths], SHIPPED)
     assert masked([r.output for r in got]) == masked([r.output for r in expected])
