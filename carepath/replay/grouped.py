@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from carepath.replay.decided import Decided, decide_all
@@ -87,14 +88,17 @@ def replay_chunk(
     definitions: DefinitionRegistry,
     factory: SqlUnitOfWorkFactory,
     notices: bool = True,
+    turn: AbstractContextManager[Any] | None = None,
 ) -> Done:
     """Decide a chunk in memory, then write it in one transaction. ``notices=False``: decided
     without webhook notices, as no subscription existed when the replay began; should one
-    exist by the time of the write, the chunk is decided again with them."""
+    exist by the time of the write, the chunk is decided again with them. ``turn``: held
+    while writing (the workers' turns at SQLite's one write lock)."""
     key, time = factory.audit_key, factory.connections.backend.time
     decided = decide_all(chunk, definitions, key, time, notices)
     redo = None if notices else (lambda: decide_all(chunk, definitions, key, time, True))
-    return _transaction(decided, definitions, factory, redo)
+    with turn if turn is not None else nullcontext():
+        return _transaction(decided, definitions, factory, redo)
 
 
 def _replayed(
@@ -115,9 +119,13 @@ def _replayed(
 
     global _POOL
     url = factory.engine.url.render_as_string(hide_password=False)
-    _POOL = (definitions, url, factory.audit_key, notices)
+    context = multiprocessing.get_context("fork")
+    # SQLite has one writer: workers take turns on a lock of their own, handed over at once,
+    # rather than polling for SQLite's (its busy handler sleeps up to 100 ms between tries).
+    turn = context.Lock() if factory.connections.backend.dialect == "sqlite" else None
+    _POOL = (definitions, url, factory.audit_key, notices, turn)
     factory.connections.close()  # no connection of this process crosses the fork
-    pool = multiprocessing.get_context("fork").Pool(min(workers, len(chunks)))
+    pool = context.Pool(min(workers, len(chunks)))
     try:
         yield from pool.imap(_in_worker, chunks, chunksize=1)
     except BaseException:
@@ -128,20 +136,20 @@ def _replayed(
     pool.join()
 
 
-_POOL: tuple[Any, ...] | None = None  # (definitions, database URL, audit key, notices)
+_POOL: tuple[Any, ...] | None = None  # (definitions, database URL, audit key, notices, turn)
 _WORKER_FACTORY: SqlUnitOfWorkFactory | None = None  # a worker's own engine and connections
 
 
 def _in_worker(chunk: Sequence[Scenario | str]) -> Done:
     global _WORKER_FACTORY
     assert _POOL is not None
-    definitions, url, key, notices = _POOL
+    definitions, url, key, notices, turn = _POOL
     if _WORKER_FACTORY is None:
         from multiprocessing.util import Finalize
 
         _WORKER_FACTORY = SqlUnitOfWorkFactory(create_engine_for(url), key)
         Finalize(_WORKER_FACTORY, _WORKER_FACTORY.dispose, exitpriority=10)
-    return replay_chunk(chunk, definitions, _WORKER_FACTORY, notices)
+    return replay_chunk(chunk, definitions, _WORKER_FACTORY, notices, turn)
 
 
 def _subscribed(factory: SqlUnitOfWorkFactory) -> bool:
