@@ -156,16 +156,21 @@ def test_one_commit_per_chunk_and_one_savepoint_per_chunk_when_all_goes_well() -
     factory.dispose()
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_bad_file_or_patient_writes_nothing_of_its_own_and_the_others_land(
-    tmp_path: Path,
+    tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    factory = uow_factory("sqlite://")
+    monkeypatch.setattr(grouped, "PARALLEL_FROM", 0)  # two workers even for five files
+    factory = uow_factory(f"sqlite:///{tmp_path / 'replay.db'}")
     bad_file = tmp_path / "broken.json"
     bad_file.write_text("{not json")
     bad_patient = replace(L1_L2[0], patient={"age": "old"}, source="bad-patient.json")
     good = [L1_L2[0].source, L1_L2[1].source, L1_L2[2].source]
     with pytest.raises(InvalidScenario, match="broken.json: not valid JSON"):
-        replay_grouped([good[0], str(bad_file), good[1], bad_patient, good[2]], DEFS, factory, 2)
+        replay_grouped(
+            [good[0], str(bad_file), good[1], bad_patient, good[2]], DEFS, factory, 2,
+            workers=workers,
+        )  # fmt: skip
     uow = factory()
     with uow:
         assert len(uow.episode_ids()) == 3  # those before and after each bad one
