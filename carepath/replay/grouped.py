@@ -65,13 +65,16 @@ def replay_grouped(
     """Replay scenarios (or scenario files, loaded by the workers) into the database; results
     in order. ``workers`` processes (``None``: one per core); ``progress(done, total)`` after
     each transaction. Raises the first scenario's error, once all the others are written."""
+    workers = _workers(workers, len(scenarios), factory)
     size = max(1, per_transaction)
+    if workers > 1:  # a few chunks per worker at least, so that they all have work to the end
+        size = min(size, -(-len(scenarios) // (4 * workers)))
     chunks = [scenarios[i : i + size] for i in range(0, len(scenarios), size)]
     results: list[ReplayResult] = []
     errors: list[PathwayError] = []
     done = 0
     for chunk, (chunk_results, chunk_errors) in zip(
-        chunks, _replayed(chunks, definitions, factory, workers, len(scenarios)), strict=True
+        chunks, _replayed(chunks, definitions, factory, workers), strict=True
     ):
         results += chunk_results
         errors += chunk_errors
@@ -105,13 +108,11 @@ def _replayed(
     chunks: list[Sequence[Scenario | str]],
     definitions: DefinitionRegistry,
     factory: SqlUnitOfWorkFactory,
-    workers: int | None,
-    total: int,
+    workers: int,
 ) -> Iterator[Done]:
     """Each chunk replayed and written, in order: here, or by a pool of forked workers."""
-    workers = workers if workers is not None else (os.cpu_count() or 1)
     notices = _subscribed(factory)
-    if workers <= 1 or total < PARALLEL_FROM or is_memory(factory.engine.url):
+    if workers <= 1:
         for chunk in chunks:
             yield replay_chunk(chunk, definitions, factory, notices)
         return
@@ -150,6 +151,14 @@ def _in_worker(chunk: Sequence[Scenario | str]) -> Done:
         _WORKER_FACTORY = SqlUnitOfWorkFactory(create_engine_for(url), key)
         Finalize(_WORKER_FACTORY, _WORKER_FACTORY.dispose, exitpriority=10)
     return replay_chunk(chunk, definitions, _WORKER_FACTORY, notices, turn)
+
+
+def _workers(asked: int | None, total: int, factory: SqlUnitOfWorkFactory) -> int:
+    """How many processes: one for a small replay or an in-memory database (which another
+    process cannot open), else as asked (``None``: one per core)."""
+    if total < PARALLEL_FROM or is_memory(factory.engine.url):
+        return 1
+    return asked if asked is not None else (os.cpu_count() or 1)
 
 
 def _subscribed(factory: SqlUnitOfWorkFactory) -> bool:
