@@ -83,6 +83,22 @@ class Context:
         self.event_observation_id = event_observation_id
         self.state = state
 
+    @classmethod
+    def of(
+        cls,
+        values: dict[str, Any],
+        facts: Mapping[str, Any],
+        event: Mapping[str, Any],
+        event_observation_id: str | None,
+        state: str | None,
+    ) -> Context:
+        """A context over ``values`` already flattened (facts' values and derived values): the
+        engine keeps them up to date through a decision instead of rebuilding them."""
+        ctx = cls.__new__(cls)
+        ctx.values, ctx.facts, ctx.event = values, facts, event
+        ctx.event_observation_id, ctx.state = event_observation_id, state
+        return ctx
+
     def lookup(self, name: str, scope: str | None = None) -> tuple[Any, str | None]:
         """Return (value, observation id); value None when the name is unknown."""
         if scope == "event":

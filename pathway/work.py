@@ -32,9 +32,6 @@ from pathway.model import (
     Transition,
 )
 
-_DAY = 86400.0
-
-
 def clock_start(ep: Episode, clock: str) -> datetime | None:
     """When one of the definition's clocks (``CLOCKS``) started for the episode; None for
     care not started yet."""
@@ -59,7 +56,7 @@ def derived_values(definition: Definition, ep: Episode, at: datetime) -> dict[st
         else:
             start = clock_start(ep, kind)
             if start is not None:
-                out[name] = int((at - start).total_seconds() // _DAY)
+                out[name] = (at - start).days  # floored, as whole days since the clock
     return out
 
 
@@ -77,6 +74,7 @@ class DecisionInProgress:
         "tasks",
         "_ctx",
         "_open_rules",
+        "_values",
     )
 
     def __init__(
@@ -92,29 +90,16 @@ class DecisionInProgress:
         self.tasks = list(episode.tasks)
         self._ctx: Context | None = None  # valid until facts change or care starts
         self._open_rules: set[str] | None = None  # rules with an open task
+        self._values: dict[str, Any] | None = None  # fact → value, kept up to date by observe
 
     @classmethod
     def start(cls, definition: Definition, episode: Episode, event: Event) -> DecisionInProgress:
-        copy = Episode(
-            id=episode.id,
-            definition_version=episode.definition_version,
-            state=episode.state,
-            opened_at=episode.opened_at,
-            state_entered_at=episode.state_entered_at,
-            care_started_at=episode.care_started_at,
-            facts=episode.facts,
-            timers=episode.timers,
-            tasks=episode.tasks,
-            remembered=episode.remembered,
-            closed_reason=episode.closed_reason,
-            version=episode.version + 1,
-            patient_ref=episode.patient_ref,
-            label=episode.label,
-            audit_hash=episode.audit_hash,
-            links=episode.links,
-            owner=episode.owner,
-            appointment=episode.appointment,
-        )
+        e = episode
+        copy = Episode(  # positional, in field order: a decision's cheapest copy
+            e.id, e.definition_version, e.state, e.opened_at, e.state_entered_at,
+            e.care_started_at, e.facts, e.timers, e.tasks, e.remembered, e.closed_reason,
+            e.version + 1, e.patient_ref, e.label, e.audit_hash, e.links, e.owner, e.appointment,
+        )  # fmt: skip
         return cls(definition, copy, Decision(event, episode, copy), episode.version + 1)
 
     # -- reading ---------------------------------------------------------------------------
@@ -126,8 +111,12 @@ class DecisionInProgress:
 
     def _build_context(self) -> Context:
         ep, at = self.episode, self.decision.event.at
-        derived = derived_values(self.definition, ep, at)
-        return Context(ep.facts, self.event_facts, self.observation_id, derived, ep.state)
+        values = self._values
+        if values is None:
+            values = self._values = {name: fv.value for name, fv in ep.facts.items()}
+        values = dict(values)
+        values.update(derived_values(self.definition, ep, at))
+        return Context.of(values, ep.facts, self.event_facts, self.observation_id, ep.state)
 
     # -- observations ----------------------------------------------------------------------
 
@@ -141,6 +130,8 @@ class DecisionInProgress:
         for name, value in facts.items():
             merged[name] = FactValue(value, obs.id, at)
         ep.facts = merged
+        if self._values is not None:
+            self._values.update(facts)
         self._ctx = None
         dated = self.definition.dated_timers
         newly_known = []
