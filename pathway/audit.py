@@ -194,20 +194,10 @@ def entry_for(
         body.update(extra)
     payload = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     prev = before.audit_hash if before else GENESIS
-    return AuditRecord(
-        episode_id=ep.id,
-        seq=ep.version,
-        event_id=event.event_id,
-        kind=event.kind,
-        actor=event.actor,
-        at=event.at,
-        recorded_at=recorded_at,
-        state_from=body["state_from"],
-        state_to=ep.state,
-        payload=payload,
-        prev_hash=prev,
-        hash=key.chain_hash(prev, payload),
-    )
+    return AuditRecord(  # positional, in field order: one per decision
+        ep.id, ep.version, event.event_id, event.kind, event.actor, event.at, recorded_at,
+        body["state_from"], ep.state, payload, prev, key.chain_hash(prev, payload),
+    )  # fmt: skip
 
 
 def chain_hash(key: AuditKey, prev_hash: str, payload: bytes) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pathway.criteria import Context, Evidence
+from pathway.criteria import Always, Context, Evidence
 from pathway.definition import Definition, Route, Rule
 from pathway.errors import TransitionNotAllowed
 from pathway.model import (
@@ -158,7 +158,7 @@ class DecisionInProgress:
             for rid in sdef.checks:
                 rule = self.definition.rules[rid]
                 if rid not in self.decision.rule_ids and rule.criterion.test(ctx):
-                    self.fire(rule, rule.criterion.explain(ctx))
+                    self.fire(rule, rule.criterion.explain(ctx, True))
         if was_review and self.definition.remembered:
             ep.remembered = {f: ep.fact(f) for f in self.definition.remembered}
         self._resolve_escalations(ctx)
@@ -210,13 +210,13 @@ class DecisionInProgress:
         holding = [rules[r] for r in route.rules if rules[r].criterion.test(ctx)]
         if not holding:
             return False
-        guard = route.when.explain(ctx) if route.when is not None else []
+        guard = route.when.explain(ctx, True) if route.when is not None else []
         for rule in holding:
-            self.fire(rule, rule.criterion.explain(ctx) + guard)
+            self.fire(rule, rule.criterion.explain(ctx, True) + guard)
         for rid in route.also:
             rule = rules[rid]
             if rule.criterion.test(ctx):
-                self.fire(rule, rule.criterion.explain(ctx))
+                self.fire(rule, rule.criterion.explain(ctx, True))
         if route.to is not None:
             self.move(route.to, route.trigger, tuple(r.id for r in holding))
         for tid in route.timers:
@@ -305,11 +305,18 @@ class DecisionInProgress:
                 return  # back in care: care day and its timeline go on
             ep.care_started_at = at
             self._ctx = None
-        ctx = self.context()
+        ctx = None  # built only for a rule with a criterion (most on-entry rules have none)
+        rules = self.definition.rules
         for rid in sdef.on_enter:
-            rule = self.definition.rules[rid]
-            if rule.criterion.test(ctx):
-                self.fire(rule, rule.criterion.explain(ctx))
+            rule = rules[rid]
+            criterion = rule.criterion
+            if type(criterion) is Always:
+                self.fire(rule, [])
+                continue
+            if ctx is None:
+                ctx = self.context()
+            if criterion.test(ctx):
+                self.fire(rule, criterion.explain(ctx, True))
         for tid in sdef.timers:
             self.set_timer(tid)
 
