@@ -380,12 +380,16 @@ def _save(
         notices = _notices(uow, definitions, other) if uow.keeps_notices else ()
         uow.save(Change(other, other_record, Outcome.of(other), notices))
     uow.commit()
-    enrolled = tuple(
-        (o.episode.pathway, link.rule)
-        for o in others
-        if o.episode_before is None
-        for link in o.links_added
-    ) if others else ()
+    enrolled = (
+        tuple(
+            (o.episode.pathway, link.rule)
+            for o in others
+            if o.episode_before is None
+            for link in o.links_added
+        )
+        if others
+        else ()
+    )
     return Applied(outcome, decision, enrolled)
 
 

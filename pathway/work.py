@@ -32,6 +32,7 @@ from pathway.model import (
     Transition,
 )
 
+
 def clock_start(ep: Episode, clock: str) -> datetime | None:
     """When one of the definition's clocks (``CLOCKS``) started for the episode; None for
     care not started yet."""
