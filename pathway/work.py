@@ -150,16 +150,23 @@ class DecisionInProgress:
                 for tid in dated[name]:
                     if self.definition.timers[tid].set_on_known:
                         self.set_timer(tid)
-        ctx = self.context()
-        ended = self.definition.states[ep.state].terminal
+        ctx = self.context()  # as it stands before the review's values are remembered
+        states, rules = self.definition.states, self.definition.rules
+        ended = states[ep.state].terminal
+        fired: set[str] | None = None
         for state in () if ended else visited:  # a transferred episode needs no review task
-            sdef = self.definition.states[state]
-            if sdef.terminal:
+            sdef = states[state]
+            if sdef.terminal or not sdef.checks:
                 continue
             for rid in sdef.checks:
-                rule = self.definition.rules[rid]
-                if rid not in self.decision.rule_ids and rule.criterion.test(ctx):
+                if fired is None:
+                    fired = {f.rule_id for f in self.decision.fired}
+                if rid in fired:
+                    continue
+                rule = rules[rid]
+                if rule.criterion.test(ctx):
                     self.fire(rule, rule.criterion.explain(ctx, True))
+                    fired = None  # fired, unless once-only and fired before
         if was_review and self.definition.remembered:
             ep.remembered = {f: ep.fact(f) for f in self.definition.remembered}
         self._resolve_escalations(ctx)
@@ -256,14 +263,11 @@ class DecisionInProgress:
                 self.tasks.remove(task)
                 self._open_rules.discard(rid)
         self._open_rules.add(rule.id)
-        task = Task(
-            key=f"{rule.id}@{self.version}",
-            rule_id=rule.id,
-            kind=rule.action.kind,
-            text=rule.action.text,
-            created_at=d.event.at,
-            state=state if rule.action.kind == "escalation" else None,
-        )
+        action = rule.action
+        task = Task(  # positional, in field order
+            f"{rule.id}@{self.version}", rule.id, action.kind, action.text, d.event.at, OPEN,
+            state if action.kind == "escalation" else None,
+        )  # fmt: skip
         d.tasks_opened.append(task)
         self.tasks.append(task)
 
