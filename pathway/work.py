@@ -199,23 +199,28 @@ class DecisionInProgress:
             if self._take(route, ctx):
                 visited.append(self.episode.state)
                 return
-        for _ in range(len(self.definition.states)):
-            sdef = self.definition.states[self.episode.state]
-            if sdef.terminal:
+        states, ep = self.definition.states, self.episode
+        for _ in range(len(states)):
+            sdef = states[ep.state]
+            if sdef.terminal or not sdef.routes:
                 return
-            before = self.episode.state
+            before = ep.state
             ctx = self.context()
-            taken = next((r for r in sdef.routes if self._take(r, ctx)), None)
-            if taken is None or taken.to is None or self.episode.state == before:
+            for route in sdef.routes:  # the first that applies decides
+                if self._take(route, ctx):
+                    break
+            else:
                 return
-            visited.append(self.episode.state)
+            if route.to is None or ep.state == before:
+                return
+            visited.append(ep.state)
 
     def _take(self, route: Route, ctx: Context) -> bool:
         """Apply the route if it applies: fire its rules, move, set its timers."""
         if route.when is not None and not route.when.test(ctx):
             return False
         rules = self.definition.rules
-        holding = [rules[r] for r in route.rules if rules[r].criterion.test(ctx)]
+        holding = [rule for rule in map(rules.__getitem__, route.rules) if rule.criterion.test(ctx)]
         if not holding:
             return False
         guard = route.when.explain(ctx, True) if route.when is not None else []
