@@ -80,7 +80,11 @@ def in_process_rate(carepath: str, cohort: Path) -> float:
         "t = time.process_time(); replay_files(paths, d, 1)\n"
         "print(len(paths) / (time.process_time() - t))\n"
     )
-    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    # run from the cohort's directory: ``python -c`` puts the working directory first on
+    # sys.path, and from a checkout it would time that checkout instead of the installation
+    proc = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, cwd=cohort.parent
+    )
     if proc.returncode != 0:
         raise SystemExit(f"in-process replay failed: {proc.stderr[-500:]}")
     return float(proc.stdout.split()[-1])
