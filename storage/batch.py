@@ -44,8 +44,18 @@ class BatchUnitOfWork(SqlUnitOfWork):
     """
 
     def __init__(
-        self, factory: SqlUnitOfWorkFactory, held: tuple[Any, Any], *, deferred: bool = False
+        self,
+        factory: SqlUnitOfWorkFactory,
+        held: tuple[Any, Any],
+        *,
+        deferred: bool = False,
+        trusted: bool = False,
     ) -> None:
+        """``trusted`` (deferred only; ``storage.group``): read nothing per decision that the
+        group's write checks anyway — no outcome lookup (an event id already applied fails the
+        write on its unique key) and no head check of a cached snapshot (the episode write is
+        guarded by the version and audit hash it was decided on). Any such failure fails the
+        group, which is then redone carefully, with every read."""
         super().__init__(
             factory.engine,
             factory.snapshots,
@@ -54,6 +64,8 @@ class BatchUnitOfWork(SqlUnitOfWork):
             audit_key=factory.audit_key,
         )
         self.deferred = deferred
+        self.trusted = trusted and deferred
+        self.probes_found = 0  # outcome lookups that found one, head checks that did not match
         self.written: dict[str, Episode] = {}  # cached once the outer transaction commits
         self._queue: list[ChangeRows] = []
 
@@ -92,13 +104,31 @@ class BatchUnitOfWork(SqlUnitOfWork):
 
     def get_episode(self, episode_id: str) -> Episode:
         held = self.written.get(episode_id)
-        return held if held is not None else super().get_episode(episode_id)
+        if held is not None:
+            return held
+        if self.trusted:
+            cached = self._snapshots.get(episode_id)
+            if cached is not None:
+                return cached  # checked by the write's guard (see __init__)
+        cached = self._snapshots.get(episode_id)
+        episode = super().get_episode(episode_id)
+        if cached is not None and episode is not cached:
+            self.probes_found += 1
+        return episode
 
     def find_outcome(self, event_id: str) -> Outcome | None:
         timer_of = timer_event_episode(event_id)
         if timer_of is not None and (self.deferred or timer_of in self.written):
             return None  # the snapshot says whether this timer is pending (see the class doc)
-        return super().find_outcome(event_id)
+        if self.trusted:
+            for change in self._staged:
+                if change.outcome.event_id == event_id:
+                    return change.outcome
+            return None  # a stored one fails the group's write on its unique key (see __init__)
+        found = super().find_outcome(event_id)
+        if found is not None:
+            self.probes_found += 1
+        return found
 
     def episodes_of_patient(self, patient_ref: str, pathway: str) -> list[Episode]:
         """Those the database holds, and those this batch wrote or queued (deferred: unsent)."""

@@ -126,7 +126,8 @@ VALUES (:id, :definition_version, :pathway, :state, :opened_at, :state_entered_a
     :appointment_status, :appointment_reason, :appointment_deviation)
 
 -- update_episode --
--- The write guarded by the version the decision was made on.
+-- The write guarded by the version the decision was made on, and by its audit hash (the
+-- change's prev_hash): a group that trusted its cached snapshots (storage.group) relies on it.
 UPDATE episodes SET state = :state, state_entered_at = :state_entered_at,
     definition_version = :definition_version, care_started_at = :care_started_at,
     remembered = :remembered, closed_reason = :closed_reason, audit_hash = :audit_hash,
@@ -134,14 +135,14 @@ UPDATE episodes SET state = :state, state_entered_at = :state_entered_at,
     owner = :owner, appointment_window = :appointment_window, appointment_on = :appointment_on,
     appointment_status = :appointment_status, appointment_reason = :appointment_reason,
     appointment_deviation = :appointment_deviation
-WHERE id = :id AND version = :expected_version
+WHERE id = :id AND version = :expected_version AND audit_hash = :prev_hash
 
 -- update_episode_in_place --
 -- The same without the worklist index's columns: on SQLite, naming an indexed column in SET
 -- rewrites its index entry even when the value is unchanged (one more page per commit).
 UPDATE episodes SET remembered = :remembered, closed_reason = :closed_reason,
     audit_hash = :audit_hash, version = :version, facts = :facts, links = :links
-WHERE id = :id AND version = :expected_version
+WHERE id = :id AND version = :expected_version AND audit_hash = :prev_hash
 
 -- insert_observation --
 INSERT INTO observations (id, episode_id, seq, facts, at, recorded_at, actor, source)
