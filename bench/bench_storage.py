@@ -45,6 +45,7 @@ from storage.database import SQLITE_PRAGMAS
 from storage.group import run_grouped
 from storage.postgres_cluster import postgres_available, postgres_server
 from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
+from storage.wal import WalCheckpointer
 
 DEFS = DefinitionRegistry(load_definition())
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
@@ -174,10 +175,13 @@ def _sqlite(path: Path) -> sqlite3.Connection:
 
 
 def sqlite_ceiling(path: Path, n: int) -> float:
+    """The raw driver with carepath's settings: its pragmas, and its WAL checkpoints in a
+    thread (``storage.wal``), as a unit-of-work factory runs them."""
     db = _sqlite(path)
     db.execute("CREATE TABLE a (id TEXT PRIMARY KEY, version INTEGER, payload TEXT)")
     db.execute("CREATE TABLE b (id INTEGER PRIMARY KEY, a_id TEXT REFERENCES a, payload TEXT)")
     db.execute("INSERT INTO a VALUES ('x', 0, '')")
+    checkpointer = WalCheckpointer(path).start()
     start = time.perf_counter()
     for i in range(n):
         db.execute("BEGIN")
@@ -185,6 +189,7 @@ def sqlite_ceiling(path: Path, n: int) -> float:
         db.execute("INSERT INTO b (a_id, payload) VALUES ('x', ?)", (PAYLOAD,))
         db.execute("COMMIT")
     rate = n / (time.perf_counter() - start)
+    checkpointer.stop()
     db.close()
     return rate
 

@@ -27,6 +27,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from storage.file_modes import secure_companions, secure_sqlite_files
+from storage.wal import WAL_AUTOCHECKPOINT_PAGES
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -35,6 +36,9 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys = ON",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA cache_size = -65536",  # 64 MiB: the id indexes are written at random places
+    # checkpoints run in a thread (storage.wal); a writer does one itself only past this
+    f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}",
+    "PRAGMA journal_size_limit = 67108864",  # 64 MiB: the WAL file is cut back to this
 )
 MIGRATION_LOCK = 7_420_001  # pg_advisory_xact_lock key: one migrating process at a time
 
