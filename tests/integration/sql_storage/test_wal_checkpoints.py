@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
@@ -43,13 +42,8 @@ def test_dispose_stops_the_thread_and_leaves_everything_in_the_file(tmp_path: Pa
     factory = uow_factory(f"sqlite:///{tmp_path / 'c.db'}")
     in_care(factory, "ep-1")
     factory.dispose()
-    assert not [
-        t
-        for t in threading.enumerate()
-        if t.name == "sqlite-wal-checkpoint"
-        and t.is_alive()
-        and getattr(t, "_args", (None,))[0] == tmp_path / "c.db"
-    ]
+    assert factory.checkpointer is not None
+    assert not factory.checkpointer._thread.is_alive()
     shutil.copy(tmp_path / "c.db", tmp_path / "copy.db")  # the file alone, no -wal
     copy = sqlite3.connect(tmp_path / "copy.db")
     assert copy.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 2
