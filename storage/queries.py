@@ -36,7 +36,6 @@ UPDATE_TIMER_STATUS = QUERIES["update_timer_status"]
 INSERT_TASK = QUERIES["insert_task"]
 UPDATE_TASK_STATUS = QUERIES["update_task_status"]
 INSERT_AUDIT = QUERIES["insert_audit"]
-INSERT_OUTCOME = QUERIES["insert_outcome"]
 
 # PostgreSQL: a whole change as one statement of data-modifying CTEs. ``ep`` is the guarded
 # episode write; every other part reads ``FROM ep``, so it writes nothing when the version
@@ -95,7 +94,6 @@ class Queries:
     insert_task: str
     update_task_status: str
     insert_audit: str
-    insert_outcome: str
 
     @classmethod
     def sqlite(cls) -> Queries:
@@ -136,7 +134,6 @@ def _common(agg: str, arr: str, collate: str) -> dict[str, str]:
         "insert_task": INSERT_TASK,
         "update_task_status": UPDATE_TASK_STATUS,
         "insert_audit": INSERT_AUDIT,
-        "insert_outcome": INSERT_OUTCOME,
     }
 
 

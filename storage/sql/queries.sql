@@ -8,8 +8,10 @@
 
 
 -- find_outcome --
--- The stored outcome of an event id (idempotency), with who sent its key and the request's hash.
-SELECT outcome, caller, idempotency_key, request_hash FROM outcomes WHERE event_id = :event_id
+-- The stored outcome of an event id (idempotency), with who sent its key and the request's hash:
+-- on the event's audit entry (migration 0012), one probe of ix_audit_log_event_id.
+SELECT outcome, caller, idempotency_key, request_hash FROM audit_log
+WHERE event_id = :event_id AND outcome IS NOT NULL
 
 -- episode_head --
 -- An episode's version and audit hash: is the cached snapshot still true?
@@ -167,14 +169,13 @@ UPDATE tasks SET status = :status, note = :note, updated_at = :updated_at
 WHERE episode_id = :episode_id AND key = :key
 
 -- insert_audit --
+-- The audit entry with its command's outcome (migration 0012: no outcomes table).
 INSERT INTO audit_log (episode_id, seq, event_id, kind, actor, at, recorded_at, state_from,
-    state_to, definition_version, payload, prev_hash, hash)
+    state_to, definition_version, payload, prev_hash, hash, outcome, caller, idempotency_key,
+    request_hash)
 VALUES (:id, :version, :event_id, :kind, :actor, :at, :recorded_at, :state_from, :state_to,
-    :definition_version, :payload, :prev_hash, :hash)
-
--- insert_outcome --
-INSERT INTO outcomes (event_id, episode_id, outcome, caller, idempotency_key, request_hash)
-VALUES (:event_id, :id, :outcome, :caller, :idempotency_key, :request_hash)
+    :definition_version, :payload, :prev_hash, :hash, :outcome, :caller, :idempotency_key,
+    :request_hash)
 
 -- pg_save_observation --
 -- PostgreSQL: one part of a change written as one statement, a CTE reading FROM ep
@@ -243,13 +244,11 @@ VALUES (:event_id, :id, :outcome, :caller, :idempotency_key, :request_hash)
 -- PostgreSQL: the last parts of the one-statement change, and its result (1: applied).
 audit AS (
     INSERT INTO audit_log (episode_id, seq, event_id, kind, actor, at, recorded_at, state_from,
-                           state_to, definition_version, payload, prev_hash, hash)
+                           state_to, definition_version, payload, prev_hash, hash, outcome,
+                           caller, idempotency_key, request_hash)
     SELECT ep.id, :version, :event_id, :kind, :actor, :at, :recorded_at, :state_from,
-           :state_to, :definition_version, :payload, :prev_hash, :hash
-    FROM ep),
-outcome AS (
-    INSERT INTO outcomes (event_id, episode_id, outcome, caller, idempotency_key, request_hash)
-    SELECT :event_id, ep.id, CAST(:outcome AS json), :caller, :idempotency_key, :request_hash
+           :state_to, :definition_version, :payload, :prev_hash, :hash,
+           CAST(:outcome AS json), :caller, :idempotency_key, :request_hash
     FROM ep)
 SELECT count(*) FROM ep
 
