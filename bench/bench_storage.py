@@ -3,7 +3,7 @@
 A persisted decision is one ``usecases.observe`` call (a pain score on an episode in
 conservative_care: rules are evaluated, nothing transitions) through a fresh ``SqlUnitOfWork``:
 idempotency lookup, episode read, engine, audit entry, and the write of episode row,
-observation, audit entry and outcome in one transaction.
+observation and audit entry (with its outcome, migration 0012) in one transaction.
 
 Two references, measured in the same run on the same kind of database and connection settings:
 - ceiling: the driver alone doing the smallest write transaction, update one row and insert one
@@ -11,7 +11,7 @@ Two references, measured in the same run on the same kind of database and connec
 - SQL floor: the driver alone replaying exactly the statements SqlUnitOfWork sent during the
   run, on a copy of the database as it was before the run. ``decisions/s`` can never beat it;
   the gap between them is our Python (engine included), the gap to the ceiling is the SQL a
-  decision needs (four rows in four tables, two lookups, and the WAL/commit work they cost).
+  decision needs (three rows in three tables, two lookups, and the WAL/commit work they cost).
 Targets: ≥ 25 % of the ceiling on SQLite, ≥ 50 % on PostgreSQL. Each is printed twice: one
 decision per transaction (an interactive command), and group-committed (``storage.group``,
 GROUP decisions per transaction, a savepoint-equivalent all-or-nothing per decision), as a
