@@ -49,7 +49,6 @@ from storage.database import SQLITE_PRAGMAS
 from storage.group import run_grouped
 from storage.postgres_cluster import postgres_available, postgres_server
 from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
-from storage.wal import WalCheckpointer
 
 DEFS = DefinitionRegistry(load_definition())
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
@@ -211,16 +210,14 @@ def _sqlite(path: Path) -> sqlite3.Connection:
 
 
 class SqliteCeiling:
-    """The raw driver with carepath's settings: its pragmas, and its WAL checkpoints in a
-    thread (``storage.wal``), as a unit-of-work factory runs them. ``run(k)``: the time of
-    ``k`` transactions, each updating one row and inserting one."""
+    """The raw driver with carepath's settings (its pragmas: WAL, synchronous, checkpoints).
+    ``run(k)``: the time of ``k`` transactions, each updating one row and inserting one."""
 
     def __init__(self, path: Path) -> None:
         self.db = db = _sqlite(path)
         db.execute("CREATE TABLE a (id TEXT PRIMARY KEY, version INTEGER, payload TEXT)")
         db.execute("CREATE TABLE b (id INTEGER PRIMARY KEY, a_id TEXT REFERENCES a, payload TEXT)")
         db.execute("INSERT INTO a VALUES ('x', 0, '')")
-        self.checkpointer = WalCheckpointer(path).start()
         self.done = 0
 
     def run(self, k: int) -> float:
@@ -235,7 +232,6 @@ class SqliteCeiling:
         return time.perf_counter() - start
 
     def close(self) -> None:
-        self.checkpointer.stop()
         self.db.close()
 
 

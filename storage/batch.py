@@ -106,11 +106,9 @@ class BatchUnitOfWork(SqlUnitOfWork):
         held = self.written.get(episode_id)
         if held is not None:
             return held
-        if self.trusted:
-            cached = self._snapshots.get(episode_id)
-            if cached is not None:
-                return cached  # checked by the write's guard (see __init__)
         cached = self._snapshots.get(episode_id)
+        if self.trusted and cached is not None:
+            return cached  # checked by the write's guard (see __init__)
         episode = super().get_episode(episode_id)
         if cached is not None and episode is not cached:
             self.probes_found += 1

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Self
 
 from sqlalchemy.engine import Engine
@@ -34,7 +33,7 @@ from pathway.errors import EpisodeNotFound
 from pathway.model import PENDING, Episode, Observation
 from pathway.unit_of_work import Change, DueTimer, Outcome
 from storage.backends import Backend, backend_for
-from storage.database import create_engine_for, ensure_schema, is_memory
+from storage.database import create_engine_for, ensure_schema
 from storage.reads import (
     audit_from_row,
     episode_from_row,
@@ -42,7 +41,6 @@ from storage.reads import (
     outcome_from_json,
     timer_from_row,
 )
-from storage.wal import WalCheckpointer
 from storage.writes import change_rows
 
 
@@ -276,7 +274,6 @@ class SqlUnitOfWorkFactory:
         self.audit_key = audit_key or process_key()
         self.snapshots = SnapshotCache()
         self.connections = ReadyConnections(engine)
-        self.checkpointer = _checkpointer(engine, self)
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(
@@ -284,18 +281,8 @@ class SqlUnitOfWorkFactory:
         )
 
     def dispose(self) -> None:
-        if self.checkpointer is not None:  # first: the last connection to close checkpoints
-            self.checkpointer.stop()
         self.connections.close()
         self.engine.dispose()
-
-
-def _checkpointer(engine: Engine, owner: object) -> WalCheckpointer | None:
-    """A SQLite file's WAL checkpoints in a thread of their own (``storage.wal``)."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or is_memory(url):
-        return None
-    return WalCheckpointer(Path(str(url.database))).start(owner)
 
 
 def uow_factory(url: str, audit_key: AuditKey | None = None) -> SqlUnitOfWorkFactory:

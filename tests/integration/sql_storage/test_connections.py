@@ -64,3 +64,19 @@ def test_a_write_failing_halfway_writes_nothing_and_leaves_the_connection_clean(
     )
     assert applied.outcome.version == 3
     make_uow.dispose()
+
+
+def test_a_sqlite_connection_checkpoints_its_wal_only_past_the_measured_size(
+    tmp_path: Path,
+) -> None:
+    from storage.database import WAL_AUTOCHECKPOINT_PAGES
+
+    make_uow = uow_factory(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with make_uow() as uow:
+            db = uow.connection()
+            assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 8_000
+            limit = db.execute("PRAGMA journal_size_limit").fetchone()[0]
+        assert WAL_AUTOCHECKPOINT_PAGES == 8_000 and limit == 8_000 * 4096
+    finally:
+        make_uow.dispose()
