@@ -124,11 +124,18 @@ def interleaved(
     ``n / rounds`` each, so that the machine's load drifts over all of them alike."""
     k = max(1, n // rounds)
     totals = [0.0] * (1 + len(modes))
+    cpu = [0.0] * (1 + len(modes))
     for r in range(rounds):
-        totals[0] += ceiling(k)
-        for m, mode in enumerate(modes, start=1):
-            totals[m] += mode(k, r * k)
+        for m, run in enumerate((lambda k, _: ceiling(k), *modes)):
+            started = time.process_time()
+            totals[m] += run(k, r * k)
+            cpu[m] += time.process_time() - started
+    CPU_SECONDS[:] = cpu
     return tuple(k * rounds / t for t in totals)
+
+
+CPU_SECONDS: list[float] = []  # the last ``interleaved`` run's process CPU time per part
+CPU_RATIOS: dict[str, tuple[float, float]] = {}  # SQLite: one per tx, grouped (CPU time)
 
 
 class _Recording:
@@ -198,6 +205,8 @@ def bench_sqlite(
     )
     ceiling.close()
     factory.dispose()
+    base, one, group = CPU_SECONDS  # all in this process: its CPU time, whatever the load
+    CPU_RATIOS["SQLite"] = (base / one, base / group)
     return rate, floor, top, grouped
 
 
@@ -358,6 +367,11 @@ def main() -> None:
         print(
             f"{name}: the engine alone is {memory / ceiling:.0%} of the ceiling — the best ratio"
             " any storage could reach (a decision costs at least its engine work)"
+        )
+    for name, (one, group) in CPU_RATIOS.items():
+        print(
+            f"{name} in CPU time (this process's, which other processes' load disturbs less): "
+            f"one per tx {one:.0%}, {GROUP} per tx {group:.0%} of the ceiling's"
         )
     if reason is not None:
         print(f"PostgreSQL skipped: {reason}")
