@@ -121,3 +121,23 @@ def test_a_cached_snapshot_with_the_stored_version_but_another_hash_is_not_trust
         entry = uow.audit_records("ep-a")[-1]
     assert entry.event_id == results[0].outcome.event_id
     assert entry.prev_hash == "another"  # decided on the stored row, not on the cached one
+
+
+def test_the_collector_pauses_during_a_chunk_and_is_left_as_it_was(factory) -> None:
+    import gc
+
+    seen: list[bool] = []
+
+    def decide(uow: Any, n: int) -> Any:
+        seen.append(gc.isenabled())
+        return observe(uow, n)
+
+    assert gc.isenabled()
+    run_grouped(factory, range(3), decide, size=2)
+    assert seen == [False] * 3 and gc.isenabled()
+    gc.disable()
+    try:
+        run_grouped(factory, range(3, 5), decide, size=2)
+        assert not gc.isenabled()  # the caller's choice is kept
+    finally:
+        gc.enable()
