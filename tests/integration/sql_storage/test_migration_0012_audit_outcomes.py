@@ -41,6 +41,15 @@ def some_decisions(url: str) -> None:
         factory.dispose()
 
 
+def assert_append_only(url: str) -> None:
+    engine = create_engine_for(url)
+    try:
+        with pytest.raises(Exception, match="append-only"), engine.begin() as db:
+            db.execute(text("UPDATE audit_log SET caller = 'someone else'"))
+    finally:
+        engine.dispose()
+
+
 OUTCOMES_AT_HEAD = (
     "SELECT event_id, outcome, caller, idempotency_key, request_hash, episode_id "
     "FROM audit_log WHERE outcome IS NOT NULL"
@@ -72,6 +81,7 @@ def test_0012_moves_outcomes_onto_audit_entries_and_back_exactly(database_owner_
     upgrade(url)
     assert schema_of(url) == head
     assert rows(url, OUTCOMES_AT_HEAD) == outcomes
+    assert_append_only(url)  # the triggers lifted for the copy are back
     factory = uow_factory(url)  # and the repeat still answers its first outcome
     try:
         event = Observe("key-1", day(1), "t", {"pain_score": 3})
