@@ -54,8 +54,9 @@ class BatchUnitOfWork(SqlUnitOfWork):
         """``trusted`` (deferred only; ``storage.group``): read nothing per decision that the
         group's write checks anyway — no outcome lookup (an event id already applied fails the
         write on its unique key) and no head check of a cached snapshot (the episode write is
-        guarded by the version and audit hash it was decided on). Any such failure fails the
-        group, which is then redone carefully, with every read."""
+        guarded by the version and audit hash it was decided on; a snapshot the group only read
+        is checked at ``flush``, all in one statement). Any such failure fails the group, which
+        is then redone carefully, with every read."""
         super().__init__(
             factory.engine,
             factory.snapshots,
@@ -66,6 +67,7 @@ class BatchUnitOfWork(SqlUnitOfWork):
         self.deferred = deferred
         self.trusted = trusted and deferred
         self.probes_found = 0  # outcome lookups that found one, head checks that did not match
+        self._unchecked: dict[str, Episode] = {}  # trusted snapshots, checked at flush
         self.written: dict[str, Episode] = {}  # cached once the outer transaction commits
         self._queue: list[ChangeRows] = []
 
@@ -97,10 +99,25 @@ class BatchUnitOfWork(SqlUnitOfWork):
         """Write the queued changes in a handful of statements (``storage.group_writes``);
         BatchFailed if any did not apply."""
         queue, self._queue = self._queue, []
+        self._check_unwritten({r.episode_id for r in queue})
         try:
             write_group(self.backend, self.connection(), queue)
         except GroupFailed as exc:
             raise BatchFailed(str(exc)) from exc
+
+    def _check_unwritten(self, written: set[str]) -> None:
+        """A trusted group's cached snapshots that no write of it guards (an episode a decision
+        only read: a linked one, say) are checked in one statement; BatchFailed if one moved."""
+        unchecked, self._unchecked = self._unchecked, {}
+        read = {i: e for i, e in unchecked.items() if i not in written}
+        if not read:
+            return
+        ids: Any = to_json(list(read)) if self.backend.queries is SQLITE else list(read)
+        rows = self.connection().execute(self.backend.queries.episode_heads, {"ids": ids})
+        heads = {row[0]: (row[1], row[2]) for row in rows.fetchall()}
+        for episode_id, episode in read.items():
+            if heads.get(episode_id) != (episode.version, episode.audit_hash):
+                raise BatchFailed(f"episode {episode_id} moved under the batch (read, not written)")
 
     def get_episode(self, episode_id: str) -> Episode:
         held = self.written.get(episode_id)
@@ -108,7 +125,8 @@ class BatchUnitOfWork(SqlUnitOfWork):
             return held
         cached = self._snapshots.get(episode_id)
         if self.trusted and cached is not None:
-            return cached  # checked by the write's guard (see __init__)
+            self._unchecked[episode_id] = cached  # checked at flush (see there)
+            return cached
         episode = super().get_episode(episode_id)
         if cached is not None and episode is not cached:
             self.probes_found += 1

@@ -20,6 +20,7 @@ from storage.sql import QUERIES, pyformat
 
 FIND_OUTCOME = QUERIES["find_outcome"]
 EPISODE_HEAD = QUERIES["episode_head"]
+EPISODE_HEADS = QUERIES["episode_heads"]
 EPISODE_IDS = QUERIES["episode_ids"]
 EPISODES_OF_PATIENT = QUERIES["episodes_of_patient"]
 OBSERVATIONS = QUERIES["observations"]
@@ -76,6 +77,7 @@ class Queries:
 
     find_outcome: str
     episode_head: str
+    episode_heads: str  # many at once (:ids: an array; SQLite: JSON)
     episode_version: str
     episode_snapshot: str
     episode_snapshots: str  # many episodes in one round trip (:ids: an array; SQLite: JSON)
@@ -101,11 +103,15 @@ class Queries:
         common["episode_snapshots"] = common["episode_snapshots"].replace(
             "= ANY(:ids)", "IN (SELECT value FROM json_each(:ids))"
         )
+        common["episode_heads"] = EPISODE_HEADS.replace(
+            "{ids}", "IN (SELECT value FROM json_each(:ids))"
+        )
         return cls(**common)
 
     @classmethod
     def postgresql(cls) -> Queries:
         common = _common("json_agg", "json_build_array", 'COLLATE "C"')
+        common["episode_heads"] = EPISODE_HEADS.replace("{ids}", "= ANY(:ids)")
         return cls(**{name: pyformat(sql) for name, sql in common.items()})
 
 

@@ -17,6 +17,11 @@ WHERE event_id = :event_id AND outcome IS NOT NULL
 -- An episode's version and audit hash: is the cached snapshot still true?
 SELECT version, audit_hash FROM episodes WHERE id = :id
 
+-- episode_heads --
+-- Many episodes' versions and audit hashes in one statement: a trusted group (storage.group)
+-- checks the cached snapshots it read but did not write. {ids}: the dialect's list of ids.
+SELECT id, version, audit_hash FROM episodes WHERE id {ids}
+
 -- episode_version --
 SELECT version FROM episodes WHERE id = :id
 

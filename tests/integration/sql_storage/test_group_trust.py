@@ -141,3 +141,22 @@ def test_the_collector_pauses_during_a_chunk_and_is_left_as_it_was(factory) -> N
         assert not gc.isenabled()  # the caller's choice is kept
     finally:
         gc.enable()
+
+
+def test_a_cached_snapshot_a_decision_only_read_is_checked_before_the_group_commits(
+    factory, database_url
+) -> None:
+    run_grouped(factory, range(2), lambda uow, n: observe(uow, n), size=2)  # both cached
+    other = uow_factory(database_url)
+    try:
+        observe(other(), 3)  # ep-b moves under the first factory's cache
+        moved_to = check_stored_episode(other(), "ep-b").version
+    finally:
+        other.dispose()
+
+    def decide(uow: Any, n: int) -> Any:
+        seen = uow.get_episode("ep-b").version  # read, never written by this group
+        observe(uow, 0)  # ep-a
+        return seen
+
+    assert run_grouped(factory, [0], decide, size=1) == [moved_to]
