@@ -20,7 +20,6 @@ event.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +32,7 @@ from pathway.engine import open_episode as _open
 from pathway.enrolment import ENROL_EVENT_PREFIX, close_enrolled, enrol
 from pathway.errors import InvalidRequest
 from pathway.idempotency import Keyed, check_replay, keyed, stamp, with_scoped_id
+from pathway.ids import time_ordered_id
 from pathway.model import (
     Booking,
     Close,
@@ -196,7 +196,7 @@ def _open_event(
             return Applied(_repeated(prior), None)
         _check_not_future(event, now)
         definition = definitions.current_for(event.pathway)
-        decision = _open(definition, event, episode_id or uuid.uuid4().hex, now)
+        decision = _open(definition, event, episode_id or time_ordered_id(now), now)
         return _save(uow, definitions, decision, now, request)
 
 

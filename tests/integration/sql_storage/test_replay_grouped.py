@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -55,9 +54,7 @@ def counted_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     """The use cases draw event and episode ids from a counter (restarted on each call)."""
     counter = itertools.count()
     monkeypatch.setattr(usecases, "new_event_id", lambda: f"event-{next(counter)}")
-    monkeypatch.setattr(
-        usecases, "uuid", SimpleNamespace(uuid4=lambda: SimpleNamespace(hex=f"ep-{next(counter)}"))
-    )
+    monkeypatch.setattr(usecases, "time_ordered_id", lambda now: f"ep-{next(counter)}")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
