@@ -51,6 +51,8 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 length = int(self.headers.get("content-length", 0))
                 body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-body: nothing was delivered
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 receiver.arrived.set()
                 ok = receiver.verify(body, headers)
