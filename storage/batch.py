@@ -17,6 +17,7 @@ from typing import Any
 from pathway.model import Episode
 from pathway.unit_of_work import DueTimer, Outcome
 from pathway.usecases import timer_event_episode
+from storage.batch_arrays import write_group_arrays
 from storage.columns import to_json
 from storage.group_writes import GroupFailed, write_group
 from storage.queries import SQLITE
@@ -82,11 +83,13 @@ class BatchUnitOfWork(SqlUnitOfWork):
             self.written[episode.id] = episode
 
     def flush(self) -> None:
-        """Write the queued changes in a handful of statements (``storage.group_writes``);
-        BatchFailed if any did not apply."""
+        """Write the queued changes in a handful of statements (PostgreSQL: one per row kind
+        over arrays, ``storage.batch_arrays``; SQLite: ``storage.group_writes``); BatchFailed
+        if any did not apply."""
         queue, self._queue = self._queue, []
+        write = write_group_arrays if self.backend.dialect == "postgresql" else write_group
         try:
-            write_group(self.backend, self.connection(), queue)
+            write(self.backend, self.connection(), queue)
         except GroupFailed as exc:
             raise BatchFailed(str(exc)) from exc
 
