@@ -1,0 +1,115 @@
+"""A timer batch written on PostgreSQL over arrays (storage.batch_arrays): the rows it writes
+read back as the snapshots the batch decided, and each way a group can go wrong (an episode
+moved under it, an event id already applied) fails the whole group, which is redone carefully."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from pathway.usecases import DefinitionRegistry
+from scheduler.worker import TimerWorker
+from storage import batch
+from storage.batch_arrays import GroupFailed, last_status, write_group_arrays
+from storage.unit_of_work import uow_factory
+from tests.support.timer_cohort import (
+    EXTRA,
+    NOW,
+    assert_each_timer_fired_once_in_order,
+    busy_definition,
+    open_idle_episodes,
+    timer_firings,
+)
+
+DEFS = DefinitionRegistry(busy_definition())
+REDONE = "redone carefully"
+
+
+@pytest.fixture
+def pg_url(fresh_postgres_url: str) -> str:
+    return fresh_postgres_url
+
+
+def test_rows_written_over_arrays_read_back_as_the_snapshots_the_batch_decided(pg_url) -> None:
+    factory = uow_factory(pg_url)
+    ids = open_idle_episodes(factory, DEFS, 7)
+    assert TimerWorker(factory, DEFS, batch=3).sweep(NOW) == 7 * (EXTRA + 1)
+    decided = {i: factory.snapshots.get(i) for i in ids}
+    factory.dispose()
+    fresh = uow_factory(pg_url)  # an empty snapshot cache: every episode read from its rows
+    with fresh() as uow:
+        for episode_id in ids:
+            assert decided[episode_id] is not None
+            assert uow.get_episode(episode_id) == decided[episode_id]
+    assert_each_timer_fired_once_in_order(timer_firings(fresh, ids), EXTRA + 1)
+    fresh.dispose()
+
+
+def _sabotaged(monkeypatch: pytest.MonkeyPatch, sabotage) -> list[Exception]:  # noqa: ANN001
+    """Run ``sabotage(db, queue)`` before the first array write only; collect what it raised."""
+    raised: list[Exception] = []
+
+    def write(backend, db, queue):  # noqa: ANN001, ANN202
+        if not raised:
+            sabotage(db, queue)
+        try:
+            write_group_arrays(backend, db, queue)
+        except GroupFailed as exc:
+            raised.append(exc)
+            raise
+
+    monkeypatch.setattr(batch, "write_group_arrays", write)
+    return raised
+
+
+def test_an_episode_moved_under_the_batch_fails_the_group_and_the_redo_fires_once(
+    pg_url, caplog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    factory = uow_factory(pg_url)
+    ids = open_idle_episodes(factory, DEFS, 3)
+
+    def move(db, queue):  # noqa: ANN001, ANN202 - another writer's version, in its place
+        db.execute("UPDATE episodes SET version = version + 1 WHERE id = %s", (ids[1],))
+
+    raised = _sabotaged(monkeypatch, move)
+    with caplog.at_level(logging.INFO, "carepath.scheduler"):
+        assert TimerWorker(factory, DEFS).sweep(NOW) == 3 * (EXTRA + 1)
+    assert raised and "moved under the batch" in str(raised[0])
+    assert REDONE in caplog.text
+    assert_each_timer_fired_once_in_order(timer_firings(factory, ids), EXTRA + 1)
+    factory.dispose()
+
+
+def test_an_event_id_already_applied_fails_the_group_and_the_redo_fires_once(
+    pg_url, caplog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    factory = uow_factory(pg_url)
+    ids = open_idle_episodes(factory, DEFS, 3)
+
+    def apply_first(db, queue):  # noqa: ANN001, ANN202
+        first = queue[0].params
+        db.execute(
+            "INSERT INTO outcomes (event_id, episode_id, outcome) VALUES (%s, %s, '{}')",
+            (first["event_id"], first["id"]),
+        )
+
+    raised = _sabotaged(monkeypatch, apply_first)
+    with caplog.at_level(logging.INFO, "carepath.scheduler"):
+        assert TimerWorker(factory, DEFS).sweep(NOW) == 3 * (EXTRA + 1)
+    assert raised and "UniqueViolation" in str(raised[0])
+    assert REDONE in caplog.text
+    assert_each_timer_fired_once_in_order(timer_firings(factory, ids), EXTRA + 1)
+    factory.dispose()
+
+
+def test_a_timer_that_changed_twice_in_a_batch_is_updated_once_with_its_last_status() -> None:
+    rows = [
+        {"episode_id": "e1", "key": "a", "status": "fired"},
+        {"episode_id": "e2", "key": "a", "status": "fired"},
+        {"episode_id": "e1", "key": "a", "status": "cancelled"},
+    ]
+    assert last_status(rows) == [
+        {"episode_id": "e1", "key": "a", "status": "cancelled"},
+        {"episode_id": "e2", "key": "a", "status": "fired"},
+    ]
