@@ -112,6 +112,9 @@ def main() -> None:
     parser.add_argument("--timers", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[], help="e.g. 25,50,200"
+    )
     parser.add_argument("--plain", action="store_true", help="no profiled run")
     parser.add_argument("--split", action="store_true", help="wall-time split, no cProfile")
     args = parser.parse_args()
@@ -121,6 +124,11 @@ def main() -> None:
         factory = uow_factory(template)
         open_idle_episodes(factory, DEFS, episodes)
         factory.dispose()
+        for size in args.sizes:
+            fired, wall = run_once(fresh_db(url, "prof_s", "prof_sched_template"), size, None)
+            print(
+                f"batch {size:>4}: {fired / wall:,.0f} timers/s ({wall / fired * 1e6:.0f} µs each)"
+            )
         fired, wall = run_once(fresh_db(url, "prof_a", "prof_sched_template"), args.batch, None)
         print(
             f"plain: {fired} timers in {wall:.2f} s = {fired / wall:,.0f}/s, "

@@ -71,6 +71,10 @@ class BatchUnitOfWork(SqlUnitOfWork):
     def commit(self) -> None:
         backend, db = self.backend, self.connection()
         staged = self.take_staged()
+        subscribed = backend.subscribed
+        if subscribed is not None and any(c.notices for c in staged) and not subscribed.check(db):
+            for change in staged:  # nobody subscribed: no outbox rows, so no payload to build
+                change.notices = ()
         rows = [change_rows(change, backend.time) for change in staged]
         if self.deferred:
             self._queue.extend(rows)

@@ -113,3 +113,22 @@ def test_a_timer_that_changed_twice_in_a_batch_is_updated_once_with_its_last_sta
         {"episode_id": "e1", "key": "a", "status": "cancelled"},
         {"episode_id": "e2", "key": "a", "status": "fired"},
     ]
+
+
+def test_a_batch_nobody_subscribed_to_builds_no_webhook_payload(
+    pg_url, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Escalations raise notices; with no subscription no outbox row is written, so their
+    payloads (a canonical JSON document each) are not even built."""
+    from pathway.notifications import Notice
+
+    factory = uow_factory(pg_url)
+    ids = open_idle_episodes(factory, DEFS, 2)
+
+    def refuse(self):  # noqa: ANN001, ANN202
+        raise AssertionError("payload built for nobody")
+
+    monkeypatch.setattr(Notice, "payload", refuse)
+    assert TimerWorker(factory, DEFS).sweep(NOW) == 2 * (EXTRA + 1)
+    assert_each_timer_fired_once_in_order(timer_firings(factory, ids), EXTRA + 1)
+    factory.dispose()
