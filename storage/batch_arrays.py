@@ -1,10 +1,12 @@
-"""A deferred timer batch written on PostgreSQL in one statement per row kind, with arrays.
+"""A deferred timer batch written on PostgreSQL in one statement per row kind.
 
 ``storage.group_writes`` sends one ``executemany`` per statement kind: one round trip, but the
 server still runs the statement once per row (a thousand firings: a thousand executions each of
 the timer update, the audit insert and the outcome insert, plus psycopg's per-row parameter
-handling). Here each kind is *one* execution over ``unnest`` of column arrays, which costs the
-server and the client a fraction of that (measured with ``bench/profile_scheduler.py``).
+handling in Python). Here each kind is *one* statement: the bulk inserts (tasks, audit
+entries, outcomes) a ``COPY`` whose rows psycopg formats in C, the updates and the rarer
+inserts an ``unnest`` of column arrays sent in binary (text arrays would be quoted in Python,
+slower than the rows themselves). Measured with ``bench/profile_scheduler.py``.
 
 Same rows, same order, same guarantees as ``write_group``:
 
@@ -24,6 +26,7 @@ through the per-row statements of ``storage.group_writes`` and ``storage.outbox`
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 from storage.backends import Backend
@@ -39,11 +42,10 @@ _Q = {
         "insert_observations",
         "insert_timers",
         "timer_status",
-        "insert_tasks",
         "task_status",
-        "insert_audit_and_outcomes",
     )
 }
+_COPY = {name: QUERIES[f"batch_copy_{name}@postgresql"] for name in ("tasks", "audit", "outcomes")}
 
 EPISODE_COLUMNS = (
     "id",
@@ -102,7 +104,7 @@ TASK_COLUMNS = (
     "position",
 )
 TASK_STATUS_COLUMNS = ("episode_id", "key", "status", "note", "updated_at")
-AUDIT_COLUMNS = (
+AUDIT_COLUMNS = (  # named as in the change's parameters (id: the episode's, version: its seq)
     "id",
     "version",
     "event_id",
@@ -116,11 +118,8 @@ AUDIT_COLUMNS = (
     "payload",
     "prev_hash",
     "hash",
-    "outcome",
-    "caller",
-    "idempotency_key",
-    "request_hash",
 )
+OUTCOME_COLUMNS = ("event_id", "id", "outcome", "caller", "idempotency_key", "request_hash")
 
 
 def columns(rows: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, list[Any]]:
@@ -176,10 +175,11 @@ def write_group_arrays(backend: Backend, db: Any, queue: list[ChangeRows]) -> No
         _array(db, "insert_timers", [t for r in queue for t in r.new_timers], TIMER_COLUMNS)
         status = last_status([t for r in queue for t in r.timer_status])
         _array(db, "timer_status", status, TIMER_STATUS_COLUMNS)
-        _array(db, "insert_tasks", [k for r in queue for k in r.new_tasks], TASK_COLUMNS)
+        _copy(db, "tasks", [k for r in queue for k in r.new_tasks], TASK_COLUMNS)
         status = last_status([k for r in queue for k in r.task_status])
         _array(db, "task_status", status, TASK_STATUS_COLUMNS)
-        _array(db, "insert_audit_and_outcomes", params, AUDIT_COLUMNS)
+        _copy(db, "audit", params, AUDIT_COLUMNS)
+        _copy(db, "outcomes", params, OUTCOME_COLUMNS)
         notices = [n for r in queue for n in r.notices]
         subscribed = backend.subscribed
         if notices and (subscribed is None or subscribed.check(db)):
@@ -193,3 +193,11 @@ def write_group_arrays(backend: Backend, db: Any, queue: list[ChangeRows]) -> No
 def _array(db: Any, name: str, rows: list[dict[str, Any]], names: tuple[str, ...]) -> None:
     if rows:
         db.execute(_Q[name], columns(rows, names))
+
+
+def _copy(db: Any, name: str, rows: list[dict[str, Any]], names: tuple[str, ...]) -> None:
+    if rows:
+        pick = itemgetter(*names)
+        with db.copy(_COPY[name]) as copy:
+            for row in rows:
+                copy.write_row(pick(row))

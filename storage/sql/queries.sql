@@ -401,12 +401,10 @@ FROM unnest(CAST(:episode_id AS text[]), CAST(:key AS text[]), CAST(:status AS t
             CAST(:fired_at AS timestamptz[])) AS u(episode_id, key, status, fired_at)
 WHERE timers.episode_id = u.episode_id AND timers.key = u.key
 
--- batch_insert_tasks@postgresql --
-INSERT INTO tasks (episode_id, key, rule_id, kind, text, created_at, status, state, position)
-SELECT * FROM unnest(CAST(:episode_id AS text[]), CAST(:key AS text[]),
-                     CAST(:rule_id AS text[]), CAST(:kind AS text[]), CAST(:text AS text[]),
-                     CAST(:created_at AS timestamptz[]), CAST(:status AS text[]),
-                     CAST(:state AS text[]), CAST(:position AS int[]))
+-- batch_copy_tasks@postgresql --
+-- A timer batch's new tasks, audit entries and outcomes are copied in (storage.batch_arrays):
+-- COPY formats its rows in psycopg's C code and skips the executor's per-row INSERT work.
+COPY tasks (episode_id, key, rule_id, kind, text, created_at, status, state, position) FROM STDIN
 
 -- batch_task_status@postgresql --
 -- One element per task (the last status the batch gave it).
@@ -416,28 +414,12 @@ FROM unnest(CAST(:episode_id AS text[]), CAST(:key AS text[]), CAST(:status AS t
      AS v(episode_id, key, status, note, updated_at)
 WHERE tasks.episode_id = v.episode_id AND tasks.key = v.key
 
--- batch_insert_audit_and_outcomes@postgresql --
--- A timer batch's audit entries and outcomes (one element per change, in batch order).
-WITH c AS (
-    SELECT * FROM unnest(CAST(:id AS text[]), CAST(:version AS int[]),
-                         CAST(:event_id AS text[]), CAST(:kind AS text[]),
-                         CAST(:actor AS text[]), CAST(:at AS timestamptz[]),
-                         CAST(:recorded_at AS timestamptz[]), CAST(:state_from AS text[]),
-                         CAST(:state_to AS text[]), CAST(:definition_version AS text[]),
-                         CAST(:payload AS text[]), CAST(:prev_hash AS text[]),
-                         CAST(:hash AS text[]), CAST(:outcome AS text[]),
-                         CAST(:caller AS text[]), CAST(:idempotency_key AS text[]),
-                         CAST(:request_hash AS text[]))
-         AS c(id, version, event_id, kind, actor, at, recorded_at, state_from, state_to,
-              definition_version, payload, prev_hash, hash, outcome, caller, idempotency_key,
-              request_hash)),
-audit AS (
-    INSERT INTO audit_log (episode_id, seq, event_id, kind, actor, at, recorded_at,
-                           state_from, state_to, definition_version, payload, prev_hash, hash)
-    SELECT id, version, event_id, kind, actor, at, recorded_at, state_from, state_to,
-           definition_version, payload, prev_hash, hash FROM c)
-INSERT INTO outcomes (event_id, episode_id, outcome, caller, idempotency_key, request_hash)
-SELECT event_id, id, CAST(outcome AS json), caller, idempotency_key, request_hash FROM c
+-- batch_copy_audit@postgresql --
+COPY audit_log (episode_id, seq, event_id, kind, actor, at, recorded_at, state_from, state_to,
+                definition_version, payload, prev_hash, hash) FROM STDIN
+
+-- batch_copy_outcomes@postgresql --
+COPY outcomes (event_id, episode_id, outcome, caller, idempotency_key, request_hash) FROM STDIN
 
 -- park_episode --
 -- A timer that failed: the episode is left alone until the backoff ends (its lease).
