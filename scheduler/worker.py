@@ -29,6 +29,7 @@ from typing import Any
 
 from pathway import usecases
 from pathway.errors import ConcurrencyConflict
+from pathway.model import PENDING, Episode, Timer
 from pathway.usecases import DefinitionRegistry
 from scheduler.missed import sweep_missed
 from storage.batch import BatchFailed, BatchUnitOfWork
@@ -52,6 +53,17 @@ class TimerAppliedButPending(Exception):
             f"{event_id!r} already has an outcome (a {kind} event): parked, not fired; "
             "remove that outcome or cancel the timer by hand"
         )
+
+
+def next_due(episode: Episode, now: datetime) -> Timer | None:
+    """The episode's first pending timer due by ``now`` in firing order (due time, then the
+    definition's order), or None: ``due_in(…)[0]`` without a list and a sort per firing."""
+    due = [t for t in episode.timers if t.status == PENDING and t.due_at <= now]
+    return min(due, key=_firing_order) if due else None
+
+
+def _firing_order(timer: Timer) -> tuple[datetime, int]:
+    return timer.due_at, timer.order
 
 
 class TimerWorker:
@@ -182,10 +194,9 @@ class TimerWorker:
         actor = f"scheduler:{self.id}"
         while not self._stopping.is_set():
             with uow:
-                due = uow.due_timers(now, 1, episode_id)
-            if not due:
+                timer = next_due(uow.get_episode(episode_id), now)
+            if timer is None:
                 break
-            timer = due[0].timer
             try:
                 applied = usecases.fire_timer(
                     uow, self.definitions, episode_id, timer.key, timer.due_at, now=now, actor=actor
