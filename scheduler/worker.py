@@ -179,8 +179,10 @@ class TimerWorker:
             for episode_id in episode_ids:
                 if not self._stopping.is_set():
                     fired += self._fire_episode(uow, db, episode_id, now, strict=deferred)
-            uow.flush()
-            self.claims.release_many(db, episode_ids, self.id)
+            released = uow.flush(release_for=self.id)  # PostgreSQL: with the episode rows
+            rest = [e for e in episode_ids if e not in released]
+            if rest:
+                self.claims.release_many(db, rest, self.id)
         for episode in uow.written.values():  # committed: now the cache may trust them
             self.factory.snapshots.put(episode)
         return fired

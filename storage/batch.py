@@ -86,16 +86,19 @@ class BatchUnitOfWork(SqlUnitOfWork):
             episode = change.decision.episode
             self.written[episode.id] = episode
 
-    def flush(self) -> None:
-        """Write the queued changes in a handful of statements (PostgreSQL: one per row kind
-        over arrays, ``storage.batch_arrays``; SQLite: ``storage.group_writes``); BatchFailed
-        if any did not apply."""
+    def flush(self, release_for: str | None = None) -> set[str]:
+        """Write the queued changes in a handful of statements (PostgreSQL: one per row kind,
+        ``storage.batch_arrays``; SQLite: ``storage.group_writes``); BatchFailed if any did
+        not apply. PostgreSQL also releases worker ``release_for``'s claims on the episodes it
+        updates and returns their ids (the caller releases the others)."""
         queue, self._queue = self._queue, []
-        write = write_group_arrays if self.backend.dialect == "postgresql" else write_group
         try:
-            write(self.backend, self.connection(), queue)
+            if self.backend.dialect == "postgresql":
+                return write_group_arrays(self.backend, self.connection(), queue, release_for)
+            write_group(self.backend, self.connection(), queue)
         except GroupFailed as exc:
             raise BatchFailed(str(exc)) from exc
+        return set()
 
     def get_episode(self, episode_id: str) -> Episode:
         held = self.written.get(episode_id)

@@ -155,17 +155,22 @@ def last_status(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list({(r["episode_id"], r["key"]): r for r in rows}.values())
 
 
-def write_group_arrays(backend: Backend, db: Any, queue: list[ChangeRows]) -> None:
+def write_group_arrays(
+    backend: Backend, db: Any, queue: list[ChangeRows], release_for: str | None = None
+) -> set[str]:
     """Write every queued change inside the caller's transaction (PostgreSQL); ``GroupFailed``
-    if any did not apply (the transaction must then be rolled back)."""
+    if any did not apply (the transaction must then be rolled back). The claims of worker
+    ``release_for`` on the episodes updated are released by the same statement: their ids are
+    returned, so that the worker releases only the others."""
     if not queue:
-        return
+        return set()
     inserts, updates = episode_updates(queue)
     try:
         if inserts:
             db.executemany(backend.queries.insert_episode, inserts)
         if updates:
-            db.execute(_Q["update_episodes"], columns(updates, EPISODE_COLUMNS))
+            params = columns(updates, EPISODE_COLUMNS) | {"worker": release_for}
+            db.execute(_Q["update_episodes"], params)
             if db.rowcount != len(updates):
                 raise GroupFailed(
                     f"{len(updates) - db.rowcount} of {len(updates)} episodes moved under the batch"
@@ -188,6 +193,7 @@ def write_group_arrays(backend: Backend, db: Any, queue: list[ChangeRows]) -> No
         raise
     except Exception as exc:  # a duplicate event id or episode, a deadlock: redo carefully
         raise GroupFailed(f"{type(exc).__name__}: {exc}") from exc
+    return {row["id"] for row in updates}
 
 
 def _array(db: Any, name: str, rows: list[dict[str, Any]], names: tuple[str, ...]) -> None:

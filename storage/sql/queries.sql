@@ -350,8 +350,11 @@ UPDATE episodes SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = :wo
 
 -- batch_update_episodes@postgresql --
 -- A timer batch's episode rows in one statement (storage.batch_arrays): one element per
--- episode, its last change's values, guarded by the version and audit hash of its first.
-UPDATE episodes SET state = u.state, state_entered_at = u.state_entered_at,
+-- episode, its last change's values, guarded by the version and audit hash of its first; the
+-- claims of :worker (NULL: none) on them are released in the same write.
+UPDATE episodes SET claimed_by = CASE WHEN claimed_by = :worker THEN NULL ELSE claimed_by END,
+    lease_until = CASE WHEN claimed_by = :worker THEN NULL ELSE lease_until END,
+    state = u.state, state_entered_at = u.state_entered_at,
     definition_version = u.definition_version, care_started_at = u.care_started_at,
     remembered = CAST(u.remembered AS json), closed_reason = u.closed_reason,
     audit_hash = u.audit_hash, version = u.version, facts = CAST(u.facts AS json),

@@ -5,6 +5,7 @@ moved under it, an event id already applied) fails the whole group, which is red
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
 
@@ -50,11 +51,11 @@ def _sabotaged(monkeypatch: pytest.MonkeyPatch, sabotage) -> list[Exception]:  #
     """Run ``sabotage(db, queue)`` before the first array write only; collect what it raised."""
     raised: list[Exception] = []
 
-    def write(backend, db, queue):  # noqa: ANN001, ANN202
+    def write(backend, db, queue, release_for=None):  # noqa: ANN001, ANN202
         if not raised:
             sabotage(db, queue)
         try:
-            write_group_arrays(backend, db, queue)
+            return write_group_arrays(backend, db, queue, release_for)
         except GroupFailed as exc:
             raised.append(exc)
             raise
@@ -131,4 +132,41 @@ def test_a_batch_nobody_subscribed_to_builds_no_webhook_payload(
     monkeypatch.setattr(Notice, "payload", refuse)
     assert TimerWorker(factory, DEFS).sweep(NOW) == 2 * (EXTRA + 1)
     assert_each_timer_fired_once_in_order(timer_firings(factory, ids), EXTRA + 1)
+    factory.dispose()
+
+
+def _claimed_by(factory) -> dict[str, str | None]:  # noqa: ANN001
+    with factory() as uow:
+        rows = uow.connection().execute("SELECT id, claimed_by FROM episodes").fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def test_a_sweep_releases_its_claims_with_its_episode_rows(pg_url) -> None:
+    factory = uow_factory(pg_url)
+    open_idle_episodes(factory, DEFS, 4)
+    worker = TimerWorker(factory, DEFS, worker_id="w-a", batch=3)
+    released: list[list[str]] = []
+    real = worker.claims.release_many
+
+    def counting(db, episode_ids, who):  # noqa: ANN001, ANN202
+        released.append(list(episode_ids))
+        real(db, episode_ids, who)
+
+    worker.claims.release_many = counting  # type: ignore[method-assign]
+    assert worker.sweep(NOW) == 4 * (EXTRA + 1)
+    assert released == []  # every claimed episode was written, and released by that write
+    assert set(_claimed_by(factory).values()) == {None}
+    factory.dispose()
+
+
+def test_the_write_that_releases_leaves_another_workers_claim_alone(pg_url) -> None:
+    factory = uow_factory(pg_url)
+    ids = open_idle_episodes(factory, DEFS, 3)
+    worker = TimerWorker(factory, DEFS, worker_id="w-a")
+    claims = worker.claims
+    with claims.connection() as db, claims.transaction(db):
+        assert len(claims.claim(db, "w-a", NOW, 10, NOW + timedelta(minutes=1))) == 3
+        db.execute("UPDATE episodes SET claimed_by = 'w-b' WHERE id = %s", (ids[0],))  # took over
+    assert worker._fire_batch(ids, NOW) == 3 * (EXTRA + 1)
+    assert _claimed_by(factory) == {ids[0]: "w-b", ids[1]: None, ids[2]: None}
     factory.dispose()
