@@ -34,6 +34,7 @@ from storage.unit_of_work import uow_factory  # noqa: E402
 from tests.support.timer_cohort import EXTRA, NOW, busy_definition, open_idle_episodes  # noqa: E402
 
 DEFS = DefinitionRegistry(busy_definition())
+PIPELINED = True  # --sequential: each batch written before the next is decided
 SQL_PARTS = {"claim", "preload", "flush", "release_many"}
 
 # (label, pstats function-name suffix): cumulative time of the first match.
@@ -101,6 +102,7 @@ def fresh_db(url: str, name: str, template: str | None = None) -> str:
 def run_once(url: str, batch: int, profile: cProfile.Profile | None) -> tuple[int, float]:
     factory = uow_factory(url)
     worker = TimerWorker(factory, DEFS, batch=batch)
+    worker.pipelined = PIPELINED
     start = time.perf_counter()
     if profile is not None:
         profile.enable()
@@ -123,6 +125,7 @@ def main() -> None:
     )
     parser.add_argument("--plain", action="store_true", help="no profiled run")
     parser.add_argument("--split", action="store_true", help="wall-time split, no cProfile")
+    parser.add_argument("--sequential", action="store_true", help="also unpipelined, first")
     args = parser.parse_args()
     episodes = -(-args.timers // (EXTRA + 1))
     with postgres_server() as url:
@@ -135,6 +138,12 @@ def main() -> None:
             print(
                 f"batch {size:>4}: {fired / wall:,.0f} timers/s ({wall / fired * 1e6:.0f} µs each)"
             )
+        if args.sequential:
+            global PIPELINED
+            PIPELINED = False
+            fired, wall = run_once(fresh_db(url, "prof_q", "prof_sched_template"), args.batch, None)
+            print(f"sequential: {fired / wall:,.0f}/s, {wall / fired * 1e6:.0f} µs per timer")
+            PIPELINED = True
         fired, wall = run_once(fresh_db(url, "prof_a", "prof_sched_template"), args.batch, None)
         print(
             f"plain: {fired} timers in {wall:.2f} s = {fired / wall:,.0f}/s, "

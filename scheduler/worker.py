@@ -5,7 +5,9 @@ episodes (a lease of ``lease`` seconds), fires each one's due timers in due orde
 transaction, and releases the claims in that same transaction. The batch is first written as
 one group (its snapshots read in one statement, its writes in a handful, ``storage.batch``); if
 the group fails (a conflict, a bad timer), it is redone with a savepoint per timer. A batch that
-came back full is followed at once by the next claim, without waiting for the next sweep.
+came back full is followed at once by the next claim, without waiting for the next sweep. On
+PostgreSQL a batch's writes and commit run in a helper thread while the next batch is claimed
+and decided (``scheduler.pipelined``; ``pipelined = False`` for one batch at a time).
 
 - A timer that raises is *parked*: its attempts and error are recorded, the episode is left
   alone for a backoff that doubles with each attempt (capped), and it is retried after that —
@@ -24,6 +26,7 @@ import os
 import socket
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +35,7 @@ from pathway.errors import ConcurrencyConflict
 from pathway.model import PENDING, Episode, Timer
 from pathway.usecases import DefinitionRegistry
 from scheduler.missed import sweep_missed
+from scheduler.pipelined import pipelined_sweep
 from storage.batch import BatchFailed, BatchUnitOfWork
 from storage.claims import ClaimStore
 from storage.unit_of_work import SqlUnitOfWorkFactory
@@ -86,6 +90,8 @@ class TimerWorker:
         self.batch, self.lease, self.backoff, self.stale_after = batch, lease, backoff, stale_after
         self.claims = ClaimStore(factory)
         self.grouped = True  # deferred writes first (one group per batch); False: careful only
+        self.pipelined = True  # PostgreSQL: a batch written while the next is decided
+        self._pool: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
         self._registered = False
         self._unreported = 0  # fired since the last heartbeat
@@ -120,9 +126,15 @@ class TimerWorker:
     def stop(self) -> None:
         self._stopping.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def close(self, now: datetime) -> None:
         """Release every claim this worker holds and record that it stopped."""
-
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         claims = self.claims
         with claims.connection() as db:
             with claims.transaction(db):
@@ -139,6 +151,10 @@ class TimerWorker:
         if not self._registered:
             self.heartbeat(now)
         fired = 0
+        if self.pipelined and self.grouped and self.claims.dialect == "postgresql":
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"writes-{self.id}")
+            fired = pipelined_sweep(self, now, self._pool)
         while not self._stopping.is_set():
             claimed = self._claim(now)
             if not claimed:

@@ -170,3 +170,42 @@ def test_the_write_that_releases_leaves_another_workers_claim_alone(pg_url) -> N
     assert worker._fire_batch(ids, NOW) == 3 * (EXTRA + 1)
     assert _claimed_by(factory) == {ids[0]: "w-b", ids[1]: None, ids[2]: None}
     factory.dispose()
+
+
+def test_a_batch_is_written_while_the_next_is_decided_and_each_fires_once(
+    pg_url, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scheduler.pipelined: batch N's writes and commit run in a helper thread while the
+    main thread claims and decides N+1 (at most one batch in flight)."""
+    import time
+
+    from scheduler import pipelined
+
+    factory = uow_factory(pg_url)
+    ids = open_idle_episodes(factory, DEFS, 6)
+    events: list[str] = []
+    real_decide, real_write = pipelined.decide, pipelined.write
+
+    def decide(worker, episode_ids, now):  # noqa: ANN001, ANN202
+        events.append("decide")
+        return real_decide(worker, episode_ids, now)
+
+    def write(worker, batch_):  # noqa: ANN001, ANN202
+        events.append("write")
+        time.sleep(0.3)  # long enough for the next batch to be claimed and decided meanwhile
+        try:
+            return real_write(worker, batch_)
+        finally:
+            events.append("written")
+
+    monkeypatch.setattr(pipelined, "decide", decide)
+    monkeypatch.setattr(pipelined, "write", write)
+    worker = TimerWorker(factory, DEFS, batch=2)
+    assert worker.sweep(NOW) == 6 * (EXTRA + 1)
+    worker.close(NOW)
+    decided = [i for i, event in enumerate(events) if event == "decide"]
+    assert len(decided) == 3 and decided[1] < events.index("written")  # N+1 decided meanwhile
+    assert events.count("write") == events.count("written") == 3
+    assert_each_timer_fired_once_in_order(timer_firings(factory, ids), EXTRA + 1)
+    assert set(_claimed_by(factory).values()) == {None}
+    factory.dispose()
