@@ -9,11 +9,14 @@ figures (Spiff, carepath, Spiff, carepath, …), so that this shared machine's l
 - ``carepath replay --json --workers 1``: ≥ 7,500 episodes/s in one process (wall, startup
   included; beside it the in-process rate, ``replay_files`` on one core, startup excluded);
 - ``carepath replay --json --database sqlite:///…`` (a fresh file each run) ≥ 3× Spiff's
-  in-memory rate.
+  in-memory rate. Beside it, on the same files: the in-memory replay on all cores (the
+  ceiling of a replay that also writes), the write cost per episode that separates the two,
+  and with ``--db-baseline OTHER_CAREPATH`` the same command of another checkout (before/after
+  in one run). ``--database-only`` skips the other targets.
 
 Run: python bench/bench_replay_targets.py --spiff /work/venv-spiff/bin/python \\
          [--carepath /work/venv-replay/bin/carepath] [--patients 10000] [--db-patients 2000]
-         [--runs 3]
+         [--runs 3] [--database-only] [--db-baseline /work/venv/bin/carepath]
 
 SpiffWorkflow lives in its own venv (``pip install 'SpiffWorkflow==3.*'``): carepath does not
 depend on it. Prints each target with its measured ratio and PASS/FAIL; asserts nothing.
@@ -77,7 +80,11 @@ def in_process_rate(carepath: str, cohort: Path) -> float:
         "t = time.process_time(); replay_files(paths, d, 1)\n"
         "print(len(paths) / (time.process_time() - t))\n"
     )
-    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    # run from the cohort's directory: ``python -c`` puts the working directory first on
+    # sys.path, and from a checkout it would time that checkout instead of the installation
+    proc = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, cwd=cohort.parent
+    )
     if proc.returncode != 0:
         raise SystemExit(f"in-process replay failed: {proc.stderr[-500:]}")
     return float(proc.stdout.split()[-1])
@@ -95,7 +102,12 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=10000)
     parser.add_argument("--db-patients", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--database-only", action="store_true", help="only replay --database")
+    parser.add_argument("--db-baseline", help="another carepath to run replay --database with")
     args = parser.parse_args()
+    if args.database_only:
+        database_targets(args)
+        return
     runs, exe, harness = max(1, args.runs), args.carepath, Path(args.spiff_harness)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,6 +159,66 @@ def main() -> None:
     print(
         f"replay --json --database sqlite (file), {len(db_names)} files: median {med(db):,.0f} "
         f"episodes/s (runs: {_fmt(db)}) = {r:.2f}× Spiff in memory; goal ≥ 3× → {verdict(r, 3)}"
+    )
+
+
+def database_targets(args: argparse.Namespace) -> None:
+    """``replay --database`` against Spiff, interleaved, with its ceiling and write cost."""
+    exe, harness, runs = args.carepath, Path(args.spiff_harness), max(1, args.runs)
+    spiff: list[float] = []
+    db: list[float] = []
+    memory: list[float] = []
+    before: list[float] = []
+    db_cpu: list[float] = []  # CPU-seconds per episode, the process and its workers
+    memory_cpu: list[float] = []
+    before_cpu: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cohort = Path(tmp) / "l1l2"
+        names = [p.name for p in write_cohort(cohort, args.db_patients)]
+        for run in range(runs):
+            spiff.append(spiff_rate(args.spiff, harness))
+            url = f"sqlite:///{tmp}/replay-{run}.sqlite"
+            wall, cpu = timed([exe, "replay", "--json", "--database", url, *names], cohort)
+            db.append(len(names) / wall)
+            db_cpu.append(cpu / len(names))
+            wall, cpu = timed([exe, "replay", "--json", *names], cohort)
+            memory.append(len(names) / wall)
+            memory_cpu.append(cpu / len(names))
+            if args.db_baseline:
+                url = f"sqlite:///{tmp}/before-{run}.sqlite"
+                cmd = [args.db_baseline, "replay", "--json", "--database", url, *names]
+                wall, cpu = timed(cmd, cohort)
+                before.append(len(names) / wall)
+                before_cpu.append(cpu / len(names))
+        spiff.append(spiff_rate(args.spiff, harness))
+    med = statistics.median
+    s, d, m = med(spiff), med(db), med(memory)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average at the end (1/5/15 min, {os.cpu_count()} cores): {load}")
+    print(f"SpiffWorkflow 3.2 (spiff_bench.py): median {s:,.0f} episodes/s (runs: {_fmt(spiff)})")
+    print(
+        f"replay --json --database sqlite (file), {len(names)} files: median {d:,.0f} "
+        f"episodes/s (runs: {_fmt(db)}) = {d / s:.2f}× Spiff in memory; goal ≥ 3× → "
+        f"{verdict(d / s, 3)}"
+    )
+    if before:
+        b = med(before)
+        print(
+            f"  before ({args.db_baseline}): median {b:,.0f} episodes/s (runs: {_fmt(before)}) "
+            f"= {b / s:.2f}× Spiff; this one {d / b:.2f}× it; CPU per episode "
+            f"{med(before_cpu) * 1e6:,.0f} µs before, {med(db_cpu) * 1e6:,.0f} µs now"
+        )
+    print(
+        f"  ceiling, replay --json on the same files (in memory, all cores, startup included): "
+        f"median {m:,.0f} episodes/s = {m / s:.2f}× Spiff; the database run is {d / m:.0%} of it"
+    )
+    cores = os.cpu_count() or 1
+    dc, mc = med(db_cpu) * 1e6, med(memory_cpu) * 1e6
+    print(
+        f"  CPU per episode (startup included): {mc:,.0f} µs in memory, {dc:,.0f} µs with the "
+        f"database (writing and verifying: {dc - mc:,.0f} µs); on {cores} idle cores at most "
+        f"{cores * 1e6 / dc:,.0f} episodes/s = {cores * 1e6 / dc / s:.2f}× Spiff; 3× Spiff "
+        f"({3 * s:,.0f}/s) needs ≤ {cores * 1e6 / (3 * s):,.0f} µs of CPU per episode"
     )
 
 

@@ -3,7 +3,7 @@
 A persisted decision is one ``usecases.observe`` call (a pain score on an episode in
 conservative_care: rules are evaluated, nothing transitions) through a fresh ``SqlUnitOfWork``:
 idempotency lookup, episode read, engine, audit entry, and the write of episode row,
-observation, audit entry and outcome in one transaction.
+observation and audit entry (with its outcome, migration 0012) in one transaction.
 
 Two references, measured in the same run on the same kind of database and connection settings:
 - ceiling: the driver alone doing the smallest write transaction, update one row and insert one
@@ -11,13 +11,17 @@ Two references, measured in the same run on the same kind of database and connec
 - SQL floor: the driver alone replaying exactly the statements SqlUnitOfWork sent during the
   run, on a copy of the database as it was before the run. ``decisions/s`` can never beat it;
   the gap between them is our Python (engine included), the gap to the ceiling is the SQL a
-  decision needs (four rows in four tables, two lookups, and the WAL/commit work they cost).
+  decision needs (three rows in three tables, two lookups, and the WAL/commit work they cost).
 Targets: ≥ 25 % of the ceiling on SQLite, ≥ 50 % on PostgreSQL. Each is printed twice: one
 decision per transaction (an interactive command), and group-committed (``storage.group``,
 GROUP decisions per transaction, a savepoint-equivalent all-or-nothing per decision), as a
 caller with many decisions at once runs them.
 
-Run:  .venv/bin/python bench/bench_storage.py [--decisions 10000] [--episodes 200]
+The ceiling, one-per-transaction and group-committed decisions are measured in turn, ROUNDS
+times each on a share of the run (``interleaved``), so that a change in the machine's load
+(these machines are shared) falls on all three alike rather than on whichever ran last.
+
+Run:  .venv/bin/python bench/bench_storage.py [--decisions 10000] [--episodes 200] [--rounds 5]
 PostgreSQL: CAREPATH_TEST_POSTGRES_URL, else a throwaway cluster started here (skipped if
 PostgreSQL is not installed). Prints figures; asserts nothing (benchmarks are not tests).
 """
@@ -73,9 +77,9 @@ def open_in_care(make_uow: Callable[[], UnitOfWork], n: int) -> list[str]:
     return ids
 
 
-def grouped_per_second(factory: SqlUnitOfWorkFactory, ids: list[str], n: int) -> float:
-    """The same decisions, group-committed (``storage.group``): GROUP per transaction, each
-    all or nothing, as a caller with many decisions at once (an import, a migration) runs them."""
+def grouped_seconds(factory: SqlUnitOfWorkFactory, ids: list[str], n: int, first: int = 0) -> float:
+    """The time of ``n`` decisions group-committed (``storage.group``): GROUP per transaction,
+    each all or nothing, as a caller with many decisions at once (an import, a migration)."""
     at = T0 + timedelta(days=3)
 
     def decide(uow: UnitOfWork, i: int) -> Any:
@@ -83,17 +87,20 @@ def grouped_per_second(factory: SqlUnitOfWorkFactory, ids: list[str], n: int) ->
         return usecases.observe(uow, DEFS, ids[i % len(ids)], facts, at=at, now=at, actor="bench")
 
     start = time.perf_counter()
-    results = run_grouped(factory, range(n), decide, size=GROUP)
+    results = run_grouped(factory, range(first, first + n), decide, size=GROUP)
     elapsed = time.perf_counter() - start
     failed = [r for r in results if isinstance(r, Exception)]
     assert not failed, failed[:3]
-    return n / elapsed
+    return elapsed
 
 
-def decisions_per_second(make_uow: Callable[[], UnitOfWork], ids: list[str], n: int) -> float:
+def one_per_tx_seconds(
+    make_uow: Callable[[], UnitOfWork], ids: list[str], n: int, first: int = 0
+) -> float:
+    """The time of ``n`` decisions, each in its own unit of work (an interactive command)."""
     at = T0 + timedelta(days=2)
     start = time.perf_counter()
-    for i in range(n):
+    for i in range(first, first + n):
         usecases.observe(
             make_uow(),
             DEFS,
@@ -103,7 +110,32 @@ def decisions_per_second(make_uow: Callable[[], UnitOfWork], ids: list[str], n: 
             now=at,
             actor="bench",
         )
-    return n / (time.perf_counter() - start)
+    return time.perf_counter() - start
+
+
+def decisions_per_second(make_uow: Callable[[], UnitOfWork], ids: list[str], n: int) -> float:
+    return n / one_per_tx_seconds(make_uow, ids, n)
+
+
+def interleaved(
+    rounds: int, n: int, ceiling: Callable[[int], float], *modes: Callable[[int, int], float]
+) -> tuple[float, ...]:
+    """Rates (per second) of the ceiling and of each mode, run in turn ``rounds`` times on
+    ``n / rounds`` each, so that the machine's load drifts over all of them alike."""
+    k = max(1, n // rounds)
+    totals = [0.0] * (1 + len(modes))
+    cpu = [0.0] * (1 + len(modes))
+    for r in range(rounds):
+        for m, run in enumerate((lambda k, _: ceiling(k), *modes)):
+            started = time.process_time()
+            totals[m] += run(k, r * k)
+            cpu[m] += time.process_time() - started
+    CPU_SECONDS[:] = cpu
+    return tuple(k * rounds / t for t in totals)
+
+
+CPU_SECONDS: list[float] = []  # the last ``interleaved`` run's process CPU time per part
+CPU_RATIOS: dict[str, tuple[float, float]] = {}  # SQLite: one per tx, grouped (CPU time)
 
 
 class _Recording:
@@ -147,7 +179,9 @@ def replay(cursor: Any, log: Statements, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def bench_sqlite(tmp: Path, n: int, episodes: int) -> tuple[float, float, float, float]:
+def bench_sqlite(
+    tmp: Path, n: int, episodes: int, rounds: int
+) -> tuple[float, float, float, float]:
     path = tmp / "carepath.db"
     factory = uow_factory(f"sqlite:///{path}")
     ids = open_in_care(factory, episodes)
@@ -156,13 +190,24 @@ def bench_sqlite(tmp: Path, n: int, episodes: int) -> tuple[float, float, float,
     factory = uow_factory(f"sqlite:///{path}")
     log: Statements = []
     record(factory, log)
-    rate = decisions_per_second(factory, ids, n)
+    k = max(1, n // rounds)
+    floor = k / one_per_tx_seconds(factory, ids, k)  # recorded: its statements are the floor
     factory.dispose()
-    floor = replay(_sqlite(tmp / "before.db").cursor(), log, n)
+    floor = replay(_sqlite(tmp / "before.db").cursor(), log, k)
     factory = uow_factory(f"sqlite:///{path}")
-    grouped = grouped_per_second(factory, ids, n)
+    ceiling = SqliteCeiling(tmp / "ceiling.db")
+    top, rate, grouped = interleaved(
+        rounds,
+        n,
+        ceiling.run,
+        lambda m, first: one_per_tx_seconds(factory, ids, m, first),
+        lambda m, first: grouped_seconds(factory, ids, m, first),
+    )
+    ceiling.close()
     factory.dispose()
-    return rate, floor, sqlite_ceiling(tmp / "ceiling.db", n), grouped
+    base, one, group = CPU_SECONDS  # all in this process: its CPU time, whatever the load
+    CPU_RATIOS["SQLite"] = (base / one, base / group)
+    return rate, floor, top, grouped
 
 
 def _sqlite(path: Path) -> sqlite3.Connection:
@@ -173,23 +218,35 @@ def _sqlite(path: Path) -> sqlite3.Connection:
     return db
 
 
-def sqlite_ceiling(path: Path, n: int) -> float:
-    db = _sqlite(path)
-    db.execute("CREATE TABLE a (id TEXT PRIMARY KEY, version INTEGER, payload TEXT)")
-    db.execute("CREATE TABLE b (id INTEGER PRIMARY KEY, a_id TEXT REFERENCES a, payload TEXT)")
-    db.execute("INSERT INTO a VALUES ('x', 0, '')")
-    start = time.perf_counter()
-    for i in range(n):
-        db.execute("BEGIN")
-        db.execute("UPDATE a SET version = ?, payload = ? WHERE id = 'x'", (i, PAYLOAD))
-        db.execute("INSERT INTO b (a_id, payload) VALUES ('x', ?)", (PAYLOAD,))
-        db.execute("COMMIT")
-    rate = n / (time.perf_counter() - start)
-    db.close()
-    return rate
+class SqliteCeiling:
+    """The raw driver with carepath's settings (its pragmas: WAL, synchronous, checkpoints).
+    ``run(k)``: the time of ``k`` transactions, each updating one row and inserting one."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = db = _sqlite(path)
+        db.execute("CREATE TABLE a (id TEXT PRIMARY KEY, version INTEGER, payload TEXT)")
+        db.execute("CREATE TABLE b (id INTEGER PRIMARY KEY, a_id TEXT REFERENCES a, payload TEXT)")
+        db.execute("INSERT INTO a VALUES ('x', 0, '')")
+        self.done = 0
+
+    def run(self, k: int) -> float:
+        db = self.db
+        start = time.perf_counter()
+        for i in range(self.done, self.done + k):
+            db.execute("BEGIN")
+            db.execute("UPDATE a SET version = ?, payload = ? WHERE id = 'x'", (i, PAYLOAD))
+            db.execute("INSERT INTO b (a_id, payload) VALUES ('x', ?)", (PAYLOAD,))
+            db.execute("COMMIT")
+        self.done += k
+        return time.perf_counter() - start
+
+    def close(self) -> None:
+        self.db.close()
 
 
-def bench_postgres(server: str, n: int, episodes: int) -> tuple[float, float, float, float]:
+def bench_postgres(
+    server: str, n: int, episodes: int, rounds: int
+) -> tuple[float, float, float, float]:
     admin = psycopg.connect(_conninfo(server), autocommit=True)
     for name in ("carepath_bench", "carepath_bench_before"):
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -205,21 +262,39 @@ def bench_postgres(server: str, n: int, episodes: int) -> tuple[float, float, fl
             uow.get_episode(episode_id)
     log: Statements = []
     record(factory, log)
-    rate = decisions_per_second(factory, ids, n)
-    grouped = grouped_per_second(factory, ids, n)
-    factory.dispose()
+    k = max(1, n // rounds)
+    one_per_tx_seconds(factory, ids, k)  # recorded: its statements are the floor
+    recorded = list(log)
+    log.clear()
     before = make_url(url).set(database="carepath_bench_before")
     with psycopg.connect(_conninfo(before), autocommit=True, options="-c TimeZone=UTC") as db:
-        floor = replay(db.cursor(), log, n)
-    ceiling = postgres_ceiling(url, n)
+        floor = replay(db.cursor(), recorded, k)
+    ceiling = PostgresCeiling(url)
+
+    def one(m: int, first: int) -> float:
+        seconds = one_per_tx_seconds(factory, ids, m, first)
+        log.clear()  # recording goes on; nothing keeps it
+        return seconds
+
+    def grouped(m: int, first: int) -> float:
+        seconds = grouped_seconds(factory, ids, m, first)
+        log.clear()
+        return seconds
+
+    top, rate, group_rate = interleaved(rounds, n, ceiling.run, one, grouped)
+    ceiling.close()
+    factory.dispose()
     for name in ("carepath_bench", "carepath_bench_before"):
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
     admin.close()
-    return rate, floor, ceiling, grouped
+    return rate, floor, top, group_rate
 
 
-def postgres_ceiling(url: str, n: int) -> float:
-    with psycopg.connect(_conninfo(url)) as db:
+class PostgresCeiling:
+    """psycopg with its defaults: BEGIN, update one row, insert one, COMMIT."""
+
+    def __init__(self, url: str) -> None:
+        self.db = db = psycopg.connect(_conninfo(url))
         db.execute("CREATE TABLE bench_a (id TEXT PRIMARY KEY, version INTEGER, payload TEXT)")
         db.execute(
             "CREATE TABLE bench_b (id SERIAL PRIMARY KEY, a_id TEXT REFERENCES bench_a,"
@@ -227,12 +302,20 @@ def postgres_ceiling(url: str, n: int) -> float:
         )
         db.execute("INSERT INTO bench_a VALUES ('x', 0, '')")
         db.commit()
+        self.done = 0
+
+    def run(self, k: int) -> float:
+        db = self.db
         start = time.perf_counter()
-        for i in range(n):
+        for i in range(self.done, self.done + k):
             db.execute("UPDATE bench_a SET version = %s, payload = %s WHERE id = 'x'", (i, PAYLOAD))
             db.execute("INSERT INTO bench_b (a_id, payload) VALUES ('x', %s)", (PAYLOAD,))
             db.commit()
-        return n / (time.perf_counter() - start)
+        self.done += k
+        return time.perf_counter() - start
+
+    def close(self) -> None:
+        self.db.close()
 
 
 def _conninfo(url: Any) -> str:
@@ -243,19 +326,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=10_000)
     parser.add_argument("--episodes", type=int, default=200)
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="ceiling and decisions measured in turn, N times"
+    )
     args = parser.parse_args()
-    n, episodes = args.decisions, args.episodes
+    n, episodes, rounds = args.decisions, args.episodes, args.rounds
     rows: list[tuple[str, tuple[float, float, float, float]]] = []
 
     store = InMemoryStore()
     ids = open_in_care(lambda: InMemoryUnitOfWork(store), episodes)
     memory = decisions_per_second(lambda: InMemoryUnitOfWork(store), ids, n)
     with tempfile.TemporaryDirectory() as tmp:
-        rows.append(("SQLite", bench_sqlite(Path(tmp), n, episodes)))
+        rows.append(("SQLite", bench_sqlite(Path(tmp), n, episodes, rounds)))
     reason = postgres_available()
     if reason is None:
         with postgres_server() as server:
-            rows.append(("PostgreSQL", bench_postgres(server, n, episodes)))
+            rows.append(("PostgreSQL", bench_postgres(server, n, episodes, rounds)))
 
     print(
         f"\n{n:,} decisions (usecases.observe, no transition) over {episodes} episodes; "
@@ -281,6 +367,11 @@ def main() -> None:
         print(
             f"{name}: the engine alone is {memory / ceiling:.0%} of the ceiling — the best ratio"
             " any storage could reach (a decision costs at least its engine work)"
+        )
+    for name, (one, group) in CPU_RATIOS.items():
+        print(
+            f"{name} in CPU time (this process's, which other processes' load disturbs less): "
+            f"one per tx {one:.0%}, {GROUP} per tx {group:.0%} of the ceiling's"
         )
     if reason is not None:
         print(f"PostgreSQL skipped: {reason}")

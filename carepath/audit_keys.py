@@ -80,12 +80,13 @@ def read_or_create(path: Path, make: Callable[[], bytes]) -> bytes:
     A file that others can read is refused: the secret would no longer be one."""
     if not path.exists():
         _create_exclusive(path, make())
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise AuditKeyError(
-            f"{path}: mode {mode:04o} lets others read it, expected 0600 (chmod 600 {path})"
-        )
-    return path.read_bytes()
+    with path.open("rb") as key_file:  # the mode checked is the mode of the file read
+        mode = stat.S_IMODE(os.fstat(key_file.fileno()).st_mode)
+        if mode & 0o077:
+            raise AuditKeyError(
+                f"{path}: mode {mode:04o} lets others read it, expected 0600 (chmod 600 {path})"
+            )
+        return key_file.read()
 
 
 def _create_exclusive(path: Path, data: bytes, mode: int = 0o600) -> None:

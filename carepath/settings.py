@@ -12,6 +12,8 @@ CAREPATH_BASE_URL       where the pages' static files are served from, e.g.
                         ``https://carepath.example.org`` or ``/carepath`` behind a proxy
                         (default: empty, so asset URLs are ``/static/…`` on the same host:
                         never built from the request's Host header)
+CAREPATH_SECURE_COOKIES 1: the pages' cookies are always marked Secure, for a TLS-terminating proxy
+                        that forwards plain http (default 0: Secure when the request is https)
 CAREPATH_MIGRATION_URL  PostgreSQL: the owner role's URL, which ``carepath db upgrade`` migrates
                         with (default: CAREPATH_DATABASE_URL); the app's role needs no DDL
 CAREPATH_CLOCK_TOLERANCE_SECONDS  how far (seconds, default 30) a scheduler host's clock may
@@ -48,6 +50,7 @@ class Settings:
     session_idle_minutes: float = SESSION_IDLE_MINUTES
     session_max_hours: float = SESSION_MAX_HOURS
     base_url: str = ""
+    secure_cookies: bool = False
     clock_tolerance_seconds: float = 30.0
     migration_url: str | None = None
 
@@ -104,6 +107,7 @@ class Settings:
             session_idle_minutes=_positive("CAREPATH_SESSION_IDLE_MINUTES", SESSION_IDLE_MINUTES),
             session_max_hours=_positive("CAREPATH_SESSION_MAX_HOURS", SESSION_MAX_HOURS),
             base_url=os.environ.get("CAREPATH_BASE_URL", "").strip().rstrip("/"),
+            secure_cookies=_flag("CAREPATH_SECURE_COOKIES"),
             clock_tolerance_seconds=_seconds("CAREPATH_CLOCK_TOLERANCE_SECONDS", 30.0),
             migration_url=os.environ.get("CAREPATH_MIGRATION_URL") or None,
             audit_key_text=os.environ.get("CAREPATH_AUDIT_KEY") or None,
@@ -147,6 +151,16 @@ def _positive(name: str, default: float) -> float:
     if not 0 < value < 1e6:
         raise SettingsError(f"{name}: got {text!r}, expected a positive number below 1000000")
     return value
+
+
+def _flag(name: str) -> bool:
+    """An on/off environment variable: 1/true/yes/on or 0/false/no/off (unset or empty: off)."""
+    text = os.environ.get(name, "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name}: got {text!r}, expected 1 or 0 (true/false, yes/no, on/off)")
 
 
 def _seconds(name: str, default: float) -> float:

@@ -83,6 +83,22 @@ class Context:
         self.event_observation_id = event_observation_id
         self.state = state
 
+    @classmethod
+    def of(
+        cls,
+        values: dict[str, Any],
+        facts: Mapping[str, Any],
+        event: Mapping[str, Any],
+        event_observation_id: str | None,
+        state: str | None,
+    ) -> Context:
+        """A context over ``values`` already flattened (facts' values and derived values): the
+        engine keeps them up to date through a decision instead of rebuilding them."""
+        ctx = cls.__new__(cls)
+        ctx.values, ctx.facts, ctx.event = values, facts, event
+        ctx.event_observation_id, ctx.state = event_observation_id, state
+        return ctx
+
     def lookup(self, name: str, scope: str | None = None) -> tuple[Any, str | None]:
         """Return (value, observation id); value None when the name is unknown."""
         if scope == "event":
@@ -98,11 +114,14 @@ Test = Callable[[Context], bool]
 
 class Node:
     """A compiled criterion: ``test`` is a closure built once (the hot path); ``explain``
-    recomputes the leaves with their sources (only for rules that fired or refused)."""
+    recomputes the leaves with their sources (only for rules that fired or refused).
+
+    ``held``, when the caller already knows the node's result (a rule that fired held), saves
+    ``explain`` testing each level of the tree again; None: it tests."""
 
     __slots__ = ("test",)
 
-    def explain(self, ctx: Context) -> list[Evidence]:
+    def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
         raise NotImplementedError
 
 
@@ -112,7 +131,7 @@ class Always(Node):
     def __init__(self) -> None:
         self.test = _always
 
-    def explain(self, ctx: Context) -> list[Evidence]:
+    def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
         return []
 
 
@@ -135,12 +154,17 @@ class All(Node):
 
         self.test = test
 
-    def explain(self, ctx: Context) -> list[Evidence]:
-        held = self.test(ctx)
+    def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
+        if held is None:
+            held = self.test(ctx)
         out: list[Evidence] = []
-        for c in self.children:
-            if held or not c.test(ctx):  # held: every part counts; failed: the failing parts
-                out.extend(c.explain(ctx))
+        if held:  # every part counts (and each held)
+            for c in self.children:
+                out.extend(c.explain(ctx, True))
+        else:  # the failing parts
+            for c in self.children:
+                if not c.test(ctx):
+                    out.extend(c.explain(ctx, False))
         return out
 
 
@@ -159,12 +183,17 @@ class AnyOf(Node):
 
         self.test = test
 
-    def explain(self, ctx: Context) -> list[Evidence]:
-        held = self.test(ctx)
+    def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
+        if held is None:
+            held = self.test(ctx)
         out: list[Evidence] = []
-        for c in self.children:
-            if not held or c.test(ctx):  # held: the parts that held; failed: every part
-                out.extend(c.explain(ctx))
+        if held:  # the parts that held
+            for c in self.children:
+                if c.test(ctx):
+                    out.extend(c.explain(ctx, True))
+        else:  # every part (each failed)
+            for c in self.children:
+                out.extend(c.explain(ctx, False))
         return out
 
 
@@ -176,10 +205,10 @@ class Not(Node):
         inner = child.test
         self.test = lambda ctx: not inner(ctx)
 
-    def explain(self, ctx: Context) -> list[Evidence]:
+    def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
         return [
             Evidence("not " + e.test, e.observed, e.observation_id, not e.held)
-            for e in self.child.explain(ctx)
+            for e in self.child.explain(ctx, None if held is None else not held)
         ]
 
 
@@ -231,7 +260,7 @@ class Compare(Node):
                 return False
         return self.fn(value, target)
 
-    def explain(self, ctx: Context) -> list[Evidence]:
+    def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
         value, source = self._observed(ctx)
         label = self.label
         if self.var is not None:
@@ -246,7 +275,7 @@ class Known(Node):
         self.name = name
         self.test = lambda ctx: ctx.values.get(name) is not None
 
-    def explain(self, ctx: Context) -> list[Evidence]:
+    def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
         value, source = ctx.lookup(self.name)
         return [Evidence(f"{self.name} is known", value, source, value is not None)]
 
@@ -258,7 +287,7 @@ class InState(Node):
         self.states = states
         self.test = lambda ctx: ctx.state in states
 
-    def explain(self, ctx: Context) -> list[Evidence]:
+    def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
         label = "state in " + ", ".join(sorted(self.states))
         return [Evidence(label, ctx.state, None, ctx.state in self.states)]
 
@@ -273,8 +302,8 @@ class RuleRef(Node):
         self.target: Node | None = None
         self.test = lambda ctx: self.target.test(ctx)  # type: ignore[union-attr]
 
-    def explain(self, ctx: Context) -> list[Evidence]:
-        return self.target.explain(ctx)  # type: ignore[union-attr]
+    def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
+        return self.target.explain(ctx, held)  # type: ignore[union-attr]
 
 
 def _show(value: Any) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pathway.appointments import decide_booking, end_appointment, note_review
-from pathway.criteria import Evidence
+from pathway.criteria import Always, Evidence
 from pathway.definition import Definition
 from pathway.errors import EpisodeClosed, InvalidRequest
 from pathway.model import (
@@ -141,7 +141,7 @@ def _request(definition: Definition, episode: Episode, event: Request) -> Decisi
     ctx = work.context()
     allowed_state = episode.state in spec.allowed_from
     if allowed_state and rule.criterion.test(ctx):
-        work.fire(rule, rule.criterion.explain(ctx))
+        work.fire(rule, rule.criterion.explain(ctx, True))
         if spec.to:
             work.move(spec.to, rule.id, (rule.id,))
         return work.finish()
@@ -188,9 +188,12 @@ def _fire_timer(
     work.decision.lateness_seconds = max(0.0, (now - min(nominal, timer.due_at)).total_seconds())
     work.set_timer_status(index, FIRED)
     rule = definition.rules[timer.rule_id]
-    ctx = work.context()
-    if rule.criterion.test(ctx):
-        work.fire(rule, rule.criterion.explain(ctx), state=timer.state)
+    if type(rule.criterion) is Always:  # no context to build for a rule without a criterion
+        work.fire(rule, [], state=timer.state)
+    else:
+        ctx = work.context()
+        if rule.criterion.test(ctx):
+            work.fire(rule, rule.criterion.explain(ctx, True), state=timer.state)
     if spec.moves_to and episode.state in spec.moves_from:
         work.move(spec.moves_to, timer.rule_id, (timer.rule_id,))
     return work.finish()

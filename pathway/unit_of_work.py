@@ -55,16 +55,18 @@ class Outcome:
 
     @classmethod
     def of(cls, decision: Decision) -> Outcome:
-        ep = decision.episode
-        return cls(
-            event_id=decision.event.event_id,
-            episode_id=ep.id,
-            kind=decision.event.kind,
-            version=ep.version,
-            state=ep.state,
-            rules=tuple(decision.rule_ids),
-            refused=tuple(decision.refused_ids),
-            transitions=tuple((t.source, t.dest, t.rules) for t in decision.transitions),
+        ep, event = decision.episode, decision.event
+        return cls(  # positional, in field order: one per decision
+            event.event_id,
+            ep.id,
+            event.kind,
+            ep.version,
+            ep.state,
+            tuple([f.rule_id for f in decision.fired]),
+            tuple([r.firing.rule_id for r in decision.refused]) if decision.refused else (),
+            tuple([(t.source, t.dest, t.rules) for t in decision.transitions])
+            if decision.transitions
+            else (),
         )
 
 
@@ -148,6 +150,10 @@ class InMemoryStore:
     audit_key: AuditKey = field(default_factory=process_key)  # random per process unless given
 
 
+def _firing_order(t: Timer) -> tuple[datetime, int]:
+    return (t.due_at, t.order)
+
+
 class InMemoryUnitOfWork:
     """A complete unit of work over plain dicts: staged on ``save``, applied on ``commit``.
     It has no webhook outbox (nothing in memory is delivered), so it keeps no notices."""
@@ -211,11 +217,13 @@ class InMemoryUnitOfWork:
     def due_timers(
         self, now: datetime, limit: int, episode_id: str | None = None
     ) -> list[DueTimer]:
-        episodes: Iterator[Episode] = (
-            iter([self.get_episode(episode_id)])
-            if episode_id
-            else iter(self.store.episodes.values())
-        )
+        if episode_id:  # one episode (a replay asks before every event): no sort unless due
+            ep = self.get_episode(episode_id)
+            timers = [t for t in ep.timers if t.status == PENDING and t.due_at <= now]
+            if len(timers) > 1:
+                timers.sort(key=_firing_order)
+            return [DueTimer(ep.id, t) for t in timers[:limit]]
+        episodes: Iterator[Episode] = iter(self.store.episodes.values())
         due = [
             DueTimer(ep.id, t)
             for ep in episodes

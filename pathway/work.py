@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pathway.criteria import Context, Evidence
+from pathway.criteria import Always, Context, Evidence
 from pathway.definition import Definition, Route, Rule
 from pathway.errors import TransitionNotAllowed
 from pathway.model import (
@@ -31,8 +31,6 @@ from pathway.model import (
     Timer,
     Transition,
 )
-
-_DAY = 86400.0
 
 
 def clock_start(ep: Episode, clock: str) -> datetime | None:
@@ -59,7 +57,7 @@ def derived_values(definition: Definition, ep: Episode, at: datetime) -> dict[st
         else:
             start = clock_start(ep, kind)
             if start is not None:
-                out[name] = int((at - start).total_seconds() // _DAY)
+                out[name] = (at - start).days  # floored, as whole days since the clock
     return out
 
 
@@ -77,6 +75,7 @@ class DecisionInProgress:
         "tasks",
         "_ctx",
         "_open_rules",
+        "_values",
     )
 
     def __init__(
@@ -92,29 +91,16 @@ class DecisionInProgress:
         self.tasks = list(episode.tasks)
         self._ctx: Context | None = None  # valid until facts change or care starts
         self._open_rules: set[str] | None = None  # rules with an open task
+        self._values: dict[str, Any] | None = None  # fact → value, kept up to date by observe
 
     @classmethod
     def start(cls, definition: Definition, episode: Episode, event: Event) -> DecisionInProgress:
-        copy = Episode(
-            id=episode.id,
-            definition_version=episode.definition_version,
-            state=episode.state,
-            opened_at=episode.opened_at,
-            state_entered_at=episode.state_entered_at,
-            care_started_at=episode.care_started_at,
-            facts=episode.facts,
-            timers=episode.timers,
-            tasks=episode.tasks,
-            remembered=episode.remembered,
-            closed_reason=episode.closed_reason,
-            version=episode.version + 1,
-            patient_ref=episode.patient_ref,
-            label=episode.label,
-            audit_hash=episode.audit_hash,
-            links=episode.links,
-            owner=episode.owner,
-            appointment=episode.appointment,
-        )
+        e = episode
+        copy = Episode(  # positional, in field order: a decision's cheapest copy
+            e.id, e.definition_version, e.state, e.opened_at, e.state_entered_at,
+            e.care_started_at, e.facts, e.timers, e.tasks, e.remembered, e.closed_reason,
+            e.version + 1, e.patient_ref, e.label, e.audit_hash, e.links, e.owner, e.appointment,
+        )  # fmt: skip
         return cls(definition, copy, Decision(event, episode, copy), episode.version + 1)
 
     # -- reading ---------------------------------------------------------------------------
@@ -126,8 +112,12 @@ class DecisionInProgress:
 
     def _build_context(self) -> Context:
         ep, at = self.episode, self.decision.event.at
-        derived = derived_values(self.definition, ep, at)
-        return Context(ep.facts, self.event_facts, self.observation_id, derived, ep.state)
+        values = self._values
+        if values is None:
+            values = self._values = {name: fv.value for name, fv in ep.facts.items()}
+        values = dict(values)
+        values.update(derived_values(self.definition, ep, at))
+        return Context.of(values, ep.facts, self.event_facts, self.observation_id, ep.state)
 
     # -- observations ----------------------------------------------------------------------
 
@@ -141,6 +131,8 @@ class DecisionInProgress:
         for name, value in facts.items():
             merged[name] = FactValue(value, obs.id, at)
         ep.facts = merged
+        if self._values is not None:
+            self._values.update(facts)
         self._ctx = None
         dated = self.definition.dated_timers
         newly_known = []
@@ -158,16 +150,23 @@ class DecisionInProgress:
                 for tid in dated[name]:
                     if self.definition.timers[tid].set_on_known:
                         self.set_timer(tid)
-        ctx = self.context()
-        ended = self.definition.states[ep.state].terminal
+        ctx = self.context()  # as it stands before the review's values are remembered
+        states, rules = self.definition.states, self.definition.rules
+        ended = states[ep.state].terminal
+        fired: set[str] | None = None
         for state in () if ended else visited:  # a transferred episode needs no review task
-            sdef = self.definition.states[state]
-            if sdef.terminal:
+            sdef = states[state]
+            if sdef.terminal or not sdef.checks:
                 continue
             for rid in sdef.checks:
-                rule = self.definition.rules[rid]
-                if rid not in self.decision.rule_ids and rule.criterion.test(ctx):
-                    self.fire(rule, rule.criterion.explain(ctx))
+                if fired is None:
+                    fired = {f.rule_id for f in self.decision.fired}
+                if rid in fired:
+                    continue
+                rule = rules[rid]
+                if rule.criterion.test(ctx):
+                    self.fire(rule, rule.criterion.explain(ctx, True))
+                    fired = None  # fired, unless once-only and fired before
         if was_review and self.definition.remembered:
             ep.remembered = {f: ep.fact(f) for f in self.definition.remembered}
         self._resolve_escalations(ctx)
@@ -200,32 +199,37 @@ class DecisionInProgress:
             if self._take(route, ctx):
                 visited.append(self.episode.state)
                 return
-        for _ in range(len(self.definition.states)):
-            sdef = self.definition.states[self.episode.state]
-            if sdef.terminal:
+        states, ep = self.definition.states, self.episode
+        for _ in range(len(states)):
+            sdef = states[ep.state]
+            if sdef.terminal or not sdef.routes:
                 return
-            before = self.episode.state
+            before = ep.state
             ctx = self.context()
-            taken = next((r for r in sdef.routes if self._take(r, ctx)), None)
-            if taken is None or taken.to is None or self.episode.state == before:
+            for route in sdef.routes:  # the first that applies decides
+                if self._take(route, ctx):
+                    break
+            else:
                 return
-            visited.append(self.episode.state)
+            if route.to is None or ep.state == before:
+                return
+            visited.append(ep.state)
 
     def _take(self, route: Route, ctx: Context) -> bool:
         """Apply the route if it applies: fire its rules, move, set its timers."""
         if route.when is not None and not route.when.test(ctx):
             return False
         rules = self.definition.rules
-        holding = [rules[r] for r in route.rules if rules[r].criterion.test(ctx)]
+        holding = [rule for rule in map(rules.__getitem__, route.rules) if rule.criterion.test(ctx)]
         if not holding:
             return False
-        guard = route.when.explain(ctx) if route.when is not None else []
+        guard = route.when.explain(ctx, True) if route.when is not None else []
         for rule in holding:
-            self.fire(rule, rule.criterion.explain(ctx) + guard)
+            self.fire(rule, rule.criterion.explain(ctx, True) + guard)
         for rid in route.also:
             rule = rules[rid]
             if rule.criterion.test(ctx):
-                self.fire(rule, rule.criterion.explain(ctx))
+                self.fire(rule, rule.criterion.explain(ctx, True))
         if route.to is not None:
             self.move(route.to, route.trigger, tuple(r.id for r in holding))
         for tid in route.timers:
@@ -264,14 +268,11 @@ class DecisionInProgress:
                 self.tasks.remove(task)
                 self._open_rules.discard(rid)
         self._open_rules.add(rule.id)
-        task = Task(
-            key=f"{rule.id}@{self.version}",
-            rule_id=rule.id,
-            kind=rule.action.kind,
-            text=rule.action.text,
-            created_at=d.event.at,
-            state=state if rule.action.kind == "escalation" else None,
-        )
+        action = rule.action
+        task = Task(  # positional, in field order
+            f"{rule.id}@{self.version}", rule.id, action.kind, action.text, d.event.at, OPEN,
+            state if action.kind == "escalation" else None,
+        )  # fmt: skip
         d.tasks_opened.append(task)
         self.tasks.append(task)
 
@@ -314,11 +315,18 @@ class DecisionInProgress:
                 return  # back in care: care day and its timeline go on
             ep.care_started_at = at
             self._ctx = None
-        ctx = self.context()
+        ctx = None  # built only for a rule with a criterion (most on-entry rules have none)
+        rules = self.definition.rules
         for rid in sdef.on_enter:
-            rule = self.definition.rules[rid]
-            if rule.criterion.test(ctx):
-                self.fire(rule, rule.criterion.explain(ctx))
+            rule = rules[rid]
+            criterion = rule.criterion
+            if type(criterion) is Always:
+                self.fire(rule, [])
+                continue
+            if ctx is None:
+                ctx = self.context()
+            if criterion.test(ctx):
+                self.fire(rule, criterion.explain(ctx, True))
         for tid in sdef.timers:
             self.set_timer(tid)
 

@@ -29,8 +29,8 @@ from storage.queries import POSTGRESQL, SQLITE, Queries, postgres_save
 from storage.writes import ChangeRows
 
 # Unique keys that mean "this event (or this new episode) was already written by someone else".
-DUPLICATE_EVENT_KEYS = ("outcomes_pkey", "episodes_pkey")
-_SQLITE_DUPLICATE_EVENT = ("outcomes.event_id", "episodes.id")
+DUPLICATE_EVENT_KEYS = ("ix_audit_log_event_id", "episodes_pkey")
+_SQLITE_DUPLICATE_EVENT = ("audit_log.event_id", "episodes.id")
 
 
 class Backend:
@@ -134,8 +134,7 @@ class SqliteBackend(Backend):
                 db.executemany(q.insert_task, rows.new_tasks)
             if rows.task_status:
                 db.executemany(q.update_task_status, rows.task_status)
-            db.execute(q.insert_audit, p)
-            db.execute(q.insert_outcome, p)
+            db.execute(q.insert_audit, p)  # with its outcome (migration 0012)
             if rows.notices:
                 write_notices(db, "sqlite", rows.notices)
         except sqlite3.IntegrityError as exc:

@@ -45,8 +45,19 @@ class BatchUnitOfWork(SqlUnitOfWork):
     """
 
     def __init__(
-        self, factory: SqlUnitOfWorkFactory, held: tuple[Any, Any], *, deferred: bool = False
+        self,
+        factory: SqlUnitOfWorkFactory,
+        held: tuple[Any, Any],
+        *,
+        deferred: bool = False,
+        trusted: bool = False,
     ) -> None:
+        """``trusted`` (deferred only; ``storage.group``): read nothing per decision that the
+        group's write checks anyway — no outcome lookup (an event id already applied fails the
+        write on its unique key) and no head check of a cached snapshot (the episode write is
+        guarded by the version and audit hash it was decided on; a snapshot the group only read
+        is checked at ``flush``, all in one statement). Any such failure fails the group, which
+        is then redone carefully, with every read."""
         super().__init__(
             factory.engine,
             factory.snapshots,
@@ -55,6 +66,9 @@ class BatchUnitOfWork(SqlUnitOfWork):
             audit_key=factory.audit_key,
         )
         self.deferred = deferred
+        self.trusted = trusted and deferred
+        self.probes_found = 0  # outcome lookups that found one, head checks that did not match
+        self._unchecked: dict[str, Episode] = {}  # trusted snapshots, checked at flush
         self.written: dict[str, Episode] = {}  # cached once the outer transaction commits
         self._queue: list[ChangeRows] = []
 
@@ -92,6 +106,7 @@ class BatchUnitOfWork(SqlUnitOfWork):
         not apply. PostgreSQL also releases worker ``release_for``'s claims on the episodes it
         updates and returns their ids (the caller releases the others)."""
         queue, self._queue = self._queue, []
+        self._check_unwritten({r.episode_id for r in queue})
         try:
             if self.backend.dialect == "postgresql":
                 return write_group_arrays(self.backend, self.connection(), queue, release_for)
@@ -100,15 +115,46 @@ class BatchUnitOfWork(SqlUnitOfWork):
             raise BatchFailed(str(exc)) from exc
         return set()
 
+    def _check_unwritten(self, written: set[str]) -> None:
+        """A trusted group's cached snapshots that no write of it guards (an episode a decision
+        only read: a linked one, say) are checked in one statement; BatchFailed if one moved."""
+        unchecked, self._unchecked = self._unchecked, {}
+        read = {i: e for i, e in unchecked.items() if i not in written}
+        if not read:
+            return
+        ids: Any = to_json(list(read)) if self.backend.queries is SQLITE else list(read)
+        rows = self.connection().execute(self.backend.queries.episode_heads, {"ids": ids})
+        heads = {row[0]: (row[1], row[2]) for row in rows.fetchall()}
+        for episode_id, episode in read.items():
+            if heads.get(episode_id) != (episode.version, episode.audit_hash):
+                raise BatchFailed(f"episode {episode_id} moved under the batch (read, not written)")
+
     def get_episode(self, episode_id: str) -> Episode:
         held = self.written.get(episode_id)
-        return held if held is not None else super().get_episode(episode_id)
+        if held is not None:
+            return held
+        cached = self._snapshots.get(episode_id)
+        if self.trusted and cached is not None:
+            self._unchecked[episode_id] = cached  # checked at flush (see there)
+            return cached
+        episode = super().get_episode(episode_id)
+        if cached is not None and episode is not cached:
+            self.probes_found += 1
+        return episode
 
     def find_outcome(self, event_id: str) -> Outcome | None:
         timer_of = timer_event_episode(event_id)
         if timer_of is not None and (self.deferred or timer_of in self.written):
             return None  # the snapshot says whether this timer is pending (see the class doc)
-        return super().find_outcome(event_id)
+        if self.trusted:
+            for change in self._staged:
+                if change.outcome.event_id == event_id:
+                    return change.outcome
+            return None  # a stored one fails the group's write on its unique key (see __init__)
+        found = super().find_outcome(event_id)
+        if found is not None:
+            self.probes_found += 1
+        return found
 
     def episodes_of_patient(self, patient_ref: str, pathway: str) -> list[Episode]:
         """Those the database holds, and those this batch wrote or queued (deferred: unsent)."""

@@ -9,10 +9,20 @@ moved an episode, an event id was already applied — the chunk is rolled back a
 *carefully*: each decision's writes in a savepoint of their own, so a bad item rolls back alone
 and the others are written. Either way every decision is written with its audit entry, or not
 at all; an interactive command keeps its own transaction (``SqlUnitOfWork``).
+
+A deferred chunk is also *trusted* (``BatchUnitOfWork``): no outcome lookup and no head check
+per decision, since the group's write catches both an applied event id and a moved episode.
+After a chunk whose trust failed, the next ones look everything up again (a re-import of
+events already applied would otherwise redo every chunk), until a chunk finds nothing.
+
+The cyclic garbage collector pauses while a chunk runs (and is left as the caller had it):
+the chunk's queued rows stay alive until its commit, so each collection in between only
+scanned them again (measured: ~12 µs CPU of ~110 per decision).
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -34,13 +44,14 @@ def run_grouped(
         raise ValueError(f"size {size!r}: expected a whole number of decisions ≥ 1")
     results: list[Any] = []
     chunk: list[Item] = []
+    trust = [True]  # whether the next chunk skips the reads its write checks anyway
     for item in items:
         chunk.append(item)
         if len(chunk) == size:
-            results += _chunk(factory, chunk, decide)
+            results += _chunk(factory, chunk, decide, trust)
             chunk = []
     if chunk:
-        results += _chunk(factory, chunk, decide)
+        results += _chunk(factory, chunk, decide, trust)
     return results
 
 
@@ -48,14 +59,22 @@ def _chunk(
     factory: SqlUnitOfWorkFactory,
     chunk: Sequence[Item],
     decide: Callable[[BatchUnitOfWork, Item], Any],
+    trust: list[bool],
 ) -> list[Any]:
     held = factory.connections.take()
+    collecting = gc.isenabled()
+    gc.disable()  # a chunk's queued rows are live until its commit: scanning them is wasted
     try:
         try:
-            return _run(factory, held, chunk, decide, deferred=True)
+            results, found = _run(factory, held, chunk, decide, deferred=True, trusted=trust[0])
+            trust[0] = trust[0] or not found
+            return results
         except BatchFailed:
-            return _run(factory, held, chunk, decide, deferred=False)
+            trust[0] = False
+            return _run(factory, held, chunk, decide, deferred=False)[0]
     finally:
+        if collecting:
+            gc.enable()
         factory.connections.give(held)
 
 
@@ -66,8 +85,10 @@ def _run(
     decide: Callable[[BatchUnitOfWork, Item], Any],
     *,
     deferred: bool,
-) -> list[Any]:
-    uow = BatchUnitOfWork(factory, held, deferred=deferred)
+    trusted: bool = False,
+) -> tuple[list[Any], int]:
+    """The chunk's results, and how many reads found a stored outcome or a moved episode."""
+    uow = BatchUnitOfWork(factory, held, deferred=deferred, trusted=trusted)
     backend, results = uow.backend, []
     with backend.transaction(held[1]):
         for item in chunk:
@@ -81,4 +102,4 @@ def _run(
         uow.flush()
     for episode in uow.written.values():  # committed: now the cache may trust them
         factory.snapshots.put(episode)
-    return results
+    return results, uow.probes_found

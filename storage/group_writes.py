@@ -6,10 +6,10 @@ costs one ``executemany`` per statement kind (psycopg sends each as one pipeline
 trip), whatever the batch's size:
 
 - each episode row is written once, with the values of its last change, guarded by the version
-  its *first* change was decided on — so a batch that fired five timers on one episode updates
-  its row once, and another writer that moved it in between is still caught;
-- observations, timers, tasks, audit entries and outcomes are inserted (or their status
-  updated) in batch order, after the episode rows they refer to, and then the webhook outbox
+  and audit hash its *first* change was decided on — so a batch that fired five timers on one
+  episode updates its row once, and another writer that moved it in between is still caught;
+- observations, timers, tasks and audit entries (each with its outcome) are inserted (or their
+  status updated) in batch order, after the episode rows they refer to, and then the webhook outbox
   rows of the batch's notices (``storage.outbox``).
 
 All or nothing: if an episode moved under the batch (the guarded update found fewer rows than
@@ -50,7 +50,11 @@ def episode_rows(queue: list[ChangeRows]) -> tuple[list[Any], list[Any], list[An
             inserts.append(params)
             continue
         if start is not last[episode_id]:
-            params = params | {"expected_version": start.params["expected_version"]}
+            guard = start.params
+            params = params | {
+                "expected_version": guard["expected_version"],
+                "prev_hash": guard["prev_hash"],
+            }
         (updates if moved[episode_id] else in_place).append(params)
     return inserts, updates, in_place
 
@@ -79,7 +83,6 @@ def write_group(backend: Backend, db: Any, queue: list[ChangeRows]) -> None:
         _many(db, q.update_task_status, [k for r in queue for k in r.task_status])
         params = [r.params for r in queue]
         db.executemany(q.insert_audit, params)
-        db.executemany(q.insert_outcome, params)
         notices = [n for r in queue for n in r.notices]
         subscribed = backend.subscribed
         if notices and (subscribed is None or subscribed.check(db)):  # else: no outbox part

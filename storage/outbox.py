@@ -24,11 +24,11 @@ from typing import Any
 
 from pathway.unit_of_work import Change
 from storage.columns import to_json
-from storage.sql import QUERIES
+from storage.sql import QUERIES, pyformat
 
 _INSERT = {
     "sqlite": QUERIES["webhook_insert_messages"],
-    "postgresql": QUERIES["webhook_insert_messages@postgresql"],  # group commits only
+    "postgresql": pyformat(QUERIES["webhook_insert_messages@postgresql"]),  # group commits only
 }
 _ANY_SUBSCRIPTION = QUERIES["webhook_any_subscription"]
 

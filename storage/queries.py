@@ -20,6 +20,7 @@ from storage.sql import QUERIES, pyformat
 
 FIND_OUTCOME = QUERIES["find_outcome"]
 EPISODE_HEAD = QUERIES["episode_head"]
+EPISODE_HEADS = QUERIES["episode_heads"]
 EPISODE_IDS = QUERIES["episode_ids"]
 EPISODES_OF_PATIENT = QUERIES["episodes_of_patient"]
 OBSERVATIONS = QUERIES["observations"]
@@ -36,7 +37,6 @@ UPDATE_TIMER_STATUS = QUERIES["update_timer_status"]
 INSERT_TASK = QUERIES["insert_task"]
 UPDATE_TASK_STATUS = QUERIES["update_task_status"]
 INSERT_AUDIT = QUERIES["insert_audit"]
-INSERT_OUTCOME = QUERIES["insert_outcome"]
 
 # PostgreSQL: a whole change as one statement of data-modifying CTEs. ``ep`` is the guarded
 # episode write; every other part reads ``FROM ep``, so it writes nothing when the version
@@ -77,6 +77,7 @@ class Queries:
 
     find_outcome: str
     episode_head: str
+    episode_heads: str  # many at once (:ids: an array; SQLite: JSON)
     episode_version: str
     episode_snapshot: str
     episode_snapshots: str  # many episodes in one round trip (:ids: an array; SQLite: JSON)
@@ -95,7 +96,6 @@ class Queries:
     insert_task: str
     update_task_status: str
     insert_audit: str
-    insert_outcome: str
 
     @classmethod
     def sqlite(cls) -> Queries:
@@ -103,11 +103,15 @@ class Queries:
         common["episode_snapshots"] = common["episode_snapshots"].replace(
             "= ANY(:ids)", "IN (SELECT value FROM json_each(:ids))"
         )
+        common["episode_heads"] = EPISODE_HEADS.replace(
+            "{ids}", "IN (SELECT value FROM json_each(:ids))"
+        )
         return cls(**common)
 
     @classmethod
     def postgresql(cls) -> Queries:
         common = _common("json_agg", "json_build_array", 'COLLATE "C"')
+        common["episode_heads"] = EPISODE_HEADS.replace("{ids}", "= ANY(:ids)")
         return cls(**{name: pyformat(sql) for name, sql in common.items()})
 
 
@@ -136,7 +140,6 @@ def _common(agg: str, arr: str, collate: str) -> dict[str, str]:
         "insert_task": INSERT_TASK,
         "update_task_status": UPDATE_TASK_STATUS,
         "insert_audit": INSERT_AUDIT,
-        "insert_outcome": INSERT_OUTCOME,
     }
 
 

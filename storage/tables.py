@@ -1,5 +1,5 @@
-"""The tables: one row per episode, observation, timer, task, audit entry, command outcome and
-page session.
+"""The tables: one row per episode, observation, timer, task, audit entry (with its command's
+outcome) and page session.
 
 The episode row holds the snapshot's scalar fields and its current facts (JSON, each with the
 observation it came from) plus ``next_due_at``, the earliest pending timer, so the worklist is
@@ -118,7 +118,7 @@ class ObservationRow(SQLModel, table=True):
 
     episode_id: str = Field(primary_key=True, foreign_key="episodes.id")
     seq: int = Field(primary_key=True)  # the episode version that recorded it
-    id: str  # the event id that recorded it (unique through outcomes.event_id)
+    id: str  # the event id that recorded it (unique through ix_audit_log_event_id)
     facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     at: datetime = _time()
     recorded_at: datetime = _time()
@@ -162,7 +162,11 @@ class TaskRow(SQLModel, table=True):
 
 
 class AuditRow(SQLModel, table=True):
+    """An audit entry, and the outcome its command answered (idempotency, migration 0012:
+    looked up by the unique event id, which also refuses an event applied twice)."""
+
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_event_id", "event_id", unique=True),)
 
     episode_id: str = Field(primary_key=True, foreign_key="episodes.id")
     seq: int = Field(primary_key=True)
@@ -177,16 +181,8 @@ class AuditRow(SQLModel, table=True):
     payload: str = Field(sa_type=Text)  # the canonical bytes as UTF-8 text, byte-for-byte
     prev_hash: str
     hash: str
-
-
-class OutcomeRow(SQLModel, table=True):
-    __tablename__ = "outcomes"
-    __table_args__ = CLUSTERED
-
-    event_id: str = Field(primary_key=True)
-    episode_id: str = Field(foreign_key="episodes.id")
-    outcome: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    caller: str | None = None  # who sent the idempotency key (migration 0006)
+    outcome: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    caller: str | None = None  # who sent the idempotency key (migration 0006, on 0012)
     idempotency_key: str | None = None  # the key as given; event_id is derived from both
     request_hash: str | None = None  # sha256 of command, episode and canonical body
 
@@ -198,7 +194,6 @@ TABLES = (
     "timers",
     "tasks",
     "audit_log",
-    "outcomes",
     "workers",
     "tokens",
     "sessions",

@@ -3,7 +3,7 @@
 It behaves as ``InMemoryUnitOfWork`` does, which the same test suite checks on all three:
 ``save`` stages a change; ``commit`` writes every staged change in one transaction — the
 episode row under its version (``ConcurrencyConflict`` if it moved), the observation, timer and
-task rows, the audit entry and the outcome (a duplicate event id is a conflict too: the retry
+task rows, the audit entry with its outcome (a duplicate event id is a conflict too: the retry
 then finds the stored outcome); leaving the block without ``commit`` writes nothing.
 
 Reads before the commit are single statements, each consistent on its own, outside any

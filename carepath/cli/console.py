@@ -49,15 +49,17 @@ def run_reporting(action: Callable[[], T]) -> T:
     and exit 2 (nothing was written: the use cases raise before writing)."""
     from carepath.audit_keys import AuditKeyError
     from pathway.errors import PathwayError
-    from scheduler.clock import ClockSkewed
 
     try:
         return action()
     except (PathwayError, AuditKeyError) as exc:
         fail(str(exc))
-    except ClockSkewed as exc:
-        fail(f"{exc.reading.explain('commands on this host are refused')}; fix its clock")
     except Exception as exc:
+        # loaded if it is what raised: importing it here would load SQLAlchemy and Alembic
+        # (~0.3 s) into every command, an in-memory replay's too
+        clock = sys.modules.get("scheduler.clock")
+        if clock is not None and isinstance(exc, clock.ClockSkewed):
+            fail(f"{exc.reading.explain('commands on this host are refused')}; fix its clock")
         problem = database_problem(exc)
         if problem is None:
             raise

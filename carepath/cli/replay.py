@@ -51,15 +51,16 @@ def replay_command(
         if json_out and not database:
             outputs, failures, code = replay_files([str(f) for f in files], definitions, workers)
             return outputs, failures, code, []
-        scenarios = [load_scenario(f) for f in files]
         tick = bars("replay", "scenarios") if len(files) > 1 or database else None
-        if database:  # many scenarios per transaction (carepath.replay.grouped)
+        if database:  # decided on every core, written in bulk (carepath.replay.grouped)
             from carepath.replay.grouped import replay_grouped
             from storage.unit_of_work import uow_factory
 
             factory = uow_factory(database, settings.audit_key())
-            results = replay_grouped(scenarios, definitions, factory, progress=tick)
+            paths = [str(f) for f in files]  # loaded by the workers
+            results = replay_grouped(paths, definitions, factory, progress=tick, workers=workers)
         else:
+            scenarios = [load_scenario(f) for f in files]
             results = replay_many(scenarios, definitions, progress=tick)
         outputs = [_dump(r.output) for r in results] if json_out else []
         failures = [f"{r.output['scenario']}: {f}" for r in results for f in r.failures]

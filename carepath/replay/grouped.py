@@ -1,30 +1,48 @@
-"""``replay --database``: many scenarios per database transaction (group commit).
+"""``replay --database``: scenarios decided in memory and written in bulk, on every core.
 
-One transaction per decision costs a BEGIN/COMMIT (SQLite: a WAL append and its lock;
-PostgreSQL: round trips) for each of an episode's ~8 decisions. A replay has all its
-decisions at once, so it writes a group of scenarios in one transaction through
-``storage.batch.BatchUnitOfWork`` (the scheduler's unit of work, in its *careful* mode): each
-use case's ``commit()`` still writes its decision, its enrolments and their audit entries
-inside one savepoint, all or none, and the scenario's chain is verified from the stored rows
-inside the same transaction. The output is the same as one transaction per decision.
+A replayed scenario opens a new episode, so what it decides does not depend on the database:
+it runs on the in-memory unit of work (``carepath.replay.decided``), and its changes become the
+very rows the SQL unit of work would have written (``storage.writes.change_rows``). A chunk of
+up to ``per_transaction`` scenarios is then written in one transaction — one ``executemany`` per
+table for the chunk, each scenario all or nothing (``storage.bulk_load``) — and each scenario's
+chain is verified from the stored rows inside that transaction, so the output's
+``audit_verified`` says what the database holds.
 
-A scenario whose patient cannot be opened (``InvalidScenario``) writes nothing; the scenarios
-before it are committed and the error is raised, as with one transaction per decision.
+A large cohort is split over worker processes (as ``replay`` without a database is), each
+deciding a chunk and then writing it on its own connection: only the outputs come back, never
+the rows (pickling them costs ~470 µs an episode), and while one worker writes (SQLite: holding
+a lock the workers take turns on) the other decides its next chunk.
+An in-memory SQLite database cannot be shared between processes: it is replayed here.
+
+A file that is not a scenario, or whose patient cannot be opened, writes nothing; every other
+scenario is written, and then the first such error is raised. ``replay_decision_by_decision``
+is the SQL unit of work path this replaces (a savepoint per decision); a scenario that would
+need the database to decide (see ``decided``) still goes through it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
+from carepath.replay.decided import Decided, decide_all
 from carepath.replay.runner import ReplayResult, replay
 from carepath.replay.scenario import Scenario
-from pathway.errors import InvalidScenario
+from pathway.audit import AuditKey, verify_chain
+from pathway.errors import InvalidScenario, PathwayError
 from pathway.unit_of_work import Outcome
 from pathway.usecases import DefinitionRegistry
 from storage.batch import BatchUnitOfWork
+from storage.bulk_load import has_subscription, load_units, stored_chain
+from storage.database import create_engine_for, is_memory
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
-PER_TRANSACTION = 100  # scenarios (~800 decisions) per transaction
+PER_TRANSACTION = 250  # scenarios (~2,000 decisions) per transaction and per worker task
+PARALLEL_FROM = 200  # scenarios: fewer are replayed in this process (no pool to start)
+
+Done = tuple[list[ReplayResult], list[PathwayError]]  # a chunk's results, and its errors
 
 
 class ReplayUnitOfWork(BatchUnitOfWork):
@@ -38,46 +56,201 @@ class ReplayUnitOfWork(BatchUnitOfWork):
 
 
 def replay_grouped(
-    scenarios: Sequence[Scenario],
+    scenarios: Sequence[Scenario | str],
     definitions: DefinitionRegistry,
     factory: SqlUnitOfWorkFactory,
     per_transaction: int = PER_TRANSACTION,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = 1,
 ) -> list[ReplayResult]:
-    """Replay scenarios in order through the SQL database, ``per_transaction`` per transaction;
-    ``progress(done, total)`` after each transaction."""
+    """Replay scenarios (or scenario files, loaded by the workers) into the database; results
+    in order. ``workers`` processes (``None``: one per core); ``progress(done, total)`` after
+    each transaction. Raises the first scenario's error, once all the others are written."""
+    workers = _workers(workers, len(scenarios), factory)
+    size = max(1, per_transaction)
+    if workers > 1:  # a few chunks per worker at least, so that they all have work to the end
+        size = min(size, -(-len(scenarios) // (4 * workers)))
+    chunks = [scenarios[i : i + size] for i in range(0, len(scenarios), size)]
     results: list[ReplayResult] = []
-    for first in range(0, len(scenarios), max(1, per_transaction)):
-        group = scenarios[first : first + per_transaction]
-        error = _replay_group(group, definitions, factory, results)
-        if error is not None:
-            raise error
+    errors: list[PathwayError] = []
+    done = 0
+    for chunk, (chunk_results, chunk_errors) in zip(
+        chunks, _replayed(chunks, definitions, factory, workers), strict=True
+    ):
+        results += chunk_results
+        errors += chunk_errors
+        done += len(chunk)
         if progress is not None:
-            progress(len(results), len(scenarios))
+            progress(done, len(scenarios))
+    if errors:
+        raise errors[0]
     return results
 
 
-def _replay_group(
-    group: Sequence[Scenario],
+def replay_chunk(
+    chunk: Sequence[Scenario | str],
     definitions: DefinitionRegistry,
     factory: SqlUnitOfWorkFactory,
-    results: list[ReplayResult],
-) -> InvalidScenario | None:
-    """Replay ``group`` in one transaction, appending to ``results``; the first scenario that
-    could not be opened stops the group (what came before it is committed) and is returned."""
-    held = factory.connections.take()
-    uow = ReplayUnitOfWork(factory, held)
-    error = None
+    notices: bool = True,
+    turn: AbstractContextManager[Any] | None = None,
+) -> Done:
+    """Decide a chunk in memory, then write it in one transaction. ``notices=False``: decided
+    without webhook notices, as no subscription existed when the replay began; should one
+    exist by the time of the write, the chunk is decided again with them. ``turn``: held
+    while writing (the workers' turns at SQLite's one write lock)."""
+    key, time = factory.audit_key, factory.connections.backend.time
+    decided = decide_all(chunk, definitions, key, time, notices)
+    redo = None if notices else (lambda: decide_all(chunk, definitions, key, time, True))
+    with turn if turn is not None else nullcontext():
+        return _transaction(decided, definitions, factory, redo)
+
+
+def _replayed(
+    chunks: list[Sequence[Scenario | str]],
+    definitions: DefinitionRegistry,
+    factory: SqlUnitOfWorkFactory,
+    workers: int,
+) -> Iterator[Done]:
+    """Each chunk replayed and written, in order: here, or by a pool of forked workers."""
+    notices = _subscribed(factory)
+    if workers <= 1:
+        for chunk in chunks:
+            yield replay_chunk(chunk, definitions, factory, notices)
+        return
+    import multiprocessing
+
+    global _POOL
+    url = factory.engine.url.render_as_string(hide_password=False)
+    context = multiprocessing.get_context("fork")
+    # SQLite has one writer: workers take turns on a lock of their own, handed over at once,
+    # rather than polling for SQLite's (its busy handler sleeps up to 100 ms between tries).
+    turn = context.Lock() if factory.connections.backend.dialect == "sqlite" else None
+    _POOL = (definitions, url, factory.audit_key, notices, turn)
+    factory.connections.close()  # no connection of this process crosses the fork
+    pool = context.Pool(min(workers, len(chunks)))
     try:
-        with uow.backend.transaction(held[1]):
-            for scenario in group:
-                try:
-                    results.append(replay(scenario, definitions, lambda: uow))
-                except InvalidScenario as exc:
-                    error = exc
-                    break
+        yield from pool.imap(_in_worker, chunks, chunksize=1)
+    except BaseException:
+        pool.terminate()
+        pool.join()
+        raise
+    pool.close()  # a clean exit: each worker disposes of its engine (``_in_worker``)
+    pool.join()
+
+
+_POOL: tuple[Any, ...] | None = None  # (definitions, database URL, audit key, notices, turn)
+_WORKER_FACTORY: SqlUnitOfWorkFactory | None = None  # a worker's own engine and connections
+
+
+def _in_worker(chunk: Sequence[Scenario | str]) -> Done:
+    global _WORKER_FACTORY
+    assert _POOL is not None
+    definitions, url, key, notices, turn = _POOL
+    if _WORKER_FACTORY is None:
+        from multiprocessing.util import Finalize
+
+        _WORKER_FACTORY = SqlUnitOfWorkFactory(create_engine_for(url), key)
+        Finalize(_WORKER_FACTORY, _WORKER_FACTORY.dispose, exitpriority=10)
+    return replay_chunk(chunk, definitions, _WORKER_FACTORY, notices, turn)
+
+
+def _workers(asked: int | None, total: int, factory: SqlUnitOfWorkFactory) -> int:
+    """How many processes: one for a small replay or an in-memory database (which another
+    process cannot open), else as asked (``None``: one per core)."""
+    if total < PARALLEL_FROM or is_memory(factory.engine.url):
+        return 1
+    return asked if asked is not None else (os.cpu_count() or 1)
+
+
+def _subscribed(factory: SqlUnitOfWorkFactory) -> bool:
+    held = factory.connections.take()
+    try:
+        return has_subscription(held[1])
+    finally:
+        factory.connections.give(held)
+
+
+def _transaction(
+    decided: list[Decided],
+    definitions: DefinitionRegistry,
+    factory: SqlUnitOfWorkFactory,
+    redo: Callable[[], list[Decided]] | None = None,
+) -> Done:
+    """Write decided scenarios in one transaction, each all or nothing, verifying their chains
+    there: the results of those written, in order, and the others' errors."""
+    held = factory.connections.take()
+    backend, db = factory.connections.backend, held[1]
+    uow = ReplayUnitOfWork(factory, held)  # for a scenario that needs the database
+    results: list[ReplayResult] = []
+    errors: list[PathwayError] = []
+    try:
+        with backend.transaction(db):
+            if redo is not None and has_subscription(db):  # one appeared: notices are due
+                decided = redo()
+            ready = [d for d in decided if d.result is not None]
+            failed = load_units(backend, db, [d.rows for d in ready])
+            why_not = dict(zip(map(id, ready), failed, strict=True))
+            for one in decided:
+                if one.scenario is not None:
+                    try:
+                        results.append(replay(one.scenario, definitions, _same(uow)))
+                    except InvalidScenario as exc:  # at its opening: nothing of it written
+                        errors.append(exc)
+                elif one.result is None:
+                    assert one.error is not None
+                    errors.append(one.error)
+                elif (why := why_not[id(one)]) is not None:
+                    errors.append(PathwayError(f"{one.source}: not stored: {why}"))
+                else:
+                    _verify(one, backend, db, factory.audit_key)
+                    results.append(one.result)
     finally:
         factory.connections.give(held)
     for episode in uow.written.values():  # committed: now the cache may trust them
         factory.snapshots.put(episode)
-    return error
+    return results, errors
+
+
+def _verify(decided: Decided, backend: Any, db: Any, key: AuditKey) -> None:
+    """The scenario's chain, from the rows just stored: the output says what they hold."""
+    records, head = stored_chain(backend, db, decided.episode_id)
+    check = verify_chain(decided.episode_id, records, head, key=key, columns=True)
+    assert decided.result is not None
+    decided.result.output["audit_verified"] = check.ok
+
+
+def replay_decision_by_decision(
+    scenarios: Iterable[Scenario],
+    definitions: DefinitionRegistry,
+    factory: SqlUnitOfWorkFactory,
+    per_transaction: int = PER_TRANSACTION,
+) -> list[ReplayResult]:
+    """The SQL unit of work path: each decision in a savepoint of its own, ``per_transaction``
+    scenarios per transaction (the reference the bulk path is checked against). The first
+    scenario that cannot be opened stops the replay; those before it are committed."""
+    results: list[ReplayResult] = []
+    pending = list(scenarios)
+    for first in range(0, len(pending), max(1, per_transaction)):
+        held = factory.connections.take()
+        uow = ReplayUnitOfWork(factory, held)
+        error = None
+        try:
+            with uow.backend.transaction(held[1]):
+                for scenario in pending[first : first + per_transaction]:
+                    try:
+                        results.append(replay(scenario, definitions, _same(uow)))
+                    except InvalidScenario as exc:
+                        error = exc
+                        break
+        finally:
+            factory.connections.give(held)
+        for episode in uow.written.values():  # committed: now the cache may trust them
+            factory.snapshots.put(episode)
+        if error is not None:
+            raise error
+    return results
+
+
+def _same(uow: ReplayUnitOfWork) -> Callable[[], ReplayUnitOfWork]:
+    """Every use case of a replay on the one unit of work of its transaction."""
+    return lambda: uow

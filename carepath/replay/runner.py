@@ -138,12 +138,15 @@ def _collect(
     decision = applied.decision
     if decision is None:
         return
-    enrolled.extend({"pathway": p, "rule": r} for p, r in applied.enrolled)
-    rules.extend(decision.rule_ids)
-    refused.extend(decision.refused_ids)
-    transitions.extend(
-        {"from": t.source, "to": t.dest, "rules": list(t.rules)} for t in decision.transitions
-    )
+    if applied.enrolled:
+        enrolled.extend({"pathway": p, "rule": r} for p, r in applied.enrolled)
+    rules.extend([f.rule_id for f in decision.fired])
+    if decision.refused:
+        refused.extend([r.firing.rule_id for r in decision.refused])
+    if decision.transitions:
+        transitions.extend(
+            [{"from": t.source, "to": t.dest, "rules": list(t.rules)} for t in decision.transitions]
+        )
 
 
 def check_expectations(scenario: Scenario, steps: Sequence[dict[str, Any]]) -> list[str]:

@@ -46,12 +46,13 @@ class Scenario:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    path = Path(path)
+    source = str(path)  # no Path object: a replay of many files reads thousands of them
     try:
-        raw = path.read_bytes()
+        with open(source, "rb") as f:
+            raw = f.read()
     except OSError as exc:
-        raise InvalidScenario(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_scenario(raw, str(path), yaml=path.suffix.lower() in (".yaml", ".yml"))
+        raise InvalidScenario(f"{source}: cannot read: {exc.strerror}") from None
+    return parse_scenario(raw, source, yaml=source.lower().endswith((".yaml", ".yml")))
 
 
 def parse_scenario(raw: bytes | str, source: str = "<scenario>", *, yaml: bool = False) -> Scenario:

@@ -93,7 +93,7 @@ def _login_page(
         nonce,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=session.cookie_secure(request),
         path=PREFIX or "/",
     )
     return response
@@ -223,6 +223,7 @@ def install_pages(app: FastAPI, settings: Settings | None = None) -> None:
     from carepath.web.webhooks_page import router as webhooks_router
 
     settings = settings or Settings.from_env()
+    app.state.secure_cookies = settings.secure_cookies
     app.state.sessions = SessionStore(
         app.state.tokens.connections,
         idle=settings.session_idle,

@@ -138,13 +138,19 @@ def check_csrf(expected: str, given: str | None) -> None:
         raise StaleForm
 
 
+def cookie_secure(request: Request) -> bool:
+    """Secure when the request came over https, or always (CAREPATH_SECURE_COOKIES) when a
+    proxy terminates TLS and forwards plain http from an address uvicorn does not trust."""
+    return request.url.scheme == "https" or getattr(request.app.state, "secure_cookies", False)
+
+
 def set_session(response: Response, request: Request, value: str) -> None:
     response.set_cookie(
         COOKIE,
         value,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=cookie_secure(request),
         path="/",
     )
 

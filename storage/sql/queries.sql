@@ -8,12 +8,19 @@
 
 
 -- find_outcome --
--- The stored outcome of an event id (idempotency), with who sent its key and the request's hash.
-SELECT outcome, caller, idempotency_key, request_hash FROM outcomes WHERE event_id = :event_id
+-- The stored outcome of an event id (idempotency), with who sent its key and the request's hash:
+-- on the event's audit entry (migration 0012), one probe of ix_audit_log_event_id.
+SELECT outcome, caller, idempotency_key, request_hash FROM audit_log
+WHERE event_id = :event_id AND outcome IS NOT NULL
 
 -- episode_head --
 -- An episode's version and audit hash: is the cached snapshot still true?
 SELECT version, audit_hash FROM episodes WHERE id = :id
+
+-- episode_heads --
+-- Many episodes' versions and audit hashes in one statement: a trusted group (storage.group)
+-- checks the cached snapshots it read but did not write. {ids}: the dialect's list of ids.
+SELECT id, version, audit_hash FROM episodes WHERE id {ids}
 
 -- episode_version --
 SELECT version FROM episodes WHERE id = :id
@@ -126,7 +133,8 @@ VALUES (:id, :definition_version, :pathway, :state, :opened_at, :state_entered_a
     :appointment_status, :appointment_reason, :appointment_deviation)
 
 -- update_episode --
--- The write guarded by the version the decision was made on.
+-- The write guarded by the version the decision was made on, and by its audit hash (the
+-- change's prev_hash): a group that trusted its cached snapshots (storage.group) relies on it.
 UPDATE episodes SET state = :state, state_entered_at = :state_entered_at,
     definition_version = :definition_version, care_started_at = :care_started_at,
     remembered = :remembered, closed_reason = :closed_reason, audit_hash = :audit_hash,
@@ -134,14 +142,14 @@ UPDATE episodes SET state = :state, state_entered_at = :state_entered_at,
     owner = :owner, appointment_window = :appointment_window, appointment_on = :appointment_on,
     appointment_status = :appointment_status, appointment_reason = :appointment_reason,
     appointment_deviation = :appointment_deviation
-WHERE id = :id AND version = :expected_version
+WHERE id = :id AND version = :expected_version AND audit_hash = :prev_hash
 
 -- update_episode_in_place --
 -- The same without the worklist index's columns: on SQLite, naming an indexed column in SET
 -- rewrites its index entry even when the value is unchanged (one more page per commit).
 UPDATE episodes SET remembered = :remembered, closed_reason = :closed_reason,
     audit_hash = :audit_hash, version = :version, facts = :facts, links = :links
-WHERE id = :id AND version = :expected_version
+WHERE id = :id AND version = :expected_version AND audit_hash = :prev_hash
 
 -- insert_observation --
 INSERT INTO observations (id, episode_id, seq, facts, at, recorded_at, actor, source)
@@ -166,14 +174,13 @@ UPDATE tasks SET status = :status, note = :note, updated_at = :updated_at
 WHERE episode_id = :episode_id AND key = :key
 
 -- insert_audit --
+-- The audit entry with its command's outcome (migration 0012: no outcomes table).
 INSERT INTO audit_log (episode_id, seq, event_id, kind, actor, at, recorded_at, state_from,
-    state_to, definition_version, payload, prev_hash, hash)
+    state_to, definition_version, payload, prev_hash, hash, outcome, caller, idempotency_key,
+    request_hash)
 VALUES (:id, :version, :event_id, :kind, :actor, :at, :recorded_at, :state_from, :state_to,
-    :definition_version, :payload, :prev_hash, :hash)
-
--- insert_outcome --
-INSERT INTO outcomes (event_id, episode_id, outcome, caller, idempotency_key, request_hash)
-VALUES (:event_id, :id, :outcome, :caller, :idempotency_key, :request_hash)
+    :definition_version, :payload, :prev_hash, :hash, :outcome, :caller, :idempotency_key,
+    :request_hash)
 
 -- pg_save_observation --
 -- PostgreSQL: one part of a change written as one statement, a CTE reading FROM ep
@@ -242,13 +249,11 @@ VALUES (:event_id, :id, :outcome, :caller, :idempotency_key, :request_hash)
 -- PostgreSQL: the last parts of the one-statement change, and its result (1: applied).
 audit AS (
     INSERT INTO audit_log (episode_id, seq, event_id, kind, actor, at, recorded_at, state_from,
-                           state_to, definition_version, payload, prev_hash, hash)
+                           state_to, definition_version, payload, prev_hash, hash, outcome,
+                           caller, idempotency_key, request_hash)
     SELECT ep.id, :version, :event_id, :kind, :actor, :at, :recorded_at, :state_from,
-           :state_to, :definition_version, :payload, :prev_hash, :hash
-    FROM ep),
-outcome AS (
-    INSERT INTO outcomes (event_id, episode_id, outcome, caller, idempotency_key, request_hash)
-    SELECT :event_id, ep.id, CAST(:outcome AS json), :caller, :idempotency_key, :request_hash
+           :state_to, :definition_version, :payload, :prev_hash, :hash,
+           CAST(:outcome AS json), :caller, :idempotency_key, :request_hash
     FROM ep)
 SELECT count(*) FROM ep
 

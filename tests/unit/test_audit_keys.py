@@ -51,6 +51,20 @@ def test_a_key_file_others_can_read_is_refused(tmp_path: Path) -> None:
         load_audit_key(None, path)
 
 
+def test_the_mode_checked_is_that_of_the_file_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A path that looks 0600 when stat'ed but opens a file others can read (swapped between a
+    check and a read) is refused: the mode comes from the open file itself."""
+    key_file = tmp_path / "audit.key"
+    key_file.write_text("ab" * 32 + "\n")
+    key_file.chmod(0o644)
+    looks_private = os.stat_result((stat.S_IFREG | 0o600, *os.stat(key_file)[1:]))
+    monkeypatch.setattr(Path, "stat", lambda self, **kw: looks_private)
+    with pytest.raises(AuditKeyError, match="0644"):
+        load_audit_key(None, key_file)
+
+
 def test_the_default_key_file_is_in_the_configuration_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

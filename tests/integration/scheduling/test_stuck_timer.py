@@ -1,7 +1,7 @@
 """A timer "applied but still pending" is parked with a clear error, never swept forever.
 
-The state is written directly in the database (an outcome row under the timer's own event id
-while the timer row stays pending): the shape a client-chosen ``timer:`` event id left before
+The state is written directly in the database (an audit entry and outcome under the timer's
+own event id while the timer row stays pending): the shape a client-chosen ``timer:`` event id left before
 the use cases reserved the prefix. ``carepath scheduler run --once`` must finish promptly and
 ``carepath scheduler status`` list the parked timer with its error.
 """
@@ -30,7 +30,8 @@ TIMER = "FU-INTAKE-OVERDUE@1"  # the first (and only) time it is set
 
 
 def _take_the_timer_id(factory, episode_id: str) -> str:
-    """Copy the episode's open outcome under its pending timer's event id (the stuck state)."""
+    """Copy the episode's open entry and outcome under its pending timer's event id (the stuck
+    state; outcomes live on audit entries since migration 0012)."""
     event_id = timer_event_id(episode_id, TIMER)
     held = factory.connections.take()
     db = held[1]
@@ -39,13 +40,19 @@ def _take_the_timer_id(factory, episode_id: str) -> str:
     try:
         with factory.connections.backend.transaction(db):
             row = db.execute(
-                f"SELECT outcome FROM outcomes WHERE episode_id = {mark}", (episode_id,)
+                f"SELECT outcome FROM audit_log WHERE episode_id = {mark} AND seq = 1",
+                (episode_id,),
             ).fetchone()
             outcome = row[0] if isinstance(row[0], dict) else orjson.loads(row[0])
             outcome = {**outcome, "event_id": event_id}
+            cast = "CAST(%s AS json)" if pg else "?"
             db.execute(
-                f"INSERT INTO outcomes (event_id, episode_id, outcome) VALUES ({mark}, {mark}, {mark})",
-                (event_id, episode_id, orjson.dumps(outcome).decode()),
+                "INSERT INTO audit_log (episode_id, seq, event_id, kind, actor, at, recorded_at,"
+                " state_from, state_to, definition_version, payload, prev_hash, hash, outcome)"
+                f" SELECT episode_id, 999, {mark}, kind, actor, at, recorded_at, state_from,"
+                f" state_to, definition_version, payload, prev_hash, hash, {cast}"
+                f" FROM audit_log WHERE episode_id = {mark} AND seq = 1",
+                (event_id, orjson.dumps(outcome).decode(), episode_id),
             )
     finally:
         factory.connections.give(held)

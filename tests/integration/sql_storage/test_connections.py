@@ -48,8 +48,8 @@ def test_a_write_failing_halfway_writes_nothing_and_leaves_the_connection_clean(
     in_care(make_uow, "ep-1")
     before = check_stored_episode(make_uow(), "ep-1")
     backend = make_uow.connections.backend
-    broken = replace(backend.queries, insert_outcome="INSERT INTO no_such_table VALUES (1)")
-    backend.queries = broken  # the episode, observation and audit rows go in, then this fails
+    broken = replace(backend.queries, insert_audit="INSERT INTO no_such_table VALUES (1)")
+    backend.queries = broken  # the episode and observation rows go in, then this fails
     with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
         usecases.observe(
             make_uow(), DEFS, "ep-1", {"pain_score": 2}, at=day(1), now=day(1), actor="t"
@@ -64,3 +64,19 @@ def test_a_write_failing_halfway_writes_nothing_and_leaves_the_connection_clean(
     )
     assert applied.outcome.version == 3
     make_uow.dispose()
+
+
+def test_a_sqlite_connection_checkpoints_its_wal_only_past_the_measured_size(
+    tmp_path: Path,
+) -> None:
+    from storage.database import WAL_AUTOCHECKPOINT_PAGES
+
+    make_uow = uow_factory(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with make_uow() as uow:
+            db = uow.connection()
+            assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 8_000
+            limit = db.execute("PRAGMA journal_size_limit").fetchone()[0]
+        assert WAL_AUTOCHECKPOINT_PAGES == 8_000 and limit == 8_000 * 4096
+    finally:
+        make_uow.dispose()

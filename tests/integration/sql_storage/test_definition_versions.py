@@ -158,7 +158,7 @@ def database_picture(factory: SqlUnitOfWorkFactory) -> tuple[dict[str, int], lis
     with factory.engine.connect() as db:
         counts = {
             t: db.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
-            for t in ("episodes", "observations", "timers", "tasks", "audit_log", "outcomes")
+            for t in ("episodes", "observations", "timers", "tasks", "audit_log")
         }
         rows = db.execute(
             text(

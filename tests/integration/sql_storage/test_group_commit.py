@@ -102,16 +102,22 @@ def test_an_episode_moved_under_a_deferred_group_fails_it_whole(factory) -> None
 def test_each_episode_row_is_written_once_under_its_first_expected_version() -> None:
     def rows(episode: str, expected: int | None, moved: bool) -> ChangeRows:
         version = (expected or 0) + 1
-        params = {"id": episode, "expected_version": expected, "version": version}
+        params = {
+            "id": episode,
+            "expected_version": expected,
+            "version": version,
+            "prev_hash": f"h{expected}",
+        }
         return ChangeRows(expected is None, params, moved)
 
     queue = [rows("a", 3, False), rows("b", None, True), rows("a", 4, True), rows("b", 1, False)]
     inserts, updates, in_place = episode_rows(queue)
     assert inserts == [queue[3].params]  # opened in the group: inserted as it ends
-    assert updates == [{"id": "a", "expected_version": 3, "version": 5}]
+    # guarded by the first change's version and audit hash (its prev_hash)
+    assert updates == [{"id": "a", "expected_version": 3, "version": 5, "prev_hash": "h3"}]
     assert in_place == []
     assert episode_rows([rows("c", 7, False)])[2] == [
-        {"id": "c", "expected_version": 7, "version": 8}
+        {"id": "c", "expected_version": 7, "version": 8, "prev_hash": "h7"}
     ]
 
 

@@ -30,7 +30,7 @@ FORBIDDEN = {
     "drop the append-only trigger": "DROP TRIGGER audit_log_no_change ON audit_log",
     "create a table": "CREATE TABLE intruder (id int)",
     "add a column": "ALTER TABLE episodes ADD COLUMN intruder text",
-    "drop a table": "DROP TABLE outcomes",
+    "drop a table": "DROP TABLE observations",
     "create an index": "CREATE INDEX intruder ON episodes (label)",
     "create a trigger": "CREATE TRIGGER intruder BEFORE INSERT ON audit_log "
     "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",

@@ -11,6 +11,7 @@ def test_0006_adds_the_outcome_scope_and_sessions_and_its_downgrade_removes_them
 ) -> None:
     database_url = database_owner_url  # PostgreSQL: the owner role, who may change the schema
     upgrade(database_url)
+    downgrade_to(database_url, "0006")  # 0012 moves these columns onto audit_log
     head = schema_of(database_url)
     assert {"caller", "idempotency_key", "request_hash"} <= set(head["outcomes"])
     assert head["sessions"] == ["created_at", "id_hash", "last_seen_at", "token_id"]
@@ -18,5 +19,5 @@ def test_0006_adds_the_outcome_scope_and_sessions_and_its_downgrade_removes_them
     before = schema_of(database_url)
     assert "sessions" not in before
     assert before["outcomes"] == ["episode_id", "event_id", "outcome"]
-    upgrade(database_url)
+    upgrade(database_url, "0006")
     assert schema_of(database_url) == head

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -53,9 +52,7 @@ def reset_ids(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
         counter = itertools.count()
         monkeypatch.setattr(usecases, "new_event_id", lambda: f"{prefix}-event-{next(counter)}")
         monkeypatch.setattr(
-            usecases,
-            "uuid",
-            SimpleNamespace(uuid4=lambda: SimpleNamespace(hex=f"{prefix}-episode-{next(counter)}")),
+            usecases, "time_ordered_id", lambda now: f"{prefix}-episode-{next(counter)}"
         )
 
     return reset

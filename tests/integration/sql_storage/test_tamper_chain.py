@@ -258,7 +258,7 @@ def test_a_chain_cut_short(world: World) -> None:
 @kind("a whole episode deleted from every table (triggers dropped)")
 def test_a_whole_episode_deleted_from_every_table(world: World) -> None:
     world.drop_triggers()
-    for table in ("audit_log", "outcomes", "observations", "timers", "tasks"):
+    for table in ("audit_log", "observations", "timers", "tasks"):
         world.sql(f"DELETE FROM {table} WHERE episode_id = 'ep-2'")
     world.sql("DELETE FROM episodes WHERE id = 'ep-2'")
     caught(

@@ -147,6 +147,31 @@ def test_over_https_the_session_cookie_is_secure(site: Site) -> None:
     assert "secure" in answer.headers["set-cookie"].lower()  # type: ignore[attr-defined]
 
 
+def test_over_plain_http_the_cookies_are_secure_when_configured(site: Site) -> None:
+    """Behind a proxy that terminates TLS and forwards http, CAREPATH_SECURE_COOKIES marks the
+    cookies Secure anyway; without it, plain http gets no Secure flag (a browser would drop it)."""
+    client = TestClient(site.app, base_url="http://testserver")
+    assert "secure" not in client.get("/login").headers["set-cookie"].lower()
+    site.app.state.secure_cookies = True
+    try:
+        assert "secure" in client.get("/login").headers["set-cookie"].lower()
+    finally:
+        site.app.state.secure_cookies = False
+
+
+def test_secure_cookies_setting_is_on_off_and_names_a_bad_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from carepath.settings import SettingsError
+
+    for text, expected in (("1", True), ("yes", True), ("0", False), ("", False)):
+        monkeypatch.setenv("CAREPATH_SECURE_COOKIES", text)
+        assert Settings.from_env().secure_cookies is expected
+    monkeypatch.setenv("CAREPATH_SECURE_COOKIES", "maybe")
+    with pytest.raises(SettingsError, match="CAREPATH_SECURE_COOKIES: got 'maybe'"):
+        Settings.from_env()
+
+
 def test_each_session_has_its_own_csrf_token_and_an_old_one_is_refused(site: Site) -> None:
     first, _ = _signed_in(site)
     old = hidden(first.get("/worklist").text, "csrf")

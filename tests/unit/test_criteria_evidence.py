@@ -1,0 +1,77 @@
+"""A criterion's evidence, told its result or not: ``explain(ctx, held)`` (the engine passes
+the result it has just tested, so that no level of the tree is tested again) gives exactly
+the evidence ``explain(ctx)`` gives — an ``all`` that held every part, one that failed only
+the failing parts; an ``any`` that held only the parts that held, one that failed every part;
+a ``not`` the inverse of its child's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pathway.criteria import Compiler, Context, Evidence, Node
+from pathway.model import FactValue
+
+AT = datetime(2026, 1, 5, tzinfo=UTC)
+NAMES = frozenset({"a", "b", "c"})
+
+
+def compile_(raw: Any) -> Node:
+    return Compiler(NAMES, []).compile(raw, "test")
+
+
+def context(**values: Any) -> Context:
+    facts = {k: FactValue(v, f"obs-{k}", AT) for k, v in values.items() if v is not None}
+    return Context(facts, {}, None, {})
+
+
+def shown(evidence: list[Evidence]) -> list[tuple[str, bool]]:
+    return [(e.test, e.held) for e in evidence]
+
+
+NESTED = {
+    "any": [
+        {"all": [{"fact": "a", ">": 1}, {"fact": "b", "is": True}]},
+        {"not": {"any": [{"fact": "c", "<": 3}, {"known": "b"}]}},
+        {"fact": "c", ">=": 5},
+    ]
+}
+
+
+def test_an_any_that_held_lists_only_the_parts_that_held() -> None:
+    node = compile_({"any": [{"fact": "a", ">": 1}, {"fact": "b", "is": True}]})
+    ctx = context(a=2, b=False)
+    assert shown(node.explain(ctx, True)) == [("a > 1", True)]
+    assert shown(node.explain(ctx)) == [("a > 1", True)]
+
+
+def test_an_all_that_failed_lists_only_the_failing_parts() -> None:
+    node = compile_({"all": [{"fact": "a", ">": 1}, {"fact": "b", "is": True}]})
+    ctx = context(a=2, b=False)
+    assert shown(node.explain(ctx, False)) == [("b is true", False)]
+    assert shown(node.explain(ctx)) == [("b is true", False)]
+
+
+def test_a_not_over_an_any_that_held_shows_its_held_parts_inverted() -> None:
+    node = compile_({"not": {"any": [{"fact": "a", ">": 1}, {"fact": "b", "is": True}]}})
+    ctx = context(a=2, b=False)
+    assert not node.test(ctx)
+    assert shown(node.explain(ctx, False)) == [("not a > 1", False)]
+
+
+@pytest.mark.parametrize("raw", [NESTED, {"all": [NESTED, {"not": NESTED}]}, {"not": NESTED}])
+@given(
+    a=st.none() | st.integers(0, 3),
+    b=st.none() | st.booleans(),
+    c=st.none() | st.integers(0, 6),
+)
+def test_evidence_told_the_result_is_the_evidence_found_by_testing(
+    raw: Any, a: int | None, b: bool | None, c: int | None
+) -> None:
+    node = compile_(raw)
+    ctx = context(a=a, b=b, c=c)
+    assert node.explain(ctx, node.test(ctx)) == node.explain(ctx)

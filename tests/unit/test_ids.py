@@ -1,0 +1,45 @@
+"""Time-ordered ids (pathway.ids): shaped like uuid4().hex, sorted by the time they were made."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pathway import usecases
+from pathway.ids import time_ordered_id
+from pathway.unit_of_work import InMemoryStore, InMemoryUnitOfWork
+from tests.support.episode_driver import DEFS, PROFILE
+
+T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
+
+
+def test_an_id_is_32_hex_digits_like_a_uuid4() -> None:
+    made = time_ordered_id(T0)
+    assert len(made) == 32 and int(made, 16) >= 0 and made == made.lower()
+
+
+def test_ids_sort_in_the_order_of_their_times() -> None:
+    times = [T0 + timedelta(milliseconds=n) for n in (0, 1, 2, 1000, 86_400_000)]
+    made = [time_ordered_id(t) for t in times]
+    assert sorted(made) == made
+
+
+def test_ids_made_in_the_same_millisecond_differ() -> None:
+    assert len({time_ordered_id(T0) for _ in range(1000)}) == 1000
+
+
+def test_a_naive_time_is_refused() -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        time_ordered_id(datetime(2026, 1, 5, 9))
+
+
+def test_opened_episodes_get_ids_in_the_order_they_were_opened() -> None:
+    store = InMemoryStore()
+    ids = [
+        usecases.open_episode(
+            InMemoryUnitOfWork(store), DEFS, PROFILE, at=at, now=at, actor="t"
+        ).outcome.episode_id
+        for at in (T0, T0 + timedelta(seconds=1), T0 + timedelta(days=1))
+    ]
+    assert sorted(ids) == ids and all(len(i) == 32 for i in ids)
