@@ -2,23 +2,24 @@
 
 ``storage.group_writes`` sends one ``executemany`` per statement kind: one round trip, but the
 server still runs the statement once per row (a thousand firings: a thousand executions each of
-the timer update, the audit insert and the outcome insert, plus psycopg's per-row parameter
+the timer update, the task insert and the audit insert, plus psycopg's per-row parameter
 handling in Python). Here each kind is *one* statement: the bulk inserts (tasks, audit
-entries, outcomes) a ``COPY`` whose rows psycopg formats in C, the updates and the rarer
-inserts an ``unnest`` of column arrays sent in binary (text arrays would be quoted in Python,
-slower than the rows themselves). Measured with ``bench/profile_scheduler.py``.
+entries with their outcomes) a ``COPY`` whose rows psycopg formats in C, the updates and the
+rarer inserts an ``unnest`` of column arrays sent in binary (text arrays would be quoted in
+Python, slower than the rows themselves). Measured with ``bench/profile_scheduler.py``.
 
 Same rows, same order, same guarantees as ``write_group``:
 
 - each episode row is written once, with its last change's values, guarded by the version and
   audit hash its *first* change was decided on, so another writer that moved it in between is
   caught (fewer rows updated than episodes: ``GroupFailed``);
-- observations, new timers, timer statuses, new tasks, task statuses, then audit entries with
-  their outcomes, each one statement after the episode rows; a timer (or task) that changed
-  twice in the batch gets its last status, and one the batch created is inserted before any
-  status update reaches it;
-- a duplicate event id (an outcome already there) or any other error is ``GroupFailed``: the
-  caller rolls the whole transaction back and redoes the batch with a savepoint per decision.
+- observations, new timers, timer statuses, new tasks, task statuses, then audit entries (each
+  with its outcome, migration 0012), each one statement after the episode rows; a timer (or
+  task) that changed twice in the batch gets its last status, and one the batch created is
+  inserted before any status update reaches it;
+- a duplicate event id (an audit entry already has it) or any other error is ``GroupFailed``:
+  the caller rolls the whole transaction back and redoes the batch with a savepoint per
+  decision.
 
 New episodes (an enrolment opened one) and webhook outbox rows are rare in a timer batch and go
 through the per-row statements of ``storage.group_writes`` and ``storage.outbox``.
@@ -45,7 +46,7 @@ _Q = {
         "task_status",
     )
 }
-_COPY = {name: QUERIES[f"batch_copy_{name}@postgresql"] for name in ("tasks", "audit", "outcomes")}
+_COPY = {name: QUERIES[f"batch_copy_{name}@postgresql"] for name in ("tasks", "audit")}
 
 EPISODE_COLUMNS = (
     "id",
@@ -118,8 +119,11 @@ AUDIT_COLUMNS = (  # named as in the change's parameters (id: the episode's, ver
     "payload",
     "prev_hash",
     "hash",
+    "outcome",  # the command's outcome, in its audit entry (migration 0012)
+    "caller",
+    "idempotency_key",
+    "request_hash",
 )
-OUTCOME_COLUMNS = ("event_id", "id", "outcome", "caller", "idempotency_key", "request_hash")
 
 
 def columns(rows: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, list[Any]]:
@@ -184,7 +188,6 @@ def write_group_arrays(
         status = last_status([k for r in queue for k in r.task_status])
         _array(db, "task_status", status, TASK_STATUS_COLUMNS)
         _copy(db, "audit", params, AUDIT_COLUMNS)
-        _copy(db, "outcomes", params, OUTCOME_COLUMNS)
         notices = [n for r in queue for n in r.notices]
         subscribed = backend.subscribed
         if notices and (subscribed is None or subscribed.check(db)):

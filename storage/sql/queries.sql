@@ -410,7 +410,7 @@ FROM unnest(CAST(:episode_id AS text[]), CAST(:key AS text[]), CAST(:status AS t
 WHERE timers.episode_id = u.episode_id AND timers.key = u.key
 
 -- batch_copy_tasks@postgresql --
--- A timer batch's new tasks, audit entries and outcomes are copied in (storage.batch_arrays):
+-- A timer batch's new tasks and audit entries are copied in (storage.batch_arrays):
 -- COPY formats its rows in psycopg's C code and skips the executor's per-row INSERT work.
 COPY tasks (episode_id, key, rule_id, kind, text, created_at, status, state, position) FROM STDIN
 
@@ -423,11 +423,10 @@ FROM unnest(CAST(:episode_id AS text[]), CAST(:key AS text[]), CAST(:status AS t
 WHERE tasks.episode_id = v.episode_id AND tasks.key = v.key
 
 -- batch_copy_audit@postgresql --
+-- Each audit entry with its command's outcome (migration 0012).
 COPY audit_log (episode_id, seq, event_id, kind, actor, at, recorded_at, state_from, state_to,
-                definition_version, payload, prev_hash, hash) FROM STDIN
-
--- batch_copy_outcomes@postgresql --
-COPY outcomes (event_id, episode_id, outcome, caller, idempotency_key, request_hash) FROM STDIN
+                definition_version, payload, prev_hash, hash, outcome, caller, idempotency_key,
+                request_hash) FROM STDIN
 
 -- park_episode --
 -- A timer that failed: the episode is left alone until the backoff ends (its lease).

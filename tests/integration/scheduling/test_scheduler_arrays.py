@@ -88,10 +88,13 @@ def test_an_event_id_already_applied_fails_the_group_and_the_redo_fires_once(
     factory = uow_factory(pg_url)
     ids = open_idle_episodes(factory, DEFS, 3)
 
-    def apply_first(db, queue):  # noqa: ANN001, ANN202
+    def apply_first(db, queue):  # noqa: ANN001, ANN202 - another writer's entry, same event id
         first = queue[0].params
         db.execute(
-            "INSERT INTO outcomes (event_id, episode_id, outcome) VALUES (%s, %s, '{}')",
+            "INSERT INTO audit_log (episode_id, seq, event_id, kind, actor, at, recorded_at,"
+            " state_to, definition_version, payload, prev_hash, hash)"
+            " SELECT id, 100000, %s, 'timer', 'x', now(), now(), state, definition_version,"
+            " '{}', audit_hash, 'h' FROM episodes WHERE id = %s",
             (first["event_id"], first["id"]),
         )
 
