@@ -4,7 +4,8 @@ Builds the bench's cohort (``tests.support.timer_cohort``: episodes left in inta
 due timers each) in a throwaway cluster, then sweeps it in this process with one
 ``TimerWorker`` under cProfile, and prints the cumulative time of the functions that split the
 work: the engine, the batch's reads, its writes, the claim and release, and the rest (Python
-plumbing). Wall time per timer is printed too, measured once without the profiler.
+plumbing). Wall time per timer is printed too, measured once without the profiler. The split
+(--split) runs one batch at a time, as workers do by default, so that its parts add up.
 
 Run:  .venv/bin/python bench/profile_scheduler.py [--timers 20000] [--batch 100]
 Prints figures; asserts nothing.
@@ -34,7 +35,7 @@ from storage.unit_of_work import uow_factory  # noqa: E402
 from tests.support.timer_cohort import EXTRA, NOW, busy_definition, open_idle_episodes  # noqa: E402
 
 DEFS = DefinitionRegistry(busy_definition())
-PIPELINED = True  # --sequential: each batch written before the next is decided
+PIPELINED = False  # --pipelined: each batch written while the next is decided
 SQL_PARTS = {"claim", "preload", "flush", "release_many"}
 
 # (label, pstats function-name suffix): cumulative time of the first match.
@@ -57,7 +58,7 @@ TIMED = [
     ("pathway.usecases", None, "fire_timer", "fire_timer (engine, audit, staging)"),
     ("storage.batch", "BatchUnitOfWork", "commit", "  of which commit (change_rows)"),
     ("storage.batch", "BatchUnitOfWork", "flush", "flush (group writes)"),
-    ("storage.batch_arrays", None, "_copy", "  of which COPY (tasks, audit, outcomes)"),
+    ("storage.batch_arrays", None, "_copy", "  of which COPY (tasks, audit entries)"),
     ("storage.batch_arrays", None, "_array", "  of which array statements (timers…)"),
     ("storage.claims", "ClaimStore", "release_many", "release_many"),
 ]
@@ -125,7 +126,7 @@ def main() -> None:
     )
     parser.add_argument("--plain", action="store_true", help="no profiled run")
     parser.add_argument("--split", action="store_true", help="wall-time split, no cProfile")
-    parser.add_argument("--sequential", action="store_true", help="also unpipelined, first")
+    parser.add_argument("--pipelined", action="store_true", help="also pipelined, first")
     args = parser.parse_args()
     episodes = -(-args.timers // (EXTRA + 1))
     with postgres_server() as url:
@@ -138,12 +139,12 @@ def main() -> None:
             print(
                 f"batch {size:>4}: {fired / wall:,.0f} timers/s ({wall / fired * 1e6:.0f} µs each)"
             )
-        if args.sequential:
-            global PIPELINED
-            PIPELINED = False
-            fired, wall = run_once(fresh_db(url, "prof_q", "prof_sched_template"), args.batch, None)
-            print(f"sequential: {fired / wall:,.0f}/s, {wall / fired * 1e6:.0f} µs per timer")
+        global PIPELINED
+        if args.pipelined:
             PIPELINED = True
+            fired, wall = run_once(fresh_db(url, "prof_q", "prof_sched_template"), args.batch, None)
+            print(f"pipelined: {fired / wall:,.0f}/s, {wall / fired * 1e6:.0f} µs per timer")
+            PIPELINED = False
         fired, wall = run_once(fresh_db(url, "prof_a", "prof_sched_template"), args.batch, None)
         print(
             f"plain: {fired} timers in {wall:.2f} s = {fired / wall:,.0f}/s, "

@@ -5,9 +5,9 @@ episodes (a lease of ``lease`` seconds), fires each one's due timers in due orde
 transaction, and releases the claims in that same transaction. The batch is first written as
 one group (its snapshots read in one statement, its writes in a handful, ``storage.batch``); if
 the group fails (a conflict, a bad timer), it is redone with a savepoint per timer. A batch that
-came back full is followed at once by the next claim, without waiting for the next sweep. On
-PostgreSQL a batch's writes and commit run in a helper thread while the next batch is claimed
-and decided (``scheduler.pipelined``; ``pipelined = False`` for one batch at a time).
+came back full is followed at once by the next claim, without waiting for the next sweep.
+``pipelined = True`` (PostgreSQL) writes each batch in a helper thread while the next is decided
+(``scheduler.pipelined``); off by default, because on this machine it measured slower.
 
 - A timer that raises is *parked*: its attempts and error are recorded, the episode is left
   alone for a backoff that doubles with each attempt (capped), and it is retried after that —
@@ -90,7 +90,7 @@ class TimerWorker:
         self.batch, self.lease, self.backoff, self.stale_after = batch, lease, backoff, stale_after
         self.claims = ClaimStore(factory)
         self.grouped = True  # deferred writes first (one group per batch); False: careful only
-        self.pipelined = True  # PostgreSQL: a batch written while the next is decided
+        self.pipelined = False  # PostgreSQL: a batch written while the next is decided (opt-in)
         self._pool: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
         self._registered = False

@@ -178,8 +178,8 @@ def test_the_write_that_releases_leaves_another_workers_claim_alone(pg_url) -> N
 def test_a_batch_is_written_while_the_next_is_decided_and_each_fires_once(
     pg_url, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """scheduler.pipelined: batch N's writes and commit run in a helper thread while the
-    main thread claims and decides N+1 (at most one batch in flight)."""
+    """scheduler.pipelined (opt-in): batch N's writes and commit run in a helper thread while
+    the main thread claims and decides N+1 (at most one batch in flight)."""
     import time
 
     from scheduler import pipelined
@@ -204,6 +204,7 @@ def test_a_batch_is_written_while_the_next_is_decided_and_each_fires_once(
     monkeypatch.setattr(pipelined, "decide", decide)
     monkeypatch.setattr(pipelined, "write", write)
     worker = TimerWorker(factory, DEFS, batch=2)
+    worker.pipelined = True
     assert worker.sweep(NOW) == 6 * (EXTRA + 1)
     worker.close(NOW)
     decided = [i for i, event in enumerate(events) if event == "decide"]
