@@ -17,6 +17,7 @@ from typing import Any
 from pathway.model import Episode
 from pathway.unit_of_work import DueTimer, Outcome
 from pathway.usecases import timer_event_episode
+from storage.batch_arrays import write_group_arrays
 from storage.columns import to_json
 from storage.group_writes import GroupFailed, write_group
 from storage.queries import SQLITE
@@ -84,6 +85,10 @@ class BatchUnitOfWork(SqlUnitOfWork):
     def commit(self) -> None:
         backend, db = self.backend, self.connection()
         staged = self.take_staged()
+        subscribed = backend.subscribed
+        if subscribed is not None and any(c.notices for c in staged) and not subscribed.check(db):
+            for change in staged:  # nobody subscribed: no outbox rows, so no payload to build
+                change.notices = ()
         rows = [change_rows(change, backend.time) for change in staged]
         if self.deferred:
             self._queue.extend(rows)
@@ -95,15 +100,20 @@ class BatchUnitOfWork(SqlUnitOfWork):
             episode = change.decision.episode
             self.written[episode.id] = episode
 
-    def flush(self) -> None:
-        """Write the queued changes in a handful of statements (``storage.group_writes``);
-        BatchFailed if any did not apply."""
+    def flush(self, release_for: str | None = None) -> set[str]:
+        """Write the queued changes in a handful of statements (PostgreSQL: one per row kind,
+        ``storage.batch_arrays``; SQLite: ``storage.group_writes``); BatchFailed if any did
+        not apply. PostgreSQL also releases worker ``release_for``'s claims on the episodes it
+        updates and returns their ids (the caller releases the others)."""
         queue, self._queue = self._queue, []
         self._check_unwritten({r.episode_id for r in queue})
         try:
+            if self.backend.dialect == "postgresql":
+                return write_group_arrays(self.backend, self.connection(), queue, release_for)
             write_group(self.backend, self.connection(), queue)
         except GroupFailed as exc:
             raise BatchFailed(str(exc)) from exc
+        return set()
 
     def _check_unwritten(self, written: set[str]) -> None:
         """A trusted group's cached snapshots that no write of it guards (an episode a decision

@@ -353,6 +353,81 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND claimed_by = :worker
 -- release_all --
 UPDATE episodes SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = :worker
 
+-- batch_update_episodes@postgresql --
+-- A timer batch's episode rows in one statement (storage.batch_arrays): one element per
+-- episode, its last change's values, guarded by the version and audit hash of its first; the
+-- claims of :worker (NULL: none) on them are released in the same write.
+UPDATE episodes SET claimed_by = CASE WHEN claimed_by = :worker THEN NULL ELSE claimed_by END,
+    lease_until = CASE WHEN claimed_by = :worker THEN NULL ELSE lease_until END,
+    state = u.state, state_entered_at = u.state_entered_at,
+    definition_version = u.definition_version, care_started_at = u.care_started_at,
+    remembered = CAST(u.remembered AS json), closed_reason = u.closed_reason,
+    audit_hash = u.audit_hash, version = u.version, facts = CAST(u.facts AS json),
+    links = CAST(u.links AS json), next_due_at = u.next_due_at, owner = u.owner,
+    appointment_window = u.appointment_window, appointment_on = u.appointment_on,
+    appointment_status = u.appointment_status, appointment_reason = u.appointment_reason,
+    appointment_deviation = u.appointment_deviation
+FROM unnest(CAST(:id AS text[]), CAST(:expected_version AS int[]), CAST(:prev_hash AS text[]),
+            CAST(:state AS text[]), CAST(:state_entered_at AS timestamptz[]),
+            CAST(:definition_version AS text[]), CAST(:care_started_at AS timestamptz[]),
+            CAST(:remembered AS text[]), CAST(:closed_reason AS text[]),
+            CAST(:audit_hash AS text[]), CAST(:version AS int[]), CAST(:facts AS text[]),
+            CAST(:links AS text[]), CAST(:next_due_at AS timestamptz[]), CAST(:owner AS text[]),
+            CAST(:appointment_window AS text[]), CAST(:appointment_on AS text[]),
+            CAST(:appointment_status AS text[]), CAST(:appointment_reason AS text[]),
+            CAST(:appointment_deviation AS boolean[]))
+     AS u(id, expected_version, prev_hash, state, state_entered_at, definition_version,
+          care_started_at, remembered, closed_reason, audit_hash, version, facts, links,
+          next_due_at, owner, appointment_window, appointment_on, appointment_status,
+          appointment_reason, appointment_deviation)
+WHERE episodes.id = u.id AND episodes.version = u.expected_version
+  AND episodes.audit_hash = u.prev_hash
+
+-- batch_insert_observations@postgresql --
+INSERT INTO observations (id, episode_id, seq, facts, at, recorded_at, actor, source)
+SELECT o.obs_id, o.id, o.version, CAST(o.obs_facts AS json), o.obs_at, o.recorded_at,
+       o.obs_actor, o.obs_source
+FROM unnest(CAST(:obs_id AS text[]), CAST(:id AS text[]), CAST(:version AS int[]),
+            CAST(:obs_facts AS text[]), CAST(:obs_at AS timestamptz[]),
+            CAST(:recorded_at AS timestamptz[]), CAST(:obs_actor AS text[]),
+            CAST(:obs_source AS text[]))
+     AS o(obs_id, id, version, obs_facts, obs_at, recorded_at, obs_actor, obs_source)
+
+-- batch_insert_timers@postgresql --
+INSERT INTO timers (episode_id, key, rule_id, due_at, status, state, "order", position,
+                    fired_at, set_at)
+SELECT * FROM unnest(CAST(:episode_id AS text[]), CAST(:key AS text[]),
+                     CAST(:rule_id AS text[]), CAST(:due_at AS timestamptz[]),
+                     CAST(:status AS text[]), CAST(:state AS text[]), CAST(:order AS int[]),
+                     CAST(:position AS int[]), CAST(:fired_at AS timestamptz[]),
+                     CAST(:set_at AS timestamptz[]))
+
+-- batch_timer_status@postgresql --
+-- One element per timer (the last status the batch gave it).
+UPDATE timers SET status = u.status, fired_at = u.fired_at
+FROM unnest(CAST(:episode_id AS text[]), CAST(:key AS text[]), CAST(:status AS text[]),
+            CAST(:fired_at AS timestamptz[])) AS u(episode_id, key, status, fired_at)
+WHERE timers.episode_id = u.episode_id AND timers.key = u.key
+
+-- batch_copy_tasks@postgresql --
+-- A timer batch's new tasks and audit entries are copied in (storage.batch_arrays):
+-- COPY formats its rows in psycopg's C code and skips the executor's per-row INSERT work.
+COPY tasks (episode_id, key, rule_id, kind, text, created_at, status, state, position) FROM STDIN
+
+-- batch_task_status@postgresql --
+-- One element per task (the last status the batch gave it).
+UPDATE tasks SET status = v.status, note = v.note, updated_at = v.updated_at
+FROM unnest(CAST(:episode_id AS text[]), CAST(:key AS text[]), CAST(:status AS text[]),
+            CAST(:note AS text[]), CAST(:updated_at AS timestamptz[]))
+     AS v(episode_id, key, status, note, updated_at)
+WHERE tasks.episode_id = v.episode_id AND tasks.key = v.key
+
+-- batch_copy_audit@postgresql --
+-- Each audit entry with its command's outcome (migration 0012).
+COPY audit_log (episode_id, seq, event_id, kind, actor, at, recorded_at, state_from, state_to,
+                definition_version, payload, prev_hash, hash, outcome, caller, idempotency_key,
+                request_hash) FROM STDIN
+
 -- park_episode --
 -- A timer that failed: the episode is left alone until the backoff ends (its lease).
 UPDATE episodes SET claimed_by = NULL, lease_until = :retry_at WHERE id = :id

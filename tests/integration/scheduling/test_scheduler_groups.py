@@ -38,9 +38,9 @@ def test_a_clean_sweep_is_written_in_groups_and_never_redone(factory, caplog) ->
     flushed: list[int] = []
     real = BatchUnitOfWork.flush
 
-    def counting(self: BatchUnitOfWork) -> None:
+    def counting(self: BatchUnitOfWork, release_for: str | None = None) -> set[str]:
         flushed.append(len(self._queue))
-        real(self)
+        return real(self, release_for)
 
     with caplog.at_level(logging.INFO, "carepath.scheduler"), pytest.MonkeyPatch.context() as mp:
         mp.setattr(BatchUnitOfWork, "flush", counting)
