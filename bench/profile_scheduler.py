@@ -35,7 +35,6 @@ from storage.unit_of_work import uow_factory  # noqa: E402
 from tests.support.timer_cohort import EXTRA, NOW, busy_definition, open_idle_episodes  # noqa: E402
 
 DEFS = DefinitionRegistry(busy_definition())
-PIPELINED = False  # --pipelined: each batch written while the next is decided
 SQL_PARTS = {"claim", "preload", "flush", "release_many"}
 
 # (label, pstats function-name suffix): cumulative time of the first match.
@@ -103,7 +102,6 @@ def fresh_db(url: str, name: str, template: str | None = None) -> str:
 def run_once(url: str, batch: int, profile: cProfile.Profile | None) -> tuple[int, float]:
     factory = uow_factory(url)
     worker = TimerWorker(factory, DEFS, batch=batch)
-    worker.pipelined = PIPELINED
     start = time.perf_counter()
     if profile is not None:
         profile.enable()
@@ -126,7 +124,6 @@ def main() -> None:
     )
     parser.add_argument("--plain", action="store_true", help="no profiled run")
     parser.add_argument("--split", action="store_true", help="wall-time split, no cProfile")
-    parser.add_argument("--pipelined", action="store_true", help="also pipelined, first")
     args = parser.parse_args()
     episodes = -(-args.timers // (EXTRA + 1))
     with postgres_server() as url:
@@ -139,12 +136,6 @@ def main() -> None:
             print(
                 f"batch {size:>4}: {fired / wall:,.0f} timers/s ({wall / fired * 1e6:.0f} µs each)"
             )
-        global PIPELINED
-        if args.pipelined:
-            PIPELINED = True
-            fired, wall = run_once(fresh_db(url, "prof_q", "prof_sched_template"), args.batch, None)
-            print(f"pipelined: {fired / wall:,.0f}/s, {wall / fired * 1e6:.0f} µs per timer")
-            PIPELINED = False
         fired, wall = run_once(fresh_db(url, "prof_a", "prof_sched_template"), args.batch, None)
         print(
             f"plain: {fired} timers in {wall:.2f} s = {fired / wall:,.0f}/s, "

@@ -6,8 +6,6 @@ transaction, and releases the claims in that same transaction. The batch is firs
 one group (its snapshots read in one statement, its writes in a handful, ``storage.batch``); if
 the group fails (a conflict, a bad timer), it is redone with a savepoint per timer. A batch that
 came back full is followed at once by the next claim, without waiting for the next sweep.
-``pipelined = True`` (PostgreSQL) writes each batch in a helper thread while the next is decided
-(``scheduler.pipelined``); off by default, because on this machine it measured slower.
 
 - A timer that raises is *parked*: its attempts and error are recorded, the episode is left
   alone for a backoff that doubles with each attempt (capped), and it is retried after that —
@@ -26,7 +24,6 @@ import os
 import socket
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,7 +32,6 @@ from pathway.errors import ConcurrencyConflict
 from pathway.model import PENDING, Episode, Timer
 from pathway.usecases import DefinitionRegistry
 from scheduler.missed import sweep_missed
-from scheduler.pipelined import pipelined_sweep
 from storage.batch import BatchFailed, BatchUnitOfWork
 from storage.claims import ClaimStore
 from storage.unit_of_work import SqlUnitOfWorkFactory
@@ -90,8 +86,6 @@ class TimerWorker:
         self.batch, self.lease, self.backoff, self.stale_after = batch, lease, backoff, stale_after
         self.claims = ClaimStore(factory)
         self.grouped = True  # deferred writes first (one group per batch); False: careful only
-        self.pipelined = False  # PostgreSQL: a batch written while the next is decided (opt-in)
-        self._pool: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
         self._registered = False
         self._unreported = 0  # fired since the last heartbeat
@@ -132,9 +126,6 @@ class TimerWorker:
 
     def close(self, now: datetime) -> None:
         """Release every claim this worker holds and record that it stopped."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
         claims = self.claims
         with claims.connection() as db:
             with claims.transaction(db):
@@ -151,10 +142,6 @@ class TimerWorker:
         if not self._registered:
             self.heartbeat(now)
         fired = 0
-        if self.pipelined and self.grouped and self.claims.dialect == "postgresql":
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"writes-{self.id}")
-            fired = pipelined_sweep(self, now, self._pool)
         while not self._stopping.is_set():
             claimed = self._claim(now)
             if not claimed:
