@@ -24,6 +24,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from tempfile import gettempdir
 
 PATHWAYS = ("l1-l2-compression-fracture", "fracture-liaison")
 NOISE = 1.10  # after may be this much slower than before and still count as no regression
@@ -41,7 +42,9 @@ def wall(cmd: list[str]) -> float:
 def repository(bin_dir: Path) -> Path:
     """Where an installation's code lives (editable installs: its checkout, with bench/)."""
     code = "import carepath, pathlib; print(pathlib.Path(carepath.__file__).parents[1])"
-    out = subprocess.run([str(bin_dir / "python"), "-c", code], capture_output=True, text=True)
+    out = subprocess.run(  # not from a checkout: python -c puts the working directory first
+        [str(bin_dir / "python"), "-c", code], capture_output=True, text=True, cwd=gettempdir()
+    )
     return Path(out.stdout.strip())
 
 
