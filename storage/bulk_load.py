@@ -19,11 +19,9 @@ from typing import Any
 from pathway.audit import AuditRecord
 from storage.backends import Backend
 from storage.group_writes import GroupFailed, write_group
+from storage.outbox import any_subscription
 from storage.reads import audit_from_row
-from storage.sql import QUERIES
 from storage.writes import ChangeRows
-
-_ANY_SUBSCRIPTION = QUERIES["webhook_any_subscription"]
 
 
 def load_units(backend: Backend, db: Any, units: Sequence[list[ChangeRows]]) -> list[str | None]:
@@ -35,7 +33,7 @@ def load_units(backend: Backend, db: Any, units: Sequence[list[ChangeRows]]) -> 
     write lock, no subscription can appear before the write; on PostgreSQL one added meanwhile
     gets the notices of decisions committed after it, as ``storage.outbox.Subscribed`` allows."""
     flat = [rows for unit in units for rows in unit]
-    if any(rows.notices for rows in flat) and not has_subscription(db):
+    if any(rows.notices for rows in flat) and not any_subscription(db):
         for rows in flat:
             rows.notices = []
     try:
@@ -53,11 +51,6 @@ def load_units(backend: Backend, db: Any, units: Sequence[list[ChangeRows]]) -> 
         except GroupFailed as exc:
             failures.append(str(exc))
     return failures
-
-
-def has_subscription(db: Any) -> bool:
-    """Whether any webhook subscription exists (inside the caller's transaction, if any)."""
-    return bool(db.execute(_ANY_SUBSCRIPTION).fetchone()[0])
 
 
 def stored_chain(

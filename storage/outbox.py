@@ -33,6 +33,12 @@ _INSERT = {
 _ANY_SUBSCRIPTION = QUERIES["webhook_any_subscription"]
 
 
+def any_subscription(db: Any) -> bool:
+    """Whether any webhook subscription exists, read now on the driver cursor ``db`` (inside
+    the caller's transaction, if any)."""
+    return bool(db.execute(_ANY_SUBSCRIPTION).fetchone()[0])
+
+
 class Subscribed:
     """Whether the database has any webhook subscription, re-read at most every ``ttl`` s."""
 
@@ -45,7 +51,7 @@ class Subscribed:
         """On the driver cursor ``db`` (inside the caller's transaction, if any)."""
         now = time.monotonic()
         if now - self._read_at > self.ttl:
-            self._known = bool(db.execute(_ANY_SUBSCRIPTION).fetchone()[0])
+            self._known = any_subscription(db)
             self._read_at = now
         return self._known
 

@@ -35,8 +35,9 @@ from pathway.errors import InvalidScenario, PathwayError
 from pathway.unit_of_work import Outcome
 from pathway.usecases import DefinitionRegistry
 from storage.batch import BatchUnitOfWork
-from storage.bulk_load import has_subscription, load_units, stored_chain
+from storage.bulk_load import load_units, stored_chain
 from storage.database import create_engine_for, is_memory
+from storage.outbox import any_subscription
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
 PER_TRANSACTION = 250  # scenarios (~2,000 decisions) per transaction and per worker task
@@ -165,7 +166,7 @@ def _workers(asked: int | None, total: int, factory: SqlUnitOfWorkFactory) -> in
 def _subscribed(factory: SqlUnitOfWorkFactory) -> bool:
     held = factory.connections.take()
     try:
-        return has_subscription(held[1])
+        return any_subscription(held[1])
     finally:
         factory.connections.give(held)
 
@@ -185,7 +186,7 @@ def _transaction(
     errors: list[PathwayError] = []
     try:
         with backend.transaction(db):
-            if redo is not None and has_subscription(db):  # one appeared: notices are due
+            if redo is not None and any_subscription(db):  # one appeared: notices are due
                 decided = redo()
             ready = [d for d in decided if d.result is not None]
             failed = load_units(backend, db, [d.rows for d in ready])
