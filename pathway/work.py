@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pathway.criteria import Always, Context, Evidence
-from pathway.definition import Definition, Route, Rule
+from pathway.criteria import Context, Evidence
+from pathway.definition import Definition, Rule
+from pathway.engine_plan import Plan, RoutePlan, plan_of
 from pathway.errors import TransitionNotAllowed
 from pathway.model import (
     CANCELLED,
@@ -66,6 +67,7 @@ class DecisionInProgress:
 
     __slots__ = (
         "definition",
+        "plan",
         "episode",
         "decision",
         "version",
@@ -82,6 +84,7 @@ class DecisionInProgress:
         self, definition: Definition, episode: Episode, decision: Decision, version: int
     ) -> None:
         self.definition = definition
+        self.plan: Plan = plan_of(definition)
         self.episode = episode
         self.decision = decision
         self.version = version
@@ -151,19 +154,18 @@ class DecisionInProgress:
                     if self.definition.timers[tid].set_on_known:
                         self.set_timer(tid)
         ctx = self.context()  # as it stands before the review's values are remembered
-        states, rules = self.definition.states, self.definition.rules
+        states = self.plan.states
         ended = states[ep.state].terminal
         fired: set[str] | None = None
         for state in () if ended else visited:  # a transferred episode needs no review task
-            sdef = states[state]
-            if sdef.terminal or not sdef.checks:
+            splan = states[state]
+            if splan.terminal or not splan.checks:
                 continue
-            for rid in sdef.checks:
+            for rule in splan.checks:
                 if fired is None:
                     fired = {f.rule_id for f in self.decision.fired}
-                if rid in fired:
+                if rule.id in fired:
                     continue
-                rule = rules[rid]
                 if rule.criterion.test(ctx):
                     self.fire(rule, rule.criterion.explain(ctx, True))
                     fired = None  # fired, unless once-only and fired before
@@ -194,19 +196,21 @@ class DecisionInProgress:
 
     def _settle(self, visited: list[str]) -> None:
         """TX check, then the state's routes, for as long as a transition applies."""
-        ctx = self.context()
-        for route in self.definition.global_routes:
-            if self._take(route, ctx):
-                visited.append(self.episode.state)
-                return
-        states, ep = self.definition.states, self.episode
+        plan = self.plan
+        if plan.global_routes:
+            ctx = self.context()
+            for route in plan.global_routes:
+                if self._take(route, ctx):
+                    visited.append(self.episode.state)
+                    return
+        states, ep = plan.states, self.episode
         for _ in range(len(states)):
-            sdef = states[ep.state]
-            if sdef.terminal or not sdef.routes:
+            splan = states[ep.state]
+            if splan.terminal or not splan.routes:
                 return
             before = ep.state
             ctx = self.context()
-            for route in sdef.routes:  # the first that applies decides
+            for route in splan.routes:  # the first that applies decides
                 if self._take(route, ctx):
                     break
             else:
@@ -215,23 +219,26 @@ class DecisionInProgress:
                 return
             visited.append(ep.state)
 
-    def _take(self, route: Route, ctx: Context) -> bool:
+    def _take(self, route: RoutePlan, ctx: Context) -> bool:
         """Apply the route if it applies: fire its rules, move, set its timers."""
-        if route.when is not None and not route.when.test(ctx):
+        when = route.when
+        if when is not None and not when.test(ctx):
             return False
-        rules = self.definition.rules
-        holding = [rule for rule in map(rules.__getitem__, route.rules) if rule.criterion.test(ctx)]
+        holding = [rule for rule in route.rules if rule.criterion.test(ctx)]
         if not holding:
             return False
-        guard = route.when.explain(ctx, True) if route.when is not None else []
-        for rule in holding:
-            self.fire(rule, rule.criterion.explain(ctx, True) + guard)
-        for rid in route.also:
-            rule = rules[rid]
+        if when is not None:
+            guard = when.explain(ctx, True)
+            for rule in holding:
+                self.fire(rule, rule.criterion.explain(ctx, True) + guard)
+        else:
+            for rule in holding:
+                self.fire(rule, rule.criterion.explain(ctx, True))
+        for rule in route.also:
             if rule.criterion.test(ctx):
                 self.fire(rule, rule.criterion.explain(ctx, True))
         if route.to is not None:
-            self.move(route.to, route.trigger, tuple(r.id for r in holding))
+            self.move(route.to, route.trigger, tuple([r.id for r in holding]))
         for tid in route.timers:
             self.set_timer(tid)
         return True
@@ -301,7 +308,8 @@ class DecisionInProgress:
         ep, at = self.episode, self.decision.event.at
         ep.state, ep.state_entered_at = state, at
         self._ctx = None  # criteria may read the state and the days in it
-        sdef = self.definition.states[state]
+        splan = self.plan.states[state]
+        sdef = splan.sdef
         if sdef.terminal:
             for i, timer in enumerate(self.timers):
                 if timer.status == PENDING:
@@ -316,18 +324,16 @@ class DecisionInProgress:
             ep.care_started_at = at
             self._ctx = None
         ctx = None  # built only for a rule with a criterion (most on-entry rules have none)
-        rules = self.definition.rules
-        for rid in sdef.on_enter:
-            rule = rules[rid]
-            criterion = rule.criterion
-            if type(criterion) is Always:
+        for rule, tested in splan.on_enter:
+            if not tested:
                 self.fire(rule, [])
                 continue
+            criterion = rule.criterion
             if ctx is None:
                 ctx = self.context()
             if criterion.test(ctx):
                 self.fire(rule, criterion.explain(ctx, True))
-        for tid in sdef.timers:
+        for tid in splan.timers:
             self.set_timer(tid)
 
     def set_timer(self, timer_id: str) -> None:
