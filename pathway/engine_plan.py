@@ -14,6 +14,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pathway.criteria import Always, Node
 from pathway.definition import Definition, Route, Rule, StateDef, TimerDef
@@ -50,7 +51,8 @@ class Plan:
 
     global_routes: tuple[RoutePlan, ...]
     states: dict[str, StatePlan]
-    timers: dict[str, TimerDef]
+    # timer → (its definition, its delay when that is all its due time is: no date anchor)
+    timers: dict[str, tuple[TimerDef, timedelta | None]]
 
 
 def route_plan(definition: Definition, route: Route) -> RoutePlan:
@@ -81,8 +83,15 @@ def build_plan(definition: Definition) -> Plan:
     return Plan(
         tuple(route_plan(definition, r) for r in definition.global_routes),
         states,
-        dict(definition.timers),
+        {tid: (spec, _plain_delay(spec)) for tid, spec in definition.timers.items()},
     )
+
+
+def _plain_delay(spec: TimerDef) -> timedelta | None:
+    """A timer due a fixed delay after what sets it (one part, no date fact): that delay."""
+    if len(spec.due) == 1 and spec.due[0].date_fact is None:
+        return timedelta(days=spec.due[0].days)
+    return None
 
 
 # id(definition) → (a weak reference to it, its plan); an entry goes when its definition does

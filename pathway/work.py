@@ -254,31 +254,32 @@ class DecisionInProgress:
     # -- effects ---------------------------------------------------------------------------
 
     def fire(self, rule: Rule, evidence: list[Evidence], state: str | None = None) -> None:
-        d = self.decision
-        if rule.once and any(t.rule_id == rule.id for t in self.tasks):
+        d, rule_id = self.decision, rule.id
+        if rule.once and any(t.rule_id == rule_id for t in self.tasks):
             return  # once per episode: it has fired before
-        d.fired.append(RuleFiring(rule.id, rule.title, rule.citations, rule.refs, tuple(evidence)))
-        if rule.action is None:
+        d.fired.append(RuleFiring(rule_id, rule.title, rule.citations, rule.refs, tuple(evidence)))
+        action = rule.action
+        if action is None:
             return
-        if self._open_rules is None:
-            self._open_rules = {t.rule_id for t in self.tasks if t.status == OPEN}
-        if rule.id in self._open_rules:
+        open_rules = self._open_rules
+        if open_rules is None:
+            open_rules = self._open_rules = {t.rule_id for t in self.tasks if t.status == OPEN}
+        if rule_id in open_rules:
             return  # already asked for and not yet done
-        superseded_by = self.definition.superseded_by.get(rule.id)
+        superseded_by = self.definition.superseded_by.get(rule_id)
         if superseded_by and any(f.rule_id in superseded_by for f in d.fired):
             return
-        for (
-            rid
-        ) in rule.supersedes:  # a stronger rule withdraws a weaker one's task of this decision
+        # a stronger rule withdraws a weaker one's task of this decision
+        for rid in rule.supersedes:
             for task in [t for t in d.tasks_opened if t.rule_id == rid]:
                 d.tasks_opened.remove(task)
                 self.tasks.remove(task)
-                self._open_rules.discard(rid)
-        self._open_rules.add(rule.id)
-        action = rule.action
+                open_rules.discard(rid)
+        open_rules.add(rule_id)
+        kind = action.kind
         task = Task(  # positional, in field order
-            f"{rule.id}@{self.version}", rule.id, action.kind, action.text, d.event.at, OPEN,
-            state if action.kind == "escalation" else None,
+            f"{rule_id}@{self.version}", rule_id, kind, action.text, d.event.at, OPEN,
+            state if kind == "escalation" else None,
         )  # fmt: skip
         d.tasks_opened.append(task)
         self.tasks.append(task)
@@ -339,10 +340,11 @@ class DecisionInProgress:
     def set_timer(self, timer_id: str) -> None:
         """Set a timer from now; one anchored on an unknown date fact is not set, and one
         whose time has passed is due now (it fires next, never before this event)."""
-        spec, at = self.definition.timers[timer_id], self.decision.event.at
+        spec, delay = self.plan.timers[timer_id]
+        at = self.decision.event.at
         if spec.once and any(t.rule_id == timer_id for t in self.timers):
             return
-        due = spec.nominal_due(at, self.episode.facts)
+        due = at + delay if delay is not None else spec.nominal_due(at, self.episode.facts)
         if due is None:
             return
         timer = Timer(
