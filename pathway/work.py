@@ -54,7 +54,8 @@ def derived_values(definition: Definition, ep: Episode, at: datetime) -> dict[st
         elif kind == "date":
             fv = ep.facts.get(arg)  # type: ignore[arg-type]
             if fv is not None:
-                out[name] = (at.astimezone(UTC).date() - date.fromisoformat(fv.value)).days
+                day = at.date() if at.tzinfo is UTC else at.astimezone(UTC).date()
+                out[name] = (day - date.fromisoformat(fv.value)).days
         else:
             start = clock_start(ep, kind)
             if start is not None:
