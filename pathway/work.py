@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pathway.criteria import Context, Evidence
-from pathway.definition import Definition, Rule
-from pathway.engine_plan import Plan, RoutePlan, plan_of
+from pathway.definition import Definition, Route, Rule
+from pathway.engine_plan import Plan, RoutePlan, plan_of, route_plan
 from pathway.errors import TransitionNotAllowed
 from pathway.model import (
     CANCELLED,
@@ -201,7 +201,7 @@ class DecisionInProgress:
         if plan.global_routes:
             ctx = self.context()
             for route in plan.global_routes:
-                if self._take(route, ctx):
+                if self._route(route, ctx):
                     visited.append(self.episode.state)
                     return
         states, ep = plan.states, self.episode
@@ -212,7 +212,7 @@ class DecisionInProgress:
             before = ep.state
             ctx = self.context()
             for route in splan.routes:  # the first that applies decides
-                if self._take(route, ctx):
+                if self._route(route, ctx):
                     break
             else:
                 return
@@ -220,7 +220,11 @@ class DecisionInProgress:
                 return
             visited.append(ep.state)
 
-    def _take(self, route: RoutePlan, ctx: Context) -> bool:
+    def _take(self, route: Route, ctx: Context) -> bool:
+        """Apply a route of the definition if it applies (the migration's transfer)."""
+        return self._route(route_plan(self.definition, route), ctx)
+
+    def _route(self, route: RoutePlan, ctx: Context) -> bool:
         """Apply the route if it applies: fire its rules, move, set its timers."""
         when = route.when
         if when is not None and not when.test(ctx):
