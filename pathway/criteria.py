@@ -165,7 +165,8 @@ class AnyOf(Node):
 
     def __init__(self, children: list[Node]) -> None:
         self.children = children
-        self.test = _any_of([c.test for c in children])
+        pairs = _identity_leaves(children)
+        self.test = _any_is(pairs) if pairs else _any_of([c.test for c in children])
 
     def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
         if held is None:
@@ -197,6 +198,30 @@ def _all_of(tests: list[Test]) -> Test:
             if not t(ctx):
                 return False
         return True
+
+    return test
+
+
+def _identity_leaves(children: list[Node]) -> tuple[tuple[str, Any], ...] | None:
+    """(name, target) of each child when every one is a plain ``is`` leaf (an any-of of flags,
+    as transfer checks are written), else None."""
+    pairs = []
+    for c in children:
+        if not isinstance(c, Compare) or c.op != "is" or c.scope or c.count or c.var:
+            return None
+        pairs.append((c.name, c.value))
+    return tuple(pairs)
+
+
+def _any_is(pairs: tuple[tuple[str, Any], ...]) -> Test:
+    """Whether any of the named values is its target: the any-of of ``is`` leaves, one call."""
+
+    def test(ctx: Context) -> bool:
+        get = ctx.values.get
+        for name, target in pairs:
+            if get(name) is target:
+                return True
+        return False
 
     return test
 

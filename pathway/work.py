@@ -56,8 +56,13 @@ def derived_values(definition: Definition, ep: Episode, at: datetime) -> dict[st
             if fv is not None:
                 day = at.date() if at.tzinfo is UTC else at.astimezone(UTC).date()
                 out[name] = (day - date.fromisoformat(fv.value)).days
-        else:
-            start = clock_start(ep, kind)
+        else:  # clock_start, inlined: this runs on every evaluation
+            if kind == "opening":
+                start: datetime | None = ep.opened_at
+            elif kind == "state_entry":
+                start = ep.state_entered_at
+            else:
+                start = ep.care_started_at
             if start is not None:
                 out[name] = (at - start).days  # floored, as whole days since the clock
     return out
@@ -210,7 +215,7 @@ class DecisionInProgress:
             if splan.terminal or not splan.routes:
                 return
             before = ep.state
-            ctx = self.context()
+            ctx = self._ctx or self.context()
             for route in splan.routes:  # the first that applies decides
                 if self._route(route, ctx):
                     break
