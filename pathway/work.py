@@ -48,6 +48,12 @@ def derived_values(definition: Definition, ep: Episode, at: datetime) -> dict[st
     """The definition's derived values for an episode at clinical time ``at``; a value whose
     clock has not started (care not begun, a date fact unknown) is absent, i.e. unknown."""
     out: dict[str, Any] = {}
+    derive_into(out, definition, ep, at)
+    return out
+
+
+def derive_into(out: dict[str, Any], definition: Definition, ep: Episode, at: datetime) -> None:
+    """``derived_values`` written into ``out`` (a context's values: no dict made and merged)."""
     for name, kind, arg in definition.derived_plan:
         if kind == "review":
             out[name] = ep.remembered.get(arg)  # type: ignore[arg-type]
@@ -65,7 +71,6 @@ def derived_values(definition: Definition, ep: Episode, at: datetime) -> dict[st
                 start = ep.care_started_at
             if start is not None:
                 out[name] = (at - start).days  # floored, as whole days since the clock
-    return out
 
 
 class DecisionInProgress:
@@ -125,7 +130,7 @@ class DecisionInProgress:
         if values is None:
             values = self._values = {name: fv.value for name, fv in ep.facts.items()}
         values = dict(values)
-        values.update(derived_values(self.definition, ep, at))
+        derive_into(values, self.definition, ep, at)
         return Context.of(values, ep.facts, self.event_facts, self.observation_id, ep.state)
 
     # -- observations ----------------------------------------------------------------------
