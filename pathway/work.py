@@ -150,7 +150,7 @@ class DecisionInProgress:
         self._ctx = None
         dated = self.definition.dated_timers
         newly_known = []
-        for name in dated.keys() & facts.keys():
+        for name in dated.keys() & facts.keys() if dated else ():
             old = before.get(name)
             if old is None:
                 newly_known.append(name)
