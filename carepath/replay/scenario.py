@@ -48,8 +48,8 @@ class Scenario:
 def load_scenario(path: str | Path) -> Scenario:
     source = str(path)  # no Path object: a replay of many files reads thousands of them
     try:
-        with open(source, "rb") as f:
-            raw = f.read()
+        with open(source, "rb", buffering=0) as f:  # read whole: no buffer object needed
+            raw = f.readall()
     except OSError as exc:
         raise InvalidScenario(f"{source}: cannot read: {exc.strerror}") from None
     return parse_scenario(raw, source, yaml=source.lower().endswith((".yaml", ".yml")))
