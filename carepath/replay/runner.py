@@ -7,10 +7,8 @@ output object of SCENARIOS.md, plus the list of expectations that failed.
 
 from __future__ import annotations
 
-import gc
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -178,30 +176,13 @@ def replay_many(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[ReplayResult]:
     """Replay scenarios in order in this process; ``progress(done, total)`` after each."""
-    with gc_frozen():
-        if progress is None:
-            return [replay(s, definitions, make_uow) for s in scenarios]
-        results = []
-        for s in scenarios:
-            results.append(replay(s, definitions, make_uow))
-            progress(len(results), len(scenarios))
-        return results
-
-
-@contextmanager
-def gc_frozen() -> Iterator[None]:
-    """Leave what is already loaded (modules, definitions) out of the garbage collector's
-    scans while a replay makes and drops its millions of objects: ~2 % of a cohort's
-    instructions went to scanning them again on every full collection. Thawed afterwards;
-    a process that froze objects itself (a server before it forks) is left as it was."""
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
+    if progress is None:
+        return [replay(s, definitions, make_uow) for s in scenarios]
+    results = []
+    for s in scenarios:
+        results.append(replay(s, definitions, make_uow))
+        progress(len(results), len(scenarios))
+    return results
 
 
 def replay_files(
@@ -244,10 +225,9 @@ def _replay_chunk(paths: list[str]) -> tuple[list[bytes], list[str], int]:
     definitions = _POOL_DEFINITIONS
     assert definitions is not None
     outputs, failures, code = [], [], 0
-    with gc_frozen():
-        for path in paths:
-            result = replay(load_scenario(path), definitions)
-            outputs.append(orjson.dumps(result.output, option=orjson.OPT_INDENT_2))
-            failures.extend(f"{result.output['scenario']}: {f}" for f in result.failures)
-            code = max(code, result.exit_code)
+    for path in paths:
+        result = replay(load_scenario(path), definitions)
+        outputs.append(orjson.dumps(result.output, option=orjson.OPT_INDENT_2))
+        failures.extend(f"{result.output['scenario']}: {f}" for f in result.failures)
+        code = max(code, result.exit_code)
     return outputs, failures, code
