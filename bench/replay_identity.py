@@ -45,6 +45,7 @@ def main() -> None:
     usecases.uuid = SimpleNamespace(  # type: ignore[assignment]
         uuid4=lambda: SimpleNamespace(hex=f"ep-{next(counter)}")
     )
+    usecases.time_ordered_id = lambda now: f"ep-{next(counter)}"  # type: ignore[assignment]
     definitions = DefinitionRegistry(current_definitions(Settings.from_env()))
     store = InMemoryStore(audit_key=AuditKey(b"k" * 32))
     with tempfile.TemporaryDirectory() as tmp:
