@@ -19,6 +19,7 @@ came back full is followed at once by the next claim, without waiting for the ne
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -161,14 +162,22 @@ class TimerWorker:
     def _fire_batch(self, episode_ids: list[str], now: datetime) -> int:
         """Fire the claimed episodes' timers in one transaction: first with the batch's reads in
         one statement and every write deferred to one group (a handful of statements); if that
-        fails as a whole, again with a savepoint each."""
-        with self.claims.held_connection() as held:
-            if self.grouped:
-                try:
-                    return self._fire_in(held, episode_ids, now, deferred=True)
-                except BatchFailed as exc:
-                    log.info("batch of %d episodes redone carefully: %s", len(episode_ids), exc)
-            return self._fire_in(held, episode_ids, now, deferred=False)
+        fails as a whole, again with a savepoint each. The cyclic garbage collector pauses
+        meanwhile, as in ``storage.group``: the batch's snapshots and queued rows stay alive
+        until its commit, so a collection in between only scans them again."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            with self.claims.held_connection() as held:
+                if self.grouped:
+                    try:
+                        return self._fire_in(held, episode_ids, now, deferred=True)
+                    except BatchFailed as exc:
+                        log.info("batch of %d episodes redone carefully: %s", len(episode_ids), exc)
+                return self._fire_in(held, episode_ids, now, deferred=False)
+        finally:
+            if collecting:
+                gc.enable()
 
     def _fire_in(
         self, held: tuple[Any, Any], episode_ids: list[str], now: datetime, *, deferred: bool
