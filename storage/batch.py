@@ -24,6 +24,7 @@ from pathway.usecases import timer_event_episode
 from storage.batch_arrays import write_group_arrays
 from storage.columns import to_json
 from storage.group_writes import GroupFailed, write_group
+from storage.outbox import any_subscription
 from storage.queries import SQLITE
 from storage.reads import episode_from_row
 from storage.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory, due_in
@@ -79,8 +80,15 @@ class BatchUnitOfWork(SqlUnitOfWork):
     def preload(self, episode_ids: list[str]) -> None:
         """Read the snapshots of a whole claim in one statement. Only inside the transaction
         that will write them: it holds them (row locks, or SQLite's write lock) or the
-        version guard of the write fails the batch."""
+        version guard of the write fails the batch.
+
+        With no webhook subscription, the batch's decisions work out no notice (``commit``
+        would drop them all): on SQLite, whose write lock the batch holds, none can appear
+        before it commits; on PostgreSQL one added meanwhile gets the notices of the batches
+        that begin after it, as ``storage.outbox.Subscribed`` allows."""
         db, q = self.connection(), self.backend.queries
+        subscribed = self.backend.subscribed
+        self.keeps_notices = any_subscription(db) if subscribed is None else subscribed.check(db)
         if q is SQLITE:
             rows = db.execute(q.episode_snapshots, {"ids": to_json(episode_ids)}).fetchall()
         else:

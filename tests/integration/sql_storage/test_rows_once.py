@@ -18,11 +18,19 @@ from storage.group import run_grouped
 from storage.unit_of_work import uow_factory
 from tests.integration.sql_storage.test_replay_grouped import (  # noqa: F401 - and its fixture
     counted_ids,
+    subscribe,
     table_rows,
     two_urls,
 )
 from tests.support.episode_driver import DEFS, PRESENTATION, PROFILE, WORKUP, Course, day
-from tests.support.timer_cohort import EXTRA, NOW, busy_definition, open_idle_episodes
+from tests.support.timer_cohort import (
+    EXTRA,
+    NOW,
+    assert_each_timer_fired_once_in_order,
+    busy_definition,
+    open_idle_episodes,
+    timer_firings,
+)
 
 BUSY = DefinitionRegistry(busy_definition())
 EPISODES = ("ep-a", "ep-b")
@@ -100,6 +108,7 @@ def test_a_scheduler_batch_firing_many_timers_of_an_episode_stores_the_careful_r
 ) -> None:
     factories = [uow_factory(url) for url in two_urls]
     for factory in factories:
+        subscribe(factory)  # escalation notices: outbox rows too
         counted_ids(monkeypatch)
         open_idle_episodes(factory, BUSY, 3)
     careful = TimerWorker(factories[0], BUSY, worker_id="w-1")
@@ -111,8 +120,26 @@ def test_a_scheduler_batch_firing_many_timers_of_an_episode_stores_the_careful_r
     assert TimerWorker(factories[1], BUSY, worker_id="w-1").sweep(NOW) == 3 * (EXTRA + 1)
     assert len(built) == 3  # one batch: each episode's row built once for its EXTRA + 1 firings
     want, have = (table_rows(f) for f in factories)
-    assert len(want["audit_log"]) == 3 * (EXTRA + 2)
+    assert len(want["audit_log"]) == 3 * (EXTRA + 2) and want["webhook_messages"]
     for table in want.keys() - {"workers"}:  # the worker's own heartbeat row: not a decision's
         assert have[table] == want[table], table
     for factory in factories:
         factory.dispose()
+
+
+def test_a_scheduler_batch_nobody_subscribed_to_works_out_no_notice(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No subscription when the batch began (read inside its transaction): its decisions do
+    not even list their notices, which ``commit`` would only have dropped."""
+    factory = uow_factory(database_url)
+    ids = open_idle_episodes(factory, BUSY, 2)
+
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("notices worked out for nobody")
+
+    monkeypatch.setattr(usecases, "notices_for", refuse)
+    worker = TimerWorker(factory, BUSY)
+    assert worker.sweep(NOW) == 2 * (EXTRA + 1)
+    assert_each_timer_fired_once_in_order(timer_firings(factory, ids), EXTRA + 1)
+    factory.dispose()
