@@ -58,13 +58,19 @@ class TimerAppliedButPending(Exception):
 
 def next_due(episode: Episode, now: datetime) -> Timer | None:
     """The episode's first pending timer due by ``now`` in firing order (due time, then the
-    definition's order), or None: ``due_in(…)[0]`` without a list and a sort per firing."""
-    due = [t for t in episode.timers if t.status == PENDING and t.due_at <= now]
-    return min(due, key=_firing_order) if due else None
-
-
-def _firing_order(timer: Timer) -> tuple[datetime, int]:
-    return timer.due_at, timer.order
+    definition's order), or None: ``due_in(…)[0]`` without a list and a sort per firing (the
+    first of equals, as ``min`` and a stable sort give)."""
+    first: Timer | None = None
+    for t in episode.timers:
+        if t.status != PENDING or t.due_at > now:
+            continue
+        if (
+            first is None
+            or t.due_at < first.due_at
+            or (t.due_at == first.due_at and t.order < first.order)
+        ):
+            first = t
+    return first
 
 
 class TimerWorker:

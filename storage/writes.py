@@ -197,9 +197,16 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
 
 
 def _diff(before: Sequence[Any], after: Sequence[Any]) -> tuple[list[tuple[int, Any]], list[Any]]:
-    """Items of ``after`` that are new (with their position) and those whose status changed."""
+    """Items of ``after`` that are new (with their position) and those whose status changed.
+
+    Most changes keep the items in place and add any new ones at the end (a timer fired, one
+    set): walked side by side, without a map of the old items by key; anything else (an item
+    moved or gone) takes the general way, which gives the same answer."""
     if before is after:
         return [], []
+    quick = _in_place(before, after)
+    if quick is not None:
+        return quick
     old = {item.key: item for item in before}
     new: list[tuple[int, Any]] = []
     changed: list[Any] = []
@@ -210,6 +217,24 @@ def _diff(before: Sequence[Any], after: Sequence[Any]) -> tuple[list[tuple[int, 
         elif prior is not item and prior.status != item.status:
             changed.append(item)
     return new, changed
+
+
+def _in_place(
+    before: Sequence[Any], after: Sequence[Any]
+) -> tuple[list[tuple[int, Any]], list[Any]] | None:
+    """``_diff`` when ``after`` starts with ``before``'s keys in their order, else None. Its
+    other items are then new: keys are unique per episode (the tables' primary keys)."""
+    n = len(before)
+    if len(after) < n:
+        return None
+    changed: list[Any] = []
+    for prior, item in zip(before, after, strict=False):  # after may be longer
+        if prior is not item:
+            if prior.key != item.key:
+                return None
+            if prior.status != item.status:
+                changed.append(item)
+    return list(enumerate(after[n:], n)), changed
 
 
 def _outcome_dict(outcome: Outcome) -> dict[str, Any]:
