@@ -2,10 +2,12 @@
 
 ``change_rows`` gives one dict for the single-row statements (episode, observation, audit
 entry, outcome) and lists for the timers and tasks that are new or changed status, found by
-diffing the snapshot before and after. The episode row's columns (facts JSON and all: about
-half of the work) are built only when read (``ChangeRows.params``): a group write that changed
-an episode ten times builds its row once, from the last change. The engine lists every timer and task it touched in the
+diffing the snapshot before and after. The engine lists every timer and task it touched in the
 decision, so a decision that touched none skips the diff altogether.
+
+The episode row's columns (facts JSON and all: half of the work, or more) are built only when
+read (``ChangeRows.params``): a group write that changed an episode ten times builds its row
+once, from the last change, under the version and audit hash of the first.
 """
 
 from __future__ import annotations
