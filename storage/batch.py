@@ -193,7 +193,7 @@ class BatchUnitOfWork(SqlUnitOfWork):
 @contextmanager
 def orjson_cursor(db: Any) -> Iterator[Any]:
     """A new cursor on ``db``'s psycopg connection whose JSON columns are parsed by orjson (the
-    batch read's facts, timers and tasks: ~3x faster than psycopg's default, the stdlib's).
+    batch read's facts, timers and tasks: ~2.5x faster than psycopg's default, the stdlib's).
     That cursor only: the connection's other readers keep the default. Every JSON value it
     reads was written by orjson (``storage.writes``) or built by PostgreSQL from typed columns,
     so both parsers read it alike."""
