@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 import storage.writes
 from pathway import usecases
 from pathway.usecases import DefinitionRegistry
 from scheduler.worker import TimerWorker
+from storage.batch import BatchUnitOfWork
 from storage.group import run_grouped
 from storage.unit_of_work import uow_factory
 from tests.integration.sql_storage.test_replay_grouped import (  # noqa: F401 - and its fixture
@@ -142,4 +144,30 @@ def test_a_scheduler_batch_nobody_subscribed_to_works_out_no_notice(
     worker = TimerWorker(factory, BUSY)
     assert worker.sweep(NOW) == 2 * (EXTRA + 1)
     assert_each_timer_fired_once_in_order(timer_firings(factory, ids), EXTRA + 1)
+    factory.dispose()
+
+
+def test_the_batch_read_parses_its_json_with_orjson_on_a_cursor_of_its_own(
+    fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The snapshots a scheduler batch reads in one statement (PostgreSQL: JSON parsed by
+    orjson) equal those the default reader builds; the connection's cursor keeps the default."""
+    factory = uow_factory(fresh_postgres_url)
+    ids = open_idle_episodes(factory, BUSY, 3)
+    parsed: list[bytes] = []
+    loads = orjson.loads
+    monkeypatch.setattr(orjson, "loads", lambda data: parsed.append(data) or loads(data))
+    held = factory.connections.take()
+    try:
+        uow = BatchUnitOfWork(factory, held, deferred=True)
+        with uow.backend.transaction(held[1]):
+            uow.preload(ids)
+        assert parsed  # facts, timers and tasks of each row
+        count = len(parsed)
+        held[1].execute("SELECT facts FROM episodes").fetchall()
+        assert len(parsed) == count  # the shared cursor: psycopg's default
+    finally:
+        factory.connections.give(held)
+    with uow_factory(fresh_postgres_url)() as fresh:  # no cache: every row read the default way
+        assert {i: fresh.get_episode(i) for i in ids} == uow.written
     factory.dispose()
