@@ -19,6 +19,7 @@ came back full is followed at once by the next claim, without waiting for the ne
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -57,13 +58,19 @@ class TimerAppliedButPending(Exception):
 
 def next_due(episode: Episode, now: datetime) -> Timer | None:
     """The episode's first pending timer due by ``now`` in firing order (due time, then the
-    definition's order), or None: ``due_in(…)[0]`` without a list and a sort per firing."""
-    due = [t for t in episode.timers if t.status == PENDING and t.due_at <= now]
-    return min(due, key=_firing_order) if due else None
-
-
-def _firing_order(timer: Timer) -> tuple[datetime, int]:
-    return timer.due_at, timer.order
+    definition's order), or None: ``due_in(…)[0]`` without a list and a sort per firing (the
+    first of equals, as ``min`` and a stable sort give)."""
+    first: Timer | None = None
+    for t in episode.timers:
+        if t.status != PENDING or t.due_at > now:
+            continue
+        if (
+            first is None
+            or t.due_at < first.due_at
+            or (t.due_at == first.due_at and t.order < first.order)
+        ):
+            first = t
+    return first
 
 
 class TimerWorker:
@@ -161,14 +168,22 @@ class TimerWorker:
     def _fire_batch(self, episode_ids: list[str], now: datetime) -> int:
         """Fire the claimed episodes' timers in one transaction: first with the batch's reads in
         one statement and every write deferred to one group (a handful of statements); if that
-        fails as a whole, again with a savepoint each."""
-        with self.claims.held_connection() as held:
-            if self.grouped:
-                try:
-                    return self._fire_in(held, episode_ids, now, deferred=True)
-                except BatchFailed as exc:
-                    log.info("batch of %d episodes redone carefully: %s", len(episode_ids), exc)
-            return self._fire_in(held, episode_ids, now, deferred=False)
+        fails as a whole, again with a savepoint each. The cyclic garbage collector pauses
+        meanwhile, as in ``storage.group``: the batch's snapshots and queued rows stay alive
+        until its commit, so a collection in between only scans them again."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            with self.claims.held_connection() as held:
+                if self.grouped:
+                    try:
+                        return self._fire_in(held, episode_ids, now, deferred=True)
+                    except BatchFailed as exc:
+                        log.info("batch of %d episodes redone carefully: %s", len(episode_ids), exc)
+                return self._fire_in(held, episode_ids, now, deferred=False)
+        finally:
+            if collecting:
+                gc.enable()
 
     def _fire_in(
         self, held: tuple[Any, Any], episode_ids: list[str], now: datetime, *, deferred: bool

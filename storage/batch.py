@@ -11,8 +11,12 @@ batch goes on. Snapshots enter the shared cache only when the outer transaction 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from pathway.model import Episode
 from pathway.unit_of_work import DueTimer, Outcome
@@ -20,6 +24,7 @@ from pathway.usecases import timer_event_episode
 from storage.batch_arrays import write_group_arrays
 from storage.columns import to_json
 from storage.group_writes import GroupFailed, write_group
+from storage.outbox import any_subscription
 from storage.queries import SQLITE
 from storage.reads import episode_from_row
 from storage.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory, due_in
@@ -75,10 +80,21 @@ class BatchUnitOfWork(SqlUnitOfWork):
     def preload(self, episode_ids: list[str]) -> None:
         """Read the snapshots of a whole claim in one statement. Only inside the transaction
         that will write them: it holds them (row locks, or SQLite's write lock) or the
-        version guard of the write fails the batch."""
-        db = self.connection()
-        ids: Any = to_json(episode_ids) if self.backend.queries is SQLITE else episode_ids
-        for row in db.execute(self.backend.queries.episode_snapshots, {"ids": ids}).fetchall():
+        version guard of the write fails the batch.
+
+        With no webhook subscription, the batch's decisions work out no notice (``commit``
+        would drop them all): on SQLite, whose write lock the batch holds, none can appear
+        before it commits; on PostgreSQL one added meanwhile gets the notices of the batches
+        that begin after it, as ``storage.outbox.Subscribed`` allows."""
+        db, q = self.connection(), self.backend.queries
+        subscribed = self.backend.subscribed
+        self.keeps_notices = any_subscription(db) if subscribed is None else subscribed.check(db)
+        if q is SQLITE:
+            rows = db.execute(q.episode_snapshots, {"ids": to_json(episode_ids)}).fetchall()
+        else:
+            with orjson_cursor(db) as cursor:
+                rows = cursor.execute(q.episode_snapshots, {"ids": episode_ids}).fetchall()
+        for row in rows:
             episode = episode_from_row(row)
             self.written[episode.id] = episode
 
@@ -172,6 +188,23 @@ class BatchUnitOfWork(SqlUnitOfWork):
         if episode_id is not None:
             return due_in(self.get_episode(episode_id), now, limit)
         return super().due_timers(now, limit, episode_id)
+
+
+@contextmanager
+def orjson_cursor(db: Any) -> Iterator[Any]:
+    """A new cursor on ``db``'s psycopg connection whose JSON columns are parsed by orjson (the
+    batch read's facts, timers and tasks: ~2.5x faster than psycopg's default, the stdlib's).
+    That cursor only: the connection's other readers keep the default. Every JSON value it
+    reads was written by orjson (``storage.writes``) or built by PostgreSQL from typed columns,
+    so both parsers read it alike."""
+    from psycopg.types.json import set_json_loads
+
+    cursor = db.connection.cursor()
+    try:
+        set_json_loads(orjson.loads, cursor)
+        yield cursor
+    finally:
+        cursor.close()
 
 
 class BatchFailed(Exception):

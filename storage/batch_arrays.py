@@ -145,7 +145,7 @@ def episode_updates(queue: list[ChangeRows]) -> tuple[list[dict[str, Any]], list
         if start.new_episode:
             inserts.append(params)
         else:
-            guard = start.params
+            guard = start.own
             updates.append(
                 params
                 | {"expected_version": guard["expected_version"], "prev_hash": guard["prev_hash"]}
@@ -179,7 +179,7 @@ def write_group_arrays(
                 raise GroupFailed(
                     f"{len(updates) - db.rowcount} of {len(updates)} episodes moved under the batch"
                 )
-        params = [r.params for r in queue]
+        params = [r.own for r in queue]
         _array(db, "insert_observations", [p for p in params if p["obs_id"]], OBSERVATION_COLUMNS)
         _array(db, "insert_timers", [t for r in queue for t in r.new_timers], TIMER_COLUMNS)
         status = last_status([t for r in queue for t in r.timer_status])

@@ -50,7 +50,7 @@ def episode_rows(queue: list[ChangeRows]) -> tuple[list[Any], list[Any], list[An
             inserts.append(params)
             continue
         if start is not last[episode_id]:
-            guard = start.params
+            guard = start.own
             params = params | {
                 "expected_version": guard["expected_version"],
                 "prev_hash": guard["prev_hash"],
@@ -76,13 +76,12 @@ def write_group(backend: Backend, db: Any, queue: list[ChangeRows]) -> None:
                     raise GroupFailed(
                         f"{len(batch) - db.rowcount} of {len(batch)} episodes moved under the batch"
                     )
-        _many(db, q.insert_observation, [r.params for r in queue if r.params["obs_id"]])
+        _many(db, q.insert_observation, [r.own for r in queue if r.own["obs_id"]])
         _many(db, q.insert_timer, [t for r in queue for t in r.new_timers])
         _many(db, q.update_timer_status, [t for r in queue for t in r.timer_status])
         _many(db, q.insert_task, [k for r in queue for k in r.new_tasks])
         _many(db, q.update_task_status, [k for r in queue for k in r.task_status])
-        params = [r.params for r in queue]
-        db.executemany(q.insert_audit, params)
+        db.executemany(q.insert_audit, [r.own for r in queue])
         notices = [n for r in queue for n in r.notices]
         subscribed = backend.subscribed
         if notices and (subscribed is None or subscribed.check(db)):  # else: no outbox part

@@ -4,6 +4,10 @@
 entry, outcome) and lists for the timers and tasks that are new or changed status, found by
 diffing the snapshot before and after. The engine lists every timer and task it touched in the
 decision, so a decision that touched none skips the diff altogether.
+
+The episode row's columns (facts JSON and all: half of the work, or more) are built only when
+read (``ChangeRows.params``): a group write that changed an episode ten times builds its row
+once, from the last change, under the version and audit hash of the first.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pathway.model import FIRED, PENDING, Appointment
+from pathway.model import FIRED, PENDING, Appointment, Episode
 from pathway.unit_of_work import Change, Outcome
 from storage.columns import TimeParam, to_json
 from storage.outbox import notice_rows
@@ -20,20 +24,38 @@ from storage.outbox import notice_rows
 
 @dataclass(slots=True)
 class ChangeRows:
-    """The parameters of every statement one change needs."""
+    """The parameters of every statement one change needs.
+
+    ``own`` holds this change's own parameters (its observation, audit entry and outcome, the
+    episode's id, new version and the guard it was decided on); the episode row's columns, facts
+    JSON included, are added to it the first time ``params`` is read. A group write reads
+    ``params`` of each episode's last change only (``storage.group_writes``,
+    ``storage.batch_arrays``): the other changes of a run never build an episode row.
+    """
 
     new_episode: bool  # the episode row is inserted (open), not updated under its version
-    params: dict[str, Any]
+    own: dict[str, Any]
     moved: bool = True  # state, pin, entry time, care start or timers changed (not only facts)
     new_timers: list[dict[str, Any]] = field(default_factory=list)
     timer_status: list[dict[str, Any]] = field(default_factory=list)
     new_tasks: list[dict[str, Any]] = field(default_factory=list)
     task_status: list[dict[str, Any]] = field(default_factory=list)
     notices: list[dict[str, Any]] = field(default_factory=list)  # outbox rows (storage.outbox)
+    unbuilt: Episode | None = None  # whose columns ``params`` adds to ``own`` when first read
+    time: TimeParam | None = None
 
     @property
     def episode_id(self) -> str:
-        return str(self.params["id"])
+        return str(self.own["id"])
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Every statement's parameters: ``own`` and the episode row's columns."""
+        episode = self.unbuilt
+        if episode is not None:
+            self.unbuilt = None
+            self.own.update(episode_columns(episode, self.time))  # type: ignore[arg-type]
+        return self.own
 
 
 def appointment_params(appointment: Appointment | None) -> dict[str, Any]:
@@ -48,15 +70,10 @@ def appointment_params(appointment: Appointment | None) -> dict[str, Any]:
     }
 
 
-def change_rows(change: Change, time: TimeParam) -> ChangeRows:
-    decision, audit = change.decision, change.audit
-    ep, before = decision.episode, decision.episode_before
-    recorded_at = time(audit.recorded_at)
+def episode_columns(ep: Episode, time: TimeParam) -> dict[str, Any]:
+    """The episode row's columns a change leaves, besides those in ``ChangeRows.own``."""
     next_due = min((t.due_at for t in ep.timers if t.status == PENDING), default=None)
-    obs = decision.observation
-    params: dict[str, Any] = {
-        "id": ep.id,
-        "definition_version": ep.definition_version,
+    return {
         "pathway": ep.pathway,
         "state": ep.state,
         "opened_at": time(ep.opened_at),
@@ -70,8 +87,6 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
         "owner": ep.owner,
         **appointment_params(ep.appointment),
         "audit_hash": ep.audit_hash,
-        "version": ep.version,
-        "expected_version": before.version if before else None,
         "facts": to_json(
             {
                 n: {"value": f.value, "observation_id": f.observation_id, "at": f.at}
@@ -79,6 +94,20 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
             }
         ),
         "next_due_at": time(next_due),
+    }
+
+
+def change_rows(change: Change, time: TimeParam) -> ChangeRows:
+    """The rows of one change; its episode row's columns are built when first read."""
+    decision, audit = change.decision, change.audit
+    ep, before = decision.episode, decision.episode_before
+    recorded_at = time(audit.recorded_at)
+    obs = decision.observation
+    own: dict[str, Any] = {
+        "id": ep.id,
+        "definition_version": ep.definition_version,
+        "version": ep.version,
+        "expected_version": before.version if before else None,
         "recorded_at": recorded_at,
         "obs_id": obs.id if obs else None,
         "obs_facts": to_json(obs.facts) if obs else None,
@@ -111,7 +140,7 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
         or ep.owner != before.owner  # indexed (migration 0008): only the full update sets it
         or ep.appointment != before.appointment  # indexed too (migration 0009)
     )
-    rows = ChangeRows(before is None, params, bool(moved))
+    rows = ChangeRows(before is None, own, bool(moved), unbuilt=ep, time=time)
     if change.notices:
         rows.notices = notice_rows(change)
     if not (timers_touched or decision.tasks_opened or decision.tasks_closed):
@@ -170,9 +199,16 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
 
 
 def _diff(before: Sequence[Any], after: Sequence[Any]) -> tuple[list[tuple[int, Any]], list[Any]]:
-    """Items of ``after`` that are new (with their position) and those whose status changed."""
+    """Items of ``after`` that are new (with their position) and those whose status changed.
+
+    Most changes keep the items in place and add any new ones at the end (a timer fired, one
+    set): walked side by side, without a map of the old items by key; anything else (an item
+    moved or gone) takes the general way, which gives the same answer."""
     if before is after:
         return [], []
+    quick = _in_place(before, after)
+    if quick is not None:
+        return quick
     old = {item.key: item for item in before}
     new: list[tuple[int, Any]] = []
     changed: list[Any] = []
@@ -183,6 +219,24 @@ def _diff(before: Sequence[Any], after: Sequence[Any]) -> tuple[list[tuple[int, 
         elif prior is not item and prior.status != item.status:
             changed.append(item)
     return new, changed
+
+
+def _in_place(
+    before: Sequence[Any], after: Sequence[Any]
+) -> tuple[list[tuple[int, Any]], list[Any]] | None:
+    """``_diff`` when ``after`` starts with ``before``'s keys in their order, else None. Its
+    other items are then new: keys are unique per episode (the tables' primary keys)."""
+    n = len(before)
+    if len(after) < n:
+        return None
+    changed: list[Any] = []
+    for prior, item in zip(before, after, strict=False):  # after may be longer
+        if prior is not item:
+            if prior.key != item.key:
+                return None
+            if prior.status != item.status:
+                changed.append(item)
+    return list(enumerate(after[n:], n)), changed
 
 
 def _outcome_dict(outcome: Outcome) -> dict[str, Any]:

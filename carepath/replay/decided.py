@@ -7,10 +7,11 @@ of work would have written, built by ``storage.writes.change_rows`` under the da
 format (a timer's later status changes folded into its insert: the same final row). Nothing
 here touches the database: the writer (``carepath.replay.grouped``) does, in the same process.
 
-Measured (one process, this 2-core machine, L1–L2 cohort): the replay itself ~680 µs of CPU
-per episode, building the rows ~420 µs (``change_rows``: the episode's columns, facts JSON
-included, for every change, though a bulk write uses only the last), writing and verifying
-them ~625 µs.
+Measured (one process, this 2-core machine, L1–L2 cohort, ~7 changes an episode): the replay
+itself ~400 µs of CPU per episode, building the rows ~100 µs (``change_rows``; the episode
+row's columns, facts JSON included, are built only for each episode's last change, when the
+bulk write reads them: it was ~230 µs when every change built them), writing and verifying
+them ~460 µs.
 
 The one way a scenario could see the database is enrolment looking up the patient's live
 episode on another pathway (by patient reference). A replay opens its episodes without one, so
