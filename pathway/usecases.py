@@ -20,8 +20,8 @@ event.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -165,7 +165,7 @@ def handle(
 def open_episode(
     uow: UnitOfWork,
     definitions: DefinitionRegistry,
-    facts: dict[str, Any],
+    facts: Mapping[str, Any],  # as sent: the engine validates it (a clear error naming it)
     *,
     at: datetime,
     now: datetime,
@@ -204,7 +204,7 @@ def observe(
     uow: UnitOfWork,
     definitions: DefinitionRegistry,
     episode_id: str,
-    facts: dict[str, Any],
+    facts: Mapping[str, Any],  # as sent: the engine validates it (a clear error naming it)
     *,
     at: datetime,
     now: datetime,
@@ -404,4 +404,4 @@ def _notices(
 
 
 def _repeated(outcome: Outcome) -> Outcome:
-    return Outcome(**{**{f: getattr(outcome, f) for f in outcome.__slots__}, "repeated": True})
+    return replace(outcome, repeated=True)
