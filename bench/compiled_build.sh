@@ -30,7 +30,7 @@ assert pathway.work.__file__.endswith(".so"), f"not the compiled core: {pathway.
 EOF
 cd "$work"
 "$venv/bin/python" -c "import pathway.compiled as c; print('compiled:', ', '.join(c.compiled_modules()))"
-"$venv/bin/pytest" -q -p no:cacheprovider -o pythonpath= tests/unit tests/e2e | tail -2
+"$venv/bin/pytest" -p no:cacheprovider -o pythonpath= tests/unit tests/e2e | tail -1
 step "tests/unit and tests/e2e against the compiled core"
 
 a="$("$plain" "$root/bench/replay_identity.py" --patients 1000 | tail -1)"
