@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
-import os
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cohort import write_cohort, write_fls_cohort  # noqa: E402
@@ -35,15 +35,17 @@ def main() -> None:
     from carepath.replay.runner import replay
     from carepath.replay.scenario import load_scenario
     from carepath.settings import Settings
+    from pathway import usecases
     from pathway.audit import AuditKey
     from pathway.unit_of_work import InMemoryStore, InMemoryUnitOfWork
     from pathway.usecases import DefinitionRegistry
 
-    # Event and episode ids (usecases.new_event_id, pathway.ids.time_ordered_id) draw their
-    # random bits from os.urandom: a counter instead makes them the same in every run, and works
-    # for a compiled core too (mypyc calls usecases' own functions directly, unpatchable).
     counter = itertools.count()
-    os.urandom = lambda n: next(counter).to_bytes(n, "big")  # type: ignore[assignment]
+    usecases.new_event_id = lambda: f"ev-{next(counter)}"  # type: ignore[assignment]
+    usecases.uuid = SimpleNamespace(  # type: ignore[assignment]
+        uuid4=lambda: SimpleNamespace(hex=f"ep-{next(counter)}")
+    )
+    usecases.time_ordered_id = lambda now: f"ep-{next(counter)}"  # type: ignore[assignment]
     definitions = DefinitionRegistry(current_definitions(Settings.from_env()))
     store = InMemoryStore(audit_key=AuditKey(b"k" * 32))
     with tempfile.TemporaryDirectory() as tmp:

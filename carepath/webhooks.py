@@ -5,12 +5,16 @@ encrypted (``storage.webhook_secrets``) and returns it once, as ``whsec_<base64>
 replaces it (messages not yet delivered are signed with the new one). Targets must be
 ``https://``, except loopback addresses (127.0.0.0/8, ::1, ``localhost``) which may use
 ``http://``: a webhook carries what happened to a patient's episode, never over the open
-network in clear. ``policy_from_env`` reads the delivery settings (``CAREPATH_WEBHOOK_*``).
+network in clear. A target inside the deployment's own networks (private, link-local, reserved
+addresses) is refused unless ``CAREPATH_WEBHOOK_ALLOWED_NETWORKS`` allows it: here for an address
+written in the URL, and by the sender at every connection for whatever a name resolves to
+(``scheduler.webhook_addresses``). ``policy_from_env`` reads the delivery settings
+(``CAREPATH_WEBHOOK_*``).
 """
 
 from __future__ import annotations
 
-import ipaddress
+import functools
 import os
 import secrets
 from collections.abc import Iterable
@@ -21,11 +25,16 @@ from pathway.audit import AuditKey
 from pathway.errors import InvalidRequest
 from pathway.notifications import EVENT_TYPES
 from scheduler.deliveries import DeliveryPolicy, DeliveryWorker
+from scheduler.webhook_addresses import AddressPolicy, ip_literal, names_loopback, parse_networks
 from storage.unit_of_work import SqlUnitOfWorkFactory
 from storage.webhook_secrets import encrypt, new_secret, shown
 from storage.webhooks import Subscription, WebhookStore
 
-EXPECTED_URL = "an https:// URL (http:// only to a loopback address: 127.0.0.0/8, ::1, localhost)"
+EXPECTED_URL = (
+    "an https:// URL (http:// only to a loopback address: 127.0.0.0/8, ::1, localhost), "
+    "not to a private or reserved address unless CAREPATH_WEBHOOK_ALLOWED_NETWORKS allows it"
+)
+ALLOWED_NETWORKS = "CAREPATH_WEBHOOK_ALLOWED_NETWORKS"
 
 
 def target_refusal(url: str) -> str | None:
@@ -40,18 +49,27 @@ def target_refusal(url: str) -> str | None:
         return "not an http(s) URL with a host"
     if parts.username or parts.password:
         return "a URL with credentials in it"
-    if parts.scheme == "http" and not _loopback(host):
+    if parts.scheme == "http" and not names_loopback(host):
         return "http:// to a host that is not a loopback address"
+    literal = ip_literal(host)
+    if literal is not None:
+        return address_policy().refusal(host, literal)
     return None
 
 
-def _loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
+def address_policy() -> AddressPolicy:
+    """Public addresses, loopback when named, and ``CAREPATH_WEBHOOK_ALLOWED_NETWORKS``."""
+    return _address_policy(os.environ.get(ALLOWED_NETWORKS, ""))
+
+
+@functools.cache
+def _address_policy(text: str) -> AddressPolicy:
+    from carepath.settings import SettingsError
+
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return AddressPolicy(parse_networks(text))
+    except ValueError as exc:
+        raise SettingsError(f"{ALLOWED_NETWORKS}: {exc}") from None
 
 
 def check_url(url: str) -> str:
@@ -108,13 +126,15 @@ def rotate(store: WebhookStore, key: AuditKey, subscription_id: str, now: dateti
 def policy_from_env() -> DeliveryPolicy:
     """``CAREPATH_WEBHOOK_TIMEOUT_SECONDS`` (5), ``CAREPATH_WEBHOOK_BACKOFF_SECONDS`` (10, the
     first retry's delay, doubling), ``CAREPATH_WEBHOOK_BACKOFF_CAP_SECONDS`` (3600),
-    ``CAREPATH_WEBHOOK_RETRY_HOURS`` (24), ``CAREPATH_WEBHOOK_BATCH`` (8 in parallel)."""
+    ``CAREPATH_WEBHOOK_RETRY_HOURS`` (24), ``CAREPATH_WEBHOOK_BATCH`` (8 in parallel),
+    ``CAREPATH_WEBHOOK_ALLOWED_NETWORKS`` (none)."""
     return DeliveryPolicy(
         timeout=_number("CAREPATH_WEBHOOK_TIMEOUT_SECONDS", 5.0),
         backoff=timedelta(seconds=_number("CAREPATH_WEBHOOK_BACKOFF_SECONDS", 10.0)),
         backoff_cap=timedelta(seconds=_number("CAREPATH_WEBHOOK_BACKOFF_CAP_SECONDS", 3600.0)),
         retry_for=timedelta(hours=_number("CAREPATH_WEBHOOK_RETRY_HOURS", 24.0)),
         batch=int(_number("CAREPATH_WEBHOOK_BATCH", 8, integer=True)),
+        addresses=address_policy(),
     )
 
 

@@ -144,15 +144,7 @@ class All(Node):
 
     def __init__(self, children: list[Node]) -> None:
         self.children = children
-        tests = [c.test for c in children]
-
-        def test(ctx: Context) -> bool:
-            for t in tests:
-                if not t(ctx):
-                    return False
-            return True
-
-        self.test = test
+        self.test = _all_of([c.test for c in children])
 
     def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
         if held is None:
@@ -173,15 +165,8 @@ class AnyOf(Node):
 
     def __init__(self, children: list[Node]) -> None:
         self.children = children
-        tests = [c.test for c in children]
-
-        def test(ctx: Context) -> bool:
-            for t in tests:
-                if t(ctx):
-                    return True
-            return False
-
-        self.test = test
+        pairs = _identity_leaves(children)
+        self.test = _any_is(pairs) if pairs else _any_of([c.test for c in children])
 
     def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
         if held is None:
@@ -195,6 +180,70 @@ class AnyOf(Node):
             for c in self.children:
                 out.extend(c.explain(ctx, False))
         return out
+
+
+def _all_of(tests: list[Test]) -> Test:
+    """The conjunction of tests (each a bool), unrolled for the common short ones."""
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        a, b = tests
+        return lambda ctx: a(ctx) and b(ctx)
+    if len(tests) == 3:
+        a, b, c = tests
+        return lambda ctx: a(ctx) and b(ctx) and c(ctx)
+
+    def test(ctx: Context) -> bool:
+        for t in tests:
+            if not t(ctx):
+                return False
+        return True
+
+    return test
+
+
+def _identity_leaves(children: list[Node]) -> tuple[tuple[str, Any], ...] | None:
+    """(name, target) of each child when every one is a plain ``is`` leaf (an any-of of flags,
+    as transfer checks are written), else None."""
+    pairs = []
+    for c in children:
+        if not isinstance(c, Compare) or c.op != "is" or c.scope or c.count or c.var:
+            return None
+        pairs.append((c.name, c.value))
+    return tuple(pairs)
+
+
+def _any_is(pairs: tuple[tuple[str, Any], ...]) -> Test:
+    """Whether any of the named values is its target: the any-of of ``is`` leaves, one call."""
+
+    def test(ctx: Context) -> bool:
+        get = ctx.values.get
+        for name, target in pairs:
+            if get(name) is target:
+                return True
+        return False
+
+    return test
+
+
+def _any_of(tests: list[Test]) -> Test:
+    """The disjunction of tests (each a bool), unrolled for the common short ones."""
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        a, b = tests
+        return lambda ctx: a(ctx) or b(ctx)
+    if len(tests) == 3:
+        a, b, c = tests
+        return lambda ctx: a(ctx) or b(ctx) or c(ctx)
+
+    def test(ctx: Context) -> bool:
+        for t in tests:
+            if t(ctx):
+                return True
+        return False
+
+    return test
 
 
 class Not(Node):
@@ -240,8 +289,20 @@ class Compare(Node):
             return lambda ctx: (v := ctx.values.get(name)) is not None and fn(len(v), target)
         if var is not None:
             return lambda ctx: self._holds(ctx, ctx.values.get(name))
-        if self.op == "is":
+        op = self.op
+        if op == "is":
             return lambda ctx: ctx.values.get(name) is target
+        # the common operators written out: the same comparison, one call fewer per test
+        if op == ">":
+            return lambda ctx: (v := ctx.values.get(name)) is not None and v > target
+        if op == ">=":
+            return lambda ctx: (v := ctx.values.get(name)) is not None and v >= target
+        if op == "<":
+            return lambda ctx: (v := ctx.values.get(name)) is not None and v < target
+        if op == "<=":
+            return lambda ctx: (v := ctx.values.get(name)) is not None and v <= target
+        if op == "==":
+            return lambda ctx: (v := ctx.values.get(name)) is not None and v == target
         return lambda ctx: (v := ctx.values.get(name)) is not None and fn(v, target)
 
     def _observed(self, ctx: Context) -> tuple[Any, str | None]:
@@ -261,11 +322,22 @@ class Compare(Node):
         return self.fn(value, target)
 
     def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
-        value, source = self._observed(ctx)
-        label = self.label
-        if self.var is not None:
-            label = f"{label} (= {_show(ctx.values.get(self.var))})"
-        return [Evidence(label, value, source, self._holds(ctx, value))]
+        if self.scope == "event" or self.var is not None:
+            value, source = self._observed(ctx)
+            label = self.label
+            if self.var is not None:
+                label = f"{label} (= {_show(ctx.values.get(self.var))})"
+            return [Evidence(label, value, source, self._holds(ctx, value))]
+        fv = ctx.facts.get(self.name)  # _observed and _holds, inlined: the common case
+        if fv is not None:
+            value, source = fv.value, fv.observation_id
+        else:
+            value, source = ctx.values.get(self.name), None
+        if value is None:
+            return [Evidence(self.label, None, source, False)]
+        if self.count:
+            value = len(value)
+        return [Evidence(self.label, value, source, self.fn(value, self.value))]
 
 
 class Known(Node):

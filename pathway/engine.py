@@ -176,8 +176,12 @@ def _update_task(definition: Definition, episode: Episode, event: UpdateTask) ->
 def _fire_timer(
     definition: Definition, episode: Episode, event: FireTimer, now: datetime
 ) -> Decision:
-    index = next((i for i, t in enumerate(episode.timers) if t.key == event.timer_key), None)
-    timer = episode.timers[index] if index is not None else None
+    key, index, timer = event.timer_key, 0, None
+    for t in episode.timers:
+        if t.key == key:
+            timer = t
+            break
+        index += 1
     if timer is None or timer.status != PENDING or definition.is_terminal(episode.state):
         return Decision(event, episode, episode, skipped=True)  # cancelled or already fired
     work = DecisionInProgress.start(definition, episode, event)

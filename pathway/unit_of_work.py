@@ -171,46 +171,53 @@ class InMemoryUnitOfWork:
         return self.store.audit_key
 
     def __enter__(self) -> Self:
-        self._staged = []
+        if self._staged:
+            self._staged = []
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.rollback()
 
     def commit(self) -> None:
-        store = self.store
-        for change in self._staged:  # check every change before applying any
-            before = change.decision.episode_before
-            current = store.episodes.get(change.decision.episode.id)
+        store, staged = self.store, self._staged
+        episodes = store.episodes
+        for change in staged:  # check every change before applying any
+            decision = change.decision
+            before = decision.episode_before
+            current = episodes.get(decision.episode.id)
             expected = before.version if before else None
             found = current.version if current else None
             if found != expected:
-                raise ConcurrencyConflict(change.decision.episode.id, expected or 0, found)
-        for change in self._staged:
-            ep = change.decision.episode
-            store.episodes[ep.id] = ep
+                raise ConcurrencyConflict(decision.episode.id, expected or 0, found)
+        for change in staged:
+            decision = change.decision
+            ep = decision.episode
+            episodes[ep.id] = ep
             store.audit.setdefault(ep.id, []).append(change.audit)
-            if change.decision.observation is not None:
-                store.observations.setdefault(ep.id, []).append(change.decision.observation)
+            if decision.observation is not None:
+                store.observations.setdefault(ep.id, []).append(decision.observation)
             store.outcomes[change.outcome.event_id] = change.outcome
         self._staged = []
 
     def rollback(self) -> None:
-        self._staged = []
+        if self._staged:  # nothing staged (every read-only block): nothing to drop
+            self._staged = []
 
     def get_episode(self, episode_id: str) -> Episode:
-        for change in reversed(self._staged):
-            if change.decision.episode.id == episode_id:
-                return change.decision.episode
+        if self._staged:
+            for change in reversed(self._staged):
+                if change.decision.episode.id == episode_id:
+                    return change.decision.episode
         try:
             return self.store.episodes[episode_id]
         except KeyError:
             raise EpisodeNotFound(episode_id) from None
 
     def find_outcome(self, event_id: str) -> Outcome | None:
-        for change in self._staged:
-            if change.outcome.event_id == event_id:
-                return change.outcome
+        if self._staged:
+            for change in self._staged:
+                if change.outcome.event_id == event_id:
+                    return change.outcome
         return self.store.outcomes.get(event_id)
 
     def save(self, change: Change) -> None:

@@ -129,18 +129,25 @@ class Vocabulary:
     def validate(self, facts: Any, at: datetime | None = None) -> dict[str, Any]:
         """Validate a whole observation recorded at clinical time ``at``; the first bad fact
         raises and nothing is kept."""
-        if not isinstance(facts, Mapping):
+        if type(facts) is not dict and not isinstance(facts, Mapping):  # a dict: no ABC check
             raise InvalidObservation("facts", facts, "an object mapping fact names to values")
         if not facts:
             raise InvalidObservation("facts", dict(facts), "at least one fact")
         out: dict[str, Any] = {}
+        specs = self.facts
         for name, value in facts.items():
-            spec = self.facts.get(name)
+            spec = specs.get(name)
             if spec is None:
                 raise InvalidObservation(
                     str(name), value, "a fact of the pathway vocabulary (unknown fact)"
                 )
-            out[name] = spec.validate(value, at)
+            kind = spec.kind  # the two commonest kinds accepted here, as FactSpec.validate does
+            if (kind == "boolean" and (value is True or value is False)) or (
+                kind == "integer" and type(value) is int and spec.minimum <= value <= spec.maximum  # type: ignore[operator]
+            ):
+                out[name] = value
+            else:
+                out[name] = spec.validate(value, at)
         return out
 
     @classmethod

@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pathway.criteria import Always, Context, Evidence
+from pathway.criteria import Context, Evidence
 from pathway.definition import Definition, Route, Rule
+from pathway.engine_plan import Plan, RoutePlan, plan_of, route_plan
 from pathway.errors import TransitionNotAllowed
 from pathway.model import (
     CANCELLED,
@@ -47,18 +48,29 @@ def derived_values(definition: Definition, ep: Episode, at: datetime) -> dict[st
     """The definition's derived values for an episode at clinical time ``at``; a value whose
     clock has not started (care not begun, a date fact unknown) is absent, i.e. unknown."""
     out: dict[str, Any] = {}
+    derive_into(out, definition, ep, at)
+    return out
+
+
+def derive_into(out: dict[str, Any], definition: Definition, ep: Episode, at: datetime) -> None:
+    """``derived_values`` written into ``out`` (a context's values: no dict made and merged)."""
     for name, kind, arg in definition.derived_plan:
         if kind == "review":
             out[name] = ep.remembered.get(arg)  # type: ignore[arg-type]
         elif kind == "date":
             fv = ep.facts.get(arg)  # type: ignore[arg-type]
             if fv is not None:
-                out[name] = (at.astimezone(UTC).date() - date.fromisoformat(fv.value)).days
-        else:
-            start = clock_start(ep, kind)
+                day = at.date() if at.tzinfo is UTC else at.astimezone(UTC).date()
+                out[name] = (day - date.fromisoformat(fv.value)).days
+        else:  # clock_start, inlined: this runs on every evaluation
+            if kind == "opening":
+                start: datetime | None = ep.opened_at
+            elif kind == "state_entry":
+                start = ep.state_entered_at
+            else:
+                start = ep.care_started_at
             if start is not None:
                 out[name] = (at - start).days  # floored, as whole days since the clock
-    return out
 
 
 class DecisionInProgress:
@@ -66,6 +78,7 @@ class DecisionInProgress:
 
     __slots__ = (
         "definition",
+        "plan",
         "episode",
         "decision",
         "version",
@@ -82,6 +95,7 @@ class DecisionInProgress:
         self, definition: Definition, episode: Episode, decision: Decision, version: int
     ) -> None:
         self.definition = definition
+        self.plan: Plan = plan_of(definition)
         self.episode = episode
         self.decision = decision
         self.version = version
@@ -116,7 +130,7 @@ class DecisionInProgress:
         if values is None:
             values = self._values = {name: fv.value for name, fv in ep.facts.items()}
         values = dict(values)
-        values.update(derived_values(self.definition, ep, at))
+        derive_into(values, self.definition, ep, at)
         return Context.of(values, ep.facts, self.event_facts, self.observation_id, ep.state)
 
     # -- observations ----------------------------------------------------------------------
@@ -136,7 +150,7 @@ class DecisionInProgress:
         self._ctx = None
         dated = self.definition.dated_timers
         newly_known = []
-        for name in dated.keys() & facts.keys():
+        for name in dated.keys() & facts.keys() if dated else ():
             old = before.get(name)
             if old is None:
                 newly_known.append(name)
@@ -151,19 +165,18 @@ class DecisionInProgress:
                     if self.definition.timers[tid].set_on_known:
                         self.set_timer(tid)
         ctx = self.context()  # as it stands before the review's values are remembered
-        states, rules = self.definition.states, self.definition.rules
+        states = self.plan.states
         ended = states[ep.state].terminal
         fired: set[str] | None = None
         for state in () if ended else visited:  # a transferred episode needs no review task
-            sdef = states[state]
-            if sdef.terminal or not sdef.checks:
+            splan = states[state]
+            if splan.terminal or not splan.checks:
                 continue
-            for rid in sdef.checks:
+            for rule in splan.checks:
                 if fired is None:
                     fired = {f.rule_id for f in self.decision.fired}
-                if rid in fired:
+                if rule.id in fired:
                     continue
-                rule = rules[rid]
                 if rule.criterion.test(ctx):
                     self.fire(rule, rule.criterion.explain(ctx, True))
                     fired = None  # fired, unless once-only and fired before
@@ -194,20 +207,22 @@ class DecisionInProgress:
 
     def _settle(self, visited: list[str]) -> None:
         """TX check, then the state's routes, for as long as a transition applies."""
-        ctx = self.context()
-        for route in self.definition.global_routes:
-            if self._take(route, ctx):
-                visited.append(self.episode.state)
-                return
-        states, ep = self.definition.states, self.episode
+        plan = self.plan
+        if plan.global_routes:
+            ctx = self.context()
+            for route in plan.global_routes:
+                if self._route(route, ctx):
+                    visited.append(self.episode.state)
+                    return
+        states, ep = plan.states, self.episode
         for _ in range(len(states)):
-            sdef = states[ep.state]
-            if sdef.terminal or not sdef.routes:
+            splan = states[ep.state]
+            if splan.terminal or not splan.routes:
                 return
             before = ep.state
-            ctx = self.context()
-            for route in sdef.routes:  # the first that applies decides
-                if self._take(route, ctx):
+            ctx = self._ctx or self.context()
+            for route in splan.routes:  # the first that applies decides
+                if self._route(route, ctx):
                     break
             else:
                 return
@@ -216,22 +231,29 @@ class DecisionInProgress:
             visited.append(ep.state)
 
     def _take(self, route: Route, ctx: Context) -> bool:
+        """Apply a route of the definition if it applies (the migration's transfer)."""
+        return self._route(route_plan(self.definition, route), ctx)
+
+    def _route(self, route: RoutePlan, ctx: Context) -> bool:
         """Apply the route if it applies: fire its rules, move, set its timers."""
-        if route.when is not None and not route.when.test(ctx):
+        when = route.when
+        if when is not None and not when.test(ctx):
             return False
-        rules = self.definition.rules
-        holding = [rule for rule in map(rules.__getitem__, route.rules) if rule.criterion.test(ctx)]
+        holding = [rule for rule in route.rules if rule.criterion.test(ctx)]
         if not holding:
             return False
-        guard = route.when.explain(ctx, True) if route.when is not None else []
-        for rule in holding:
-            self.fire(rule, rule.criterion.explain(ctx, True) + guard)
-        for rid in route.also:
-            rule = rules[rid]
+        if when is not None:
+            guard = when.explain(ctx, True)
+            for rule in holding:
+                self.fire(rule, rule.criterion.explain(ctx, True) + guard)
+        else:
+            for rule in holding:
+                self.fire(rule, rule.criterion.explain(ctx, True))
+        for rule in route.also:
             if rule.criterion.test(ctx):
                 self.fire(rule, rule.criterion.explain(ctx, True))
         if route.to is not None:
-            self.move(route.to, route.trigger, tuple(r.id for r in holding))
+            self.move(route.to, route.trigger, tuple([r.id for r in holding]))
         for tid in route.timers:
             self.set_timer(tid)
         return True
@@ -247,31 +269,32 @@ class DecisionInProgress:
     # -- effects ---------------------------------------------------------------------------
 
     def fire(self, rule: Rule, evidence: list[Evidence], state: str | None = None) -> None:
-        d = self.decision
-        if rule.once and any(t.rule_id == rule.id for t in self.tasks):
+        d, rule_id = self.decision, rule.id
+        if rule.once and any(t.rule_id == rule_id for t in self.tasks):
             return  # once per episode: it has fired before
-        d.fired.append(RuleFiring(rule.id, rule.title, rule.citations, rule.refs, tuple(evidence)))
-        if rule.action is None:
+        d.fired.append(RuleFiring(rule_id, rule.title, rule.citations, rule.refs, tuple(evidence)))
+        action = rule.action
+        if action is None:
             return
-        if self._open_rules is None:
-            self._open_rules = {t.rule_id for t in self.tasks if t.status == OPEN}
-        if rule.id in self._open_rules:
+        open_rules = self._open_rules
+        if open_rules is None:
+            open_rules = self._open_rules = {t.rule_id for t in self.tasks if t.status == OPEN}
+        if rule_id in open_rules:
             return  # already asked for and not yet done
-        superseded_by = self.definition.superseded_by.get(rule.id)
+        superseded_by = self.definition.superseded_by.get(rule_id)
         if superseded_by and any(f.rule_id in superseded_by for f in d.fired):
             return
-        for (
-            rid
-        ) in rule.supersedes:  # a stronger rule withdraws a weaker one's task of this decision
+        # a stronger rule withdraws a weaker one's task of this decision
+        for rid in rule.supersedes:
             for task in [t for t in d.tasks_opened if t.rule_id == rid]:
                 d.tasks_opened.remove(task)
                 self.tasks.remove(task)
-                self._open_rules.discard(rid)
-        self._open_rules.add(rule.id)
-        action = rule.action
+                open_rules.discard(rid)
+        open_rules.add(rule_id)
+        kind = action.kind
         task = Task(  # positional, in field order
-            f"{rule.id}@{self.version}", rule.id, action.kind, action.text, d.event.at, OPEN,
-            state if action.kind == "escalation" else None,
+            f"{rule_id}@{self.version}", rule_id, kind, action.text, d.event.at, OPEN,
+            state if kind == "escalation" else None,
         )  # fmt: skip
         d.tasks_opened.append(task)
         self.tasks.append(task)
@@ -301,7 +324,8 @@ class DecisionInProgress:
         ep, at = self.episode, self.decision.event.at
         ep.state, ep.state_entered_at = state, at
         self._ctx = None  # criteria may read the state and the days in it
-        sdef = self.definition.states[state]
+        splan = self.plan.states[state]
+        sdef = splan.sdef
         if sdef.terminal:
             for i, timer in enumerate(self.timers):
                 if timer.status == PENDING:
@@ -316,27 +340,26 @@ class DecisionInProgress:
             ep.care_started_at = at
             self._ctx = None
         ctx = None  # built only for a rule with a criterion (most on-entry rules have none)
-        rules = self.definition.rules
-        for rid in sdef.on_enter:
-            rule = rules[rid]
-            criterion = rule.criterion
-            if type(criterion) is Always:
+        for rule, tested in splan.on_enter:
+            if not tested:
                 self.fire(rule, [])
                 continue
+            criterion = rule.criterion
             if ctx is None:
                 ctx = self.context()
             if criterion.test(ctx):
                 self.fire(rule, criterion.explain(ctx, True))
-        for tid in sdef.timers:
+        for tid in splan.timers:
             self.set_timer(tid)
 
     def set_timer(self, timer_id: str) -> None:
         """Set a timer from now; one anchored on an unknown date fact is not set, and one
         whose time has passed is due now (it fires next, never before this event)."""
-        spec, at = self.definition.timers[timer_id], self.decision.event.at
+        spec, delay = self.plan.timers[timer_id]
+        at = self.decision.event.at
         if spec.once and any(t.rule_id == timer_id for t in self.timers):
             return
-        due = spec.nominal_due(at, self.episode.facts)
+        due = at + delay if delay is not None else spec.nominal_due(at, self.episode.facts)
         if due is None:
             return
         timer = Timer(

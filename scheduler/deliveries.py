@@ -21,6 +21,7 @@ PostgreSQL, ``scheduler.clock``), advanced by this host's monotonic clock while 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import logging
@@ -39,6 +40,7 @@ from datetime import datetime, timedelta
 import orjson
 
 from pathway.audit import AuditKey
+from scheduler.webhook_addresses import PUBLIC_ONLY, AddressPolicy, NoRedirects, proxied
 from storage.unit_of_work import SqlUnitOfWorkFactory
 from storage.webhook_secrets import SecretUnreadable, decrypt
 from storage.webhooks import Claimed, Subscription, WebhookStore
@@ -57,6 +59,7 @@ class DeliveryPolicy:
     retry_for: timedelta = timedelta(hours=24)
     batch: int = 8  # messages claimed (and sent in parallel) at a time
     lease_margin: float = 10.0  # seconds a lease outlasts the longest attempt
+    addresses: AddressPolicy = PUBLIC_ONLY  # where a connection may go, beyond public ones
 
     @property
     def lease(self) -> timedelta:
@@ -83,20 +86,28 @@ def signature(secret: bytes, message_id: str, timestamp: int, body: bytes) -> st
     return "v1," + base64.b64encode(hmac.new(secret, signed, hashlib.sha256).digest()).decode()
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None  # a 3xx is an answer like any other non-2xx: retried, never followed
+@functools.cache
+def _opener(addresses: AddressPolicy) -> urllib.request.OpenerDirector:
+    return addresses.opener()
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+_PROXIED = urllib.request.build_opener(NoRedirects)  # the environment's proxies, if any
 
 
-def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
-    """POST with the standard library; no redirect is followed, no proxy from the environment
-    is bypassed or added."""
+def http_post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    addresses: AddressPolicy = PUBLIC_ONLY,
+) -> Answer:
+    """POST with the standard library, connecting only to an address ``addresses`` allows
+    (``scheduler.webhook_addresses``); no redirect is followed, and a proxy from the
+    environment is used as it is (the proxy then makes, and polices, the connection)."""
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    opener = _PROXIED if proxied(url) else _opener(addresses)
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             response.read(65536)
             return Answer(response.status)
     except urllib.error.HTTPError as exc:
@@ -126,7 +137,7 @@ class DeliveryWorker:
         policy: DeliveryPolicy | None = None,
         *,
         worker_id: str | None = None,
-        post: Callable[[str, bytes, dict[str, str], float], Answer] = http_post,
+        post: Callable[[str, bytes, dict[str, str], float], Answer] | None = None,
         allowed: Callable[[str], str | None] | None = None,
     ) -> None:
         """``allowed(url)``: None if the target may be posted to, else why not (checked again at
@@ -135,7 +146,7 @@ class DeliveryWorker:
         self.key = key
         self.policy = policy or DeliveryPolicy()
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.post = post
+        self.post = post or functools.partial(http_post, addresses=self.policy.addresses)
         self.allowed = allowed
         self.delivered_total = 0
         self._stopping = threading.Event()

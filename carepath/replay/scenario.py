@@ -48,8 +48,8 @@ class Scenario:
 def load_scenario(path: str | Path) -> Scenario:
     source = str(path)  # no Path object: a replay of many files reads thousands of them
     try:
-        with open(source, "rb") as f:
-            raw = f.read()
+        with open(source, "rb", buffering=0) as f:  # read whole: no buffer object needed
+            raw = f.readall()
     except OSError as exc:
         raise InvalidScenario(f"{source}: cannot read: {exc.strerror}") from None
     return parse_scenario(raw, source, yaml=source.lower().endswith((".yaml", ".yml")))
@@ -102,7 +102,8 @@ class _Parser:
         events = data.get("events")
         if not isinstance(events, list):
             raise self.fail("events", events, "a list of events")
-        parsed = tuple(self.event(i, e) for i, e in enumerate(events))
+        event = self.event
+        parsed = tuple([event(i, e) for i, e in enumerate(events)])
         for i in range(1, len(parsed)):
             if parsed[i].day < parsed[i - 1].day:
                 raise self.fail(
@@ -118,7 +119,9 @@ class _Parser:
             start=self.start(data.get("start")),
             patient=patient,
             events=parsed,
-            expect=tuple(self.expectation(i, x, len(parsed)) for i, x in enumerate(expect)),
+            expect=tuple([self.expectation(i, x, len(parsed)) for i, x in enumerate(expect)])
+            if expect
+            else (),
             source=self.source,
             pathway=pathway,
         )
@@ -140,23 +143,29 @@ class _Parser:
         return moment.astimezone(UTC)
 
     def event(self, i: int, raw: Any) -> ScenarioEvent:
-        where = f"events[{i}]"
+        # ``where`` is written only for an error: a cohort replay parses thousands of events
         if not isinstance(raw, dict):
-            raise self.fail(where, raw, "an object with 'day' and one of " + ", ".join(EVENT_KINDS))
+            raise self.fail(
+                f"events[{i}]", raw, "an object with 'day' and one of " + ", ".join(EVENT_KINDS)
+            )
         day = raw.get("day")
         if type(day) is not int or day < 0:
-            raise self.fail(f"{where}.day", day, "a whole number of days ≥ 0")
+            raise self.fail(f"events[{i}].day", day, "a whole number of days ≥ 0")
         kinds = [k for k in raw if k != "day"]
         if len(kinds) != 1 or kinds[0] not in EVENT_KINDS:
-            raise self.fail(where, kinds, "exactly one event kind of " + ", ".join(EVENT_KINDS))
+            raise self.fail(
+                f"events[{i}]", kinds, "exactly one event kind of " + ", ".join(EVENT_KINDS)
+            )
         kind = kinds[0]
         value = raw[kind]
-        if kind == "observe" and not isinstance(value, dict):
-            raise self.fail(f"{where}.observe", value, "an object of facts")
-        if kind in ("request", "close") and not isinstance(value, str):
-            raise self.fail(f"{where}.{kind}", value, "a string")
-        if kind == "advance" and value is not True:
-            raise self.fail(f"{where}.advance", value, "true")
+        if kind == "observe":
+            if not isinstance(value, dict):
+                raise self.fail(f"events[{i}].observe", value, "an object of facts")
+        elif kind == "advance":
+            if value is not True:
+                raise self.fail(f"events[{i}].advance", value, "true")
+        elif not isinstance(value, str):  # request, close
+            raise self.fail(f"events[{i}].{kind}", value, "a string")
         return ScenarioEvent(day, kind, value)
 
     def expectation(self, i: int, raw: Any, n_events: int) -> Expectation:

@@ -33,6 +33,7 @@ from pathway.migration.plan import (
     plan_migration,
 )
 from pathway.model import Decision, Episode, FireTimer
+from pathway.notifications import notices_for
 from pathway.unit_of_work import Change, Outcome, UnitOfWork
 from pathway.usecases import DefinitionRegistry, fire_due_timers, timer_event_id
 
@@ -149,7 +150,8 @@ def migrate_episode(
         record = migration_entry(decision, plan.changes(), now, uow.audit_key)
         decision.episode.audit_hash = record.hash
         result.outcome = Outcome.of(decision)
-        uow.save(Change(decision, record, result.outcome))
+        notices = tuple(notices_for(new, decision)) if uow.keeps_notices else ()
+        uow.save(Change(decision, record, result.outcome, notices))  # webhooks, as any decision
         uow.commit()
         result.status = MIGRATED
         return result

@@ -1,0 +1,123 @@
+"""What the engine's hot path reads of a definition, looked up once per definition.
+
+A decision reads the same parts of a definition on every event: a route's rule objects, a
+state's on-entry rules (and whether each has a criterion to test), a route's trigger. A
+``Definition`` is immutable, so these are resolved by id once and kept in a ``Plan`` for every
+later decision of every episode on that definition, instead of being looked up (and joined,
+for a trigger) again on each one. Plans are kept per definition *object*: a changed definition
+is a new object (a new version) and gets a plan of its own; a plan is dropped with its
+definition.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pathway.criteria import Always, Node
+from pathway.definition import Definition, Route, Rule, StateDef, TimerDef
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePlan:
+    """One route with its rules resolved: ``rules`` in the route's order, ``also`` likewise."""
+
+    when: Node | None
+    rules: tuple[Rule, ...]
+    also: tuple[Rule, ...]
+    to: str | None
+    trigger: str
+    timers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StatePlan:
+    """One state with its routes, on-entry rules and review checks resolved."""
+
+    sdef: StateDef
+    terminal: bool
+    routes: tuple[RoutePlan, ...]
+    # (rule, whether it has a criterion to test): most on-entry rules have none
+    on_enter: tuple[tuple[Rule, bool], ...]
+    timers: tuple[str, ...]
+    checks: tuple[Rule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A definition's routes, states and timers as the engine reads them on every event."""
+
+    global_routes: tuple[RoutePlan, ...]
+    states: dict[str, StatePlan]
+    # timer → (its definition, its delay when that is all its due time is: no date anchor)
+    timers: dict[str, tuple[TimerDef, timedelta | None]]
+
+
+def route_plan(definition: Definition, route: Route) -> RoutePlan:
+    rules = definition.rules
+    return RoutePlan(
+        route.when,
+        tuple(rules[r] for r in route.rules),
+        tuple(rules[r] for r in route.also),
+        route.to,
+        route.trigger,
+        route.timers,
+    )
+
+
+def build_plan(definition: Definition) -> Plan:
+    """The plan of one definition (``plan_of`` keeps it; this builds it afresh)."""
+    rules = definition.rules
+    states: dict[str, StatePlan] = {}
+    for name, sdef in definition.states.items():
+        states[name] = StatePlan(
+            sdef,
+            sdef.terminal,
+            tuple(route_plan(definition, r) for r in sdef.routes),
+            tuple((rules[r], type(rules[r].criterion) is not Always) for r in sdef.on_enter),
+            sdef.timers,
+            tuple(rules[r] for r in sdef.checks),
+        )
+    return Plan(
+        tuple(route_plan(definition, r) for r in definition.global_routes),
+        states,
+        {tid: (spec, _plain_delay(spec)) for tid, spec in definition.timers.items()},
+    )
+
+
+def _plain_delay(spec: TimerDef) -> timedelta | None:
+    """A timer due a fixed delay after what sets it (one part, no date fact): that delay."""
+    if len(spec.due) == 1 and spec.due[0].date_fact is None:
+        return timedelta(days=spec.due[0].days)
+    return None
+
+
+# id(definition) → (a weak reference to it, its plan); an entry goes when its definition does
+_PLANS: dict[int, tuple[weakref.ref[Definition], Plan]] = {}
+
+
+def plan_of(definition: Definition) -> Plan:
+    """The definition's plan, built on first use and kept while the definition lives."""
+    key = id(definition)
+    entry = _PLANS.get(key)
+    if entry is not None and entry[0]() is definition:
+        return entry[1]
+    plan = build_plan(definition)
+    _PLANS[key] = (weakref.ref(definition, _forget(key)), plan)
+    return plan
+
+
+def _forget(key: int) -> Callable[[weakref.ref[Definition]], None]:
+    def forget(ref: weakref.ref[Definition]) -> None:
+        entry = _PLANS.get(key)
+        if entry is not None and entry[0] is ref:
+            del _PLANS[key]
+
+    return forget
+
+
+def cached_plans() -> int:
+    """How many plans are kept (for tests: one per live definition that decided something)."""
+    return len(_PLANS)
