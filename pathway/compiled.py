@@ -26,6 +26,7 @@ COMPILED_MODULES = (
     "pathway.criteria",
     "pathway.work",
     "pathway.engine",
+    "pathway.engine_plan",
     "pathway.enrolment",
     "pathway.audit",
     "pathway.unit_of_work",
