@@ -74,9 +74,11 @@ class Context:
         event_observation_id: str | None,
         derived: Mapping[str, Any],
         state: str | None = None,
+        values: dict[str, Any] | None = None,
     ) -> None:
-        values = {name: fv.value for name, fv in facts.items()}
-        values.update(derived)
+        if values is None:  # given: already flattened (Context.of)
+            values = {name: fv.value for name, fv in facts.items()}
+            values.update(derived)
         self.values = values
         self.facts = facts  # name -> FactValue (value, observation_id), for evidence
         self.event = event
@@ -94,10 +96,7 @@ class Context:
     ) -> Context:
         """A context over ``values`` already flattened (facts' values and derived values): the
         engine keeps them up to date through a decision instead of rebuilding them."""
-        ctx = cls.__new__(cls)
-        ctx.values, ctx.facts, ctx.event = values, facts, event
-        ctx.event_observation_id, ctx.state = event_observation_id, state
-        return ctx
+        return cls(facts, event, event_observation_id, {}, state, values)  # mypyc: no __new__
 
     def lookup(self, name: str, scope: str | None = None) -> tuple[Any, str | None]:
         """Return (value, observation id); value None when the name is unknown."""
@@ -120,6 +119,7 @@ class Node:
     ``explain`` testing each level of the tree again; None: it tests."""
 
     __slots__ = ("test",)
+    test: Test
 
     def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
         raise NotImplementedError

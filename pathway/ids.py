@@ -24,3 +24,8 @@ def time_ordered_id(now: datetime) -> str:
         raise ValueError(f"naive datetime {now!r}: expected a timezone-aware UTC time")
     millis = max(0, int(now.timestamp() * 1000))
     return f"{millis:012x}{os.urandom(RANDOM_BYTES).hex()}"
+
+
+def new_event_id() -> str:
+    """An event id for an event its caller gave none (random: event ids need no order)."""
+    return os.urandom(16).hex()

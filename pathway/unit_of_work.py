@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol, Self
 
 from pathway.audit import AuditKey, AuditRecord, process_key
+from pathway.compiled import mypyc_attr
 from pathway.errors import ConcurrencyConflict, EpisodeNotFound
 from pathway.model import PENDING, Decision, Episode, Observation, Timer
 from pathway.notifications import Notice
@@ -154,6 +155,7 @@ def _firing_order(t: Timer) -> tuple[datetime, int]:
     return (t.due_at, t.order)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # replay's recording one, tests' (compiled build)
 class InMemoryUnitOfWork:
     """A complete unit of work over plain dicts: staged on ``save``, applied on ``commit``.
     It has no webhook outbox (nothing in memory is delivered), so it keeps no notices."""

@@ -19,9 +19,8 @@ event.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,7 +31,7 @@ from pathway.engine import open_episode as _open
 from pathway.enrolment import ENROL_EVENT_PREFIX, close_enrolled, enrol
 from pathway.errors import InvalidRequest
 from pathway.idempotency import Keyed, check_replay, keyed, stamp, with_scoped_id
-from pathway.ids import time_ordered_id
+from pathway.ids import new_event_id, time_ordered_id  # here: patchable in a compiled core
 from pathway.model import (
     Booking,
     Close,
@@ -81,10 +80,6 @@ def timer_event_episode(event_id: str) -> str | None:
     if not event_id.startswith(TIMER_EVENT_PREFIX):
         return None
     return event_id[len(TIMER_EVENT_PREFIX) :].split(":", 1)[0]
-
-
-def new_event_id() -> str:
-    return os.urandom(16).hex()
 
 
 def refuse_reserved(event: Event) -> None:
@@ -165,7 +160,7 @@ def handle(
 def open_episode(
     uow: UnitOfWork,
     definitions: DefinitionRegistry,
-    facts: dict[str, Any],
+    facts: Mapping[str, Any],  # as sent: the engine validates it (a clear error naming it)
     *,
     at: datetime,
     now: datetime,
@@ -204,7 +199,7 @@ def observe(
     uow: UnitOfWork,
     definitions: DefinitionRegistry,
     episode_id: str,
-    facts: dict[str, Any],
+    facts: Mapping[str, Any],  # as sent: the engine validates it (a clear error naming it)
     *,
     at: datetime,
     now: datetime,
@@ -404,4 +399,4 @@ def _notices(
 
 
 def _repeated(outcome: Outcome) -> Outcome:
-    return Outcome(**{**{f: getattr(outcome, f) for f in outcome.__slots__}, "repeated": True})
+    return replace(outcome, repeated=True)

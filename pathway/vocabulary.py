@@ -142,9 +142,10 @@ class Vocabulary:
                     str(name), value, "a fact of the pathway vocabulary (unknown fact)"
                 )
             kind = spec.kind  # the two commonest kinds accepted here, as FactSpec.validate does
-            if (kind == "boolean" and (value is True or value is False)) or (
-                kind == "integer" and type(value) is int and spec.minimum <= value <= spec.maximum  # type: ignore[operator]
-            ):
+            # (two branches: one `or` of both would type the value int, and mypyc store 1 for True)
+            if kind == "boolean" and (value is True or value is False):  # noqa: SIM114
+                out[name] = value
+            elif kind == "integer" and type(value) is int and spec.minimum <= value <= spec.maximum:  # type: ignore[operator]
                 out[name] = value
             else:
                 out[name] = spec.validate(value, at)
