@@ -141,7 +141,8 @@ def test_a_message_retried_past_its_period_fails_and_status_counts_it(
     policy = DeliveryPolicy(
         timeout=2.0, backoff=timedelta(seconds=0.05), retry_for=timedelta(seconds=1.5),
         lease_margin=0.5,
-    )  # fmt: skip  (1.5 s: a loaded machine's first attempt must still come before the period ends)
+    )  # fmt: skip
+    # 1.5 s: a loaded machine's first attempt must still come before the period ends
     worker = DeliveryWorker(factory, KEY, policy)
     deadline = time.monotonic() + 10
     while WebhookStore(factory).counts()["failed"] < fired and time.monotonic() < deadline:
