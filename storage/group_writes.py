@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage.backends import Backend
+from storage.group_positional import execute_many
 from storage.outbox import write_notices
 from storage.writes import ChangeRows
 
@@ -65,23 +66,24 @@ def write_group(backend: Backend, db: Any, queue: list[ChangeRows]) -> None:
     if not queue:
         return
     q = backend.queries
+    many = execute_many if backend.dialect == "sqlite" else _dict_many  # sqlite3: ?n is faster
     inserts, updates, in_place = episode_rows(queue)
     try:
         if inserts:
-            db.executemany(q.insert_episode, inserts)
+            many(db, q.insert_episode, inserts)
         for sql, batch in ((q.update_episode, updates), (q.update_episode_in_place, in_place)):
             if batch:
-                db.executemany(sql, batch)
+                many(db, sql, batch)
                 if db.rowcount != len(batch):
                     raise GroupFailed(
                         f"{len(batch) - db.rowcount} of {len(batch)} episodes moved under the batch"
                     )
-        _many(db, q.insert_observation, [r.own for r in queue if r.own["obs_id"]])
-        _many(db, q.insert_timer, [t for r in queue for t in r.new_timers])
-        _many(db, q.update_timer_status, [t for r in queue for t in r.timer_status])
-        _many(db, q.insert_task, [k for r in queue for k in r.new_tasks])
-        _many(db, q.update_task_status, [k for r in queue for k in r.task_status])
-        db.executemany(q.insert_audit, [r.own for r in queue])
+        _many(many, db, q.insert_observation, [r.own for r in queue if r.own["obs_id"]])
+        _many(many, db, q.insert_timer, [t for r in queue for t in r.new_timers])
+        _many(many, db, q.update_timer_status, [t for r in queue for t in r.timer_status])
+        _many(many, db, q.insert_task, [k for r in queue for k in r.new_tasks])
+        _many(many, db, q.update_task_status, [k for r in queue for k in r.task_status])
+        many(db, q.insert_audit, [r.own for r in queue])
         notices = [n for r in queue for n in r.notices]
         subscribed = backend.subscribed
         if notices and (subscribed is None or subscribed.check(db)):  # else: no outbox part
@@ -92,6 +94,10 @@ def write_group(backend: Backend, db: Any, queue: list[ChangeRows]) -> None:
         raise GroupFailed(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _many(db: Any, sql: str, batch: list[dict[str, Any]]) -> None:
+def _many(many: Any, db: Any, sql: str, batch: list[dict[str, Any]]) -> None:
     if batch:
-        db.executemany(sql, batch)
+        many(db, sql, batch)
+
+
+def _dict_many(db: Any, sql: str, batch: list[dict[str, Any]]) -> None:
+    db.executemany(sql, batch)
