@@ -46,10 +46,11 @@ def episode_rows(queue: list[ChangeRows]) -> tuple[list[Any], list[Any], list[An
         moved[episode_id] = moved.get(episode_id, False) or rows.moved
     inserts, updates, in_place = [], [], []
     for episode_id, start in first.items():
-        params = last[episode_id].params
+        end = last[episode_id]
         if start.new_episode:
-            inserts.append(params)
+            inserts.append(end.params)
             continue
+        params = end.params if moved[episode_id] else end.in_place_params
         if start is not last[episode_id]:
             guard = start.own
             params = params | {

@@ -57,6 +57,16 @@ class ChangeRows:
             self.own.update(episode_columns(episode, self.time))  # type: ignore[arg-type]
         return self.own
 
+    @property
+    def in_place_params(self) -> dict[str, Any]:
+        """The parameters of the in-place episode update (``update_episode_in_place``): the
+        few columns it sets, without the times, indexed columns and appointment the full row
+        needs (a group of decisions that only observed builds no more)."""
+        episode = self.unbuilt
+        if episode is not None:  # ``params`` may still add the rest: the same values
+            self.own.update(in_place_columns(episode))
+        return self.own
+
 
 def appointment_params(appointment: Appointment | None) -> dict[str, Any]:
     """The appointment columns (migration 0009): all NULL when nothing is booked."""
@@ -87,14 +97,30 @@ def episode_columns(ep: Episode, time: TimeParam) -> dict[str, Any]:
         "owner": ep.owner,
         **appointment_params(ep.appointment),
         "audit_hash": ep.audit_hash,
-        "facts": to_json(
-            {
-                n: {"value": f.value, "observation_id": f.observation_id, "at": f.at}
-                for n, f in ep.facts.items()
-            }
-        ),
+        "facts": _facts_json(ep),
         "next_due_at": time(next_due),
     }
+
+
+def in_place_columns(ep: Episode) -> dict[str, Any]:
+    """The columns ``update_episode_in_place`` sets besides ``ChangeRows.own``'s, with the
+    values ``episode_columns`` gives them."""
+    return {
+        "remembered": to_json(ep.remembered),
+        "links": to_json([[k.episode_id, k.pathway, k.rule, k.relation] for k in ep.links]),
+        "closed_reason": ep.closed_reason,
+        "audit_hash": ep.audit_hash,
+        "facts": _facts_json(ep),
+    }
+
+
+def _facts_json(ep: Episode) -> str:
+    return to_json(
+        {
+            n: {"value": f.value, "observation_id": f.observation_id, "at": f.at}
+            for n, f in ep.facts.items()
+        }
+    )
 
 
 def change_rows(change: Change, time: TimeParam) -> ChangeRows:
