@@ -22,6 +22,7 @@ times each on a share of the run (``interleaved``), so that a change in the mach
 (these machines are shared) falls on all three alike rather than on whichever ran last.
 
 Run:  .venv/bin/python bench/bench_storage.py [--decisions 10000] [--episodes 200] [--rounds 5]
+      [--backend both|sqlite|postgresql]
 PostgreSQL: CAREPATH_TEST_POSTGRES_URL, else a throwaway cluster started here (skipped if
 PostgreSQL is not installed). Prints figures; asserts nothing (benchmarks are not tests).
 """
@@ -329,6 +330,9 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=5, help="ceiling and decisions measured in turn, N times"
     )
+    parser.add_argument(
+        "--backend", choices=("both", "sqlite", "postgresql"), default="both", help="which to run"
+    )
     args = parser.parse_args()
     n, episodes, rounds = args.decisions, args.episodes, args.rounds
     rows: list[tuple[str, tuple[float, float, float, float]]] = []
@@ -336,9 +340,10 @@ def main() -> None:
     store = InMemoryStore()
     ids = open_in_care(lambda: InMemoryUnitOfWork(store), episodes)
     memory = decisions_per_second(lambda: InMemoryUnitOfWork(store), ids, n)
-    with tempfile.TemporaryDirectory() as tmp:
-        rows.append(("SQLite", bench_sqlite(Path(tmp), n, episodes, rounds)))
-    reason = postgres_available()
+    if args.backend != "postgresql":
+        with tempfile.TemporaryDirectory() as tmp:
+            rows.append(("SQLite", bench_sqlite(Path(tmp), n, episodes, rounds)))
+    reason = postgres_available() if args.backend != "sqlite" else "not asked for (--backend)"
     if reason is None:
         with postgres_server() as server:
             rows.append(("PostgreSQL", bench_postgres(server, n, episodes, rounds)))
