@@ -113,8 +113,7 @@ class WorkerRow(SQLModel, table=True):
 
 
 class ObservationRow(SQLModel, table=True):
-    __tablename__ = "observations"
-    __table_args__ = CLUSTERED
+    __tablename__ = "observations"  # a rowid table on SQLite: rows append (migration 0013)
 
     episode_id: str = Field(primary_key=True, foreign_key="episodes.id")
     seq: int = Field(primary_key=True)  # the episode version that recorded it
