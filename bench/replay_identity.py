@@ -41,7 +41,7 @@ def main() -> None:
     from pathway.usecases import DefinitionRegistry
 
     counter = itertools.count()
-    usecases.new_event_id = lambda: f"ev-{next(counter)}"  # type: ignore[assignment]
+    usecases.new_event_id = lambda now=None: f"ev-{next(counter)}"  # type: ignore[assignment]
     usecases.uuid = SimpleNamespace(  # type: ignore[assignment]
         uuid4=lambda: SimpleNamespace(hex=f"ep-{next(counter)}")
     )

@@ -26,6 +26,8 @@ def time_ordered_id(now: datetime) -> str:
     return f"{millis:012x}{os.urandom(RANDOM_BYTES).hex()}"
 
 
-def new_event_id() -> str:
-    """An event id for an event its caller gave none (random: event ids need no order)."""
-    return os.urandom(16).hex()
+def new_event_id(now: datetime | None = None) -> str:
+    """An event id for an event its caller gave none: time-ordered at ``now`` (the unique index
+    on the audit log's event ids then appends, as episode ids do: ~41 of ~206 WAL frames of a
+    group commit of 100 decisions went to scattering it), random without one."""
+    return time_ordered_id(now) if now is not None else os.urandom(16).hex()

@@ -171,7 +171,7 @@ def open_episode(
     label: str | None = None,
     pathway: str | None = None,
 ) -> Applied:
-    event = Open(event_id or new_event_id(), at, actor, facts, patient_ref, label, pathway)
+    event = Open(event_id or new_event_id(now), at, actor, facts, patient_ref, label, pathway)
     return _open_event(uow, definitions, event, now, episode_id)
 
 
@@ -211,7 +211,7 @@ def observe(
         uow,
         definitions,
         episode_id,
-        Observe(event_id or new_event_id(), at, actor, facts, source),
+        Observe(event_id or new_event_id(now), at, actor, facts, source),
         now,
     )
 
@@ -228,7 +228,7 @@ def request(
     event_id: str | None = None,
 ) -> Applied:
     return _apply(
-        uow, definitions, episode_id, Request(event_id or new_event_id(), at, actor, action), now
+        uow, definitions, episode_id, Request(event_id or new_event_id(now), at, actor, action), now
     )
 
 
@@ -244,7 +244,7 @@ def close(
     event_id: str | None = None,
 ) -> Applied:
     return _apply(
-        uow, definitions, episode_id, Close(event_id or new_event_id(), at, actor, reason), now
+        uow, definitions, episode_id, Close(event_id or new_event_id(now), at, actor, reason), now
     )
 
 
@@ -262,7 +262,7 @@ def update_task(
     event_id: str | None = None,
 ) -> Applied:
     """Mark an open task done or not done, with a note: an audited event like any other."""
-    event = UpdateTask(event_id or new_event_id(), at, actor, task_key, status, note)
+    event = UpdateTask(event_id or new_event_id(now), at, actor, task_key, status, note)
     return _apply(uow, definitions, episode_id, event, now)
 
 

@@ -77,7 +77,7 @@ class Command:
         svc, key, response = self.svc, self.idempotency_key, self.response
         caller = None if key is None else f"token:{self.token.id}"
         now = svc.clock()
-        event = make_event(key or new_event_id(), utc(at, "at", now), self.token.actor)
+        event = make_event(key or new_event_id(now), utc(at, "at", now), self.token.actor)
         precondition = None
         if episode_id is not None and self.if_match is not None:
             precondition = partial(pin_if_match, self.if_match, episode_id)

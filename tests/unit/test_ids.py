@@ -43,3 +43,22 @@ def test_opened_episodes_get_ids_in_the_order_they_were_opened() -> None:
         for at in (T0, T0 + timedelta(seconds=1), T0 + timedelta(days=1))
     ]
     assert sorted(ids) == ids and all(len(i) == 32 for i in ids)
+
+
+def test_events_given_no_id_get_ids_in_the_order_they_were_decided() -> None:
+    """So that the audit log's unique event-id index appends in batch work (imports, scheduler,
+    replay into a database) instead of scattering one random page per decision."""
+    store = InMemoryStore()
+    opened = usecases.open_episode(
+        InMemoryUnitOfWork(store), DEFS, PROFILE, at=T0, now=T0, actor="t"
+    )
+    eid = opened.outcome.episode_id
+    for n in (1, 2, 3):
+        at = T0 + timedelta(minutes=n)
+        usecases.observe(
+            InMemoryUnitOfWork(store), DEFS, eid, {"pain_score": n}, at=at, now=at, actor="t"
+        )
+    with InMemoryUnitOfWork(store) as uow:
+        events = [r.event_id for r in uow.audit_records(eid)]
+    assert len(events) == 4 and sorted(events) == events
+    assert events[0][:12] == f"{int(T0.timestamp() * 1000):012x}"

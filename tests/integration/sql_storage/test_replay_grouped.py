@@ -53,7 +53,7 @@ CLOCK_COLUMNS = {"webhook_messages": {"created_at", "next_attempt_at"}}
 def counted_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     """The use cases draw event and episode ids from a counter (restarted on each call)."""
     counter = itertools.count()
-    monkeypatch.setattr(usecases, "new_event_id", lambda: f"event-{next(counter)}")
+    monkeypatch.setattr(usecases, "new_event_id", lambda now=None: f"event-{next(counter)}")
     monkeypatch.setattr(usecases, "time_ordered_id", lambda now: f"ep-{next(counter)}")
 
 

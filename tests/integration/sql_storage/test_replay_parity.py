@@ -50,7 +50,9 @@ def reset_ids(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
 
     def reset(prefix: str) -> None:
         counter = itertools.count()
-        monkeypatch.setattr(usecases, "new_event_id", lambda: f"{prefix}-event-{next(counter)}")
+        monkeypatch.setattr(
+            usecases, "new_event_id", lambda now=None: f"{prefix}-event-{next(counter)}"
+        )
         monkeypatch.setattr(
             usecases, "time_ordered_id", lambda now: f"{prefix}-episode-{next(counter)}"
         )
