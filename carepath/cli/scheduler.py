@@ -48,7 +48,7 @@ def run(
     lanes: Annotated[
         int,
         typer.Option(
-            min=1, max=16, help="Claim → fire loops at once in this worker (PostgreSQL; SQLite: 1)."
+            min=1, max=8, help="Claim → fire loops at once in this worker (PostgreSQL; SQLite: 1)."
         ),
     ] = 2,
     lease: Annotated[
