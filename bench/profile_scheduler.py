@@ -7,7 +7,7 @@ work: the engine, the batch's reads, its writes, the claim and release, and the 
 plumbing). Wall time per timer is printed too, measured once without the profiler. The split
 (--split) runs one batch at a time, as workers do by default, so that its parts add up.
 
-Run:  .venv/bin/python bench/profile_scheduler.py [--timers 20000] [--batch 100]
+Run:  .venv/bin/python bench/profile_scheduler.py [--timers 20000] [--batch 100] [--lanes 2,3]
 Prints figures; asserts nothing.
 """
 
@@ -99,9 +99,11 @@ def fresh_db(url: str, name: str, template: str | None = None) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
-def run_once(url: str, batch: int, profile: cProfile.Profile | None) -> tuple[int, float]:
+def run_once(
+    url: str, batch: int, profile: cProfile.Profile | None, lanes: int = 1
+) -> tuple[int, float]:
     factory = uow_factory(url)
-    worker = TimerWorker(factory, DEFS, batch=batch)
+    worker = TimerWorker(factory, DEFS, batch=batch, lanes=lanes)
     start = time.perf_counter()
     if profile is not None:
         profile.enable()
@@ -123,6 +125,9 @@ def main() -> None:
         "--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[], help="e.g. 25,50,200"
     )
     parser.add_argument("--plain", action="store_true", help="no profiled run")
+    parser.add_argument(
+        "--lanes", type=lambda v: [int(x) for x in v.split(",")], default=[], help="e.g. 1,2,3"
+    )
     parser.add_argument("--split", action="store_true", help="wall-time split, no cProfile")
     args = parser.parse_args()
     episodes = -(-args.timers // (EXTRA + 1))
@@ -136,6 +141,11 @@ def main() -> None:
             print(
                 f"batch {size:>4}: {fired / wall:,.0f} timers/s ({wall / fired * 1e6:.0f} µs each)"
             )
+        for lanes in args.lanes:  # alternating with one lane, so drift lands on both
+            for n in (1, lanes):
+                db = fresh_db(url, "prof_l", "prof_sched_template")
+                fired, wall = run_once(db, args.batch, None, n)
+                print(f"lanes {n}: {fired / wall:,.0f} timers/s ({wall / fired * 1e6:.0f} µs each)")
         fired, wall = run_once(fresh_db(url, "prof_a", "prof_sched_template"), args.batch, None)
         print(
             f"plain: {fired} timers in {wall:.2f} s = {fired / wall:,.0f}/s, "

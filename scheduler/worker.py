@@ -25,6 +25,9 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,12 +89,20 @@ class TimerWorker:
         lease: timedelta = timedelta(seconds=60),
         backoff: timedelta = timedelta(seconds=30),
         stale_after: timedelta = timedelta(seconds=60),
+        lanes: int = 1,
     ) -> None:
+        """``lanes`` (PostgreSQL; SQLite always runs one): claim → fire loops run at once in
+        this worker, each on its own connection, so that one lane's Python (the engine, the
+        rows) runs while the database writes another's batch (``sweep``)."""
         self.factory = factory
         self.definitions = definitions
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.batch, self.lease, self.backoff, self.stale_after = batch, lease, backoff, stale_after
         self.claims = ClaimStore(factory)
+        self.lanes = lanes if self.claims.dialect == "postgresql" else 1
+        self._gc_lock = threading.Lock()
+        self._gc_holders = 0  # batches under way (lanes): the collector pauses while any is
+        self._gc_resume = False
         self.grouped = True  # deferred writes first (one group per batch); False: careful only
         self._stopping = threading.Event()
         self._registered = False
@@ -148,17 +159,49 @@ class TimerWorker:
         """Fire every timer due by ``now`` that no other worker holds; return how many fired."""
         if not self._registered:
             self.heartbeat(now)
+        fired = self._drain_in_lanes(now) if self.lanes > 1 else self._drain(now)
+        if not self._stopping.is_set():  # appointments whose day passed unkept (issue 11)
+            sweep_missed(self.factory, self.definitions, now, actor=f"scheduler:{self.id}")
+        self.fired_total += fired
+        self._unreported += fired
+        return fired
+
+    def _drain(self, now: datetime) -> int:
+        """Claim and fire batches until nothing is due (or stop); return how many fired."""
         fired = 0
         while not self._stopping.is_set():
             claimed = self._claim(now)
             if not claimed:
                 break
             fired += self._fire_batch(claimed, now)
-        if not self._stopping.is_set():  # appointments whose day passed unkept (issue 11)
-            sweep_missed(self.factory, self.definitions, now, actor=f"scheduler:{self.id}")
-        self.fired_total += fired
-        self._unreported += fired
         return fired
+
+    def _drain_in_lanes(self, now: datetime) -> int:
+        """``_drain`` in ``lanes`` threads at once. Each lane's claims exclude the others'
+        episodes (the lease, ``SKIP LOCKED``) as another worker's would, so exactly-once and
+        per-episode order hold as with that many workers; what the lanes share is one
+        process: while one waits on the database (its batch's writes release the GIL), another
+        runs the engine on its own batch. An error in a lane is raised once the others end."""
+        with ThreadPoolExecutor(self.lanes - 1, thread_name_prefix="carepath-lane") as pool:
+            others = [pool.submit(self._drain, now) for _ in range(self.lanes - 1)]
+            fired = self._drain(now)
+            return fired + sum(lane.result() for lane in others)
+
+    @contextmanager
+    def _gc_paused(self) -> Iterator[None]:
+        """The cyclic collector off while any lane's batch is under way (see _fire_batch)."""
+        with self._gc_lock:
+            if self._gc_holders == 0:
+                self._gc_resume = gc.isenabled()
+                gc.disable()
+            self._gc_holders += 1
+        try:
+            yield
+        finally:
+            with self._gc_lock:
+                self._gc_holders -= 1
+                if self._gc_holders == 0 and self._gc_resume:
+                    gc.enable()
 
     def _claim(self, now: datetime) -> list[str]:
         claims = self.claims
@@ -171,19 +214,13 @@ class TimerWorker:
         fails as a whole, again with a savepoint each. The cyclic garbage collector pauses
         meanwhile, as in ``storage.group``: the batch's snapshots and queued rows stay alive
         until its commit, so a collection in between only scans them again."""
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            with self.claims.held_connection() as held:
-                if self.grouped:
-                    try:
-                        return self._fire_in(held, episode_ids, now, deferred=True)
-                    except BatchFailed as exc:
-                        log.info("batch of %d episodes redone carefully: %s", len(episode_ids), exc)
-                return self._fire_in(held, episode_ids, now, deferred=False)
-        finally:
-            if collecting:
-                gc.enable()
+        with self._gc_paused(), self.claims.held_connection() as held:
+            if self.grouped:
+                try:
+                    return self._fire_in(held, episode_ids, now, deferred=True)
+                except BatchFailed as exc:
+                    log.info("batch of %d episodes redone carefully: %s", len(episode_ids), exc)
+            return self._fire_in(held, episode_ids, now, deferred=False)
 
     def _fire_in(
         self, held: tuple[Any, Any], episode_ids: list[str], now: datetime, *, deferred: bool

@@ -45,6 +45,12 @@ def run(
         int, typer.Option(min=1, max=10_000, help="Episodes claimed per transaction.")
     ] = 100,
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between sweeps.")] = 5.0,
+    lanes: Annotated[
+        int,
+        typer.Option(
+            min=1, max=8, help="Claim → fire loops at once in this worker (PostgreSQL; SQLite: 1)."
+        ),
+    ] = 2,
     lease: Annotated[
         float,
         typer.Option(min=1, help="Seconds a claim lasts before another worker may take over."),
@@ -65,6 +71,7 @@ def run(
             factory,
             definitions,
             batch=batch,
+            lanes=lanes,
             lease=timedelta(seconds=lease),
             stale_after=timedelta(seconds=max(3 * interval, lease)),
         )

@@ -173,3 +173,29 @@ def test_the_write_that_releases_leaves_another_workers_claim_alone(pg_url) -> N
     assert worker._fire_batch(ids, NOW) == 3 * (EXTRA + 1)
     assert _claimed_by(factory) == {ids[0]: "w-b", ids[1]: None, ids[2]: None}
     factory.dispose()
+
+
+def test_binary_copied_audit_entries_verify_and_answer_their_outcomes(pg_url, caplog) -> None:  # noqa: ANN001
+    """The batch copies tasks and audit entries in binary, as a group (none redone carefully):
+    the chain verifies (payload bytes, hashes), each timer's outcome reads back from its
+    entry, times stay UTC-aware."""
+    from carepath.audit_verify import verify_database
+    from pathway.usecases import timer_event_id
+
+    factory = uow_factory(pg_url)
+    ids = open_idle_episodes(factory, DEFS, 4)
+    with caplog.at_level(logging.INFO, logger="carepath.scheduler"):
+        assert TimerWorker(factory, DEFS, batch=4).sweep(NOW) == 4 * (EXTRA + 1)
+    assert REDONE not in caplog.text
+    fresh = uow_factory(pg_url)
+    report = verify_database(fresh(), None)
+    assert report.ok, report.findings
+    assert report.entries == 4 * (EXTRA + 2)  # each episode's opening entry, then its timers
+    with fresh() as uow:
+        episode = uow.get_episode(ids[0])
+        assert episode.tasks and all(t.created_at.utcoffset() is not None for t in episode.tasks)
+        fired = [t for t in episode.timers if t.status == "fired"]
+        outcome = uow.find_outcome(timer_event_id(ids[0], fired[0].key))
+        assert outcome is not None and outcome.kind == "timer"
+    factory.dispose()
+    fresh.dispose()
