@@ -11,7 +11,7 @@ The raw loop runs just before and just after ours on the same database and its m
 baseline (both are printed, with the load average), so that the drift of a shared machine
 between the two measurements halves instead of landing on the ratio.
 
-Run:  .venv/bin/python bench/bench_scheduler.py [--timers 100000] [--workers 1,2,4]
+Run:  .venv/bin/python bench/bench_scheduler.py [--timers 100000] [--workers 1,2,4] [--lanes 1]
 Targets: ≥ 30 % of the raw loop; 100,000 timers drained in under 60 s with 2 workers; no
 timer fired twice. Prints figures; asserts nothing.
 """
@@ -131,7 +131,7 @@ def build_template(url: str, episodes: int) -> None:
 
 
 def our_rate(
-    url: str, db: str, definition: Path, workers: int, expected: int
+    url: str, db: str, definition: Path, workers: int, expected: int, lanes: int = 1
 ) -> tuple[float, int, int]:
     env = {
         **os.environ,
@@ -139,6 +139,7 @@ def our_rate(
         "CAREPATH_DEFINITION": str(definition),
     }
     cmd = [sys.executable, "-m", "carepath.cli", "scheduler", "run", "--once", "--batch", "100"]
+    cmd += ["--lanes", str(lanes)]
     start = time.perf_counter()
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL) for _ in range(workers)]
     for p in procs:
@@ -191,6 +192,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--timers", type=int, default=100_000)
     parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument(
+        "--lanes",
+        type=int,
+        default=1,
+        help="claim → fire loops per worker process (`scheduler run --lanes`, default there 2); "
+        "1, the default here, is the like-for-like comparison: one connection per worker, as the "
+        "raw loop has one per process",
+    )
     args = parser.parse_args()
     episodes = -(-args.timers // PER_EPISODE)
     expected = episodes * PER_EPISODE
@@ -201,6 +210,7 @@ def main() -> None:
         print(
             f"cohort: {episodes} episodes, {expected} due timers (built in {time.perf_counter() - t:.1f} s)"
         )
+        print(f"each worker process runs {args.lanes} lane(s) (scheduler run --lanes)")
         print(
             f"{'workers':>7} {'raw loop/s':>11} {'carepath/s':>11} {'ratio':>6} {'target':>7}"
             f" {'drain s':>8} {'dupes':>6}  result"
@@ -209,7 +219,7 @@ def main() -> None:
             db = f"bench_sched_{n}"
             admin(url, f"DROP DATABASE IF EXISTS {db}", f"CREATE DATABASE {db} TEMPLATE {TEMPLATE}")
             before = raw_rate(url, db, expected, n)
-            ours, fired, dupes = our_rate(url, db, definition, n, expected)
+            ours, fired, dupes = our_rate(url, db, definition, n, expected, args.lanes)
             after = raw_rate(url, db, expected, n)
             raw = (before + after) / 2  # the baseline around ours: the machine's drift halves
             print(
