@@ -31,12 +31,12 @@ from typing import Any
 from carepath.replay.decided import Decided, decide_all
 from carepath.replay.runner import ReplayResult, replay
 from carepath.replay.scenario import Scenario
-from pathway.audit import AuditKey, verify_chain
+from pathway.audit import AuditKey
 from pathway.errors import InvalidScenario, PathwayError
 from pathway.unit_of_work import Outcome
 from pathway.usecases import DefinitionRegistry
 from storage.batch import BatchUnitOfWork
-from storage.bulk_load import load_units, stored_chain
+from storage.bulk_load import load_units, stored_chain, verify_stored
 from storage.database import create_engine_for, is_memory
 from storage.outbox import any_subscription
 from storage.unit_of_work import SqlUnitOfWorkFactory
@@ -223,10 +223,11 @@ def _transaction(
 
 def _verify(decided: Decided, backend: Any, db: Any, key: AuditKey) -> None:
     """The scenario's chain, from the rows just stored: the output says what they hold."""
-    records, head = stored_chain(backend, db, decided.episode_id)
-    check = verify_chain(decided.episode_id, records, head, key=key, columns=True)
+    episode_id = decided.episode_id
+    stored, head = stored_chain(backend, db, episode_id)
+    written = [rows for rows in decided.rows if rows.own["id"] == episode_id]
     assert decided.result is not None
-    decided.result.output["audit_verified"] = check.ok
+    decided.result.output["audit_verified"] = verify_stored(episode_id, stored, head, written, key)
 
 
 def replay_decision_by_decision(
