@@ -5,7 +5,7 @@ it runs on the in-memory unit of work (``carepath.replay.decided``), and its cha
 very rows the SQL unit of work would have written (``storage.writes.change_rows``). A chunk of
 up to ``per_transaction`` scenarios is then written in one transaction — one ``executemany`` per
 table for the chunk, each scenario all or nothing (``storage.bulk_load``) — and each scenario's
-chain is verified from the stored rows inside that transaction, so the output's
+chain is verified from the stored rows inside that transaction (``bulk_load.verify_stored``), so the output's
 ``audit_verified`` says what the database holds.
 
 A large cohort is split over worker processes (as ``replay`` without a database is), each
