@@ -5,8 +5,8 @@ it runs on the in-memory unit of work (``carepath.replay.decided``), and its cha
 very rows the SQL unit of work would have written (``storage.writes.change_rows``). A chunk of
 up to ``per_transaction`` scenarios is then written in one transaction — one ``executemany`` per
 table for the chunk, each scenario all or nothing (``storage.bulk_load``) — and each scenario's
-chain is verified from the stored rows inside that transaction (``bulk_load.verify_stored``), so the output's
-``audit_verified`` says what the database holds.
+chain is verified from the stored rows inside that transaction (``bulk_load.verify_stored``),
+so the output's ``audit_verified`` says what the database holds.
 
 A large cohort is split over worker processes (as ``replay`` without a database is), each
 deciding a chunk and then writing it on its own connection: only the outputs come back, never
