@@ -61,7 +61,7 @@ class Traced:
         return self._timed(self.cursor.execute, sql, *args)
 
     def executemany(self, sql: str, rows: Any) -> Any:
-        rows = [dict(r) for r in rows]
+        rows = [dict(r) if isinstance(r, dict) else r for r in rows]  # kept for the floor
         self.log[-1].append((sql, rows))
         return self._timed(self.cursor.executemany, sql, rows)
 
@@ -79,7 +79,7 @@ def raw_floor(empty: Path, log: list[Any], as_tuples: bool) -> float:
     for chunk in log:
         items = []
         for sql, rows in chunk:
-            if as_tuples:
+            if as_tuples and rows and isinstance(rows[0], dict):  # else: already positional
                 names = re.findall(r":(\w+)", sql)
                 items.append(
                     (re.sub(r":\w+", "?", sql), [tuple(r[n] for n in names) for r in rows])
@@ -150,7 +150,8 @@ def main() -> None:
         start = time.process_time()
         for one in decided:
             log.append([])
-            grouped._transaction(one, defs, factory, None)
+            _, errors = grouped._transaction(one, defs, factory, None)
+            assert not errors, errors[:1]
         write = time.process_time() - start
         gc.enable()
         floor_dicts = raw_floor(tmp / "empty.sqlite", log, False)

@@ -13,8 +13,7 @@ transaction, and ``verify_stored`` checks it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -60,26 +59,6 @@ def load_units(backend: Backend, db: Any, units: Sequence[list[ChangeRows]]) -> 
         except GroupFailed as exc:
             failures.append(str(exc))
     return failures
-
-
-@contextmanager
-def references_trusted(backend: Backend, db: Any, trusted: bool = True) -> Iterator[None]:
-    """Around the caller's transaction: on SQLite, its foreign keys are not checked, then are
-    again (the pragma does nothing inside a transaction, hence around it).
-
-    Every row a unit writes names an episode the same unit inserts (a replay opens its
-    episodes, and ``write_group`` writes each episode row before the rows that name it), so the
-    checks, one probe of the episodes' primary key per row (~45 an episode), could not fail:
-    they cost ~30–130 µs of CPU per episode, measured here. ``trusted=False`` (a scenario
-    goes through the SQL unit of work in that transaction) keeps them on."""
-    if not trusted or backend.dialect != "sqlite":
-        yield
-        return
-    db.execute("PRAGMA foreign_keys = OFF")
-    try:
-        yield
-    finally:
-        db.execute("PRAGMA foreign_keys = ON")
 
 
 def stored_chain(

@@ -36,7 +36,7 @@ from pathway.errors import InvalidScenario, PathwayError
 from pathway.unit_of_work import Outcome
 from pathway.usecases import DefinitionRegistry
 from storage.batch import BatchUnitOfWork
-from storage.bulk_load import load_units, references_trusted, stored_chain, verify_stored
+from storage.bulk_load import load_units, stored_chain, verify_stored
 from storage.database import create_engine_for, is_memory
 from storage.outbox import any_subscription
 from storage.unit_of_work import SqlUnitOfWorkFactory
@@ -193,9 +193,8 @@ def _transaction(
     uow = ReplayUnitOfWork(factory, held)  # for a scenario that needs the database
     results: list[ReplayResult] = []
     errors: list[PathwayError] = []
-    trusted = not any(d.needs_database for d in decided)
     try:
-        with references_trusted(backend, db, trusted), backend.transaction(db):
+        with backend.transaction(db):
             if redo is not None and any_subscription(db):  # one appeared: notices are due
                 decided = redo()
             ready = [d for d in decided if d.result is not None]

@@ -343,38 +343,3 @@ def test_a_chain_that_does_not_reach_the_episode_rows_head_is_not_verified(
     got = replay_grouped(L1_L2[:2], DEFS, factory)
     assert [r.output["audit_verified"] for r in got] == [False, False]
     factory.dispose()
-
-
-def test_foreign_keys_unchecked_only_around_a_bulk_chunk_and_every_reference_holds() -> None:
-    factory = uow_factory("sqlite://")
-    seen = statements(factory)
-    replay_grouped(L1_L2[:3], DEFS, factory, per_transaction=2)
-    off, on = "PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys = ON"
-    assert [s for s in seen if s in (off, on, "BEGIN IMMEDIATE", "COMMIT")] == [
-        off, "BEGIN IMMEDIATE", "COMMIT", on
-    ] * 2  # fmt: skip
-    held = factory.connections.take()
-    try:
-        assert held[1].execute("PRAGMA foreign_keys").fetchone()[0] == 1  # on again
-        assert held[1].execute("PRAGMA foreign_key_check").fetchall() == []
-    finally:
-        factory.connections.give(held)
-    factory.dispose()
-
-
-def test_a_chunk_with_a_scenario_that_sees_the_database_keeps_its_foreign_keys_checked(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    real = decided_module.replay
-
-    def asking_for_the_patient(scenario: Any, definitions: Any, make_uow: Any) -> Any:
-        if scenario is L1_L2[0]:
-            make_uow().episodes_of_patient("patient-1", "any")
-        return real(scenario, definitions, make_uow)
-
-    monkeypatch.setattr(decided_module, "replay", asking_for_the_patient)
-    factory = uow_factory("sqlite://")
-    seen = statements(factory)
-    replay_grouped(L1_L2[:2], DEFS, factory)
-    assert "PRAGMA foreign_keys = OFF" not in seen
-    factory.dispose()
