@@ -5,8 +5,8 @@ it runs on the in-memory unit of work (``carepath.replay.decided``), and its cha
 very rows the SQL unit of work would have written (``storage.writes.change_rows``). A chunk of
 up to ``per_transaction`` scenarios is then written in one transaction — one ``executemany`` per
 table for the chunk, each scenario all or nothing (``storage.bulk_load``) — and each scenario's
-chain is verified from the stored rows inside that transaction, so the output's
-``audit_verified`` says what the database holds.
+chain is verified from the stored rows inside that transaction (``bulk_load.verify_stored``),
+so the output's ``audit_verified`` says what the database holds.
 
 A large cohort is split over worker processes (as ``replay`` without a database is), each
 deciding a chunk and then writing it on its own connection: only the outputs come back, never
@@ -31,12 +31,12 @@ from typing import Any
 from carepath.replay.decided import Decided, decide_all
 from carepath.replay.runner import ReplayResult, replay
 from carepath.replay.scenario import Scenario
-from pathway.audit import AuditKey, verify_chain
+from pathway.audit import AuditKey
 from pathway.errors import InvalidScenario, PathwayError
 from pathway.unit_of_work import Outcome
 from pathway.usecases import DefinitionRegistry
 from storage.batch import BatchUnitOfWork
-from storage.bulk_load import load_units, stored_chain
+from storage.bulk_load import load_units, stored_chain, verify_stored
 from storage.database import create_engine_for, is_memory
 from storage.outbox import any_subscription
 from storage.unit_of_work import SqlUnitOfWorkFactory
@@ -223,10 +223,11 @@ def _transaction(
 
 def _verify(decided: Decided, backend: Any, db: Any, key: AuditKey) -> None:
     """The scenario's chain, from the rows just stored: the output says what they hold."""
-    records, head = stored_chain(backend, db, decided.episode_id)
-    check = verify_chain(decided.episode_id, records, head, key=key, columns=True)
+    episode_id = decided.episode_id
+    stored, head = stored_chain(backend, db, episode_id)
+    written = [rows for rows in decided.rows if rows.own["id"] == episode_id]
     assert decided.result is not None
-    decided.result.output["audit_verified"] = check.ok
+    decided.result.output["audit_verified"] = verify_stored(episode_id, stored, head, written, key)
 
 
 def replay_decision_by_decision(

@@ -290,3 +290,56 @@ def test_a_subscription_added_after_the_replay_began_still_gets_its_notices(
     assert all(r.output["audit_verified"] for r in got)
     want = table_rows(by_decision)["webhook_messages"]
     assert want and len(table_rows(bulk)["webhook_messages"]) == len(want)
+
+
+@pytest.mark.parametrize("column", [3, 5])  # kind, at: a stored column the payload contradicts
+def test_audit_verified_compares_each_stored_column_with_its_payload(
+    monkeypatch: pytest.MonkeyPatch, column: int
+) -> None:
+    real = grouped.stored_chain
+
+    def one_column_edited(*args: Any) -> Any:
+        rows, head = real(*args)
+        edited = list(rows[1])
+        edited[column] = "2020-01-01T00:00:00.000000Z" if column == 5 else "edited"
+        return [rows[0], tuple(edited), *rows[2:]], head
+
+    monkeypatch.setattr(grouped, "stored_chain", one_column_edited)
+    factory = uow_factory("sqlite://")
+    got = replay_grouped(L1_L2[:2], DEFS, factory)
+    assert [r.output["audit_verified"] for r in got] == [False, False]
+    factory.dispose()
+
+
+def test_a_stored_payload_that_was_not_written_is_not_verified(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = grouped.stored_chain
+
+    def payload_edited(*args: Any) -> Any:
+        rows, head = real(*args)
+        edited = list(rows[0])
+        edited[9] = edited[9].replace('"', "'", 1)
+        return [tuple(edited), *rows[1:]], head
+
+    monkeypatch.setattr(grouped, "stored_chain", payload_edited)
+    factory = uow_factory("sqlite://")
+    got = replay_grouped(L1_L2[:2], DEFS, factory)
+    assert [r.output["audit_verified"] for r in got] == [False, False]
+    factory.dispose()
+
+
+def test_a_chain_that_does_not_reach_the_episode_rows_head_is_not_verified(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = grouped.stored_chain
+
+    def head_moved(*args: Any) -> Any:
+        rows, (version, audit_hash) = real(*args)
+        return rows, (version + 1, audit_hash)
+
+    monkeypatch.setattr(grouped, "stored_chain", head_moved)
+    factory = uow_factory("sqlite://")
+    got = replay_grouped(L1_L2[:2], DEFS, factory)
+    assert [r.output["audit_verified"] for r in got] == [False, False]
+    factory.dispose()

@@ -1,0 +1,187 @@
+"""Where ``replay --database sqlite`` spends its CPU per episode, phase by phase, in one process.
+
+On N generated L1–L2 files (bench/cohort.py, seed 7), process time per episode of: the in-memory
+replay (``replay_files``, the ceiling's work), deciding on the recording unit of work without
+and with building the rows (``change_rows``), then the write of those decisions in chunks of
+250 (``grouped._transaction``) split by statement (each ``executemany``, the COMMIT, the
+verification's reads) and the verification itself; last, the floor: the very statements and
+rows of that write replayed with plain ``sqlite3`` into a fresh copy of the schema, foreign keys
+off, same pragmas (as written, dicts, and as tuples with ``?`` parameters), in the same run.
+
+Run: python bench/profile_replay_db.py [--patients 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gc
+import re
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cohort import write_cohort  # noqa: E402
+
+from carepath.bootstrap import current_definitions  # noqa: E402
+from carepath.replay import decided as decided_module  # noqa: E402
+from carepath.replay import grouped  # noqa: E402
+from carepath.replay.runner import replay_files  # noqa: E402
+from carepath.settings import Settings  # noqa: E402
+from pathway.usecases import DefinitionRegistry  # noqa: E402
+from storage.database import SQLITE_PRAGMAS  # noqa: E402
+from storage.unit_of_work import uow_factory  # noqa: E402
+
+CHUNK = grouped.PER_TRANSACTION
+
+
+class Traced:
+    """A driver cursor that times each statement (process time) and keeps the bulk rows."""
+
+    def __init__(self, cursor: Any, times: dict[str, list[float]], log: list[Any]) -> None:
+        self.cursor, self.times, self.log = cursor, times, log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cursor, name)
+
+    def _timed(self, method: Any, sql: str, *args: Any) -> Any:
+        start = time.process_time()
+        result = method(sql, *args)
+        entry = self.times[" ".join(sql.split())[:48]]
+        entry[0] += time.process_time() - start
+        entry[1] += len(args[0]) if method == self.cursor.executemany else 0
+        return result
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        return self._timed(self.cursor.execute, sql, *args)
+
+    def executemany(self, sql: str, rows: Any) -> Any:
+        rows = [dict(r) if isinstance(r, dict) else r for r in rows]  # kept for the floor
+        self.log[-1].append((sql, rows))
+        return self._timed(self.cursor.executemany, sql, rows)
+
+
+def raw_floor(empty: Path, log: list[Any], as_tuples: bool) -> float:
+    """Process seconds of the same statements and rows through plain sqlite3."""
+    path = empty.with_name(f"raw-{as_tuples}.sqlite")
+    shutil.copy(empty, path)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    for pragma in SQLITE_PRAGMAS:
+        db.execute(pragma)
+    db.execute("PRAGMA foreign_keys = OFF")
+    chunks = []
+    for chunk in log:
+        items = []
+        for sql, rows in chunk:
+            if as_tuples and rows and isinstance(rows[0], dict):  # else: already positional
+                names = re.findall(r":(\w+)", sql)
+                items.append(
+                    (re.sub(r":\w+", "?", sql), [tuple(r[n] for n in names) for r in rows])
+                )
+            else:
+                items.append((sql, rows))
+        chunks.append(items)
+    start = time.process_time()
+    for items in chunks:
+        db.execute("BEGIN IMMEDIATE")
+        for sql, rows in items:
+            db.executemany(sql, rows)
+        db.execute("COMMIT")
+    db.close()  # the last connection checkpoints the WAL: counted, as a replay's exit is
+    return time.process_time() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--patients", type=int, default=2000)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="profile-replay-db-"))
+    try:
+        paths = [str(p) for p in write_cohort(tmp / "cohort", args.patients)]
+        settings = Settings.from_env()
+        defs = DefinitionRegistry(current_definitions(settings))
+        factory = uow_factory(f"sqlite:///{tmp / 'replay.db'}", settings.audit_key())
+        held = factory.connections.take()
+        held[1].execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        factory.connections.give(held)
+        shutil.copy(tmp / "replay.db", tmp / "empty.sqlite")
+        key, fmt = factory.audit_key, factory.connections.backend.time
+        n = len(paths)
+        replay_files(paths[:50], defs, 1)  # warm
+        start = time.process_time()
+        replay_files(paths, defs, 1)
+        in_memory = time.process_time() - start
+        gc.disable()  # as replay_chunk does
+        chunks = [paths[i : i + CHUNK] for i in range(0, n, CHUNK)]
+        real_rows = decided_module.change_rows
+        decided_module.change_rows = lambda change, time_format: None  # type: ignore[assignment]
+        real_fold = decided_module.folded
+        decided_module.folded = lambda rows: []  # type: ignore[assignment]
+        start = time.process_time()
+        for chunk in chunks:
+            decided_module.decide_all(chunk, defs, key, fmt, False)
+        no_rows = time.process_time() - start
+        decided_module.change_rows, decided_module.folded = real_rows, real_fold
+        start = time.process_time()
+        decided = [decided_module.decide_all(c, defs, key, fmt, False) for c in chunks]
+        with_rows = time.process_time() - start
+        times: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0])
+        log: list[Any] = []
+        take, give = factory.connections.take, factory.connections.give
+        factory.connections.take = lambda: (lambda h: (h[0], Traced(h[1], times, log), *h[2:]))(
+            take()
+        )  # type: ignore[method-assign]
+        factory.connections.give = lambda h: give((h[0], h[1].cursor, *h[2:]))  # type: ignore[method-assign]
+        verify = [0.0]
+        real_verify = grouped._verify
+
+        def timed_verify(*a: Any) -> None:
+            t = time.process_time()
+            real_verify(*a)
+            verify[0] += time.process_time() - t
+
+        grouped._verify = timed_verify  # type: ignore[assignment]
+        start = time.process_time()
+        for one in decided:
+            log.append([])
+            _, errors = grouped._transaction(one, defs, factory, None)
+            assert not errors, errors[:1]
+        write = time.process_time() - start
+        gc.enable()
+        floor_dicts = raw_floor(tmp / "empty.sqlite", log, False)
+        floor_tuples = raw_floor(tmp / "empty.sqlite", log, True)
+        factory.dispose()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def us(seconds: float) -> str:
+        return f"{1e6 * seconds / n:6,.0f} µs"
+
+    print(f"L1–L2 cohort: {n} files, one process, CPU (process time) per episode")
+    print(f"  in memory (replay_files):                 {us(in_memory)}")
+    print(f"  decided on the recording unit of work:     {us(no_rows)}")
+    print(f"  + the rows built (change_rows, folded):    {us(with_rows - no_rows)}")
+    print(f"  written and verified, {CHUNK} per transaction: {us(write)}, of which:")
+    statements = 0.0
+    for name, (seconds, rows) in sorted(times.items(), key=lambda kv: -kv[1][0]):
+        statements += seconds
+        per_row = f"  ({1e6 * seconds / rows:5.1f} µs a row)" if rows else ""
+        print(f"    {us(seconds)}  {name}{per_row}")
+    print(f"    {us(verify[0])}  verification (its two reads included above)")
+    reads = sum(seconds for name, (seconds, _) in times.items() if name.startswith("SELECT"))
+    rest = write - statements - (verify[0] - reads)
+    print(f"    {us(rest)}  the rest (Python: the row lists, the episode rows' columns)")
+    print(
+        f"  floor, the same statements and rows in plain sqlite3: {us(floor_dicts)} (dicts), "
+        f"{us(floor_tuples)} (tuples)"
+    )
+
+
+if __name__ == "__main__":
+    main()
