@@ -95,15 +95,15 @@ def test_one_of_three_workers_killed_mid_sweep_loses_nothing(
     factory = uow_factory(fresh_postgres_url)
     ids = open_idle_episodes(factory, DEFS, 400)
     definition = write_busy_definition(tmp_path / "busy.json")
-    procs = _workers(
-        fresh_postgres_url, definition, 3, "--interval", "0.1", "--batch", "5", "--lease", "2"
-    )
-    victim, survivors = procs[0], procs[1:]
+    args = ("--interval", "0.1", "--batch", "5", "--lease", "2")
+    victim, survivors = _workers(fresh_postgres_url, definition, 1, *args)[0], []
     try:
-        deadline = time.monotonic() + 60
-        while _claims_of(factory, victim.pid) == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert _claims_of(factory, victim.pid) > 0, "the victim never held a claim"
+        # The victim first, until it holds claims (a batch of 5 holds them for milliseconds,
+        # so polled without a pause); then the others, and the victim is killed at its next
+        # claims, mid-sweep beside them.
+        assert _holds_claims(factory, victim.pid, 60), "the victim never held a claim"
+        survivors = _workers(fresh_postgres_url, definition, 2, *args)
+        _holds_claims(factory, victim.pid, 10)
         victim.send_signal(signal.SIGKILL)  # mid-sweep: it holds claims and an open batch
         victim.wait(timeout=10)
         fired = _wait_for(factory, 400 * PER_EPISODE, 90)
@@ -116,6 +116,14 @@ def test_one_of_three_workers_killed_mid_sweep_loses_nothing(
     assert fired == 400 * PER_EPISODE
     assert_each_timer_fired_once_in_order(timer_firings(factory, ids), PER_EPISODE)
     factory.dispose()
+
+
+def _holds_claims(factory, pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _claims_of(factory, pid) > 0:
+            return True
+    return False
 
 
 def _claims_of(factory, pid: int) -> int:
