@@ -300,19 +300,19 @@ def test_many_replayed_episodes_of_both_pathways_verify_clean(
         results = replay_many([load_scenario(str(f)) for f in files], registry, made)
         assert all(r.output["audit_verified"] for r in results)
         uow = made()
-        with uow:
-            ids = uow.episode_ids()
-            open_tasks = [
-                (eid, task.key, task.created_at)
-                for eid in ids[:40]
-                for task in uow.get_episode(eid).tasks[:1]
-                if task.status == "open"
-            ]
+        with uow:  # 40 running episodes with an open first task (ids sort by time: not ids[:40])
+            ids, open_tasks = uow.episode_ids(), []
+            for eid in ids:
+                episode = uow.get_episode(eid)
+                if registry.get(episode.definition_version).is_terminal(episode.state):
+                    continue
+                open_tasks += [
+                    (eid, t.key, t.created_at) for t in episode.tasks[:1] if t.status == "open"
+                ]
+                if len(open_tasks) == 40:
+                    break
+        assert open_tasks
         for n, (eid, key, at) in enumerate(open_tasks):
-            with uow:
-                state = uow.get_episode(eid).state
-            if registry.get(uow.get_episode(eid).definition_version).is_terminal(state):
-                continue
             usecases.update_task(
                 uow, registry, eid, key, "done" if n % 2 else "not_done", note=f"note {n}",
                 at=max(at, uow.get_episode(eid).state_entered_at), now=datetime(2027, 1, 1, tzinfo=UTC),
