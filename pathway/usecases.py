@@ -367,12 +367,12 @@ def _save(
     record = entry_for(decision, now, key=key)
     decision.episode.audit_hash = record.hash
     outcome = stamp(Outcome.of(decision), request)
-    notices = _notices(uow, definitions, decision) if uow.keeps_notices else ()
+    notices = decision_notices(uow, definitions, decision)
     uow.save(Change(decision, record, outcome, notices))
     for other in others:
         other_record = entry_for(other, now, key=key)
         other.episode.audit_hash = other_record.hash
-        notices = _notices(uow, definitions, other) if uow.keeps_notices else ()
+        notices = decision_notices(uow, definitions, other)
         uow.save(Change(other, other_record, Outcome.of(other), notices))
     uow.commit()
     enrolled = (
@@ -388,7 +388,7 @@ def _save(
     return Applied(outcome, decision, enrolled)
 
 
-def _notices(
+def decision_notices(
     uow: UnitOfWork, definitions: DefinitionRegistry, decision: Decision
 ) -> tuple[Notice, ...]:
     """The webhook notices of a decision, written in its transaction (``pathway.notifications``);

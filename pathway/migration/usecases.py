@@ -33,9 +33,8 @@ from pathway.migration.plan import (
     plan_migration,
 )
 from pathway.model import Decision, Episode, FireTimer
-from pathway.notifications import notices_for
 from pathway.unit_of_work import Change, Outcome, UnitOfWork
-from pathway.usecases import DefinitionRegistry, fire_due_timers, timer_event_id
+from pathway.usecases import DefinitionRegistry, decision_notices, fire_due_timers, timer_event_id
 
 MIGRATED, WOULD_MIGRATE, REPEATED, FAILED = "migrated", "would migrate", "repeated", "failed"
 TERMINAL, CURRENT = "terminal", "current"  # not migrated: ended, or already on the target
@@ -150,7 +149,7 @@ def migrate_episode(
         record = migration_entry(decision, plan.changes(), now, uow.audit_key)
         decision.episode.audit_hash = record.hash
         result.outcome = Outcome.of(decision)
-        notices = tuple(notices_for(new, decision)) if uow.keeps_notices else ()
+        notices = decision_notices(uow, definitions, decision)
         uow.save(Change(decision, record, result.outcome, notices))  # webhooks, as any decision
         uow.commit()
         result.status = MIGRATED
