@@ -163,9 +163,26 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             target = head_revision() if revision == "head" else revision
             current = current_revision(connection)
             if current != target:
+                if _from_template(connection, current, revision):
+                    return
                 if postgres:
                     _refuse_without_ddl(connection, current, target)
                 command.upgrade(alembic_config(connection), revision)
+
+
+def _from_template(connection: Connection, current: str | None, revision: str) -> bool:
+    """An empty SQLite file at no revision gets the head schema from the cached template."""
+    if connection.dialect.name != "sqlite" or current is not None or revision != "head":
+        return False
+    from storage import schema_template
+
+    if not schema_template.is_empty(connection):
+        return False
+    template = schema_template.load_template()
+    if not schema_template.is_empty(connection):
+        return False
+    schema_template.apply_template(connection, template)
+    return True
 
 
 class SchemaNotCurrent(RuntimeError):

@@ -1,0 +1,94 @@
+"""A fresh, empty SQLite file gets the head schema from a template instead of 13 migrations.
+
+The template is the ``sqlite_master`` SQL (creation order) plus the ``alembic_version`` row of a
+database migrated by Alembic. It is built once per cache dir and keyed by a digest of the
+migration scripts, so a new or edited migration builds a new template. PostgreSQL and files that
+already hold tables always go through Alembic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from sqlalchemy.engine import Connection
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def migrations_digest() -> str:
+    """A digest of every migration script and env.py: any change means another template."""
+    digest = hashlib.sha256()
+    for path in sorted(MIGRATIONS.rglob("*.py")):
+        digest.update(path.relative_to(MIGRATIONS).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    """``CAREPATH_CACHE_DIR``, else ``$XDG_CACHE_HOME/carepath``, else ``~/.cache/carepath``."""
+    explicit = os.environ.get("CAREPATH_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "carepath"
+
+
+def dump_schema(connection: sqlite3.Connection) -> dict[str, object]:
+    """The schema of a migrated database: DDL in creation order and its Alembic revision."""
+    rows = connection.execute(
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
+        "AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
+    ).fetchall()
+    version = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    return {"ddl": [row[0] for row in rows], "versions": [row[0] for row in version]}
+
+
+def _build(target: Path) -> dict[str, object]:
+    from alembic import command
+
+    from storage.database import alembic_config, create_engine_for
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "template.db"
+        engine = create_engine_for(f"sqlite:///{path}")
+        try:
+            with engine.begin() as connection:
+                command.upgrade(alembic_config(connection), "head")
+        finally:
+            engine.dispose()
+        with sqlite3.connect(path) as connection:
+            template = dump_schema(connection)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(template))
+    os.replace(partial, target)
+    return template
+
+
+def load_template() -> dict[str, object]:
+    """The cached template for the current migrations, built (by Alembic) if missing."""
+    target = cache_dir() / f"sqlite-schema-{migrations_digest()}.json"
+    try:
+        return json.loads(target.read_text())
+    except (OSError, ValueError):
+        return _build(target)
+
+
+def is_empty(connection: Connection) -> bool:
+    row = connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").fetchone()
+    return row is not None and row[0] == 0
+
+
+def apply_template(connection: Connection, template: dict[str, object]) -> None:
+    """Create the head schema on an empty SQLite file inside the caller's transaction."""
+    for statement in template["ddl"]:  # type: ignore[attr-defined]
+        connection.exec_driver_sql(statement)
+    for version in template["versions"]:  # type: ignore[attr-defined]
+        connection.exec_driver_sql(
+            "INSERT INTO alembic_version (version_num) VALUES (?)", (version,)
+        )
