@@ -74,9 +74,14 @@ def load_template() -> dict[str, object]:
     """The cached template for the current migrations, built (by Alembic) if missing."""
     target = cache_dir() / f"sqlite-schema-{migrations_digest()}.json"
     try:
-        return json.loads(target.read_text())
+        template = json.loads(target.read_text())
     except (OSError, ValueError):
         return _build(target)
+    from storage.database import head_revision
+
+    if not isinstance(template, dict) or template.get("versions") != [head_revision()]:
+        return _build(target)  # not a template of these migrations: build it again
+    return template
 
 
 def is_empty(connection: Connection) -> bool:

@@ -38,6 +38,7 @@ TEST_PASSWORD = "carepath-test"  # the throwaway cluster trusts loopback; a real
 # other keys sets CAREPATH_* itself.
 TEST_AUDIT_SECRET = bytes(range(100, 132))
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="carepath-test-config-")
+os.environ["CAREPATH_CACHE_DIR"] = tempfile.mkdtemp(prefix="carepath-test-cache-")
 os.environ["CAREPATH_AUDIT_KEY"] = TEST_AUDIT_SECRET.hex()
 for _name in ("CAREPATH_AUDIT_KEY_FILE", "CAREPATH_CHECKPOINT_DIR"):
     os.environ.pop(_name, None)

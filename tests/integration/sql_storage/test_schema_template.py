@@ -79,3 +79,18 @@ def test_existing_file_keeps_alembic(tmp_path: Path, monkeypatch, tables: bool) 
     finally:
         engine.dispose()
     assert not list((tmp_path / "cache").glob("*.json"))
+
+
+def test_a_cached_template_of_other_migrations_is_built_again(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CAREPATH_CACHE_DIR", str(tmp_path / "cache"))
+    stale = tmp_path / "cache" / f"sqlite-schema-{schema_template.migrations_digest()}.json"
+    stale.parent.mkdir()
+    stale.write_text('{"ddl": ["CREATE TABLE stray (x INTEGER)"], "versions": ["0001_initial"]}')
+    migrated, templated = tmp_path / "migrated.db", tmp_path / "templated.db"
+    _alembic_only(migrated)
+    engine = create_engine_for(f"sqlite:///{templated}")
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    assert _schema(templated) == _schema(migrated)
