@@ -128,11 +128,6 @@ def build_template(url: str, episodes: int) -> None:
     factory = uow_factory(sa_url(url, TEMPLATE))
     open_idle_episodes(factory, DEFS, episodes)
     factory.dispose()
-    # Parity with the raw loop (VACUUM ANALYZE raw_timers): without statistics the planner
-    # hash-joins UPDATE ... FROM unnest (47-100 ms a batch against 12-16 ms nested loop); a live
-    # database has autovacuum's. CREATE DATABASE ... TEMPLATE copies pg_statistic.
-    with psycopg.connect(conninfo(url, TEMPLATE), autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
 
 
 def our_rate(
