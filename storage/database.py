@@ -178,11 +178,21 @@ def _from_template(connection: Connection, current: str | None, revision: str) -
 
     if not schema_template.is_empty(connection):
         return False
-    template = schema_template.load_template()
+    template = schema_template.load_template(head_revision(), alembic_migrate_file)
     if not schema_template.is_empty(connection):
         return False
     schema_template.apply_template(connection, template)
     return True
+
+
+def alembic_migrate_file(path: Path) -> None:
+    """Every migration, by Alembic alone, on the SQLite file at ``path`` (the template's source)."""
+    engine = create_engine_for(f"sqlite:///{path}")
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "head")
+    finally:
+        engine.dispose()
 
 
 class SchemaNotCurrent(RuntimeError):

@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.engine import Connection
@@ -48,19 +49,10 @@ def dump_schema(connection: sqlite3.Connection) -> dict[str, object]:
     return {"ddl": [row[0] for row in rows], "versions": [row[0] for row in version]}
 
 
-def _build(target: Path) -> dict[str, object]:
-    from alembic import command
-
-    from storage.database import alembic_config, create_engine_for
-
+def _build(target: Path, alembic_migrate: Callable[[Path], None]) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "template.db"
-        engine = create_engine_for(f"sqlite:///{path}")
-        try:
-            with engine.begin() as connection:
-                command.upgrade(alembic_config(connection), "head")
-        finally:
-            engine.dispose()
+        alembic_migrate(path)
         with sqlite3.connect(path) as connection:
             template = dump_schema(connection)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -70,17 +62,16 @@ def _build(target: Path) -> dict[str, object]:
     return template
 
 
-def load_template() -> dict[str, object]:
-    """The cached template for the current migrations, built (by Alembic) if missing."""
+def load_template(head: str, alembic_migrate: Callable[[Path], None]) -> dict[str, object]:
+    """The cached template for the current migrations at ``head``; built if missing or not of
+    ``head``, by ``alembic_migrate`` (every migration, run on a scratch file)."""
     target = cache_dir() / f"sqlite-schema-{migrations_digest()}.json"
     try:
         template = json.loads(target.read_text())
     except (OSError, ValueError):
-        return _build(target)
-    from storage.database import head_revision
-
-    if not isinstance(template, dict) or template.get("versions") != [head_revision()]:
-        return _build(target)  # not a template of these migrations: build it again
+        return _build(target, alembic_migrate)
+    if not isinstance(template, dict) or template.get("versions") != [head]:
+        return _build(target, alembic_migrate)  # not a template of these migrations
     return template
 
 

@@ -6,19 +6,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from alembic import command
 
 from storage import schema_template
-from storage.database import alembic_config, create_engine_for, head_revision, migrate
-
-
-def _alembic_only(path: Path) -> None:
-    engine = create_engine_for(f"sqlite:///{path}")
-    try:
-        with engine.begin() as connection:
-            command.upgrade(alembic_config(connection), "head")
-    finally:
-        engine.dispose()
+from storage.database import alembic_migrate_file, create_engine_for, head_revision, migrate
 
 
 def _schema(path: Path) -> tuple[object, ...]:
@@ -37,7 +27,7 @@ def _schema(path: Path) -> tuple[object, ...]:
 def test_template_schema_is_identical_to_migrated(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("CAREPATH_CACHE_DIR", str(tmp_path / "cache"))
     migrated, templated = tmp_path / "migrated.db", tmp_path / "templated.db"
-    _alembic_only(migrated)
+    alembic_migrate_file(migrated)
     engine = create_engine_for(f"sqlite:///{templated}")
     try:
         migrate(engine)  # builds the cache, then applies it
@@ -87,7 +77,7 @@ def test_a_cached_template_of_other_migrations_is_built_again(tmp_path: Path, mo
     stale.parent.mkdir()
     stale.write_text('{"ddl": ["CREATE TABLE stray (x INTEGER)"], "versions": ["0001_initial"]}')
     migrated, templated = tmp_path / "migrated.db", tmp_path / "templated.db"
-    _alembic_only(migrated)
+    alembic_migrate_file(migrated)
     engine = create_engine_for(f"sqlite:///{templated}")
     try:
         migrate(engine)
