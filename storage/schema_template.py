@@ -55,17 +55,37 @@ def _build(target: Path, alembic_migrate: Callable[[Path], None]) -> dict[str, o
         alembic_migrate(path)
         with sqlite3.connect(path) as connection:
             template = dump_schema(connection)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps(template))
-    os.replace(partial, target)
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(template))
+        os.replace(partial, target)
+    except OSError:
+        pass  # a cache that cannot be written (read-only home): this file still gets its schema
     return template
 
 
+def _trusted(path: Path) -> bool:
+    """Only a template this user owns, in a directory this user owns, that nobody else may
+    write: the DDL it holds is run on new files, so another user's file is never read."""
+    try:
+        for item in (path.parent, path):
+            st = item.stat()
+            if st.st_uid != os.getuid() or st.st_mode & 0o022:
+                return False
+    except OSError:
+        return False
+    return True
+
+
 def load_template(head: str, alembic_migrate: Callable[[Path], None]) -> dict[str, object]:
-    """The cached template for the current migrations at ``head``; built if missing or not of
-    ``head``, by ``alembic_migrate`` (every migration, run on a scratch file)."""
+    """The cached template for the current migrations at ``head``; built if missing, not of
+    ``head`` or not trusted, by ``alembic_migrate`` (every migration, run on a scratch file)."""
     target = cache_dir() / f"sqlite-schema-{migrations_digest()}.json"
+    if not _trusted(target):
+        return _build(target, alembic_migrate)
     try:
         template = json.loads(target.read_text())
     except (OSError, ValueError):

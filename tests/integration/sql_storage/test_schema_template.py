@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -84,3 +85,37 @@ def test_a_cached_template_of_other_migrations_is_built_again(tmp_path: Path, mo
     finally:
         engine.dispose()
     assert _schema(templated) == _schema(migrated)
+
+
+def _migrated_from_template(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    engine = create_engine_for(f"sqlite:///{path}")
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    return path
+
+
+def test_a_template_others_may_write_is_not_used(tmp_path: Path, monkeypatch) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CAREPATH_CACHE_DIR", str(cache))
+    migrated = tmp_path / "migrated.db"
+    alembic_migrate_file(migrated)
+    _migrated_from_template(tmp_path, "first.db")
+    (planted,) = cache.glob("sqlite-schema-*.json")
+    assert planted.stat().st_mode & 0o777 == 0o600
+    template = json.loads(planted.read_text())
+    template["ddl"] = [*template["ddl"], "CREATE TABLE planted (x INTEGER)"]
+    planted.write_text(json.dumps(template))
+    planted.chmod(0o666)  # as if another user could have written it
+    assert _schema(_migrated_from_template(tmp_path, "second.db")) == _schema(migrated)
+
+
+def test_a_cache_that_cannot_be_written_still_gives_the_schema(tmp_path: Path, monkeypatch) -> None:
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the cache directory would be")
+    monkeypatch.setenv("CAREPATH_CACHE_DIR", str(blocked / "cache"))
+    migrated = tmp_path / "migrated.db"
+    alembic_migrate_file(migrated)
+    assert _schema(_migrated_from_template(tmp_path, "new.db")) == _schema(migrated)
