@@ -179,8 +179,6 @@ def _from_template(connection: Connection, current: str | None, revision: str) -
     if not schema_template.is_empty(connection):
         return False
     template = schema_template.load_template(head_revision(), alembic_migrate_file)
-    if not schema_template.is_empty(connection):
-        return False
     schema_template.apply_template(connection, template)
     return True
 

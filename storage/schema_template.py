@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy.engine import Connection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+Template = dict[str, list[str]]  # "ddl": statements in creation order; "versions": Alembic's
 
 
 def migrations_digest() -> str:
@@ -39,7 +40,7 @@ def cache_dir() -> Path:
     return Path(base) / "carepath"
 
 
-def dump_schema(connection: sqlite3.Connection) -> dict[str, object]:
+def dump_schema(connection: sqlite3.Connection) -> Template:
     """The schema of a migrated database: DDL in creation order and its Alembic revision."""
     rows = connection.execute(
         "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
@@ -49,7 +50,7 @@ def dump_schema(connection: sqlite3.Connection) -> dict[str, object]:
     return {"ddl": [row[0] for row in rows], "versions": [row[0] for row in version]}
 
 
-def _build(target: Path, alembic_migrate: Callable[[Path], None]) -> dict[str, object]:
+def _build(target: Path, alembic_migrate: Callable[[Path], None]) -> Template:
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "template.db"
         alembic_migrate(path)
@@ -80,19 +81,23 @@ def _trusted(path: Path) -> bool:
     return True
 
 
-def load_template(head: str, alembic_migrate: Callable[[Path], None]) -> dict[str, object]:
-    """The cached template for the current migrations at ``head``; built if missing, not of
-    ``head`` or not trusted, by ``alembic_migrate`` (every migration, run on a scratch file)."""
-    target = cache_dir() / f"sqlite-schema-{migrations_digest()}.json"
+def _cached(target: Path, head: str) -> Template | None:
+    """The cached template, if trusted, readable and of ``head``; else None."""
     if not _trusted(target):
-        return _build(target, alembic_migrate)
+        return None
     try:
         template = json.loads(target.read_text())
     except (OSError, ValueError):
-        return _build(target, alembic_migrate)
-    if not isinstance(template, dict) or template.get("versions") != [head]:
-        return _build(target, alembic_migrate)  # not a template of these migrations
-    return template
+        return None
+    ok = isinstance(template, dict) and template.get("versions") == [head]
+    return template if ok else None  # else: not a template of these migrations
+
+
+def load_template(head: str, alembic_migrate: Callable[[Path], None]) -> Template:
+    """The cached template for the current migrations at ``head``; built if missing, not of
+    ``head`` or not trusted, by ``alembic_migrate`` (every migration, run on a scratch file)."""
+    target = cache_dir() / f"sqlite-schema-{migrations_digest()}.json"
+    return _cached(target, head) or _build(target, alembic_migrate)
 
 
 def is_empty(connection: Connection) -> bool:
@@ -100,11 +105,11 @@ def is_empty(connection: Connection) -> bool:
     return row is not None and row[0] == 0
 
 
-def apply_template(connection: Connection, template: dict[str, object]) -> None:
+def apply_template(connection: Connection, template: Template) -> None:
     """Create the head schema on an empty SQLite file inside the caller's transaction."""
-    for statement in template["ddl"]:  # type: ignore[attr-defined]
+    for statement in template["ddl"]:
         connection.exec_driver_sql(statement)
-    for version in template["versions"]:  # type: ignore[attr-defined]
+    for version in template["versions"]:
         connection.exec_driver_sql(
             "INSERT INTO alembic_version (version_num) VALUES (?)", (version,)
         )
