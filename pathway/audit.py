@@ -154,6 +154,8 @@ def entry_for(
     ``extra`` adds sections of its own (a migration's changes) to the hashed payload."""
     ep, event = decision.episode, decision.event
     before = decision.episode_before
+    state_from = before.state if before is not None else None
+    cancelled, closed = decision.timers_cancelled, decision.tasks_closed
     body: dict[str, Any] = {
         "episode_id": ep.id,
         "seq": ep.version,
@@ -163,17 +165,17 @@ def entry_for(
         "at": event.at,
         "recorded_at": recorded_at,
         "definition_version": ep.definition_version,
-        "state_from": before.state if before else None,
+        "state_from": state_from,
         "state_to": ep.state,
         "transitions": decision.transitions,
         "rules": decision.fired,
         "refused": decision.refused,
         "timers_set": decision.timers_set,
-        "timers_cancelled": [t.key for t in decision.timers_cancelled],
+        "timers_cancelled": [t.key for t in cancelled] if cancelled else [],
         "tasks_opened": decision.tasks_opened,
-        "tasks_closed": [
-            {"key": t.key, "status": t.status, "note": t.note} for t in decision.tasks_closed
-        ],
+        "tasks_closed": [{"key": t.key, "status": t.status, "note": t.note} for t in closed]
+        if closed
+        else [],
     }
     if decision.observation is not None:
         body["facts"] = decision.observation.facts
@@ -215,7 +217,7 @@ def entry_for(
     link = key.chain_hash(prev, payload)
     record = AuditRecord(  # positional, in field order: one per decision
         ep.id, ep.version, event.event_id, event.kind, event.actor, event.at, recorded_at,
-        body["state_from"], ep.state, payload, prev, link,
+        state_from, ep.state, payload, prev, link,
     )  # fmt: skip
     record.sealed = (key, prev, payload, link)
     return record
