@@ -13,6 +13,7 @@ import dataclasses
 import pytest
 
 from pathway.audit import AuditKey, AuditRecord, verify_chain
+from pathway.compiled import compiled_modules
 from pathway.unit_of_work import InMemoryStore, InMemoryUnitOfWork
 from tests.support.episode_driver import in_care
 
@@ -31,6 +32,8 @@ def chain() -> tuple[list[AuditRecord], tuple[int, str]]:
 @pytest.fixture
 def hashed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the HMACs ``verify_chain`` computes (after the chain was written)."""
+    if "pathway.audit" in compiled_modules():  # compiled, it calls chain_hash directly
+        pytest.skip("a compiled pathway.audit cannot be patched")
     calls = [0]
     real = AuditKey.chain_hash
 
@@ -38,10 +41,7 @@ def hashed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls[0] += 1
         return real(self, prev, payload)
 
-    try:
-        monkeypatch.setattr(AuditKey, "chain_hash", counted)
-    except TypeError:  # a compiled build's class cannot be patched
-        pytest.skip("compiled build")
+    monkeypatch.setattr(AuditKey, "chain_hash", counted)
     return calls
 
 
