@@ -35,6 +35,10 @@ WATCHED = [
     ("pathway.enrolment", "open_episode", "    FLS episode opened (open_episode)"),
     ("pathway.usecases", "close_enrolled", "  close_enrolled"),
     ("pathway.usecases", "decide", "use case decide (engine)"),
+    ("pathway.usecases", "_open", "use case open (engine open_episode)"),
+    ("pathway.usecases", "fire_due_timers", "due timers fired (the firings' _apply included)"),
+    ("carepath.replay.runner", "verify_chain", "runner: the chain verified (verify_chain)"),
+    ("carepath.replay.scenario", "load_scenario", "runner: load_scenario (read, parse, checks)"),
     ("pathway.work", "derived_values", "  declared derived values (derived_values)"),
 ]
 

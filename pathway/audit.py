@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -120,6 +120,12 @@ class AuditRecord:
     payload: bytes
     prev_hash: str
     hash: str
+    # Set by ``entry_for`` only: (key, prev_hash, payload, hash), the very objects it hashed. A
+    # record whose three fields are still those objects under the verifier's key needs no
+    # recomputed HMAC (``_sealed``); read back, replaced or reassigned, it is recomputed.
+    sealed: tuple[AuditKey, str, bytes, str] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def body(self) -> dict[str, Any]:
         return orjson.loads(self.payload)
@@ -148,6 +154,8 @@ def entry_for(
     ``extra`` adds sections of its own (a migration's changes) to the hashed payload."""
     ep, event = decision.episode, decision.event
     before = decision.episode_before
+    state_from = before.state if before is not None else None
+    cancelled, closed = decision.timers_cancelled, decision.tasks_closed
     body: dict[str, Any] = {
         "episode_id": ep.id,
         "seq": ep.version,
@@ -157,17 +165,17 @@ def entry_for(
         "at": event.at,
         "recorded_at": recorded_at,
         "definition_version": ep.definition_version,
-        "state_from": before.state if before else None,
+        "state_from": state_from,
         "state_to": ep.state,
         "transitions": decision.transitions,
         "rules": decision.fired,
         "refused": decision.refused,
         "timers_set": decision.timers_set,
-        "timers_cancelled": [t.key for t in decision.timers_cancelled],
+        "timers_cancelled": [t.key for t in cancelled] if cancelled else [],
         "tasks_opened": decision.tasks_opened,
-        "tasks_closed": [
-            {"key": t.key, "status": t.status, "note": t.note} for t in decision.tasks_closed
-        ],
+        "tasks_closed": [{"key": t.key, "status": t.status, "note": t.note} for t in closed]
+        if closed
+        else [],
     }
     if decision.observation is not None:
         body["facts"] = decision.observation.facts
@@ -206,10 +214,27 @@ def entry_for(
         body.update(extra)
     payload = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     prev = before.audit_hash if before else GENESIS
-    return AuditRecord(  # positional, in field order: one per decision
+    link = key.chain_hash(prev, payload)
+    record = AuditRecord(  # positional, in field order: one per decision
         ep.id, ep.version, event.event_id, event.kind, event.actor, event.at, recorded_at,
-        body["state_from"], ep.state, payload, prev, key.chain_hash(prev, payload),
+        state_from, ep.state, payload, prev, link,
     )  # fmt: skip
+    record.sealed = (key, prev, payload, link)
+    return record
+
+
+def _sealed(rec: AuditRecord, key: AuditKey) -> bool:
+    """Whether ``rec`` still holds the very objects ``entry_for`` hashed under ``key``: its
+    hash is then HMAC(key, prev_hash + payload) by construction (str and bytes are immutable),
+    so verifying it again would recompute the same bytes (an in-memory replay's chain)."""
+    seal = rec.sealed
+    return (
+        seal is not None
+        and seal[0] is key
+        and seal[1] is rec.prev_hash
+        and seal[2] is rec.payload
+        and seal[3] is rec.hash
+    )
 
 
 def chain_hash(key: AuditKey, prev_hash: str, payload: bytes) -> str:
@@ -240,6 +265,9 @@ def verify_chain(
     a chain cut short or rewound (its episode row with it), or recomputed, is caught too.
     ``columns=False`` skips comparing the columns with the payload, for records that were never
     stored (an in-memory replay's, whose columns ``entry_for`` set from the same decision).
+    A record ``entry_for`` made in this process and never altered is not hashed again: its
+    link is the one ``entry_for`` computed from these same bytes (``_sealed``), so verifying
+    an in-memory replay is one pass over links, not a second HMAC of every entry.
     """
     prev, n = GENESIS, 0
     anchored = anchor is None
@@ -260,7 +288,7 @@ def verify_chain(
                 n,
                 f"entry {n} does not link to entry {n - 1} (previous hash differs)",
             )
-        if key.chain_hash(prev, rec.payload) != rec.hash:
+        if not _sealed(rec, key) and key.chain_hash(prev, rec.payload) != rec.hash:
             return ChainCheck(episode_id, False, n, n, _altered(n, prev, rec))
         column = _column_mismatch(rec, episode_id, n) if columns else None
         if column is not None:

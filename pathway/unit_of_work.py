@@ -180,6 +180,8 @@ class InMemoryUnitOfWork:
 
     def commit(self) -> None:
         store, staged = self.store, self._staged
+        if not staged:
+            return
         episodes = store.episodes
         for change in staged:  # check every change before applying any
             decision = change.decision
@@ -189,14 +191,20 @@ class InMemoryUnitOfWork:
             found = current.version if current else None
             if found != expected:
                 raise ConcurrencyConflict(decision.episode.id, expected or 0, found)
+        audit, outcomes = store.audit, store.outcomes
         for change in staged:
             decision = change.decision
             ep = decision.episode
-            episodes[ep.id] = ep
-            store.audit.setdefault(ep.id, []).append(change.audit)
+            episode_id = ep.id
+            episodes[episode_id] = ep
+            chain = audit.get(episode_id)
+            if chain is None:
+                audit[episode_id] = [change.audit]
+            else:
+                chain.append(change.audit)
             if decision.observation is not None:
-                store.observations.setdefault(ep.id, []).append(decision.observation)
-            store.outcomes[change.outcome.event_id] = change.outcome
+                store.observations.setdefault(episode_id, []).append(decision.observation)
+            outcomes[change.outcome.event_id] = change.outcome
         self._staged = []
 
     def rollback(self) -> None:

@@ -363,16 +363,18 @@ def _save(
     others = enrol(uow, definitions, decision, now) if decision.transitions else []
     if isinstance(decision.event, Close):  # only a close closes the episodes it enrolled
         others += close_enrolled(uow, definitions, decision, now)
-    key = uow.audit_key
+    key, keeps = uow.audit_key, uow.keeps_notices
     record = entry_for(decision, now, key=key)
     decision.episode.audit_hash = record.hash
-    outcome = stamp(Outcome.of(decision), request)
-    notices = decision_notices(uow, definitions, decision)
+    outcome = Outcome.of(decision)
+    if request is not None:
+        stamp(outcome, request)
+    notices = decision_notices(uow, definitions, decision) if keeps else ()
     uow.save(Change(decision, record, outcome, notices))
     for other in others:
         other_record = entry_for(other, now, key=key)
         other.episode.audit_hash = other_record.hash
-        notices = decision_notices(uow, definitions, other)
+        notices = decision_notices(uow, definitions, other) if keeps else ()
         uow.save(Change(other, other_record, Outcome.of(other), notices))
     uow.commit()
     enrolled = (

@@ -140,7 +140,8 @@ def _collect(
         return
     if applied.enrolled:
         enrolled.extend({"pathway": p, "rule": r} for p, r in applied.enrolled)
-    rules.extend([f.rule_id for f in decision.fired])
+    if decision.fired:
+        rules.extend([f.rule_id for f in decision.fired])
     if decision.refused:
         refused.extend([r.firing.rule_id for r in decision.refused])
     if decision.transitions:
