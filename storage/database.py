@@ -47,6 +47,11 @@ SQLITE_PRAGMAS = (
     f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}",
     f"PRAGMA journal_size_limit = {WAL_AUTOCHECKPOINT_PAGES * 4096}",  # the WAL cut back to this
 )
+# A new file being built (``storage.new_file``): no reader can see it and a crash discards it,
+# so no journal on disk and no fsync while it fills. MEMORY, not OFF: a savepoint a failed
+# scenario rolls back (``storage.bulk_load``) still needs the journal (under OFF, ROLLBACK is
+# undefined); the pages of a growing file are not journaled at all.
+BUILDING_PRAGMAS = ("PRAGMA journal_mode = MEMORY", "PRAGMA synchronous = OFF")
 MIGRATION_LOCK = 7_420_001  # pg_advisory_xact_lock key: one migrating process at a time
 
 
@@ -62,12 +67,14 @@ def is_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
-def create_engine_for(url: str | URL) -> Engine:
-    """An engine for a SQLite or PostgreSQL URL ('sqlite://' is one shared in-memory database)."""
+def create_engine_for(url: str | URL, building: bool = False) -> Engine:
+    """An engine for a SQLite or PostgreSQL URL ('sqlite://' is one shared in-memory database).
+    ``building``: a SQLite file nobody else sees yet (``storage.new_file``), filled with
+    ``BUILDING_PRAGMAS`` instead of WAL; ``is_building`` tells such an engine."""
     parsed = normalise_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(parsed)
+        return _sqlite_engine(parsed, building)
     if backend == "postgresql":
         return _postgres_engine(parsed)
     raise ValueError(
@@ -75,7 +82,11 @@ def create_engine_for(url: str | URL) -> Engine:
     )
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def is_building(engine: Engine) -> bool:
+    return bool(engine.get_execution_options().get("carepath_building", False))
+
+
+def _sqlite_engine(url: URL, building: bool = False) -> Engine:
     memory = is_memory(url)
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if memory:
@@ -88,17 +99,22 @@ def _sqlite_engine(url: URL) -> Engine:
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see "begin" below)
-        if not memory:
+        if not memory and not building:
             dbapi_connection.execute("PRAGMA journal_mode = WAL")
             secure_companions(path)
         for pragma in SQLITE_PRAGMAS:
             dbapi_connection.execute(pragma)
+        if building and not memory:
+            for pragma in BUILDING_PRAGMAS:
+                dbapi_connection.execute(pragma)
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
         immediate = connection.get_execution_options().get("sqlite_immediate", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    if building and not memory:
+        engine.update_execution_options(carepath_building=True)
     return engine
 
 

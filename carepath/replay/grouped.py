@@ -37,7 +37,7 @@ from pathway.unit_of_work import Outcome
 from pathway.usecases import DefinitionRegistry
 from storage.batch import BatchUnitOfWork
 from storage.bulk_load import load_units, stored_chain, verify_stored
-from storage.database import create_engine_for, is_memory
+from storage.database import create_engine_for, is_building, is_memory
 from storage.outbox import any_subscription
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
@@ -68,6 +68,23 @@ def replay_grouped(
     """Replay scenarios (or scenario files, loaded by the workers) into the database; results
     in order. ``workers`` processes (``None``: one per core); ``progress(done, total)`` after
     each transaction. Raises the first scenario's error, once all the others are written."""
+    results, errors = replay_all(
+        scenarios, definitions, factory, per_transaction, progress, workers
+    )
+    if errors:
+        raise errors[0]
+    return results
+
+
+def replay_all(
+    scenarios: Sequence[Scenario | str],
+    definitions: DefinitionRegistry,
+    factory: SqlUnitOfWorkFactory,
+    per_transaction: int = PER_TRANSACTION,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = 1,
+) -> Done:
+    """``replay_grouped``, returning the scenarios' errors (in order) instead of raising."""
     workers = _workers(workers, len(scenarios), factory)
     size = max(1, per_transaction)
     if workers > 1:  # a few chunks per worker at least, so that they all have work to the end
@@ -84,9 +101,7 @@ def replay_grouped(
         done += len(chunk)
         if progress is not None:
             progress(done, len(scenarios))
-    if errors:
-        raise errors[0]
-    return results
+    return results, errors
 
 
 def replay_chunk(
@@ -135,7 +150,7 @@ def _replayed(
     # SQLite has one writer: workers take turns on a lock of their own, handed over at once,
     # rather than polling for SQLite's (its busy handler sleeps up to 100 ms between tries).
     turn = context.Lock() if factory.connections.backend.dialect == "sqlite" else None
-    _POOL = (definitions, url, factory.audit_key, notices, turn)
+    _POOL = (definitions, url, factory.audit_key, notices, turn, is_building(factory.engine))
     factory.connections.close()  # no connection of this process crosses the fork
     pool = context.Pool(min(workers, len(chunks)))
     try:
@@ -148,18 +163,18 @@ def _replayed(
     pool.join()
 
 
-_POOL: tuple[Any, ...] | None = None  # (definitions, database URL, audit key, notices, turn)
+_POOL: tuple[Any, ...] | None = None  # (definitions, URL, audit key, notices, turn, building)
 _WORKER_FACTORY: SqlUnitOfWorkFactory | None = None  # a worker's own engine and connections
 
 
 def _in_worker(chunk: Sequence[Scenario | str]) -> Done:
     global _WORKER_FACTORY
     assert _POOL is not None
-    definitions, url, key, notices, turn = _POOL
+    definitions, url, key, notices, turn, building = _POOL
     if _WORKER_FACTORY is None:
         from multiprocessing.util import Finalize
 
-        _WORKER_FACTORY = SqlUnitOfWorkFactory(create_engine_for(url), key)
+        _WORKER_FACTORY = SqlUnitOfWorkFactory(create_engine_for(url, building), key)
         Finalize(_WORKER_FACTORY, _WORKER_FACTORY.dispose, exitpriority=10)
     return replay_chunk(chunk, definitions, _WORKER_FACTORY, notices, turn)
 

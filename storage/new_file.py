@@ -1,0 +1,89 @@
+"""A new SQLite database built aside and moved into place only when complete.
+
+``replay --database sqlite:///PATH`` where PATH does not exist yet fills a temporary file in
+PATH's directory instead (``.PATH.XXXX.building``, created 0600 and exclusively by
+``tempfile.mkstemp``, as ``storage.file_modes`` creates a database file). No reader can see it,
+and a crash discards it, so it is filled without a journal on disk and without fsyncs
+(``storage.database.BUILDING_PRAGMAS``: the journal in memory, ``synchronous=OFF``). Once it is
+complete it is switched to WAL, the mode every carepath connection uses, fsynced, and linked
+to PATH (``os.link``: never over a file that appeared meanwhile, which stays as it is and is
+reported by ``DatabaseAppeared``); the temporary name is then unlinked. On any exception
+before that, and after it too, the temporary file and its companions are removed: PATH either
+does not exist or holds the complete database. (A process killed outright cannot remove it: a
+stale ``.building`` file may remain beside PATH, never at PATH.)
+
+An existing file, an in-memory database and PostgreSQL are written in place, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from pathway.errors import PathwayError
+from storage.file_modes import COMPANIONS
+
+SUFFIX = ".building"
+
+
+class DatabaseAppeared(PathwayError):
+    """The database file was created by someone else while the replay built it."""
+
+
+def new_sqlite_path(url: str) -> Path | None:
+    """The path of a SQLite file URL whose file does not exist yet; else ``None``."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(str(parsed.database))
+    return None if os.path.lexists(path) else path
+
+
+@contextlib.contextmanager
+def built_aside(path: Path) -> Iterator[Path]:
+    """The temporary file to fill; on a clean exit (every connection to it closed) it is
+    completed and becomes ``path``. The temporary file is removed whatever happens."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=SUFFIX, dir=path.parent)
+    os.close(fd)
+    aside = Path(name)
+    try:
+        yield aside
+        complete(aside, path)
+    finally:
+        for file in (aside, *(aside.with_name(aside.name + s) for s in COMPANIONS)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(file)
+
+
+def complete(aside: Path, path: Path) -> None:
+    """Switch the filled file to WAL, fsync it and link it to ``path`` unless that exists."""
+    connection = sqlite3.connect(aside, isolation_level=None)
+    try:
+        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    finally:
+        connection.close()  # the last connection: SQLite checkpoints and deletes the -wal
+    if mode != "wal":
+        raise PathwayError(f"{path}: could not switch the new database to WAL (got {mode!r})")
+    _fsync(aside)
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        raise DatabaseAppeared(
+            f"{path}: this database file was created while the replay was building it; "
+            "it is left as it is and nothing was stored: run the replay again"
+        ) from None
+    _fsync(path.parent)  # the new name is durable before the temporary one goes
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
