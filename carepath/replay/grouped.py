@@ -143,6 +143,7 @@ def _replayed(
             yield replay_chunk(chunk, definitions, factory, notices)
         return
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     global _POOL
     url = factory.engine.url.render_as_string(hide_password=False)
@@ -152,15 +153,16 @@ def _replayed(
     turn = context.Lock() if factory.connections.backend.dialect == "sqlite" else None
     _POOL = (definitions, url, factory.audit_key, notices, turn, is_building(factory.engine))
     factory.connections.close()  # no connection of this process crosses the fork
-    pool = context.Pool(min(workers, len(chunks)))
+    # An executor, not a multiprocessing.Pool: a worker that dies (killed, out of memory)
+    # raises BrokenProcessPool here, and the others are terminated, where a Pool waits forever
+    # for the lost chunk (and its terminate() can hang on the queue's lock).
+    pool = ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context)
     try:
-        yield from pool.imap(_in_worker, chunks, chunksize=1)
+        yield from pool.map(_in_worker, chunks)
     except BaseException:
-        pool.terminate()
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)  # the chunks being written end first
         raise
-    pool.close()  # a clean exit: each worker disposes of its engine (``_in_worker``)
-    pool.join()
+    pool.shutdown()  # a clean exit: each worker disposes of its engine (``_in_worker``)
 
 
 _POOL: tuple[Any, ...] | None = None  # (definitions, URL, audit key, notices, turn, building)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from carepath.replay.grouped import replay_all, replay_grouped
+from carepath.replay.grouped import PER_TRANSACTION, replay_all, replay_grouped
 from carepath.replay.runner import ReplayResult
 from pathway.audit import AuditKey
 from pathway.usecases import DefinitionRegistry
@@ -32,19 +32,20 @@ def replay_into(
     audit_key: AuditKey | None,
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
+    per_transaction: int = PER_TRANSACTION,
 ) -> list[ReplayResult]:
     """Replay scenario files into the database at ``url``; results in order. Raises the first
     scenario's error once every other one is stored (and, for a new file, in place)."""
     path = new_sqlite_path(url)
     if path is None:
         factory = uow_factory(url, audit_key)
-        return replay_grouped(paths, definitions, factory, progress=progress, workers=workers)
+        return replay_grouped(paths, definitions, factory, per_transaction, progress, workers)
     with built_aside(path) as aside:
         factory = SqlUnitOfWorkFactory(create_engine_for(f"sqlite:///{aside}", True), audit_key)
         try:
             ensure_schema(factory.engine)
             results, errors = replay_all(
-                paths, definitions, factory, progress=progress, workers=workers
+                paths, definitions, factory, per_transaction, progress, workers
             )
         finally:
             factory.dispose()  # every connection closed: the file can be completed
