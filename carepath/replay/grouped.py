@@ -12,7 +12,11 @@ A large cohort is split over worker processes (as ``replay`` without a database 
 deciding a chunk and then writing it on its own connection: only the outputs come back, never
 the rows (pickling them costs ~470 µs an episode), and while one worker writes (SQLite: holding
 a lock the workers take turns on) the other decides its next chunk.
-An in-memory SQLite database cannot be shared between processes: it is replayed here.
+An in-memory SQLite database cannot be shared between processes: it is replayed here. The
+workers are a ``ProcessPoolExecutor``: one that dies raises ``BrokenProcessPool`` (the others
+are terminated) instead of leaving the replay waiting forever for its chunk.
+A new SQLite file is built aside (``carepath.replay.into_database``, ``storage.new_file``): its
+engine ``is_building``, and the workers open it the same way (journal in memory, no fsync).
 
 A file that is not a scenario, or whose patient cannot be opened, writes nothing; every other
 scenario is written, and then the first such error is raised. ``replay_decision_by_decision``
