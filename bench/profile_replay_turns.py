@@ -41,6 +41,7 @@ class TimedTurn:
         self.turn, self.marks = turn, marks
 
     def __enter__(self) -> None:
+        self.cpu = [time.process_time()]
         self.marks.append(time.perf_counter())
         if self.turn is not None:
             self.turn.__enter__()
@@ -50,15 +51,21 @@ class TimedTurn:
         if self.turn is not None:
             self.turn.__exit__(*exc)
         self.marks.append(time.perf_counter())
+        self.cpu.append(time.process_time())
 
 
 def timed_chunk(real: Any) -> Any:
     def replay_chunk(chunk: Any, definitions: Any, factory: Any, notices: Any, turn: Any = None):
         marks = [time.perf_counter()]
-        done = real(chunk, definitions, factory, notices, TimedTurn(turn, marks))
+        start_cpu = time.process_time()
+        timed = TimedTurn(turn, marks)
+        done = real(chunk, definitions, factory, notices, timed)
+        timed.cpu.insert(0, start_cpu)
         assert LOG is not None
         with open(LOG, "a") as out:
-            out.write(f"{os.getpid()} {len(chunk)} " + " ".join(map(repr, marks)) + "\n")
+            out.write(
+                f"{os.getpid()} {len(chunk)} " + " ".join(map(repr, marks + timed.cpu)) + "\n"
+            )
         return done
 
     return replay_chunk
@@ -75,7 +82,9 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--existing", action="store_true", help="an existing empty file")
+    parser.add_argument("--chunks-per-worker", type=int, default=grouped.CHUNKS_PER_WORKER)
     args = parser.parse_args()
+    grouped.CHUNKS_PER_WORKER = args.chunks_per_worker
     with tempfile.TemporaryDirectory() as tmp:
         paths = [str(p) for p in write_cohort(Path(tmp) / "cohort", args.patients)]
         settings = Settings.from_env()
@@ -108,6 +117,11 @@ def main() -> None:
                           ("waiting for the turn", wait), ("idle (no chunk yet or left)", idle)):  # fmt: skip
         print(f"  workers {name:<28} {seconds:6.2f} s = {seconds / total:4.0%} of their time")
     print(f"  the turn was held {write / span:.0%} of the chunks' span")
+    decide_cpu = sum(c[7] - c[6] for c in chunks)
+    write_cpu = sum(c[8] - c[7] for c in chunks)
+    rest = used - decide_cpu - write_cpu
+    print(f"  CPU an episode: deciding {1e6 * decide_cpu / n:,.0f} µs, writing and verifying "
+          f"{1e6 * write_cpu / n:,.0f} µs, the rest (set-up, pool, results) {1e6 * rest / n:,.0f} µs")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def new_sqlite_path(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     path = Path(str(parsed.database))
-    return None if os.path.lexists(path) else path
+    if os.path.lexists(path) or not path.parent.is_dir():
+        return None  # no directory: written in place, where SQLite's own error says so
+    return path
 
 
 @contextlib.contextmanager
@@ -77,6 +79,11 @@ def complete(aside: Path, path: Path) -> None:
         raise DatabaseAppeared(
             f"{path}: this database file was created while the replay was building it; "
             "it is left as it is and nothing was stored: run the replay again"
+        ) from None
+    except OSError as exc:  # a file system without hard links: no move that cannot clobber
+        raise PathwayError(
+            f"{path}: the new database cannot be linked into place ({exc.strerror}); "
+            "create the file first (an empty file is replayed into in place)"
         ) from None
     _fsync(path.parent)  # the new name is durable before the temporary one goes
 

@@ -46,6 +46,7 @@ from storage.outbox import any_subscription
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
 PER_TRANSACTION = 250  # scenarios (~2,000 decisions) per transaction and per worker task
+CHUNKS_PER_WORKER = 4  # at least: the last chunks leave a worker idle, so not too large
 PARALLEL_FROM = 200  # scenarios: fewer are replayed in this process (no pool to start)
 
 Done = tuple[list[ReplayResult], list[PathwayError]]  # a chunk's results, and its errors
@@ -92,7 +93,7 @@ def replay_all(
     workers = _workers(workers, len(scenarios), factory)
     size = max(1, per_transaction)
     if workers > 1:  # a few chunks per worker at least, so that they all have work to the end
-        size = min(size, -(-len(scenarios) // (4 * workers)))
+        size = min(size, -(-len(scenarios) // (CHUNKS_PER_WORKER * workers)))
     chunks = [scenarios[i : i + size] for i in range(0, len(scenarios), size)]
     results: list[ReplayResult] = []
     errors: list[PathwayError] = []

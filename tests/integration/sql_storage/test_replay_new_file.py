@@ -298,3 +298,25 @@ def test_cli_replay_into_a_new_file_then_audit_verify_passes(tmp_path: Path) -> 
     result = CliRunner().invoke(app, ["audit", "verify"], env={"CAREPATH_DATABASE_URL": url(path)})
     assert result.exit_code == 0, result.output
     assert leftovers(tmp_path) == []
+
+
+def test_a_file_system_without_hard_links_is_a_clear_error_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(*args: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(new_file.os, "link", no_links)
+    path = tmp_path / "new.db"
+    with pytest.raises(PathwayError, match="cannot be linked into place .*create the file first"):
+        replay_into(url(path), FILES[:1], DEFS, key())
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_missing_directory_is_the_database_error_it_always_was(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, "replay", "--json", "--database", url(tmp_path / "no" / "x.db"),
+                   FILES[0])  # fmt: skip
+    assert done.wait(timeout=120) == 2
+    assert done.stderr.read().decode().strip() == (
+        "carepath: error: database: OperationalError: unable to open database file"
+    )
