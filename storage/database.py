@@ -17,17 +17,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from storage.file_modes import secure_companions, secure_sqlite_files
+
+if TYPE_CHECKING:  # Alembic is imported where it is used: ~0.1 s a process that needs none
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -127,6 +126,8 @@ def _postgres_engine(url: URL) -> Engine:
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("path_separator", "os")
@@ -139,6 +140,8 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 @lru_cache(maxsize=1)
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
         raise RuntimeError(f"no migrations found in {MIGRATIONS}")
@@ -146,6 +149,8 @@ def head_revision() -> str:
 
 
 def current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -183,6 +188,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
                     return
                 if postgres:
                     _refuse_without_ddl(connection, current, target)
+                from alembic import command
+
                 command.upgrade(alembic_config(connection), revision)
 
 
@@ -201,6 +208,8 @@ def _from_template(connection: Connection, current: str | None, revision: str) -
 
 def alembic_migrate_file(path: Path) -> None:
     """Every migration, by Alembic alone, on the SQLite file at ``path`` (the template's source)."""
+    from alembic import command
+
     engine = create_engine_for(f"sqlite:///{path}")
     try:
         with engine.begin() as connection:

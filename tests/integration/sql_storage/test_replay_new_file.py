@@ -320,3 +320,55 @@ def test_a_missing_directory_is_the_database_error_it_always_was(tmp_path: Path)
     assert done.stderr.read().decode().strip() == (
         "carepath: error: database: OperationalError: unable to open database file"
     )
+
+
+def test_the_scripts_head_is_alembics() -> None:
+    assert new_file.scripts_head() == database.head_revision()
+
+
+@pytest.mark.parametrize(
+    ("scripts", "head"),
+    [
+        ({"a": ('"a"', "None"), "b": ('"b"', '"a"'), "c": ("'c'", "'b'")}, "c"),
+        ({"a": ('"a"', "None"), "b": ('"b"', '"a"'), "c": ('"c"', '"a"')}, None),  # two heads
+        ({"a": ('"a"', "None"), "m": ('"m"', '("a", "x")')}, None),  # a merge
+        ({"a": ("make_id()", "None")}, None),
+    ],
+)
+def test_a_head_the_scripts_do_not_say_plainly_is_left_to_alembic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scripts: dict[str, Any], head: str | None
+) -> None:
+    (tmp_path / "versions").mkdir()
+    for name, (revision, down) in scripts.items():
+        text = f'"""{name}"""\n\nrevision = {revision}\ndown_revision = {down}\n'
+        (tmp_path / "versions" / f"{name}.py").write_text(text)
+    monkeypatch.setattr(database, "MIGRATIONS", tmp_path)
+    assert new_file.scripts_head() == head
+
+
+def test_a_new_file_gets_its_schema_without_importing_alembic(tmp_path: Path) -> None:
+    replay_into(url(tmp_path / "warm.db"), FILES[:1], DEFS, key())  # the template is cached
+    code = (
+        "import sys\n"
+        "from carepath.replay.into_database import replay_into\n"
+        "from tests.support.episode_driver import DEFS\n"
+        f"replay_into({url(tmp_path / 'new.db')!r}, [{FILES[0]!r}], DEFS, None)\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, cwd=REPOSITORY, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == b"False"
+
+
+def test_a_template_of_another_head_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(new_file, "scripts_head", lambda: "not-the-head")
+    path = tmp_path / "new.db"
+    replay_into(url(path), FILES[:1], DEFS, key())
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (database.head_revision(),)
+        ]
