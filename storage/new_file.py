@@ -1,7 +1,7 @@
 """A new SQLite database built aside and moved into place only when complete.
 
 ``replay --database sqlite:///PATH`` where PATH does not exist yet fills a temporary file in
-PATH's directory instead (``.PATH.XXXX.building``, created 0600 and exclusively by
+PATH's directory instead (``.PATH.PID.XXXX.building``, created 0600 and exclusively by
 ``tempfile.mkstemp``, as ``storage.file_modes`` creates a database file). No reader can see it,
 and a crash discards it, so it is filled without a journal on disk and without fsyncs
 (``storage.database.BUILDING_PRAGMAS``: the journal in memory, ``synchronous=OFF``). Once it is
@@ -10,7 +10,8 @@ to PATH (``os.link``: never over a file that appeared meanwhile, which stays as 
 reported by ``DatabaseAppeared``); the temporary name is then unlinked. On any exception
 before that, and after it too, the temporary file and its companions are removed: PATH either
 does not exist or holds the complete database. (A process killed outright cannot remove it: a
-stale ``.building`` file may remain beside PATH, never at PATH.)
+stale ``.building`` file may remain beside PATH, never at PATH; the next replay into PATH
+removes those of processes that no longer exist.)
 
 The new file gets its schema from the cached template (``storage.schema_template``) without
 importing Alembic (~0.1 s of a replay's start, before any worker runs): the head revision is
@@ -24,6 +25,7 @@ An existing file, an in-memory database and PostgreSQL are written in place, as 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 import sqlite3
@@ -59,7 +61,9 @@ def new_sqlite_path(url: str) -> Path | None:
 def built_aside(path: Path) -> Iterator[Path]:
     """The temporary file to fill; on a clean exit (every connection to it closed) it is
     completed and becomes ``path``. The temporary file is removed whatever happens."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=SUFFIX, dir=path.parent)
+    _remove_stale(path)
+    prefix = f".{path.name}.{os.getpid()}."  # whose it is: see _remove_stale
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=SUFFIX, dir=path.parent)
     os.close(fd)
     aside = Path(name)
     try:
@@ -69,6 +73,27 @@ def built_aside(path: Path) -> Iterator[Path]:
         for file in (aside, *(aside.with_name(aside.name + s) for s in COMPANIONS)):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(file)
+
+
+def _remove_stale(path: Path) -> None:
+    """Remove what a replay killed outright left beside ``path``: the temporary files of
+    processes that no longer exist (one still running is building its own: left alone)."""
+    ours = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]{{8}}{SUFFIX}(-\w+)?")
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*{SUFFIX}*"):
+        found = ours.fullmatch(stale.name)  # not another file's (``PATH.2``'s, say)
+        if found is not None and not _alive(int(found[1])):
+            with contextlib.suppress(OSError):
+                os.unlink(stale)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's: alive, and not ours to remove
+    return True
 
 
 def complete(aside: Path, path: Path) -> None:

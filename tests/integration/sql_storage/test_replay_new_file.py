@@ -285,6 +285,14 @@ def test_a_killed_replay_leaves_no_database_at_the_path(tmp_path: Path) -> None:
     os.killpg(proc.pid, signal.SIGKILL)  # the process and its workers: no clean-up at all
     proc.wait()
     assert not path.exists()
+    left = leftovers(tmp_path)
+    assert left and all(name.startswith(f".new.db.{proc.pid}.") for name in left)
+    live = tmp_path / f".new.db.{os.getpid()}.abcd1234.building"  # a replay still building
+    other = tmp_path / f".new.db.{proc.pid}.{proc.pid}.abcd1234.building"  # new.db.N's
+    for kept in (live, other):
+        kept.write_bytes(b"")
+    replay_into(url(path), FILES[:1], DEFS, key())  # the next one removes the dead one's
+    assert leftovers(tmp_path) == sorted([live.name, other.name])
 
 
 def test_cli_replay_into_a_new_file_then_audit_verify_passes(tmp_path: Path) -> None:
