@@ -295,6 +295,23 @@ def test_a_killed_replay_leaves_no_database_at_the_path(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == sorted([live.name, other.name])
 
 
+def test_an_interrupted_replay_leaves_no_file_and_no_temporary_file(tmp_path: Path) -> None:
+    names = [p.name for p in write_cohort(tmp_path, grouped.PARALLEL_FROM)]
+    path = tmp_path / "new.db"
+    proc = run_cli(
+        tmp_path, "replay", "--json", "--database", url(path), "--workers", "2", *names,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while building_size(tmp_path) < 400_000 and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert proc.poll() is None, "the replay ended before it was seen building"
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the process and its workers
+    assert proc.wait(timeout=60) == 130
+    assert not path.exists() and leftovers(tmp_path) == []
+
+
 def test_cli_replay_into_a_new_file_then_audit_verify_passes(tmp_path: Path) -> None:
     from carepath.cli import _register_groups, app
 
