@@ -4,9 +4,12 @@ On N generated L1–L2 files (bench/cohort.py, seed 7), process time per episode
 replay (``replay_files``, the ceiling's work), deciding on the recording unit of work without
 and with building the rows (``change_rows``), then the write of those decisions in chunks of
 250 (``grouped._transaction``) split by statement (each ``executemany``, the COMMIT, the
-verification's reads) and the verification itself; last, the floor: the very statements and
+verification's reads) and the verification itself, twice on the same decided rows: into an
+existing file (WAL, as carepath runs) and into a new file as ``storage.new_file`` builds one
+(journal in memory, ``synchronous=OFF``); last, the floor: the very statements and
 rows of that write replayed with plain ``sqlite3`` into a fresh copy of the schema, foreign keys
-off, same pragmas (as written, dicts, and as tuples with ``?`` parameters), in the same run.
+off, same pragmas (as written, dicts, and as tuples with ``?`` parameters; and tuples on a
+file set up as a new one is built), in the same run.
 
 Run: python bench/profile_replay_db.py [--patients 2000]
 """
