@@ -12,11 +12,12 @@ figures (Spiff, carepath, Spiff, carepath, …), so that this shared machine's l
   in-memory rate. Beside it, on the same files: the in-memory replay on all cores (the
   ceiling of a replay that also writes), the write cost per episode that separates the two,
   and with ``--db-baseline OTHER_CAREPATH`` the same command of another checkout (before/after
-  in one run). ``--database-only`` skips the other targets.
+  in one run), with ``--db-existing`` into an existing empty file (written in place, not
+  built aside as a new file is). ``--database-only`` skips the other targets.
 
 Run: python bench/bench_replay_targets.py --spiff /work/venv-spiff/bin/python \\
          [--carepath /work/venv-replay/bin/carepath] [--patients 10000] [--db-patients 2000]
-         [--runs 3] [--database-only] [--db-baseline /work/venv/bin/carepath]
+         [--runs 3] [--database-only] [--db-baseline /work/venv/bin/carepath] [--db-existing]
 
 SpiffWorkflow lives in its own venv (``pip install 'SpiffWorkflow==3.*'``): carepath does not
 depend on it. Prints each target with its measured ratio and PASS/FAIL; asserts nothing.
@@ -104,6 +105,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--database-only", action="store_true", help="only replay --database")
     parser.add_argument("--db-baseline", help="another carepath to run replay --database with")
+    parser.add_argument(
+        "--db-existing",
+        action="store_true",
+        help="also replay --database into an existing (empty) file: written in place, not "
+        "built aside as a new file is",
+    )
     args = parser.parse_args()
     if args.database_only:
         database_targets(args)
@@ -172,6 +179,8 @@ def database_targets(args: argparse.Namespace) -> None:
     db_cpu: list[float] = []  # CPU-seconds per episode, the process and its workers
     memory_cpu: list[float] = []
     before_cpu: list[float] = []
+    existing: list[float] = []
+    existing_cpu: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         cohort = Path(tmp) / "l1l2"
         names = [p.name for p in write_cohort(cohort, args.db_patients)]
@@ -184,6 +193,13 @@ def database_targets(args: argparse.Namespace) -> None:
             wall, cpu = timed([exe, "replay", "--json", *names], cohort)
             memory.append(len(names) / wall)
             memory_cpu.append(cpu / len(names))
+            if args.db_existing:
+                path = Path(tmp) / f"existing-{run}.sqlite"
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+                cmd = [exe, "replay", "--json", "--database", f"sqlite:///{path}", *names]
+                wall, cpu = timed(cmd, cohort)
+                existing.append(len(names) / wall)
+                existing_cpu.append(cpu / len(names))
             if args.db_baseline:
                 url = f"sqlite:///{tmp}/before-{run}.sqlite"
                 cmd = [args.db_baseline, "replay", "--json", "--database", url, *names]
@@ -207,6 +223,13 @@ def database_targets(args: argparse.Namespace) -> None:
             f"  before ({args.db_baseline}): median {b:,.0f} episodes/s (runs: {_fmt(before)}) "
             f"= {b / s:.2f}× Spiff; this one {d / b:.2f}× it; CPU per episode "
             f"{med(before_cpu) * 1e6:,.0f} µs before, {med(db_cpu) * 1e6:,.0f} µs now"
+        )
+    if existing:
+        e = med(existing)
+        print(
+            f"  into an existing empty file (written in place, WAL): median {e:,.0f} "
+            f"episodes/s (runs: {_fmt(existing)}) = {e / s:.2f}× Spiff; CPU per episode "
+            f"{med(existing_cpu) * 1e6:,.0f} µs (a new file, built aside: {med(db_cpu) * 1e6:,.0f})"
         )
     print(
         f"  ceiling, replay --json on the same files (in memory, all cores, startup included): "

@@ -4,9 +4,12 @@ On N generated L1–L2 files (bench/cohort.py, seed 7), process time per episode
 replay (``replay_files``, the ceiling's work), deciding on the recording unit of work without
 and with building the rows (``change_rows``), then the write of those decisions in chunks of
 250 (``grouped._transaction``) split by statement (each ``executemany``, the COMMIT, the
-verification's reads) and the verification itself; last, the floor: the very statements and
+verification's reads) and the verification itself, twice on the same decided rows: into an
+existing file (WAL, as carepath runs) and into a new file as ``storage.new_file`` builds one
+(journal in memory, ``synchronous=OFF``); last, the floor: the very statements and
 rows of that write replayed with plain ``sqlite3`` into a fresh copy of the schema, foreign keys
-off, same pragmas (as written, dicts, and as tuples with ``?`` parameters), in the same run.
+off, same pragmas (as written, dicts, and as tuples with ``?`` parameters; and tuples on a
+file set up as a new one is built), in the same run.
 
 Run: python bench/profile_replay_db.py [--patients 2000]
 """
@@ -34,8 +37,13 @@ from carepath.replay import grouped  # noqa: E402
 from carepath.replay.runner import replay_files  # noqa: E402
 from carepath.settings import Settings  # noqa: E402
 from pathway.usecases import DefinitionRegistry  # noqa: E402
-from storage.database import SQLITE_PRAGMAS  # noqa: E402
-from storage.unit_of_work import uow_factory  # noqa: E402
+from storage.database import (  # noqa: E402
+    BUILDING_PRAGMAS,
+    SQLITE_PRAGMAS,
+    create_engine_for,
+    ensure_schema,
+)
+from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory  # noqa: E402
 
 CHUNK = grouped.PER_TRANSACTION
 
@@ -66,13 +74,14 @@ class Traced:
         return self._timed(self.cursor.executemany, sql, rows)
 
 
-def raw_floor(empty: Path, log: list[Any], as_tuples: bool) -> float:
-    """Process seconds of the same statements and rows through plain sqlite3."""
-    path = empty.with_name(f"raw-{as_tuples}.sqlite")
+def raw_floor(empty: Path, log: list[Any], as_tuples: bool, building: Any = ()) -> float:
+    """Process seconds of the same statements and rows through plain sqlite3 (``building``:
+    on a file set up as a new one built aside is, ``BUILDING_PRAGMAS``)."""
+    path = empty.with_name(f"raw-{as_tuples}-{bool(building)}.sqlite")
     shutil.copy(empty, path)
     db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode = WAL")
-    for pragma in SQLITE_PRAGMAS:
+    db.execute("PRAGMA journal_mode = DELETE" if building else "PRAGMA journal_mode = WAL")
+    for pragma in (*SQLITE_PRAGMAS, *building):
         db.execute(pragma)
     db.execute("PRAGMA foreign_keys = OFF")
     chunks = []
@@ -95,6 +104,41 @@ def raw_floor(empty: Path, log: list[Any], as_tuples: bool) -> float:
         db.execute("COMMIT")
     db.close()  # the last connection checkpoints the WAL: counted, as a replay's exit is
     return time.process_time() - start
+
+
+def building_factory(tmp: Path, settings: Settings) -> SqlUnitOfWorkFactory:
+    """A fresh file opened as ``storage.new_file`` builds one (journal in memory, no fsync)."""
+    engine = create_engine_for(f"sqlite:///{tmp / 'aside.db'}", building=True)
+    ensure_schema(engine)
+    return SqlUnitOfWorkFactory(engine, settings.audit_key())
+
+
+def written(factory: SqlUnitOfWorkFactory, decided: list[Any], defs: Any) -> tuple[Any, ...]:
+    """Process seconds of writing and verifying ``decided``, by statement and verification,
+    and the statements' rows (for the floor)."""
+    times: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0])
+    log: list[Any] = []
+    take, give = factory.connections.take, factory.connections.give
+    factory.connections.take = lambda: (lambda h: (h[0], Traced(h[1], times, log), *h[2:]))(take())  # type: ignore[method-assign]
+    factory.connections.give = lambda h: give((h[0], h[1].cursor, *h[2:]))  # type: ignore[method-assign]
+    verify = [0.0]
+    real_verify = grouped._verify
+
+    def timed_verify(*a: Any) -> None:
+        t = time.process_time()
+        real_verify(*a)
+        verify[0] += time.process_time() - t
+
+    grouped._verify = timed_verify  # type: ignore[assignment]
+    start = time.process_time()
+    for one in decided:
+        log.append([])
+        _, errors = grouped._transaction(one, defs, factory, None)
+        assert not errors, errors[:1]
+    write = time.process_time() - start
+    grouped._verify = real_verify  # type: ignore[assignment]
+    factory.connections.take, factory.connections.give = take, give  # type: ignore[method-assign]
+    return write, times, verify[0], log
 
 
 def main() -> None:
@@ -131,32 +175,18 @@ def main() -> None:
         start = time.process_time()
         decided = [decided_module.decide_all(c, defs, key, fmt, False) for c in chunks]
         with_rows = time.process_time() - start
-        times: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0])
-        log: list[Any] = []
-        take, give = factory.connections.take, factory.connections.give
-        factory.connections.take = lambda: (lambda h: (h[0], Traced(h[1], times, log), *h[2:]))(
-            take()
-        )  # type: ignore[method-assign]
-        factory.connections.give = lambda h: give((h[0], h[1].cursor, *h[2:]))  # type: ignore[method-assign]
-        verify = [0.0]
-        real_verify = grouped._verify
-
-        def timed_verify(*a: Any) -> None:
-            t = time.process_time()
-            real_verify(*a)
-            verify[0] += time.process_time() - t
-
-        grouped._verify = timed_verify  # type: ignore[assignment]
-        start = time.process_time()
-        for one in decided:
-            log.append([])
-            _, errors = grouped._transaction(one, defs, factory, None)
-            assert not errors, errors[:1]
-        write = time.process_time() - start
+        factories = {
+            "an existing file (WAL)": factory,
+            "a new file, built aside": building_factory(tmp, settings),
+        }
+        phases = {name: written(f, decided, defs) for name, f in factories.items()}
         gc.enable()
+        log = phases["an existing file (WAL)"][3]
         floor_dicts = raw_floor(tmp / "empty.sqlite", log, False)
         floor_tuples = raw_floor(tmp / "empty.sqlite", log, True)
-        factory.dispose()
+        floor_aside = raw_floor(tmp / "empty.sqlite", log, True, BUILDING_PRAGMAS)
+        for f in factories.values():
+            f.dispose()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -167,19 +197,22 @@ def main() -> None:
     print(f"  in memory (replay_files):                 {us(in_memory)}")
     print(f"  decided on the recording unit of work:     {us(no_rows)}")
     print(f"  + the rows built (change_rows, folded):    {us(with_rows - no_rows)}")
-    print(f"  written and verified, {CHUNK} per transaction: {us(write)}, of which:")
-    statements = 0.0
-    for name, (seconds, rows) in sorted(times.items(), key=lambda kv: -kv[1][0]):
-        statements += seconds
-        per_row = f"  ({1e6 * seconds / rows:5.1f} µs a row)" if rows else ""
-        print(f"    {us(seconds)}  {name}{per_row}")
-    print(f"    {us(verify[0])}  verification (its two reads included above)")
-    reads = sum(seconds for name, (seconds, _) in times.items() if name.startswith("SELECT"))
-    rest = write - statements - (verify[0] - reads)
-    print(f"    {us(rest)}  the rest (Python: the row lists, the episode rows' columns)")
+    for name, (write, times, verify, _) in phases.items():
+        print(
+            f"  written and verified into {name}, {CHUNK} per transaction: {us(write)}, of which:"
+        )
+        statements = 0.0
+        for sql, (seconds, rows) in sorted(times.items(), key=lambda kv: -kv[1][0]):
+            statements += seconds
+            per_row = f"  ({1e6 * seconds / rows:5.1f} µs a row)" if rows else ""
+            print(f"    {us(seconds)}  {sql}{per_row}")
+        print(f"    {us(verify)}  verification (its two reads included above)")
+        reads = sum(seconds for sql, (seconds, _) in times.items() if sql.startswith("SELECT"))
+        rest = write - statements - (verify - reads)
+        print(f"    {us(rest)}  the rest (Python: the row lists, the episode rows' columns)")
     print(
         f"  floor, the same statements and rows in plain sqlite3: {us(floor_dicts)} (dicts), "
-        f"{us(floor_tuples)} (tuples)"
+        f"{us(floor_tuples)} (tuples); built aside (tuples): {us(floor_aside)}"
     )
 
 

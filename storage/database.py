@@ -17,17 +17,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from storage.file_modes import secure_companions, secure_sqlite_files
+
+if TYPE_CHECKING:  # Alembic is imported where it is used: ~0.1 s a process that needs none
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -47,6 +46,11 @@ SQLITE_PRAGMAS = (
     f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}",
     f"PRAGMA journal_size_limit = {WAL_AUTOCHECKPOINT_PAGES * 4096}",  # the WAL cut back to this
 )
+# A new file being built (``storage.new_file``): no reader can see it and a crash discards it,
+# so no journal on disk and no fsync while it fills. MEMORY, not OFF: a savepoint a failed
+# scenario rolls back (``storage.bulk_load``) still needs the journal (under OFF, ROLLBACK is
+# undefined); the pages of a growing file are not journaled at all.
+BUILDING_PRAGMAS = ("PRAGMA journal_mode = MEMORY", "PRAGMA synchronous = OFF")
 MIGRATION_LOCK = 7_420_001  # pg_advisory_xact_lock key: one migrating process at a time
 
 
@@ -62,12 +66,14 @@ def is_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
-def create_engine_for(url: str | URL) -> Engine:
-    """An engine for a SQLite or PostgreSQL URL ('sqlite://' is one shared in-memory database)."""
+def create_engine_for(url: str | URL, building: bool = False) -> Engine:
+    """An engine for a SQLite or PostgreSQL URL ('sqlite://' is one shared in-memory database).
+    ``building``: a SQLite file nobody else sees yet (``storage.new_file``), filled with
+    ``BUILDING_PRAGMAS`` instead of WAL; ``is_building`` tells such an engine."""
     parsed = normalise_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(parsed)
+        return _sqlite_engine(parsed, building)
     if backend == "postgresql":
         return _postgres_engine(parsed)
     raise ValueError(
@@ -75,7 +81,11 @@ def create_engine_for(url: str | URL) -> Engine:
     )
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def is_building(engine: Engine) -> bool:
+    return bool(engine.get_execution_options().get("carepath_building", False))
+
+
+def _sqlite_engine(url: URL, building: bool = False) -> Engine:
     memory = is_memory(url)
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if memory:
@@ -88,17 +98,22 @@ def _sqlite_engine(url: URL) -> Engine:
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see "begin" below)
-        if not memory:
+        if not memory and not building:
             dbapi_connection.execute("PRAGMA journal_mode = WAL")
             secure_companions(path)
         for pragma in SQLITE_PRAGMAS:
             dbapi_connection.execute(pragma)
+        if building and not memory:
+            for pragma in BUILDING_PRAGMAS:
+                dbapi_connection.execute(pragma)
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
         immediate = connection.get_execution_options().get("sqlite_immediate", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    if building and not memory:
+        engine.update_execution_options(carepath_building=True)
     return engine
 
 
@@ -111,6 +126,8 @@ def _postgres_engine(url: URL) -> Engine:
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("path_separator", "os")
@@ -123,6 +140,8 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 @lru_cache(maxsize=1)
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
         raise RuntimeError(f"no migrations found in {MIGRATIONS}")
@@ -130,6 +149,8 @@ def head_revision() -> str:
 
 
 def current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -167,6 +188,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
                     return
                 if postgres:
                     _refuse_without_ddl(connection, current, target)
+                from alembic import command
+
                 command.upgrade(alembic_config(connection), revision)
 
 
@@ -185,6 +208,8 @@ def _from_template(connection: Connection, current: str | None, revision: str) -
 
 def alembic_migrate_file(path: Path) -> None:
     """Every migration, by Alembic alone, on the SQLite file at ``path`` (the template's source)."""
+    from alembic import command
+
     engine = create_engine_for(f"sqlite:///{path}")
     try:
         with engine.begin() as connection:

@@ -53,12 +53,11 @@ def replay_command(
             return outputs, failures, code, []
         tick = bars("replay", "scenarios") if len(files) > 1 or database else None
         if database:  # decided on every core, written in bulk (carepath.replay.grouped)
-            from carepath.replay.grouped import replay_grouped
-            from storage.unit_of_work import uow_factory
+            from carepath.replay.into_database import replay_into
 
-            factory = uow_factory(database, settings.audit_key())
             paths = [str(f) for f in files]  # loaded by the workers
-            results = replay_grouped(paths, definitions, factory, progress=tick, workers=workers)
+            key = settings.audit_key()
+            results = replay_into(database, paths, definitions, key, tick, workers)
         else:
             scenarios = [load_scenario(f) for f in files]
             results = replay_many(scenarios, definitions, progress=tick)

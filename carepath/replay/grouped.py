@@ -12,7 +12,11 @@ A large cohort is split over worker processes (as ``replay`` without a database 
 deciding a chunk and then writing it on its own connection: only the outputs come back, never
 the rows (pickling them costs ~470 µs an episode), and while one worker writes (SQLite: holding
 a lock the workers take turns on) the other decides its next chunk.
-An in-memory SQLite database cannot be shared between processes: it is replayed here.
+An in-memory SQLite database cannot be shared between processes: it is replayed here. The
+workers are a ``ProcessPoolExecutor``: one that dies raises ``BrokenProcessPool`` (the others
+are terminated) instead of leaving the replay waiting forever for its chunk.
+A new SQLite file is built aside (``carepath.replay.into_database``, ``storage.new_file``): its
+engine ``is_building``, and the workers open it the same way (journal in memory, no fsync).
 
 A file that is not a scenario, or whose patient cannot be opened, writes nothing; every other
 scenario is written, and then the first such error is raised. ``replay_decision_by_decision``
@@ -37,11 +41,12 @@ from pathway.unit_of_work import Outcome
 from pathway.usecases import DefinitionRegistry
 from storage.batch import BatchUnitOfWork
 from storage.bulk_load import load_units, stored_chain, verify_stored
-from storage.database import create_engine_for, is_memory
+from storage.database import create_engine_for, is_building, is_memory
 from storage.outbox import any_subscription
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
 PER_TRANSACTION = 250  # scenarios (~2,000 decisions) per transaction and per worker task
+CHUNKS_PER_WORKER = 4  # at least: the last chunks leave a worker idle, so not too large
 PARALLEL_FROM = 200  # scenarios: fewer are replayed in this process (no pool to start)
 
 Done = tuple[list[ReplayResult], list[PathwayError]]  # a chunk's results, and its errors
@@ -68,10 +73,27 @@ def replay_grouped(
     """Replay scenarios (or scenario files, loaded by the workers) into the database; results
     in order. ``workers`` processes (``None``: one per core); ``progress(done, total)`` after
     each transaction. Raises the first scenario's error, once all the others are written."""
+    results, errors = replay_all(
+        scenarios, definitions, factory, per_transaction, progress, workers
+    )
+    if errors:
+        raise errors[0]
+    return results
+
+
+def replay_all(
+    scenarios: Sequence[Scenario | str],
+    definitions: DefinitionRegistry,
+    factory: SqlUnitOfWorkFactory,
+    per_transaction: int = PER_TRANSACTION,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = 1,
+) -> Done:
+    """``replay_grouped``, returning the scenarios' errors (in order) instead of raising."""
     workers = _workers(workers, len(scenarios), factory)
     size = max(1, per_transaction)
     if workers > 1:  # a few chunks per worker at least, so that they all have work to the end
-        size = min(size, -(-len(scenarios) // (4 * workers)))
+        size = min(size, -(-len(scenarios) // (CHUNKS_PER_WORKER * workers)))
     chunks = [scenarios[i : i + size] for i in range(0, len(scenarios), size)]
     results: list[ReplayResult] = []
     errors: list[PathwayError] = []
@@ -84,9 +106,7 @@ def replay_grouped(
         done += len(chunk)
         if progress is not None:
             progress(done, len(scenarios))
-    if errors:
-        raise errors[0]
-    return results
+    return results, errors
 
 
 def replay_chunk(
@@ -128,6 +148,7 @@ def _replayed(
             yield replay_chunk(chunk, definitions, factory, notices)
         return
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     global _POOL
     url = factory.engine.url.render_as_string(hide_password=False)
@@ -135,31 +156,32 @@ def _replayed(
     # SQLite has one writer: workers take turns on a lock of their own, handed over at once,
     # rather than polling for SQLite's (its busy handler sleeps up to 100 ms between tries).
     turn = context.Lock() if factory.connections.backend.dialect == "sqlite" else None
-    _POOL = (definitions, url, factory.audit_key, notices, turn)
+    _POOL = (definitions, url, factory.audit_key, notices, turn, is_building(factory.engine))
     factory.connections.close()  # no connection of this process crosses the fork
-    pool = context.Pool(min(workers, len(chunks)))
+    # An executor, not a multiprocessing.Pool: a worker that dies (killed, out of memory)
+    # raises BrokenProcessPool here, and the others are terminated, where a Pool waits forever
+    # for the lost chunk (and its terminate() can hang on the queue's lock).
+    pool = ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context)
     try:
-        yield from pool.imap(_in_worker, chunks, chunksize=1)
+        yield from pool.map(_in_worker, chunks)
     except BaseException:
-        pool.terminate()
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)  # the chunks being written end first
         raise
-    pool.close()  # a clean exit: each worker disposes of its engine (``_in_worker``)
-    pool.join()
+    pool.shutdown()  # a clean exit: each worker disposes of its engine (``_in_worker``)
 
 
-_POOL: tuple[Any, ...] | None = None  # (definitions, database URL, audit key, notices, turn)
+_POOL: tuple[Any, ...] | None = None  # (definitions, URL, audit key, notices, turn, building)
 _WORKER_FACTORY: SqlUnitOfWorkFactory | None = None  # a worker's own engine and connections
 
 
 def _in_worker(chunk: Sequence[Scenario | str]) -> Done:
     global _WORKER_FACTORY
     assert _POOL is not None
-    definitions, url, key, notices, turn = _POOL
+    definitions, url, key, notices, turn, building = _POOL
     if _WORKER_FACTORY is None:
         from multiprocessing.util import Finalize
 
-        _WORKER_FACTORY = SqlUnitOfWorkFactory(create_engine_for(url), key)
+        _WORKER_FACTORY = SqlUnitOfWorkFactory(create_engine_for(url, building), key)
         Finalize(_WORKER_FACTORY, _WORKER_FACTORY.dispose, exitpriority=10)
     return replay_chunk(chunk, definitions, _WORKER_FACTORY, notices, turn)
 

@@ -1,0 +1,166 @@
+"""A new SQLite database built aside and moved into place only when complete.
+
+``replay --database sqlite:///PATH`` where PATH does not exist yet fills a temporary file in
+PATH's directory instead (``.PATH.PID.XXXX.building``, created 0600 and exclusively by
+``tempfile.mkstemp``, as ``storage.file_modes`` creates a database file). No reader can see it,
+and a crash discards it, so it is filled without a journal on disk and without fsyncs
+(``storage.database.BUILDING_PRAGMAS``: the journal in memory, ``synchronous=OFF``). Once it is
+complete it is switched to WAL, the mode every carepath connection uses, fsynced, and linked
+to PATH (``os.link``: never over a file that appeared meanwhile, which stays as it is and is
+reported by ``DatabaseAppeared``); the temporary name is then unlinked. On any exception
+before that, and after it too, the temporary file and its companions are removed: PATH either
+does not exist or holds the complete database. (A process killed outright cannot remove it: a
+stale ``.building`` file may remain beside PATH, never at PATH; the next replay into PATH
+removes those of processes that no longer exist.)
+
+The new file gets its schema from the cached template (``storage.schema_template``) without
+importing Alembic (~0.1 s of a replay's start, before any worker runs): the head revision is
+read from the migration scripts' ``revision``/``down_revision`` lines, and the template is used
+only if it is of that head (its cache key is a digest of those very scripts). A head that
+cannot be read that way (several heads, an unusual script) takes ``ensure_schema``: Alembic.
+
+An existing file, an in-memory database and PostgreSQL are written in place, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import re
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy.engine import Engine, make_url
+
+from pathway.errors import PathwayError
+from storage.file_modes import COMPANIONS
+
+SUFFIX = ".building"
+_REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+class DatabaseAppeared(PathwayError):
+    """The database file was created by someone else while the replay built it."""
+
+
+def new_sqlite_path(url: str) -> Path | None:
+    """The path of a SQLite file URL whose file does not exist yet; else ``None``."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(str(parsed.database))
+    if os.path.lexists(path) or not path.parent.is_dir():
+        return None  # no directory: written in place, where SQLite's own error says so
+    return path
+
+
+@contextlib.contextmanager
+def built_aside(path: Path) -> Iterator[Path]:
+    """The temporary file to fill; on a clean exit (every connection to it closed) it is
+    completed and becomes ``path``. The temporary file is removed whatever happens."""
+    _remove_stale(path)
+    prefix = f".{path.name}.{os.getpid()}."  # whose it is: see _remove_stale
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=SUFFIX, dir=path.parent)
+    os.close(fd)
+    aside = Path(name)
+    try:
+        yield aside
+        complete(aside, path)
+    finally:
+        for file in (aside, *(aside.with_name(aside.name + s) for s in COMPANIONS)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(file)
+
+
+def _remove_stale(path: Path) -> None:
+    """Remove what a replay killed outright left beside ``path``: the temporary files of
+    processes that no longer exist (one still running is building its own: left alone)."""
+    ours = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]{{8}}{SUFFIX}(-\w+)?")
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*{SUFFIX}*"):
+        found = ours.fullmatch(stale.name)  # not another file's (``PATH.2``'s, say)
+        if found is not None and not _alive(int(found[1])):
+            with contextlib.suppress(OSError):
+                os.unlink(stale)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's: alive, and not ours to remove
+    return True
+
+
+def complete(aside: Path, path: Path) -> None:
+    """Switch the filled file to WAL, fsync it and link it to ``path`` unless that exists."""
+    connection = sqlite3.connect(aside, isolation_level=None)
+    try:
+        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    finally:
+        connection.close()  # the last connection: SQLite checkpoints and deletes the -wal
+    if mode != "wal":
+        raise PathwayError(f"{path}: could not switch the new database to WAL (got {mode!r})")
+    _fsync(aside)
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        raise DatabaseAppeared(
+            f"{path}: this database file was created while the replay was building it; "
+            "it is left as it is and nothing was stored: run the replay again"
+        ) from None
+    except OSError as exc:  # a file system without hard links: no move that cannot clobber
+        raise PathwayError(
+            f"{path}: the new database cannot be linked into place ({exc.strerror}); "
+            "create the file first (an empty file is replayed into in place)"
+        ) from None
+    _fsync(path.parent)  # the new name is durable before the temporary one goes
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def give_schema(engine: Engine) -> None:
+    """The head schema on the new, empty file at ``engine``: from the cached template when its
+    head is the scripts' (no Alembic import), else by ``ensure_schema``."""
+    from storage import database, schema_template
+
+    head = scripts_head()
+    if head is not None:
+        template = schema_template.load_template(head, database.alembic_migrate_file)
+        if template["versions"] == [head]:
+            with engine.connect() as connection:
+                connection.execution_options(sqlite_immediate=True)
+                with connection.begin():
+                    schema_template.apply_template(connection, template)
+            return
+    database.ensure_schema(engine)
+
+
+def scripts_head() -> str | None:
+    """The one revision no migration script names as its ``down_revision``; ``None`` when the
+    scripts do not say it plainly (then Alembic decides)."""
+    from storage.database import MIGRATIONS
+
+    revisions, downs = set(), set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict((m[0], m[1]) for m in _REVISION.findall(script.read_text()))
+        revision, down = found.get("revision", ""), found.get("down_revision", "")
+        if not re.fullmatch(r"[\"'][\w-]+[\"']", revision):
+            return None
+        revisions.add(revision[1:-1])
+        if down != "None":
+            if not re.fullmatch(r"[\"'][\w-]+[\"']", down):
+                return None  # a merge (a tuple of revisions) or something else: Alembic's
+            downs.add(down[1:-1])
+    heads = revisions - downs
+    return heads.pop() if len(heads) == 1 and downs <= revisions else None
