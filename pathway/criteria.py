@@ -255,10 +255,13 @@ class Not(Node):
         self.test = lambda ctx: not inner(ctx)
 
     def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
-        return [
-            Evidence("not " + e.test, e.observed, e.observation_id, not e.held)
-            for e in self.child.explain(ctx, None if held is None else not held)
-        ]
+        # Every leaf makes a new Evidence on each call (none is kept or shared), so the child's
+        # are this call's own to reword and flip: no second Evidence per leaf.
+        out = self.child.explain(ctx, None if held is None else not held)
+        for e in out:
+            e.test = "not " + e.test
+            e.held = not e.held
+        return out
 
 
 class Compare(Node):
