@@ -12,7 +12,7 @@ definition.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -53,6 +53,8 @@ class Plan:
     states: dict[str, StatePlan]
     # timer → (its definition, its delay when that is all its due time is: no date anchor)
     timers: dict[str, tuple[TimerDef, timedelta | None]]
+    # rule → the rules whose task replaces its own (the definition's, read on every firing)
+    superseded_by: Mapping[str, frozenset[str]]
 
 
 def route_plan(definition: Definition, route: Route) -> RoutePlan:
@@ -84,6 +86,7 @@ def build_plan(definition: Definition) -> Plan:
         tuple(route_plan(definition, r) for r in definition.global_routes),
         states,
         {tid: (spec, _plain_delay(spec)) for tid, spec in definition.timers.items()},
+        definition.superseded_by,
     )
 
 

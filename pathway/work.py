@@ -89,6 +89,7 @@ class DecisionInProgress:
         "_ctx",
         "_open_rules",
         "_values",
+        "key_suffix",
     )
 
     def __init__(
@@ -106,6 +107,7 @@ class DecisionInProgress:
         self._ctx: Context | None = None  # valid until facts change or care starts
         self._open_rules: set[str] | None = None  # rules with an open task
         self._values: dict[str, Any] | None = None  # fact → value, kept up to date by observe
+        self.key_suffix = f"@{version}"  # the keys of the tasks and timers it makes: rule id + this
 
     @classmethod
     def start(cls, definition: Definition, episode: Episode, event: Event) -> DecisionInProgress:
@@ -129,7 +131,9 @@ class DecisionInProgress:
         values = self._values
         if values is None:
             values = self._values = {name: fv.value for name, fv in ep.facts.items()}
-        values = dict(values)
+        # derived into the same dict, not a copy: no fact has a derived value's name, each
+        # build writes every derived value that is known (and one known stays known), and the
+        # context this replaces is never read again
         derive_into(values, self.definition, ep, at)
         return Context.of(values, ep.facts, self.event_facts, self.observation_id, ep.state)
 
@@ -156,16 +160,16 @@ class DecisionInProgress:
                 newly_known.append(name)
             elif old.value != facts[name]:
                 self._retime(name)
-        was_review = self.definition.states[ep.state].review
+        states = self.plan.states
+        was_review = states[ep.state].sdef.review
         visited = [ep.state]
         self._settle(visited)
-        if newly_known and not self.definition.states[ep.state].terminal:
+        if newly_known and not states[ep.state].terminal:
             for name in newly_known:
                 for tid in dated[name]:
                     if self.definition.timers[tid].set_on_known:
                         self.set_timer(tid)
         ctx = self.context()  # as it stands before the review's values are remembered
-        states = self.plan.states
         ended = states[ep.state].terminal
         fired: set[str] | None = None
         for state in () if ended else visited:  # a transferred episode needs no review task
@@ -179,7 +183,7 @@ class DecisionInProgress:
                     continue
                 if rule.criterion.test(ctx):
                     self.fire(rule, rule.criterion.explain(ctx, True))
-                    fired = None  # fired, unless once-only and fired before
+                    fired.add(rule.id)  # fired (or once-only and fired before: again a no-op)
         if was_review and self.definition.remembered:
             ep.remembered = {f: ep.fact(f) for f in self.definition.remembered}
         self._resolve_escalations(ctx)
@@ -278,26 +282,36 @@ class DecisionInProgress:
             return
         open_rules = self._open_rules
         if open_rules is None:
-            open_rules = self._open_rules = {t.rule_id for t in self.tasks if t.status == OPEN}
+            open_rules = self._open_rules = (
+                {t.rule_id for t in self.tasks if t.status == OPEN} if self.tasks else set()
+            )
         if rule_id in open_rules:
             return  # already asked for and not yet done
-        superseded_by = self.definition.superseded_by.get(rule_id)
-        if superseded_by and any(f.rule_id in superseded_by for f in d.fired):
+        superseded_by = self.plan.superseded_by.get(rule_id)
+        if superseded_by is not None and any(f.rule_id in superseded_by for f in d.fired):
             return
-        # a stronger rule withdraws a weaker one's task of this decision
-        for rid in rule.supersedes:
-            for task in [t for t in d.tasks_opened if t.rule_id == rid]:
-                d.tasks_opened.remove(task)
-                self.tasks.remove(task)
-                open_rules.discard(rid)
+        if rule.supersedes:  # a stronger rule withdraws a weaker one's task of this decision
+            self._withdraw(rule.supersedes, open_rules)
         open_rules.add(rule_id)
         kind = action.kind
         task = Task(  # positional, in field order
-            f"{rule_id}@{self.version}", rule_id, kind, action.text, d.event.at, OPEN,
+            rule_id + self.key_suffix, rule_id, kind, action.text, d.event.at, OPEN,
             state if kind == "escalation" else None,
         )  # fmt: skip
         d.tasks_opened.append(task)
         self.tasks.append(task)
+
+    def _withdraw(self, rules: tuple[str, ...], open_rules: set[str]) -> None:
+        """Take back the tasks this decision opened for ``rules`` (superseded by a stronger one)."""
+        opened = self.decision.tasks_opened
+        withdrawn = [t for t in opened if t.rule_id in rules]
+        if not withdrawn:
+            return
+        opened[:] = [t for t in opened if t.rule_id not in rules]
+        gone = {id(t) for t in withdrawn}  # this decision's own tasks, not earlier ones
+        self.tasks[:] = [t for t in self.tasks if id(t) not in gone]
+        for t in withdrawn:
+            open_rules.discard(t.rule_id)
 
     def refuse(self, action: str, rule: Rule, evidence: list[Evidence]) -> None:
         firing = RuleFiring(rule.id, rule.title, rule.citations, rule.refs, tuple(evidence))
@@ -363,7 +377,7 @@ class DecisionInProgress:
         if due is None:
             return
         timer = Timer(
-            f"{timer_id}@{self.version}",
+            timer_id + self.key_suffix,
             timer_id,
             max(due, at),
             PENDING,
