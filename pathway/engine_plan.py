@@ -30,6 +30,7 @@ class RoutePlan:
     to: str | None
     trigger: str
     timers: tuple[str, ...]
+    ids: tuple[str, ...]  # the ids of ``rules``: what a transition records when all held
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ def route_plan(definition: Definition, route: Route) -> RoutePlan:
         route.to,
         route.trigger,
         route.timers,
+        route.rules,
     )
 
 

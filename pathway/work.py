@@ -154,7 +154,9 @@ class DecisionInProgress:
         self._ctx = None
         dated = self.definition.dated_timers
         newly_known = []
-        for name in dated.keys() & facts.keys() if dated else ():
+        for name in facts if dated else ():  # in the event's order: timers set in that order
+            if name not in dated:
+                continue
             old = before.get(name)
             if old is None:
                 newly_known.append(name)
@@ -243,9 +245,16 @@ class DecisionInProgress:
         when = route.when
         if when is not None and not when.test(ctx):
             return False
-        holding = [rule for rule in route.rules if rule.criterion.test(ctx)]
-        if not holding:
-            return False
+        rules = route.rules
+        holding: tuple[Rule, ...]
+        if len(rules) == 1:  # most routes have one rule: no list to build when it fails
+            if not rules[0].criterion.test(ctx):
+                return False
+            holding = rules
+        else:
+            holding = tuple([rule for rule in rules if rule.criterion.test(ctx)])
+            if not holding:
+                return False
         if when is not None:
             guard = when.explain(ctx, True)
             for rule in holding:
@@ -257,7 +266,8 @@ class DecisionInProgress:
             if rule.criterion.test(ctx):
                 self.fire(rule, rule.criterion.explain(ctx, True))
         if route.to is not None:
-            self.move(route.to, route.trigger, tuple([r.id for r in holding]))
+            ids = route.ids if holding is rules else tuple([r.id for r in holding])
+            self.move(route.to, route.trigger, ids)
         for tid in route.timers:
             self.set_timer(tid)
         return True
