@@ -171,13 +171,17 @@ class DecisionInProgress:
                 for tid in dated[name]:
                     if self.definition.timers[tid].set_on_known:
                         self.set_timer(tid)
-        ctx = self.context()  # as it stands before the review's values are remembered
+        # the context as it stands before the review's values are remembered, built only when
+        # a check or an open escalation reads it (firing a check leaves it as it was)
+        ctx = self._ctx
         ended = states[ep.state].terminal
         fired: set[str] | None = None
         for state in () if ended else visited:  # a transferred episode needs no review task
             splan = states[state]
             if splan.terminal or not splan.checks:
                 continue
+            if ctx is None:
+                ctx = self.context()
             for rule in splan.checks:
                 if fired is None:
                     fired = {f.rule_id for f in self.decision.fired}
@@ -186,9 +190,15 @@ class DecisionInProgress:
                 if rule.criterion.test(ctx):
                     self.fire(rule, rule.criterion.explain(ctx, True))
                     fired.add(rule.id)  # fired (or once-only and fired before: again a no-op)
+        if ctx is None:
+            for task in self.tasks:
+                if task.status == OPEN and task.kind == "escalation":
+                    ctx = self.context()
+                    break
         if was_review and self.definition.remembered:
             ep.remembered = {f: ep.fact(f) for f in self.definition.remembered}
-        self._resolve_escalations(ctx)
+        if ctx is not None:
+            self._resolve_escalations(ctx)
 
     def _retime(self, fact: str) -> None:
         """A corrected date fact re-times every pending timer anchored on it (never into the
