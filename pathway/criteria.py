@@ -340,7 +340,9 @@ class Compare(Node):
             return [Evidence(self.label, None, source, False)]
         if self.count:
             value = len(value)
-        return [Evidence(self.label, value, source, self.fn(value, self.value))]
+        if held is None:  # told: the test just made on this same value
+            held = self.fn(value, self.value)
+        return [Evidence(self.label, value, source, held)]
 
 
 class Known(Node):

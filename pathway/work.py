@@ -294,8 +294,10 @@ class DecisionInProgress:
 
     def fire(self, rule: Rule, evidence: list[Evidence], state: str | None = None) -> None:
         d, rule_id = self.decision, rule.id
-        if rule.once and any(t.rule_id == rule_id for t in self.tasks):
-            return  # once per episode: it has fired before
+        if rule.once:  # (loops here and below: cheaper than any() over a generator)
+            for t in self.tasks:
+                if t.rule_id == rule_id:
+                    return  # once per episode: it has fired before
         d.fired.append(RuleFiring(rule_id, rule.title, rule.citations, rule.refs, tuple(evidence)))
         action = rule.action
         if action is None:
@@ -308,8 +310,10 @@ class DecisionInProgress:
         if rule_id in open_rules:
             return  # already asked for and not yet done
         superseded_by = self.plan.superseded_by.get(rule_id)
-        if superseded_by is not None and any(f.rule_id in superseded_by for f in d.fired):
-            return
+        if superseded_by is not None:
+            for f in d.fired:
+                if f.rule_id in superseded_by:
+                    return  # a stronger rule's task replaces this one's
         if rule.supersedes:  # a stronger rule withdraws a weaker one's task of this decision
             self._withdraw(rule.supersedes, open_rules)
         open_rules.add(rule_id)
@@ -324,9 +328,12 @@ class DecisionInProgress:
     def _withdraw(self, rules: tuple[str, ...], open_rules: set[str]) -> None:
         """Take back the tasks this decision opened for ``rules`` (superseded by a stronger one)."""
         opened = self.decision.tasks_opened
+        for t in opened:
+            if t.rule_id in rules:
+                break
+        else:
+            return  # none opened by this decision: the common case
         withdrawn = [t for t in opened if t.rule_id in rules]
-        if not withdrawn:
-            return
         opened[:] = [t for t in opened if t.rule_id not in rules]
         gone = {id(t) for t in withdrawn}  # this decision's own tasks, not earlier ones
         self.tasks[:] = [t for t in self.tasks if id(t) not in gone]
@@ -390,22 +397,22 @@ class DecisionInProgress:
         """Set a timer from now; one anchored on an unknown date fact is not set, and one
         whose time has passed is due now (it fires next, never before this event)."""
         spec, delay = self.plan.timers[timer_id]
-        at = self.decision.event.at
-        if spec.once and any(t.rule_id == timer_id for t in self.timers):
-            return
+        d = self.decision
+        at = d.event.at
+        if spec.once:
+            for t in self.timers:
+                if t.rule_id == timer_id:
+                    return
         due = at + delay if delay is not None else spec.nominal_due(at, self.episode.facts)
         if due is None:
             return
-        timer = Timer(
-            timer_id + self.key_suffix,
-            timer_id,
-            max(due, at),
-            PENDING,
+        timers_set = d.timers_set
+        timer = Timer(  # positional, in field order; the due time is max(due, at)
+            timer_id + self.key_suffix, timer_id, at if at > due else due, PENDING,
             self.episode.state if spec.state_bound else None,
-            self.version * 100 + len(self.decision.timers_set),
-            at,
-        )
-        self.decision.timers_set.append(timer)
+            self.version * 100 + len(timers_set), at,
+        )  # fmt: skip
+        timers_set.append(timer)
         self.timers.append(timer)
 
     def set_timer_status(self, index: int, status: str) -> None:
