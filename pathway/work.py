@@ -227,7 +227,8 @@ class DecisionInProgress:
         if plan.global_routes:
             ctx = self.context()
             for route in plan.global_routes:
-                if self._route(route, ctx):
+                if route.applies(ctx):
+                    self._apply(route, ctx)
                     visited.append(self.episode.state)
                     return
         states, ep = plan.states, self.episode
@@ -238,7 +239,8 @@ class DecisionInProgress:
             before = ep.state
             ctx = self._ctx or self.context()
             for route in splan.routes:  # the first that applies decides
-                if self._route(route, ctx):
+                if route.applies(ctx):
+                    self._apply(route, ctx)
                     break
             else:
                 return
@@ -252,19 +254,18 @@ class DecisionInProgress:
 
     def _route(self, route: RoutePlan, ctx: Context) -> bool:
         """Apply the route if it applies: fire its rules, move, set its timers."""
-        when = route.when
-        if when is not None and not when.test(ctx):
+        if not route.applies(ctx):
             return False
-        rules = route.rules
-        holding: tuple[Rule, ...]
-        if len(rules) == 1:  # most routes have one rule: no list to build when it fails
-            if not rules[0].criterion.test(ctx):
-                return False
-            holding = rules
-        else:
+        self._apply(route, ctx)
+        return True
+
+    def _apply(self, route: RoutePlan, ctx: Context) -> None:
+        """Apply a route that applies (``route.applies``): fire the rules that hold, move, set
+        its timers."""
+        when, rules = route.when, route.rules
+        holding: tuple[Rule, ...] = rules
+        if len(rules) > 1:
             holding = tuple([rule for rule in rules if rule.criterion.test(ctx)])
-            if not holding:
-                return False
         if when is not None:
             guard = when.explain(ctx, True)
             for rule in holding:
@@ -280,7 +281,6 @@ class DecisionInProgress:
             self.move(route.to, route.trigger, ids)
         for tid in route.timers:
             self.set_timer(tid)
-        return True
 
     def _resolve_escalations(self, ctx: Context) -> None:
         rules = self.definition.rules
