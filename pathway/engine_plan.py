@@ -58,6 +58,8 @@ class Plan:
     timers: dict[str, tuple[TimerDef, timedelta | None]]
     # rule → the rules whose task replaces its own (the definition's, read on every firing)
     superseded_by: Mapping[str, frozenset[str]]
+    # (trigger, source, dest) of every edge of the graph: the check before each move
+    edges: frozenset[tuple[str, str, str]]
 
 
 def route_plan(definition: Definition, route: Route) -> RoutePlan:
@@ -113,6 +115,7 @@ def build_plan(definition: Definition) -> Plan:
         states,
         {tid: (spec, _plain_delay(spec)) for tid, spec in definition.timers.items()},
         definition.superseded_by,
+        definition.graph.edges,
     )
 
 
