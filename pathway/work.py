@@ -171,9 +171,15 @@ class DecisionInProgress:
                 for tid in dated[name]:
                     if self.definition.timers[tid].set_on_known:
                         self.set_timer(tid)
-        # the context as it stands before the review's values are remembered, built only when
-        # a check or an open escalation reads it (firing a check leaves it as it was)
-        ctx = self._ctx
+        self._review(visited, was_review)
+
+    def _review(self, visited: list[str], was_review: bool) -> None:
+        """After an observation settled: the checks of the states it visited, the review's
+        values remembered, the escalations it resolves. The context is the one before the
+        values are remembered, built only when a check or an open escalation reads it (firing
+        a check leaves it as it was)."""
+        ep, states = self.episode, self.plan.states
+        ctx = self._ctx  # (a method of its own: in observe, mypy and mypyc think it None)
         ended = states[ep.state].terminal
         fired: set[str] | None = None
         for state in () if ended else visited:  # a transferred episode needs no review task
