@@ -102,6 +102,8 @@ def engine_calls(n: int) -> list[tuple[Any, tuple[Any, ...]]]:
 
 def engine_only(n: int, rounds: int) -> None:
     calls = engine_calls(n)
+    if not calls:  # a compiled core calls decide directly: there is nothing to record
+        raise SystemExit("--engine-only records the calls of a plain (not compiled) install")
     best = float("inf")
     for _ in range(rounds):
         start = time.process_time()
