@@ -5,17 +5,16 @@ order of a set of names would follow the process's string hashing)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from pathway.definition import Definition, compile_definition
+from pathway.definition import SHIPPED_DEFINITIONS, Definition, compile_definition
 from pathway.engine import decide, open_episode
 from pathway.model import Observe, Open
 
-FLS = Path(__file__).parents[2] / "pathway" / "definitions" / "fracture_liaison.json"
+FLS = SHIPPED_DEFINITIONS / "fracture_liaison.json"  # the installed package's
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
