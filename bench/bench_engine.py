@@ -4,6 +4,12 @@
 Run: python bench/bench_engine.py [--patients 10000] [--pathway l1-l2|fracture-liaison|all]
 The L1–L2 cohort (default) and/or the fracture liaison cohort (bench/cohort.py), 1 process and
 all cores each.
+
+    python bench/bench_engine.py --engine-only [--patients 3000] [--rounds 5]
+
+times the engine alone (``decide`` and ``open_episode``, no use case, audit or storage): the
+calls one in-process replay of the L1–L2 cohort makes are recorded, then re-run ``--rounds``
+times; prints the best round's CPU µs per episode (the engine is pure, so re-running is exact).
 Prints figures; asserts nothing (benchmarks are not tests).
 """
 
@@ -16,6 +22,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cohort import write_cohort, write_fls_cohort  # noqa: E402
@@ -65,6 +72,50 @@ def decisions_per_second(n_episodes: int = 3000) -> tuple[int, float]:
     return decisions, time.perf_counter() - start
 
 
+def engine_calls(n: int) -> list[tuple[Any, tuple[Any, ...]]]:
+    """Every engine call (function, arguments) one in-process replay of ``n`` L1–L2 files makes."""
+    from carepath.bootstrap import current_definitions
+    from carepath.replay.runner import replay_files
+    from carepath.settings import Settings
+    from pathway import enrolment
+
+    calls: list[tuple[Any, tuple[Any, ...]]] = []
+    patched = [(usecases, "decide"), (usecases, "_open"), (enrolment, "decide")]
+    patched.append((enrolment, "open_episode"))
+    originals = [getattr(m, a) for m, a in patched]
+    for (module, attr), f in zip(patched, originals, strict=True):
+
+        def recorded(*a: Any, _f: Any = f) -> Any:
+            calls.append((_f, a))
+            return _f(*a)
+
+        setattr(module, attr, recorded)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = [str(p) for p in write_cohort(Path(tmp), n)]
+            replay_files(paths, DefinitionRegistry(current_definitions(Settings.from_env())), 1)
+    finally:
+        for (module, attr), f in zip(patched, originals, strict=True):
+            setattr(module, attr, f)
+    return calls
+
+
+def engine_only(n: int, rounds: int) -> None:
+    calls = engine_calls(n)
+    if not calls:  # a compiled core calls decide directly: there is nothing to record
+        raise SystemExit("--engine-only records the calls of a plain (not compiled) install")
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.process_time()
+        for f, a in calls:
+            f(*a)
+        best = min(best, time.process_time() - start)
+    print(
+        f"engine only (decide + open_episode), {n} L1–L2 episodes, {len(calls)} calls, best of "
+        f"{rounds}: {best / n * 1e6:.1f} CPU µs/episode ({best / len(calls) * 1e6:.2f} µs/call)"
+    )
+
+
 COHORTS = {"l1-l2": write_cohort, "fracture-liaison": write_fls_cohort}
 
 
@@ -91,7 +142,12 @@ def main() -> None:
         default="l1-l2",
         help="which generated cohort to replay (default l1-l2; all: both, one after the other)",
     )
+    parser.add_argument("--engine-only", action="store_true", help="time the engine alone")
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    if args.engine_only:
+        engine_only(args.patients if args.patients != 10000 else 3000, args.rounds)
+        return
     decisions, secs = decisions_per_second()
     print(
         f"engine decisions/s (in-memory unit of work, use cases + audit): {decisions / secs:,.0f}  ({decisions} in {secs:.2f} s)"

@@ -255,10 +255,13 @@ class Not(Node):
         self.test = lambda ctx: not inner(ctx)
 
     def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
-        return [
-            Evidence("not " + e.test, e.observed, e.observation_id, not e.held)
-            for e in self.child.explain(ctx, None if held is None else not held)
-        ]
+        # Every leaf makes a new Evidence on each call (none is kept or shared), so the child's
+        # are this call's own to reword and flip: no second Evidence per leaf.
+        out = self.child.explain(ctx, None if held is None else not held)
+        for e in out:
+            e.test = "not " + e.test
+            e.held = not e.held
+        return out
 
 
 class Compare(Node):
@@ -337,7 +340,9 @@ class Compare(Node):
             return [Evidence(self.label, None, source, False)]
         if self.count:
             value = len(value)
-        return [Evidence(self.label, value, source, self.fn(value, self.value))]
+        if held is None:  # told: the test just made on this same value
+            held = self.fn(value, self.value)
+        return [Evidence(self.label, value, source, held)]
 
 
 class Known(Node):
@@ -470,6 +475,8 @@ def resolve_rule_refs(refs: list[RuleRef], criteria: Mapping[str, Node]) -> None
         ref.target = target
     for ref in refs:
         _check_acyclic(ref, ())
+    for ref in refs:  # resolved: its test is its target's (one call fewer wherever read now)
+        ref.test = ref.target.test  # type: ignore[union-attr]
 
 
 def _check_acyclic(node: Node, path: tuple[str, ...]) -> None:

@@ -185,10 +185,13 @@ def _fire_timer(
     if timer is None or timer.status != PENDING or definition.is_terminal(episode.state):
         return Decision(event, episode, episode, skipped=True)  # cancelled or already fired
     work = DecisionInProgress.start(definition, episode, event)
-    spec = definition.timers[timer.rule_id]
+    spec, delay = work.plan.timers[timer.rule_id]
     nominal = timer.due_at
     if timer.set_at is not None:  # lateness counts from the anchor, not from a clamped due time
-        nominal = spec.nominal_due(timer.set_at, episode.facts) or timer.due_at
+        if delay is not None:  # a plain delay: its nominal due time, without the parts' walk
+            nominal = timer.set_at + delay
+        else:
+            nominal = spec.nominal_due(timer.set_at, episode.facts) or timer.due_at
     work.decision.lateness_seconds = max(0.0, (now - min(nominal, timer.due_at)).total_seconds())
     work.set_timer_status(index, FIRED)
     rule = definition.rules[timer.rule_id]

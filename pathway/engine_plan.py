@@ -12,11 +12,11 @@ definition.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from pathway.criteria import Always, Node
+from pathway.criteria import Always, Context, Node, Test
 from pathway.definition import Definition, Route, Rule, StateDef, TimerDef
 
 
@@ -30,6 +30,9 @@ class RoutePlan:
     to: str | None
     trigger: str
     timers: tuple[str, ...]
+    ids: tuple[str, ...]  # the ids of ``rules``: what a transition records when all held
+    # whether it applies (``when`` holds and one of ``rules`` does), one call: most do not
+    applies: Test
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,18 +56,45 @@ class Plan:
     states: dict[str, StatePlan]
     # timer → (its definition, its delay when that is all its due time is: no date anchor)
     timers: dict[str, tuple[TimerDef, timedelta | None]]
+    # rule → the rules whose task replaces its own (the definition's, read on every firing)
+    superseded_by: Mapping[str, frozenset[str]]
+    # (trigger, source, dest) of every edge of the graph: the check before each move
+    edges: frozenset[tuple[str, str, str]]
 
 
 def route_plan(definition: Definition, route: Route) -> RoutePlan:
-    rules = definition.rules
+    rules = tuple(definition.rules[r] for r in route.rules)
     return RoutePlan(
         route.when,
-        tuple(rules[r] for r in route.rules),
-        tuple(rules[r] for r in route.also),
+        rules,
+        tuple(definition.rules[r] for r in route.also),
         route.to,
         route.trigger,
         route.timers,
+        route.rules,
+        _applies(route.when, [r.criterion.test for r in rules]),
     )
+
+
+def _applies(when: Node | None, tests: list[Test]) -> Test:
+    """The route's guard and the disjunction of its rules' tests as one test."""
+    if len(tests) == 1:
+        any_rule = tests[0]
+    elif len(tests) == 2:
+        a, b = tests
+        any_rule = lambda ctx: a(ctx) or b(ctx)  # noqa: E731
+    else:
+
+        def any_rule(ctx: Context) -> bool:
+            for t in tests:
+                if t(ctx):
+                    return True
+            return False
+
+    if when is None:
+        return any_rule
+    guard = when.test
+    return lambda ctx: guard(ctx) and any_rule(ctx)
 
 
 def build_plan(definition: Definition) -> Plan:
@@ -84,6 +114,8 @@ def build_plan(definition: Definition) -> Plan:
         tuple(route_plan(definition, r) for r in definition.global_routes),
         states,
         {tid: (spec, _plain_delay(spec)) for tid, spec in definition.timers.items()},
+        definition.superseded_by,
+        definition.graph.edges,
     )
 
 

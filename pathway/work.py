@@ -89,6 +89,7 @@ class DecisionInProgress:
         "_ctx",
         "_open_rules",
         "_values",
+        "key_suffix",
     )
 
     def __init__(
@@ -106,6 +107,7 @@ class DecisionInProgress:
         self._ctx: Context | None = None  # valid until facts change or care starts
         self._open_rules: set[str] | None = None  # rules with an open task
         self._values: dict[str, Any] | None = None  # fact → value, kept up to date by observe
+        self.key_suffix = f"@{version}"  # the keys of the tasks and timers it makes: rule id + this
 
     @classmethod
     def start(cls, definition: Definition, episode: Episode, event: Event) -> DecisionInProgress:
@@ -129,7 +131,9 @@ class DecisionInProgress:
         values = self._values
         if values is None:
             values = self._values = {name: fv.value for name, fv in ep.facts.items()}
-        values = dict(values)
+        # derived into the same dict, not a copy: no fact has a derived value's name, each
+        # build writes every derived value that is known (and one known stays known), and the
+        # context this replaces is never read again
         derive_into(values, self.definition, ep, at)
         return Context.of(values, ep.facts, self.event_facts, self.observation_id, ep.state)
 
@@ -150,28 +154,40 @@ class DecisionInProgress:
         self._ctx = None
         dated = self.definition.dated_timers
         newly_known = []
-        for name in dated.keys() & facts.keys() if dated else ():
+        for name in facts if dated else ():  # in the event's order: timers set in that order
+            if name not in dated:
+                continue
             old = before.get(name)
             if old is None:
                 newly_known.append(name)
             elif old.value != facts[name]:
                 self._retime(name)
-        was_review = self.definition.states[ep.state].review
+        states = self.plan.states
+        was_review = states[ep.state].sdef.review
         visited = [ep.state]
         self._settle(visited)
-        if newly_known and not self.definition.states[ep.state].terminal:
+        if newly_known and not states[ep.state].terminal:
             for name in newly_known:
                 for tid in dated[name]:
                     if self.definition.timers[tid].set_on_known:
                         self.set_timer(tid)
-        ctx = self.context()  # as it stands before the review's values are remembered
-        states = self.plan.states
+        self._review(visited, was_review)
+
+    def _review(self, visited: list[str], was_review: bool) -> None:
+        """After an observation settled: the checks of the states it visited, the review's
+        values remembered, the escalations it resolves. The context is the one before the
+        values are remembered, built only when a check or an open escalation reads it (firing
+        a check leaves it as it was)."""
+        ep, states = self.episode, self.plan.states
+        ctx = self._ctx  # (a method of its own: in observe, mypy and mypyc think it None)
         ended = states[ep.state].terminal
         fired: set[str] | None = None
         for state in () if ended else visited:  # a transferred episode needs no review task
             splan = states[state]
             if splan.terminal or not splan.checks:
                 continue
+            if ctx is None:
+                ctx = self.context()
             for rule in splan.checks:
                 if fired is None:
                     fired = {f.rule_id for f in self.decision.fired}
@@ -179,10 +195,16 @@ class DecisionInProgress:
                     continue
                 if rule.criterion.test(ctx):
                     self.fire(rule, rule.criterion.explain(ctx, True))
-                    fired = None  # fired, unless once-only and fired before
+                    fired.add(rule.id)  # fired (or once-only and fired before: again a no-op)
+        if ctx is None:
+            for task in self.tasks:
+                if task.status == OPEN and task.kind == "escalation":
+                    ctx = self.context()
+                    break
         if was_review and self.definition.remembered:
             ep.remembered = {f: ep.fact(f) for f in self.definition.remembered}
-        self._resolve_escalations(ctx)
+        if ctx is not None:
+            self._resolve_escalations(ctx)
 
     def _retime(self, fact: str) -> None:
         """A corrected date fact re-times every pending timer anchored on it (never into the
@@ -211,7 +233,8 @@ class DecisionInProgress:
         if plan.global_routes:
             ctx = self.context()
             for route in plan.global_routes:
-                if self._route(route, ctx):
+                if route.applies(ctx):
+                    self._apply(route, ctx)
                     visited.append(self.episode.state)
                     return
         states, ep = plan.states, self.episode
@@ -222,7 +245,8 @@ class DecisionInProgress:
             before = ep.state
             ctx = self._ctx or self.context()
             for route in splan.routes:  # the first that applies decides
-                if self._route(route, ctx):
+                if route.applies(ctx):
+                    self._apply(route, ctx)
                     break
             else:
                 return
@@ -236,12 +260,18 @@ class DecisionInProgress:
 
     def _route(self, route: RoutePlan, ctx: Context) -> bool:
         """Apply the route if it applies: fire its rules, move, set its timers."""
-        when = route.when
-        if when is not None and not when.test(ctx):
+        if not route.applies(ctx):
             return False
-        holding = [rule for rule in route.rules if rule.criterion.test(ctx)]
-        if not holding:
-            return False
+        self._apply(route, ctx)
+        return True
+
+    def _apply(self, route: RoutePlan, ctx: Context) -> None:
+        """Apply a route that applies (``route.applies``): fire the rules that hold, move, set
+        its timers."""
+        when, rules = route.when, route.rules
+        holding: tuple[Rule, ...] = rules
+        if len(rules) > 1:
+            holding = tuple([rule for rule in rules if rule.criterion.test(ctx)])
         if when is not None:
             guard = when.explain(ctx, True)
             for rule in holding:
@@ -253,10 +283,10 @@ class DecisionInProgress:
             if rule.criterion.test(ctx):
                 self.fire(rule, rule.criterion.explain(ctx, True))
         if route.to is not None:
-            self.move(route.to, route.trigger, tuple([r.id for r in holding]))
+            ids = route.ids if holding is rules else tuple([r.id for r in holding])
+            self.move(route.to, route.trigger, ids)
         for tid in route.timers:
             self.set_timer(tid)
-        return True
 
     def _resolve_escalations(self, ctx: Context) -> None:
         rules = self.definition.rules
@@ -270,34 +300,51 @@ class DecisionInProgress:
 
     def fire(self, rule: Rule, evidence: list[Evidence], state: str | None = None) -> None:
         d, rule_id = self.decision, rule.id
-        if rule.once and any(t.rule_id == rule_id for t in self.tasks):
-            return  # once per episode: it has fired before
+        if rule.once:  # (loops here and below: cheaper than any() over a generator)
+            for t in self.tasks:
+                if t.rule_id == rule_id:
+                    return  # once per episode: it has fired before
         d.fired.append(RuleFiring(rule_id, rule.title, rule.citations, rule.refs, tuple(evidence)))
         action = rule.action
         if action is None:
             return
         open_rules = self._open_rules
         if open_rules is None:
-            open_rules = self._open_rules = {t.rule_id for t in self.tasks if t.status == OPEN}
+            open_rules = self._open_rules = (
+                {t.rule_id for t in self.tasks if t.status == OPEN} if self.tasks else set()
+            )
         if rule_id in open_rules:
             return  # already asked for and not yet done
-        superseded_by = self.definition.superseded_by.get(rule_id)
-        if superseded_by and any(f.rule_id in superseded_by for f in d.fired):
-            return
-        # a stronger rule withdraws a weaker one's task of this decision
-        for rid in rule.supersedes:
-            for task in [t for t in d.tasks_opened if t.rule_id == rid]:
-                d.tasks_opened.remove(task)
-                self.tasks.remove(task)
-                open_rules.discard(rid)
+        superseded_by = self.plan.superseded_by.get(rule_id)
+        if superseded_by is not None:
+            for f in d.fired:
+                if f.rule_id in superseded_by:
+                    return  # a stronger rule's task replaces this one's
+        if rule.supersedes:  # a stronger rule withdraws a weaker one's task of this decision
+            self._withdraw(rule.supersedes, open_rules)
         open_rules.add(rule_id)
         kind = action.kind
         task = Task(  # positional, in field order
-            f"{rule_id}@{self.version}", rule_id, kind, action.text, d.event.at, OPEN,
+            rule_id + self.key_suffix, rule_id, kind, action.text, d.event.at, OPEN,
             state if kind == "escalation" else None,
         )  # fmt: skip
         d.tasks_opened.append(task)
         self.tasks.append(task)
+
+    def _withdraw(self, rules: tuple[str, ...], open_rules: set[str]) -> None:
+        """Take back the tasks this decision opened for ``rules`` (superseded by a stronger one)."""
+        opened = self.decision.tasks_opened
+        for t in opened:
+            if t.rule_id in rules:
+                break
+        else:
+            return  # none opened by this decision: the common case
+        withdrawn = [t for t in opened if t.rule_id in rules]
+        opened[:] = [t for t in opened if t.rule_id not in rules]
+        gone = {id(t) for t in withdrawn}  # this decision's own tasks, not earlier ones
+        self.tasks[:] = [t for t in self.tasks if id(t) not in gone]
+        for t in withdrawn:
+            open_rules.discard(t.rule_id)
 
     def refuse(self, action: str, rule: Rule, evidence: list[Evidence]) -> None:
         firing = RuleFiring(rule.id, rule.title, rule.citations, rule.refs, tuple(evidence))
@@ -306,7 +353,7 @@ class DecisionInProgress:
     def move(self, dest: str, trigger: str, rules: tuple[str, ...]) -> None:
         ep = self.episode
         source = ep.state
-        if not self.definition.graph.allows(trigger, source, dest):
+        if (trigger, source, dest) not in self.plan.edges:  # the graph's allows(), inlined
             raise TransitionNotAllowed(
                 f"definition {self.definition.version} has no edge {trigger}: {source} → {dest}",
                 episode_id=ep.id,
@@ -356,22 +403,22 @@ class DecisionInProgress:
         """Set a timer from now; one anchored on an unknown date fact is not set, and one
         whose time has passed is due now (it fires next, never before this event)."""
         spec, delay = self.plan.timers[timer_id]
-        at = self.decision.event.at
-        if spec.once and any(t.rule_id == timer_id for t in self.timers):
-            return
+        d = self.decision
+        at = d.event.at
+        if spec.once:
+            for t in self.timers:
+                if t.rule_id == timer_id:
+                    return
         due = at + delay if delay is not None else spec.nominal_due(at, self.episode.facts)
         if due is None:
             return
-        timer = Timer(
-            f"{timer_id}@{self.version}",
-            timer_id,
-            max(due, at),
-            PENDING,
+        timers_set = d.timers_set
+        timer = Timer(  # positional, in field order; the due time is max(due, at)
+            timer_id + self.key_suffix, timer_id, at if at > due else due, PENDING,
             self.episode.state if spec.state_bound else None,
-            self.version * 100 + len(self.decision.timers_set),
-            at,
-        )
-        self.decision.timers_set.append(timer)
+            self.version * 100 + len(timers_set), at,
+        )  # fmt: skip
+        timers_set.append(timer)
         self.timers.append(timer)
 
     def set_timer_status(self, index: int, status: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pathway.criteria import Compiler, Context, Evidence, Node
+from pathway.criteria import Compiler, Context, Evidence, Node, RuleRef, resolve_rule_refs
 from pathway.model import FactValue
 
 AT = datetime(2026, 1, 5, tzinfo=UTC)
@@ -75,3 +75,20 @@ def test_evidence_told_the_result_is_the_evidence_found_by_testing(
     node = compile_(raw)
     ctx = context(a=a, b=b, c=c)
     assert node.explain(ctx, node.test(ctx)) == node.explain(ctx)
+
+
+def test_a_not_leaves_the_evidence_of_the_criterion_it_negates_unchanged() -> None:
+    # ``not`` rewords its child's evidence in place: that is safe only while every leaf gives
+    # new Evidence on each call, also through a rule reference shared with another rule.
+    refs: list[RuleRef] = []
+    compiler = Compiler(NAMES, refs)
+    inner = compiler.compile({"all": [{"fact": "a", ">": 1}, {"known": "b"}]}, "inner")
+    negated = compiler.compile({"not": {"rule": "INNER"}}, "negated")
+    resolve_rule_refs(refs, {"INNER": inner})
+    ctx = context(a=2, b=True)
+    before = inner.explain(ctx, True)
+    assert shown(negated.explain(ctx, False)) == [("not a > 1", False), ("not b is known", False)]
+    assert shown(negated.explain(ctx)) == [("not a > 1", False), ("not b is known", False)]
+    assert shown(before) == [("a > 1", True), ("b is known", True)]
+    assert shown(inner.explain(ctx)) == shown(before)
+    assert not {id(e) for e in before} & {id(e) for e in negated.explain(ctx)}

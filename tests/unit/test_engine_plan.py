@@ -151,3 +151,33 @@ def test_unrolled_and_flattened_tests_mean_what_the_tree_says(raw: dict[str, Any
         expected = reference(raw, values)
         assert node.test(ctx) is expected, values
         assert bool(node.explain(ctx)) or not expected  # a criterion that held has evidence
+
+
+GUARDS = [None, {"fact": "e", "is": True}]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+@pytest.mark.parametrize("guard", GUARDS, ids=["no when", "when"])
+def test_a_route_applies_when_its_guard_and_one_of_its_rules_hold(
+    n: int, guard: dict[str, Any] | None
+) -> None:
+    """``RoutePlan.applies`` is the one call that stands for ``when`` and any of the rules."""
+    compiler = Compiler(NAMES, [])
+    rules = [compiler.compile(raw, "rule") for raw in leaves(n)]
+    when = None if guard is None else compiler.compile(guard, "when")
+    applies = engine_plan._applies(when, [r.test for r in rules])
+    for combo in itertools.product(VALUES, repeat=len(NAMES)):
+        values = dict(zip(sorted(NAMES), combo, strict=True))
+        facts = {k: FactValue(v, "obs", AT) for k, v in values.items() if v is not None}
+        ctx = Context(facts, {}, None, {})
+        expected = (when is None or when.test(ctx)) and any(r.test(ctx) for r in rules)
+        assert applies(ctx) is expected, values
+
+
+def test_a_plan_keeps_the_definitions_edges_and_superseded_rules() -> None:
+    definition = compile_definition(document())
+    plan = build_plan(definition)
+    assert plan.edges == definition.graph.edges
+    assert plan.superseded_by == definition.superseded_by and plan.superseded_by
+    for route in (*plan.global_routes, *(r for s in plan.states.values() for r in s.routes)):
+        assert route.ids == tuple(rule.id for rule in route.rules)
