@@ -799,3 +799,10 @@ ORDER BY appointment_on, id LIMIT :limit
 SELECT count(*) FROM audit_log a JOIN episodes e ON e.id = a.episode_id
 WHERE e.pathway = :pathway AND a.kind = 'booking'
   AND (a.payload LIKE :booked OR a.payload LIKE :moved) AND a.payload LIKE :outside
+
+-- batch_generic_plans@postgresql --
+-- A timer batch's writes (storage.batch_arrays) planned once, whatever the tables' statistics:
+-- a custom plan of an UPDATE … FROM unnest(…) on tables never analyzed (a fresh or copied
+-- database) may hash-join a seq scan of every timer (40–70 ms a batch); the generic plan
+-- (unnest: a few rows) probes the primary key. For this transaction only.
+SET LOCAL plan_cache_mode = force_generic_plan
