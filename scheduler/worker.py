@@ -170,10 +170,10 @@ class TimerWorker:
         """Claim and fire batches until nothing is due (or stop); return how many fired."""
         fired = 0
         while not self._stopping.is_set():
-            claimed = self._claim(now)
+            claimed, rows = self._claim(now)
             if not claimed:
                 break
-            fired += self._fire_batch(claimed, now)
+            fired += self._fire_batch(claimed, now, rows)
         return fired
 
     def _drain_in_lanes(self, now: datetime) -> int:
@@ -203,12 +203,19 @@ class TimerWorker:
                 if self._gc_holders == 0 and self._gc_resume:
                     gc.enable()
 
-    def _claim(self, now: datetime) -> list[str]:
-        claims = self.claims
+    def _claim(self, now: datetime) -> tuple[list[str], list[Any] | None]:
+        """The episodes claimed, and on PostgreSQL their snapshot rows, read by the claim's
+        own statement (one round trip; the batch adopts them instead of reading them again)."""
+        claims, until = self.claims, now + self.lease
         with claims.connection() as db, claims.transaction(db):
-            return claims.claim(db, self.id, now, self.batch, now + self.lease)
+            if claims.dialect == "postgresql" and self.grouped:
+                rows = claims.claim_snapshots(db, self.id, now, self.batch, until)
+                return [row[0] for row in rows], rows
+            return claims.claim(db, self.id, now, self.batch, until), None
 
-    def _fire_batch(self, episode_ids: list[str], now: datetime) -> int:
+    def _fire_batch(
+        self, episode_ids: list[str], now: datetime, rows: list[Any] | None = None
+    ) -> int:
         """Fire the claimed episodes' timers in one transaction: first with the batch's reads in
         one statement and every write deferred to one group (a handful of statements); if that
         fails as a whole, again with a savepoint each. The cyclic garbage collector pauses
@@ -217,19 +224,27 @@ class TimerWorker:
         with self._gc_paused(), self.claims.held_connection() as held:
             if self.grouped:
                 try:
-                    return self._fire_in(held, episode_ids, now, deferred=True)
+                    return self._fire_in(held, episode_ids, now, deferred=True, rows=rows)
                 except BatchFailed as exc:
                     log.info("batch of %d episodes redone carefully: %s", len(episode_ids), exc)
             return self._fire_in(held, episode_ids, now, deferred=False)
 
     def _fire_in(
-        self, held: tuple[Any, Any], episode_ids: list[str], now: datetime, *, deferred: bool
+        self,
+        held: tuple[Any, Any],
+        episode_ids: list[str],
+        now: datetime,
+        *,
+        deferred: bool,
+        rows: list[Any] | None = None,
     ) -> int:
         db = held[1]
         uow = BatchUnitOfWork(self.factory, held, deferred=deferred)
         fired = 0
         with self.claims.transaction(db):
-            if deferred:
+            if deferred and rows is not None:
+                uow.adopt(rows)  # read by the claim (PostgreSQL)
+            elif deferred:
                 uow.preload(episode_ids)
             for episode_id in episode_ids:
                 if not self._stopping.is_set():
