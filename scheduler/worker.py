@@ -3,9 +3,10 @@
 ``sweep(now)`` repeats claim → fire until nothing is due: each round claims up to ``batch``
 episodes (a lease of ``lease`` seconds), fires each one's due timers in due order inside one
 transaction, and releases the claims in that same transaction. The batch is first written as
-one group (its snapshots read in one statement, its writes in a handful, ``storage.batch``); if
-the group fails (a conflict, a bad timer), it is redone with a savepoint per timer. A batch that
-came back full is followed at once by the next claim, without waiting for the next sweep.
+one group (its snapshots read in one statement, on PostgreSQL the claim's own; its writes in a
+handful, ``storage.batch``); if the group fails (a conflict, a bad timer), it is redone with a
+savepoint per timer. A batch that came back full is followed at once by the next claim,
+without waiting for the next sweep.
 
 - A timer that raises is *parked*: its attempts and error are recorded, the episode is left
   alone for a backoff that doubles with each attempt (capped), and it is retried after that —
@@ -264,9 +265,10 @@ class TimerWorker:
         ``strict`` (a deferred batch): any failure fails the batch, to be redone carefully."""
         fired = 0
         actor = f"scheduler:{self.id}"
+        with uow:
+            episode = uow.get_episode(episode_id)
         while not self._stopping.is_set():
-            with uow:
-                timer = next_due(uow.get_episode(episode_id), now)
+            timer = next_due(episode, now)
             if timer is None:
                 break
             try:
@@ -287,6 +289,7 @@ class TimerWorker:
                     self._park(db, episode_id, timer.key, stuck, now)
                 break  # no longer pending (cannot loop: the snapshot said it was)
             fired += 1
+            episode = uow.written.get(episode_id) or episode  # what the firing committed
         return fired
 
     def _park(self, db: Any, episode_id: str, key: str, exc: Exception, now: datetime) -> None:
