@@ -171,10 +171,12 @@ class TimerWorker:
         """Claim and fire batches until nothing is due (or stop); return how many fired."""
         fired = 0
         while not self._stopping.is_set():
-            claimed, rows = self._claim(now)
+            with self._gc_paused():  # the claim's snapshot rows too (see _fire_batch)
+                claimed, rows = self._claim(now)
+                if claimed:
+                    fired += self._fire_batch(claimed, now, rows)
             if not claimed:
                 break
-            fired += self._fire_batch(claimed, now, rows)
         return fired
 
     def _drain_in_lanes(self, now: datetime) -> int:
