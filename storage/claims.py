@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from storage.batch import orjson_cursor
 from storage.columns import to_json
 from storage.queries import POSTGRESQL
 from storage.sql import QUERIES, pyformat
@@ -195,8 +196,6 @@ class ClaimStore:
         """PostgreSQL: ``claim`` and the claimed episodes' snapshot rows (``episode_from_row``)
         in one statement, one round trip instead of two; JSON parsed by orjson as the batch's
         own read is (``storage.batch.orjson_cursor``)."""
-        from storage.batch import orjson_cursor
-
         time = self._time
         params = {"worker": worker, "now": time(now), "limit": limit, "until": time(until)}
         with orjson_cursor(db) as cursor:
