@@ -35,12 +35,12 @@ from storage.unit_of_work import uow_factory  # noqa: E402
 from tests.support.timer_cohort import EXTRA, NOW, busy_definition, open_idle_episodes  # noqa: E402
 
 DEFS = DefinitionRegistry(busy_definition())
-SQL_PARTS = {"claim", "preload", "flush", "release_many"}
+SQL_PARTS = {"claim", "claim_snapshots", "preload", "flush", "release_many"}
 
 # (label, pstats function-name suffix): cumulative time of the first match.
 SPLIT = [
     ("sweep (all)", "worker.py", "sweep"),
-    ("  claim", "worker.py", "_claim"),
+    ("  claim (and read, PostgreSQL)", "worker.py", "_claim"),
     ("  batch preload (one read)", "batch.py", "preload"),
     ("  fire_timer use case (engine + audit + staging)", "usecases.py", "fire_timer"),
     ("    engine decide", "usecases.py", "decide"),
@@ -53,6 +53,12 @@ SPLIT = [
 # (module, class or None, attribute, label): wrapped with wall-time accumulators (--split).
 TIMED = [
     ("storage.claims", "ClaimStore", "claim", "claim (one statement)"),
+    (
+        "storage.claims",
+        "ClaimStore",
+        "claim_snapshots",
+        "claim_snapshots (claim + read, PostgreSQL)",
+    ),
     ("storage.batch", "BatchUnitOfWork", "preload", "preload (the batch's one read)"),
     ("pathway.usecases", None, "fire_timer", "fire_timer (engine, audit, staging)"),
     ("storage.batch", "BatchUnitOfWork", "commit", "  of which commit (change_rows)"),

@@ -3,9 +3,10 @@
 ``sweep(now)`` repeats claim → fire until nothing is due: each round claims up to ``batch``
 episodes (a lease of ``lease`` seconds), fires each one's due timers in due order inside one
 transaction, and releases the claims in that same transaction. The batch is first written as
-one group (its snapshots read in one statement, its writes in a handful, ``storage.batch``); if
-the group fails (a conflict, a bad timer), it is redone with a savepoint per timer. A batch that
-came back full is followed at once by the next claim, without waiting for the next sweep.
+one group (its snapshots read in one statement, on PostgreSQL the claim's own; its writes in a
+handful, ``storage.batch``); if the group fails (a conflict, a bad timer), it is redone with a
+savepoint per timer. A batch that came back full is followed at once by the next claim,
+without waiting for the next sweep.
 
 - A timer that raises is *parked*: its attempts and error are recorded, the episode is left
   alone for a backoff that doubles with each attempt (capped), and it is retried after that —
@@ -170,10 +171,12 @@ class TimerWorker:
         """Claim and fire batches until nothing is due (or stop); return how many fired."""
         fired = 0
         while not self._stopping.is_set():
-            claimed = self._claim(now)
+            with self._gc_paused():  # the claim's snapshot rows too (see _fire_batch)
+                claimed, rows = self._claim(now)
+                if claimed:
+                    fired += self._fire_batch(claimed, now, rows)
             if not claimed:
                 break
-            fired += self._fire_batch(claimed, now)
         return fired
 
     def _drain_in_lanes(self, now: datetime) -> int:
@@ -203,12 +206,19 @@ class TimerWorker:
                 if self._gc_holders == 0 and self._gc_resume:
                     gc.enable()
 
-    def _claim(self, now: datetime) -> list[str]:
-        claims = self.claims
+    def _claim(self, now: datetime) -> tuple[list[str], list[Any] | None]:
+        """The episodes claimed, and on PostgreSQL their snapshot rows, read by the claim's
+        own statement (one round trip; the batch adopts them instead of reading them again)."""
+        claims, until = self.claims, now + self.lease
         with claims.connection() as db, claims.transaction(db):
-            return claims.claim(db, self.id, now, self.batch, now + self.lease)
+            if claims.dialect == "postgresql" and self.grouped:
+                rows = claims.claim_snapshots(db, self.id, now, self.batch, until)
+                return [row[0] for row in rows], rows
+            return claims.claim(db, self.id, now, self.batch, until), None
 
-    def _fire_batch(self, episode_ids: list[str], now: datetime) -> int:
+    def _fire_batch(
+        self, episode_ids: list[str], now: datetime, rows: list[Any] | None = None
+    ) -> int:
         """Fire the claimed episodes' timers in one transaction: first with the batch's reads in
         one statement and every write deferred to one group (a handful of statements); if that
         fails as a whole, again with a savepoint each. The cyclic garbage collector pauses
@@ -217,19 +227,27 @@ class TimerWorker:
         with self._gc_paused(), self.claims.held_connection() as held:
             if self.grouped:
                 try:
-                    return self._fire_in(held, episode_ids, now, deferred=True)
+                    return self._fire_in(held, episode_ids, now, deferred=True, rows=rows)
                 except BatchFailed as exc:
                     log.info("batch of %d episodes redone carefully: %s", len(episode_ids), exc)
             return self._fire_in(held, episode_ids, now, deferred=False)
 
     def _fire_in(
-        self, held: tuple[Any, Any], episode_ids: list[str], now: datetime, *, deferred: bool
+        self,
+        held: tuple[Any, Any],
+        episode_ids: list[str],
+        now: datetime,
+        *,
+        deferred: bool,
+        rows: list[Any] | None = None,
     ) -> int:
         db = held[1]
         uow = BatchUnitOfWork(self.factory, held, deferred=deferred)
         fired = 0
         with self.claims.transaction(db):
-            if deferred:
+            if deferred and rows is not None:
+                uow.adopt(rows)  # read by the claim (PostgreSQL)
+            elif deferred:
                 uow.preload(episode_ids)
             for episode_id in episode_ids:
                 if not self._stopping.is_set():
@@ -249,9 +267,10 @@ class TimerWorker:
         ``strict`` (a deferred batch): any failure fails the batch, to be redone carefully."""
         fired = 0
         actor = f"scheduler:{self.id}"
+        with uow:
+            episode = uow.get_episode(episode_id)
         while not self._stopping.is_set():
-            with uow:
-                timer = next_due(uow.get_episode(episode_id), now)
+            timer = next_due(episode, now)
             if timer is None:
                 break
             try:
@@ -272,6 +291,7 @@ class TimerWorker:
                     self._park(db, episode_id, timer.key, stuck, now)
                 break  # no longer pending (cannot loop: the snapshot said it was)
             fired += 1
+            episode = uow.written.get(episode_id) or episode  # what the firing committed
         return fired
 
     def _park(self, db: Any, episode_id: str, key: str, exc: Exception, now: datetime) -> None:

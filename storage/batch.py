@@ -87,16 +87,26 @@ class BatchUnitOfWork(SqlUnitOfWork):
         before it commits; on PostgreSQL one added meanwhile gets the notices of the batches
         that begin after it, as ``storage.outbox.Subscribed`` allows."""
         db, q = self.connection(), self.backend.queries
-        subscribed = self.backend.subscribed
-        self.keeps_notices = any_subscription(db) if subscribed is None else subscribed.check(db)
         if q is SQLITE:
             rows = db.execute(q.episode_snapshots, {"ids": to_json(episode_ids)}).fetchall()
         else:
             with orjson_cursor(db) as cursor:
                 rows = cursor.execute(q.episode_snapshots, {"ids": episode_ids}).fetchall()
+        self.adopt(rows)
+
+    def adopt(self, rows: list[Any]) -> None:
+        """Take snapshot rows already read (``preload``'s, or the claim's on PostgreSQL,
+        ``ClaimStore.claim_snapshots``) as the batch's. A row read before this transaction is
+        guarded as one read in it is: the batch's write of that episode is guarded by the
+        version and audit hash it was decided on, so an episode moved meanwhile fails the
+        batch (redone carefully, with every read)."""
+        db = self.connection()
+        subscribed = self.backend.subscribed
+        self.keeps_notices = any_subscription(db) if subscribed is None else subscribed.check(db)
+        written = self.written
         for row in rows:
             episode = episode_from_row(row)
-            self.written[episode.id] = episode
+            written[episode.id] = episode
 
     def commit(self) -> None:
         backend, db = self.backend, self.connection()

@@ -46,6 +46,7 @@ _Q = {
         "task_status",
     )
 }
+_GENERIC_PLANS = QUERIES["batch_generic_plans@postgresql"]
 _COPY = {
     name: QUERIES[f"batch_copy_{name}@postgresql"] + " (FORMAT BINARY)"
     for name in ("tasks", "audit")
@@ -179,11 +180,12 @@ def write_group_arrays(
         return set()
     inserts, updates = episode_updates(queue)
     try:
+        db.execute(_GENERIC_PLANS)  # and prepare=True below: no plan of tables' statistics
         if inserts:
             db.executemany(backend.queries.insert_episode, inserts)
         if updates:
             params = columns(updates, EPISODE_COLUMNS) | {"worker": release_for}
-            db.execute(_Q["update_episodes"], params)
+            db.execute(_Q["update_episodes"], params, prepare=True)
             if db.rowcount != len(updates):
                 raise GroupFailed(
                     f"{len(updates) - db.rowcount} of {len(updates)} episodes moved under the batch"
@@ -210,7 +212,7 @@ def write_group_arrays(
 
 def _array(db: Any, name: str, rows: list[dict[str, Any]], names: tuple[str, ...]) -> None:
     if rows:
-        db.execute(_Q[name], columns(rows, names))
+        db.execute(_Q[name], columns(rows, names), prepare=True)
 
 
 def _copy(

@@ -18,12 +18,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from storage.batch import orjson_cursor
 from storage.columns import to_json
+from storage.queries import POSTGRESQL
 from storage.sql import QUERIES, pyformat
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
 _CLAIM_PG = QUERIES["claim@postgresql"]
 _CLAIM_SQLITE = QUERIES["claim@sqlite"]
+
+
+def _claim_snapshots() -> str:
+    """``claim_snapshots@postgresql`` with episode_snapshot's select list filled in."""
+    snapshot, tail = POSTGRESQL.episode_snapshots.rsplit("FROM episodes e WHERE", 1)
+    if tail.strip() != "e.id = ANY(%(ids)s)":
+        raise RuntimeError(f"episode_snapshots no longer ends as expected: {tail!r}")
+    return pyformat(QUERIES["claim_snapshots@postgresql"]).replace("{snapshot}", snapshot.strip())
+
+
+CLAIM_SNAPSHOTS_PG = _claim_snapshots()
 _RELEASE_MANY_PG = QUERIES["release_many@postgresql"]
 _RELEASE_MANY_SQLITE = QUERIES["release_many@sqlite"]
 RELEASE = QUERIES["release"]
@@ -176,6 +189,17 @@ class ClaimStore:
             "until": self._time(until),
         }
         return [row[0] for row in db.execute(self.q.claim, params).fetchall()]
+
+    def claim_snapshots(
+        self, db: Any, worker: str, now: datetime, limit: int, until: datetime
+    ) -> list[Any]:
+        """PostgreSQL: ``claim`` and the claimed episodes' snapshot rows (``episode_from_row``)
+        in one statement, one round trip instead of two; JSON parsed by orjson as the batch's
+        own read is (``storage.batch.orjson_cursor``)."""
+        time = self._time
+        params = {"worker": worker, "now": time(now), "limit": limit, "until": time(until)}
+        with orjson_cursor(db) as cursor:
+            return cursor.execute(CLAIM_SNAPSHOTS_PG, params, prepare=True).fetchall()
 
     def release(self, db: Any, episode_id: str, worker: str) -> None:
         db.execute(self.q.release, {"id": episode_id, "worker": worker})

@@ -799,3 +799,27 @@ ORDER BY appointment_on, id LIMIT :limit
 SELECT count(*) FROM audit_log a JOIN episodes e ON e.id = a.episode_id
 WHERE e.pathway = :pathway AND a.kind = 'booking'
   AND (a.payload LIKE :booked OR a.payload LIKE :moved) AND a.payload LIKE :outside
+
+-- batch_generic_plans@postgresql --
+-- A timer batch's writes (storage.batch_arrays) planned once, whatever the tables' statistics:
+-- a custom plan of an UPDATE … FROM unnest(…) on tables never analyzed (a fresh or copied
+-- database) may hash-join a seq scan of every timer (40–70 ms a batch); the generic plan
+-- (unnest: a few rows) probes the primary key. For this transaction only.
+SET LOCAL plan_cache_mode = force_generic_plan
+
+-- claim_snapshots@postgresql --
+-- The claim (claim@postgresql) and the claimed episodes' snapshots in one statement, one round
+-- trip (scheduler/worker.py): {snapshot} is episode_snapshot's select list, read FROM the rows
+-- the claim updated. The batch that fires them writes under their version and audit hash, so
+-- a snapshot read here that another writer moved before the batch's write fails that write.
+WITH picked AS (
+    SELECT id FROM episodes
+    WHERE next_due_at <= :now AND (lease_until IS NULL OR lease_until < :now)
+    ORDER BY next_due_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED),
+claimed AS (
+    UPDATE episodes SET claimed_by = :worker, lease_until = :until
+    FROM picked WHERE episodes.id = picked.id
+    RETURNING episodes.*)
+{snapshot} FROM claimed e

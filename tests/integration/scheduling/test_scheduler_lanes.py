@@ -42,9 +42,9 @@ def test_three_lanes_fire_each_timer_once_in_order_and_release_every_claim(
     lanes_seen: set[int] = set()
     fire_batch = TimerWorker._fire_batch
 
-    def recorded(self, episode_ids, now):  # noqa: ANN001, ANN202
+    def recorded(self, episode_ids, now, *rows):  # noqa: ANN001, ANN002, ANN202
         lanes_seen.add(threading.get_ident())
-        return fire_batch(self, episode_ids, now)
+        return fire_batch(self, episode_ids, now, *rows)
 
     monkeypatch.setattr(TimerWorker, "_fire_batch", recorded)
     worker = TimerWorker(factory, DEFS, batch=4, lanes=3)
@@ -65,7 +65,7 @@ def test_an_error_in_a_lane_is_raised_by_the_sweep(
     open_idle_episodes(factory, DEFS, 12)
     main = threading.get_ident()
 
-    def broken(self, episode_ids, now):  # noqa: ANN001, ANN202
+    def broken(self, episode_ids, now, *rows):  # noqa: ANN001, ANN002, ANN202
         if threading.get_ident() != main:
             raise RuntimeError("lane broke")
         return 0  # the main lane claims and drops its batches: they stay claimed (leased)
