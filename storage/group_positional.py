@@ -16,7 +16,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from storage.sql import _NAMED
+from storage.sql import NAMED_PARAMETER
 
 Row = dict[str, Any]
 
@@ -32,7 +32,7 @@ def positional(sql: str) -> tuple[str, Callable[[Row], tuple[Any, ...]]]:
             names.append(name)
         return f"?{names.index(name) + 1}"
 
-    text = _NAMED.sub(number, sql)
+    text = NAMED_PARAMETER.sub(number, sql)
     if len(names) == 1:  # itemgetter of one name gives the value, not a tuple
         only = names[0]
         return text, lambda row: (row[only],)
