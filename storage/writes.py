@@ -134,7 +134,7 @@ def _links_json(ep: Episode) -> str:
 # over as the same objects, so an episode's facts column is mostly joined, not encoded again.
 # Only facts whose value is immutable (a str, number, bool or None) are kept.
 _FACT_JSON: dict[int, tuple[FactValue, str, bytes]] = {}
-_FACT_JSON_LIMIT = 65_536
+_FACT_JSON_LIMIT = 16_384  # ~5 MB at most; a cohort larger than that only gains less
 _SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
