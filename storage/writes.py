@@ -307,7 +307,9 @@ def outcome_json(outcome: Outcome) -> str:
     """The stored outcome: ``Outcome.to_dict`` without ``repeated`` (the same text: orjson
     writes a tuple as the list ``to_dict`` makes of it; tests/unit/test_facts_json.py)."""
     o = outcome
-    transitions = [{"from": a, "to": b, "rules": r} for a, b, r in o.transitions]
+    transitions = (
+        [{"from": a, "to": b, "rules": r} for a, b, r in o.transitions] if o.transitions else []
+    )
     return orjson.dumps(
         {
             "event_id": o.event_id,
