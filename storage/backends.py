@@ -17,7 +17,7 @@ across them comes from the version guard on the write, exactly as in the in-memo
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
@@ -236,7 +236,7 @@ BATCH_PREFIX = {
 }
 
 
-def _columns(prefix: str, batch: list[dict[str, Any]]) -> dict[str, str]:
+def _columns(prefix: str, batch: Sequence[dict[str, Any]]) -> dict[str, str]:
     """A batch of rows as one array per column (``t_key``, ``t_due_at``…), for ``unnest``.
 
     Each array goes as its text literal (``{"a","b",NULL}``), which the statement casts to

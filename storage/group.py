@@ -15,6 +15,10 @@ per decision, since the group's write catches both an applied event id and a mov
 After a chunk whose trust failed, the next ones look everything up again (a re-import of
 events already applied would otherwise redo every chunk), until a chunk finds nothing.
 
+Nobody subscribed to webhooks when a chunk begins (read inside its transaction): its decisions
+do not work out their notices at all (``UnitOfWork.keeps_notices``), which the write would only
+drop — as the scheduler's batch does (``BatchUnitOfWork.preload``).
+
 The cyclic garbage collector pauses while a chunk runs (and is left as the caller had it):
 the chunk's queued rows stay alive until its commit, so each collection in between only
 scanned them again (measured: ~12 µs CPU of ~110 per decision).
@@ -26,7 +30,9 @@ import gc
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from storage.backends import Backend
 from storage.batch import BatchFailed, BatchUnitOfWork
+from storage.outbox import any_subscription
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
 Item = TypeVar("Item")
@@ -91,6 +97,7 @@ def _run(
     uow = BatchUnitOfWork(factory, held, deferred=deferred, trusted=trusted)
     backend, results = uow.backend, []
     with backend.transaction(held[1]):
+        uow.keeps_notices = keeps_notices(backend, held[1])
         for item in chunk:
             try:
                 results.append(decide(uow, item))
@@ -103,3 +110,12 @@ def _run(
     for episode in uow.written.values():  # committed: now the cache may trust them
         factory.snapshots.put(episode)
     return results, uow.probes_found
+
+
+def keeps_notices(backend: Backend, db: Any) -> bool:
+    """Whether a chunk's decisions need their webhook notices, read inside its transaction. On
+    SQLite that transaction holds the write lock: no subscription can appear before it commits.
+    On PostgreSQL one added meanwhile gets the notices of the chunks that begin after it, as
+    ``storage.outbox.Subscribed`` allows (the write would drop them anyway)."""
+    subscribed = backend.subscribed
+    return any_subscription(db) if subscribed is None else subscribed.check(db)

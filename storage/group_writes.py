@@ -37,26 +37,36 @@ def episode_rows(queue: list[ChangeRows]) -> tuple[list[Any], list[Any], list[An
     """The episode rows to insert, to update (indexed columns too) and to update in place: one
     per episode, its last change's values under its first change's expected version."""
     first: dict[str, ChangeRows] = {}
-    last: dict[str, ChangeRows] = {}
-    moved: dict[str, bool] = {}
+    last: dict[str, ChangeRows] = {}  # only the episodes changed more than once
+    moved: dict[str, bool] = {}  # the same: whether any of their changes moved them
     for rows in queue:
-        episode_id = rows.episode_id
-        first.setdefault(episode_id, rows)
-        last[episode_id] = rows
-        moved[episode_id] = moved.get(episode_id, False) or rows.moved
+        episode_id = rows.own["id"]
+        start = first.get(episode_id)
+        if start is None:
+            first[episode_id] = rows
+        else:
+            last[episode_id] = rows
+            moved[episode_id] = moved.get(episode_id, start.moved) or rows.moved
     inserts, updates, in_place = [], [], []
     for episode_id, start in first.items():
-        end = last[episode_id]
+        end = last.get(episode_id)
+        if end is None:  # changed once in the group: the common case
+            if start.new_episode:
+                inserts.append(start.params)
+            elif start.moved:
+                updates.append(start.params)
+            else:
+                in_place.append(start.in_place_params)
+            continue
         if start.new_episode:
             inserts.append(end.params)
             continue
+        guard = start.own
         params = end.params if moved[episode_id] else end.in_place_params
-        if start is not last[episode_id]:
-            guard = start.own
-            params = params | {
-                "expected_version": guard["expected_version"],
-                "prev_hash": guard["prev_hash"],
-            }
+        params = params | {
+            "expected_version": guard["expected_version"],
+            "prev_hash": guard["prev_hash"],
+        }
         (updates if moved[episode_id] else in_place).append(params)
     return inserts, updates, in_place
 

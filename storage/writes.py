@@ -13,13 +13,17 @@ once, from the last change, under the version and audit hash of the first.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from pathway.model import FIRED, PENDING, Appointment, Episode
+import orjson
+
+from pathway.model import FIRED, PENDING, Appointment, Episode, FactValue
 from pathway.unit_of_work import Change, Outcome
 from storage.columns import TimeParam, to_json
 from storage.outbox import notice_rows
+
+Rows = Sequence[dict[str, Any]]  # a list once a change has any; the shared () when it has none
 
 
 @dataclass(slots=True)
@@ -36,11 +40,11 @@ class ChangeRows:
     new_episode: bool  # the episode row is inserted (open), not updated under its version
     own: dict[str, Any]
     moved: bool = True  # state, pin, entry time, care start or timers changed (not only facts)
-    new_timers: list[dict[str, Any]] = field(default_factory=list)
-    timer_status: list[dict[str, Any]] = field(default_factory=list)
-    new_tasks: list[dict[str, Any]] = field(default_factory=list)
-    task_status: list[dict[str, Any]] = field(default_factory=list)
-    notices: list[dict[str, Any]] = field(default_factory=list)  # outbox rows (storage.outbox)
+    new_timers: Rows = ()
+    timer_status: Rows = ()
+    new_tasks: Rows = ()
+    task_status: Rows = ()
+    notices: Rows = ()  # outbox rows (storage.outbox)
     unbuilt: Episode | None = None  # whose columns ``params`` adds to ``own`` when first read
     time: TimeParam | None = None
 
@@ -63,9 +67,14 @@ class ChangeRows:
         few columns it sets, without the times, indexed columns and appointment the full row
         needs (a group of decisions that only observed builds no more)."""
         episode = self.unbuilt
+        own = self.own
         if episode is not None:  # ``params`` may still add the rest: the same values
-            self.own.update(in_place_columns(episode))
-        return self.own
+            own["remembered"] = to_json(episode.remembered)
+            own["links"] = _links_json(episode)
+            own["closed_reason"] = episode.closed_reason
+            own["audit_hash"] = episode.audit_hash
+            own["facts"] = _facts_json(episode)
+        return own
 
 
 def appointment_params(appointment: Appointment | None) -> dict[str, Any]:
@@ -90,7 +99,7 @@ def episode_columns(ep: Episode, time: TimeParam) -> dict[str, Any]:
         "state_entered_at": time(ep.state_entered_at),
         "care_started_at": time(ep.care_started_at),
         "remembered": to_json(ep.remembered),
-        "links": to_json([[k.episode_id, k.pathway, k.rule, k.relation] for k in ep.links]),
+        "links": _links_json(ep),
         "closed_reason": ep.closed_reason,
         "patient_ref": ep.patient_ref,
         "label": ep.label,
@@ -107,20 +116,45 @@ def in_place_columns(ep: Episode) -> dict[str, Any]:
     values ``episode_columns`` gives them."""
     return {
         "remembered": to_json(ep.remembered),
-        "links": to_json([[k.episode_id, k.pathway, k.rule, k.relation] for k in ep.links]),
+        "links": _links_json(ep),
         "closed_reason": ep.closed_reason,
         "audit_hash": ep.audit_hash,
         "facts": _facts_json(ep),
     }
 
 
+def _links_json(ep: Episode) -> str:
+    if not ep.links:
+        return "[]"
+    return to_json([[k.episode_id, k.pathway, k.rule, k.relation] for k in ep.links])
+
+
+# The JSON of each fact in force, ``"name":{...}``, by the identity of its FactValue (kept
+# here, so the id is not reused): a decision replaces a fact or two and carries the others
+# over as the same objects, so an episode's facts column is mostly joined, not encoded again.
+# Only facts whose value is immutable (a str, number, bool or None) are kept.
+_FACT_JSON: dict[int, tuple[FactValue, str, bytes]] = {}
+_FACT_JSON_LIMIT = 16_384  # ~5 MB at most; a cohort larger than that only gains less
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
 def _facts_json(ep: Episode) -> str:
-    return to_json(
-        {
-            n: {"value": f.value, "observation_id": f.observation_id, "at": f.at}
-            for n, f in ep.facts.items()
-        }
-    )
+    """The facts column: the same text as ``to_json`` of ``{name: {"value", "observation_id",
+    "at"}}`` (tests/unit/test_facts_json.py), from each fact's cached JSON."""
+    cache, parts = _FACT_JSON, []
+    for n, f in ep.facts.items():
+        hit = cache.get(id(f))
+        if hit is not None and hit[0] is f and hit[1] == n:
+            parts.append(hit[2])
+            continue
+        part = orjson.dumps({n: {"value": f.value, "observation_id": f.observation_id, "at": f.at}})
+        part = part[1:-1]
+        if type(f.value) in _SCALARS:
+            if len(cache) >= _FACT_JSON_LIMIT:
+                cache.clear()
+            cache[id(f)] = (f, n, part)
+        parts.append(part)
+    return (b"{" + b",".join(parts) + b"}").decode()
 
 
 def change_rows(change: Change, time: TimeParam) -> ChangeRows:
@@ -149,7 +183,7 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
         "payload": audit.payload.decode(),
         "prev_hash": audit.prev_hash,
         "hash": audit.hash,
-        "outcome": to_json(_outcome_dict(change.outcome)),
+        "outcome": outcome_json(change.outcome),
         "caller": change.outcome.caller,
         "idempotency_key": change.outcome.idempotency_key,
         "request_hash": change.outcome.request_hash,
@@ -172,8 +206,8 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
     if not (timers_touched or decision.tasks_opened or decision.tasks_closed):
         return rows  # the engine lists every timer and task it touched: none here
     new, changed = _diff(before.timers if before else (), ep.timers)
-    for pos, t in new:
-        rows.new_timers.append(
+    if new:
+        rows.new_timers = [
             {
                 "episode_id": ep.id,
                 "key": t.key,
@@ -186,19 +220,21 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
                 "fired_at": recorded_at if t.status == FIRED else None,
                 "set_at": time(t.set_at),
             }
-        )
-    for t in changed:
-        rows.timer_status.append(
+            for pos, t in new
+        ]
+    if changed:
+        rows.timer_status = [
             {
                 "episode_id": ep.id,
                 "key": t.key,
                 "status": t.status,
                 "fired_at": recorded_at if t.status == FIRED else None,
             }
-        )
+            for t in changed
+        ]
     new, changed = _diff(before.tasks if before else (), ep.tasks)
-    for pos, k in new:
-        rows.new_tasks.append(
+    if new:
+        rows.new_tasks = [
             {
                 "episode_id": ep.id,
                 "key": k.key,
@@ -210,9 +246,10 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
                 "state": k.state,
                 "position": pos,
             }
-        )
-    for k in changed:
-        rows.task_status.append(
+            for pos, k in new
+        ]
+    if changed:
+        rows.task_status = [
             {
                 "episode_id": ep.id,
                 "key": k.key,
@@ -220,7 +257,8 @@ def change_rows(change: Change, time: TimeParam) -> ChangeRows:
                 "note": k.note,
                 "updated_at": recorded_at,
             }
-        )
+            for k in changed
+        ]
     return rows
 
 
@@ -265,7 +303,22 @@ def _in_place(
     return list(enumerate(after[n:], n)), changed
 
 
-def _outcome_dict(outcome: Outcome) -> dict[str, Any]:
-    body = outcome.to_dict()
-    del body["repeated"]
-    return body
+def outcome_json(outcome: Outcome) -> str:
+    """The stored outcome: ``Outcome.to_dict`` without ``repeated`` (the same text: orjson
+    writes a tuple as the list ``to_dict`` makes of it; tests/unit/test_facts_json.py)."""
+    o = outcome
+    transitions = (
+        [{"from": a, "to": b, "rules": r} for a, b, r in o.transitions] if o.transitions else []
+    )
+    return orjson.dumps(
+        {
+            "event_id": o.event_id,
+            "episode_id": o.episode_id,
+            "kind": o.kind,
+            "version": o.version,
+            "state": o.state,
+            "rules": o.rules,
+            "refused": o.refused,
+            "transitions": transitions,
+        }
+    ).decode()

@@ -17,7 +17,8 @@ from functools import lru_cache
 from importlib.resources import files
 
 _HEADER = re.compile(r"^-- ([\w@]+) --$", re.MULTILINE)
-_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+# A ``:name`` parameter (not ``::`` casts, not ``a:b`` inside a word); group 1 is the name.
+NAMED_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
 def parse(text: str) -> dict[str, str]:
@@ -46,7 +47,7 @@ def query(name: str, dialect: str | None = None) -> str:
 
 def pyformat(sql: str) -> str:
     """``:name`` parameters (sqlite3's style) rewritten to psycopg's ``%(name)s``."""
-    return _NAMED.sub(r"%(\1)s", sql)
+    return NAMED_PARAMETER.sub(r"%(\1)s", sql)
 
 
 @lru_cache(maxsize=512)  # worklist statements vary by filter: a few hundred shapes at most

@@ -1,9 +1,11 @@
 """The grouped SQLite write's shortcuts store exactly what the decision-by-decision path does:
 positional parameters (``storage.group_positional``) and, for episodes a group only updates in
-place, just the columns that update sets (``ChangeRows.in_place_params``)."""
+place, just the columns that update sets (``ChangeRows.in_place_params``), and parameters None
+in every row of a group written as the literal NULL."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 
 from pathway import usecases
 from storage.group import run_grouped
-from storage.group_positional import positional
+from storage.group_positional import execute_many, null_everywhere, positional
 from storage.queries import SQLITE
 from storage.unit_of_work import uow_factory
 from tests.integration.sql_storage.test_replay_grouped import counted_ids, table_rows
@@ -68,3 +70,35 @@ def test_every_group_statement_keeps_its_parameters_when_made_positional() -> No
         text, _ = positional(sql)
         assert ":" not in text.replace("::", "")  # every named parameter rewritten
         assert text.count("?") == sql.count(":") - 2 * sql.count("::")
+
+
+def test_a_parameter_none_in_every_row_is_written_as_null_and_means_the_same() -> None:
+    sql, values = positional(
+        "UPDATE t SET a = :a, b = :b WHERE id = :id AND b IS :b", frozenset({"b"})
+    )
+    assert sql == "UPDATE t SET a = ?1, b = NULL WHERE id = ?2 AND b IS NULL"
+    assert values({"id": 3, "b": None, "a": 1}) == (1, 3)
+    assert positional("DELETE FROM t WHERE id = :id", frozenset({"id"}))[0] == (
+        "DELETE FROM t WHERE id = NULL"
+    )
+    rows = [{"a": 1, "b": None, "c": None}, {"a": None, "b": None, "c": 2}]
+    assert null_everywhere("INSERT INTO t VALUES (:a, :b, :c)", rows) == {"b"}
+    assert null_everywhere("INSERT INTO t VALUES (:a, :b, :c)", []) == set()
+
+
+def test_a_group_with_columns_null_in_every_row_stores_what_named_parameters_store() -> None:
+    sql = "INSERT INTO t (k, a, b, c) VALUES (:k, :a, :b, :c)"
+    rows = [{"k": i, "a": None, "b": i if i % 2 else None, "c": None} for i in range(6)]
+    dbs = [sqlite3.connect(":memory:") for _ in range(2)]
+    for db in dbs:
+        db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, a TEXT, b INTEGER, c DATETIME)")
+    dbs[0].executemany(sql, rows)
+    execute_many(dbs[1].cursor(), sql, rows)
+    stored = [db.execute("SELECT k, a, typeof(a), b, typeof(b), c FROM t").fetchall() for db in dbs]
+    assert stored[0] == stored[1] and len(stored[0]) == 6
+    update = "UPDATE t SET a = :a WHERE k = :k AND c IS :c"  # a NULL in a comparison too
+    changes = [{"k": 1, "a": "x", "c": None}, {"k": 2, "a": "y", "c": None}]
+    dbs[0].executemany(update, changes)
+    execute_many(dbs[1].cursor(), update, changes)
+    stored = [db.execute("SELECT k, a FROM t WHERE a IN ('x', 'y')").fetchall() for db in dbs]
+    assert stored[0] == stored[1] == [(1, "x"), (2, "y")]
