@@ -145,11 +145,13 @@ class _Recording:
     def __init__(self, cursor: Any, log: Statements) -> None:
         self._cursor, self._log = cursor, log
 
-    def execute(self, sql: str, params: Any = None) -> Any:
+    def execute(self, sql: str, params: Any = None, **options: Any) -> Any:
+        # ``options``: the driver's own (psycopg's ``prepare``), passed on: a wrapper that
+        # refused them would fail every group write it sees, and time the careful redo instead
         self._log.append(("execute", sql, params))
-        return (
-            self._cursor.execute(sql, params) if params is not None else self._cursor.execute(sql)
-        )
+        if params is None:
+            return self._cursor.execute(sql, **options)
+        return self._cursor.execute(sql, params, **options)
 
     def executemany(self, sql: str, params: Any) -> Any:
         self._log.append(("executemany", sql, params))

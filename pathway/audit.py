@@ -256,8 +256,8 @@ def verify_chain(
     anchor: tuple[int, str] | None = None,
     columns: bool = True,
 ) -> ChainCheck:
-    """Recompute the chain under ``key`` in seq order; name the first entry that is missing,
-    moved or altered.
+    """Check the chain under ``key`` in seq order (each link recomputed, but for records
+    ``entry_for`` sealed here); name the first entry that is missing, moved or altered.
 
     ``head`` is the episode row's (version, audit hash): a chain cut short at its end is caught
     because it no longer reaches the head the episode records. ``anchor`` is a signed

@@ -30,7 +30,9 @@ BOOKED, MISSED, REVIEWED = "booked", "missed", "reviewed"
 
 @dataclass(slots=True)
 class FactValue:
-    """The value of a fact in force, and the observation it came from (for evidence)."""
+    """The value of a fact in force, and the observation it came from (for evidence).
+    Never changed once made (a new fact is a new FactValue): ``storage.writes`` caches the
+    JSON of each by identity. Not frozen only because frozen dataclasses are slower to build."""
 
     value: Any
     observation_id: str

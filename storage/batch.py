@@ -24,7 +24,7 @@ from pathway.usecases import timer_event_episode
 from storage.batch_arrays import write_group_arrays
 from storage.columns import to_json
 from storage.group_writes import GroupFailed, write_group
-from storage.outbox import any_subscription
+from storage.outbox import notices_due
 from storage.queries import SQLITE
 from storage.reads import episode_from_row
 from storage.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory, due_in
@@ -101,8 +101,7 @@ class BatchUnitOfWork(SqlUnitOfWork):
         version and audit hash it was decided on, so an episode moved meanwhile fails the
         batch (redone carefully, with every read)."""
         db = self.connection()
-        subscribed = self.backend.subscribed
-        self.keeps_notices = any_subscription(db) if subscribed is None else subscribed.check(db)
+        self.keeps_notices = notices_due(self.backend, db)
         written = self.written
         for row in rows:
             episode = episode_from_row(row)

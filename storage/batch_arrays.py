@@ -30,6 +30,8 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any
 
+import psycopg
+
 from storage.backends import Backend
 from storage.group_writes import GroupFailed
 from storage.outbox import write_notices
@@ -205,7 +207,9 @@ def write_group_arrays(
             write_notices(db, backend.dialect, notices)
     except GroupFailed:
         raise
-    except Exception as exc:  # a duplicate event id or episode, a deadlock: redo carefully
+    except psycopg.Error as exc:  # a duplicate event id or episode, a deadlock: redo carefully
+        # (only the database's refusals: a bug here must fail loudly, not turn every batch
+        # into a careful redo that hides it)
         raise GroupFailed(f"{type(exc).__name__}: {exc}") from exc
     return {row["id"] for row in updates}
 

@@ -30,9 +30,8 @@ import gc
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from storage.backends import Backend
 from storage.batch import BatchFailed, BatchUnitOfWork
-from storage.outbox import any_subscription
+from storage.outbox import notices_due
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
 Item = TypeVar("Item")
@@ -97,7 +96,7 @@ def _run(
     uow = BatchUnitOfWork(factory, held, deferred=deferred, trusted=trusted)
     backend, results = uow.backend, []
     with backend.transaction(held[1]):
-        uow.keeps_notices = keeps_notices(backend, held[1])
+        uow.keeps_notices = notices_due(backend, held[1])
         for item in chunk:
             try:
                 results.append(decide(uow, item))
@@ -110,12 +109,3 @@ def _run(
     for episode in uow.written.values():  # committed: now the cache may trust them
         factory.snapshots.put(episode)
     return results, uow.probes_found
-
-
-def keeps_notices(backend: Backend, db: Any) -> bool:
-    """Whether a chunk's decisions need their webhook notices, read inside its transaction. On
-    SQLite that transaction holds the write lock: no subscription can appear before it commits.
-    On PostgreSQL one added meanwhile gets the notices of the chunks that begin after it, as
-    ``storage.outbox.Subscribed`` allows (the write would drop them anyway)."""
-    subscribed = backend.subscribed
-    return any_subscription(db) if subscribed is None else subscribed.check(db)

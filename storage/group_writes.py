@@ -21,6 +21,7 @@ the one decision that caused it.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from storage.backends import Backend
@@ -101,7 +102,8 @@ def write_group(backend: Backend, db: Any, queue: list[ChangeRows]) -> None:
             write_notices(db, backend.dialect, notices)
     except GroupFailed:
         raise
-    except Exception as exc:  # a duplicate event id or episode, a deadlock: redo carefully
+    except sqlite3.Error as exc:  # a duplicate event id or episode: redo carefully (only the
+        # database's refusals: a bug here must fail loudly, not hide in a careful redo)
         raise GroupFailed(f"{type(exc).__name__}: {exc}") from exc
 
 

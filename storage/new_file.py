@@ -9,9 +9,13 @@ complete it is switched to WAL, the mode every carepath connection uses, fsynced
 to PATH (``os.link``: never over a file that appeared meanwhile, which stays as it is and is
 reported by ``DatabaseAppeared``); the temporary name is then unlinked. On any exception
 before that, and after it too, the temporary file and its companions are removed: PATH either
-does not exist or holds the complete database. (A process killed outright cannot remove it: a
-stale ``.building`` file may remain beside PATH, never at PATH; the next replay into PATH
-removes those of processes that no longer exist.)
+does not exist or holds the complete database. The file linked is the one ``mkstemp`` made
+(same device and inode, opened without creating): one removed or replaced meanwhile fails the
+replay rather than putting an empty or foreign database at PATH. (A process killed outright
+cannot remove it: a stale ``.building`` file may remain beside PATH, never at PATH. The builder
+holds an exclusive ``flock`` on its file for the whole build, so the next replay into PATH
+removes only files nobody holds: not those of a replay still running, on this host or, through
+a shared directory, another one, whose pid this host cannot see.)
 
 The new file gets its schema from the cached template (``storage.schema_template``) without
 importing Alembic (~0.1 s of a replay's start, before any worker runs): the head revision is
@@ -25,11 +29,13 @@ An existing file, an in-memory database and PostgreSQL are written in place, as 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import os
 import re
 import sqlite3
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,43 +68,51 @@ def built_aside(path: Path) -> Iterator[Path]:
     """The temporary file to fill; on a clean exit (every connection to it closed) it is
     completed and becomes ``path``. The temporary file is removed whatever happens."""
     _remove_stale(path)
-    prefix = f".{path.name}.{os.getpid()}."  # whose it is: see _remove_stale
+    prefix = f".{path.name}.{os.getpid()}."  # whose it is, for a person looking
     fd, name = tempfile.mkstemp(prefix=prefix, suffix=SUFFIX, dir=path.parent)
-    os.close(fd)
     aside = Path(name)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held until the end: being built, not stale
         yield aside
-        complete(aside, path)
+        complete(aside, path, os.fstat(fd))
     finally:
         for file in (aside, *(aside.with_name(aside.name + s) for s in COMPANIONS)):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(file)
+        os.close(fd)
 
 
 def _remove_stale(path: Path) -> None:
-    """Remove what a replay killed outright left beside ``path``: the temporary files of
-    processes that no longer exist (one still running is building its own: left alone)."""
-    ours = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]{{8}}{SUFFIX}(-\w+)?")
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*{SUFFIX}*"):
-        found = ours.fullmatch(stale.name)  # not another file's (``PATH.2``'s, say)
-        if found is not None and not _alive(int(found[1])):
-            with contextlib.suppress(OSError):
-                os.unlink(stale)
+    """Remove what a replay killed outright left beside ``path``: temporary files whose lock
+    nobody holds (a replay still building holds its own), and their companions."""
+    ours = re.compile(rf"\.{re.escape(path.name)}\.\d+\.[a-z0-9_]{{8}}{SUFFIX}")
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*{SUFFIX}"):
+        if ours.fullmatch(stale.name) is None:  # another file's (``PATH.2``'s, say)
+            continue
+        try:
+            fd = os.open(stale, os.O_RDWR | os.O_NOFOLLOW)
+        except OSError:
+            continue  # gone meanwhile, or not ours to open
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # held: a replay is building it
+        try:
+            for file in (stale, *(stale.with_name(stale.name + s) for s in COMPANIONS)):
+                with contextlib.suppress(OSError):
+                    os.unlink(file)
+        finally:
+            os.close(fd)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # another user's: alive, and not ours to remove
-    return True
-
-
-def complete(aside: Path, path: Path) -> None:
-    """Switch the filled file to WAL, fsync it and link it to ``path`` unless that exists."""
-    connection = sqlite3.connect(aside, isolation_level=None)
+def complete(aside: Path, path: Path, made: os.stat_result) -> None:
+    """Switch the filled file to WAL, fsync it and link it to ``path`` unless that exists.
+    ``made``: the temporary file's status when it was created; another file at its name
+    (removed and re-created, or replaced) is refused, never linked."""
+    _same_file(aside, made)
+    uri = f"file:{urllib.parse.quote(str(aside))}?mode=rw"  # never creates a missing file
+    connection = sqlite3.connect(uri, uri=True, isolation_level=None)
     try:
         mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     finally:
@@ -106,6 +120,7 @@ def complete(aside: Path, path: Path) -> None:
     if mode != "wal":
         raise PathwayError(f"{path}: could not switch the new database to WAL (got {mode!r})")
     _fsync(aside)
+    _same_file(aside, made)
     try:
         os.link(aside, path)
     except FileExistsError:
@@ -119,6 +134,18 @@ def complete(aside: Path, path: Path) -> None:
             "create the file first (an empty file is replayed into in place)"
         ) from None
     _fsync(path.parent)  # the new name is durable before the temporary one goes
+
+
+def _same_file(aside: Path, made: os.stat_result) -> None:
+    try:
+        now = os.stat(aside, follow_symlinks=False)
+    except FileNotFoundError:
+        now = None
+    if now is None or (now.st_dev, now.st_ino) != (made.st_dev, made.st_ino):
+        raise PathwayError(
+            f"{aside}: the database being built was removed or replaced by another process; "
+            "nothing was stored: run the replay again"
+        )
 
 
 def _fsync(path: Path) -> None:

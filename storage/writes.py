@@ -111,18 +111,6 @@ def episode_columns(ep: Episode, time: TimeParam) -> dict[str, Any]:
     }
 
 
-def in_place_columns(ep: Episode) -> dict[str, Any]:
-    """The columns ``update_episode_in_place`` sets besides ``ChangeRows.own``'s, with the
-    values ``episode_columns`` gives them."""
-    return {
-        "remembered": to_json(ep.remembered),
-        "links": _links_json(ep),
-        "closed_reason": ep.closed_reason,
-        "audit_hash": ep.audit_hash,
-        "facts": _facts_json(ep),
-    }
-
-
 def _links_json(ep: Episode) -> str:
     if not ep.links:
         return "[]"

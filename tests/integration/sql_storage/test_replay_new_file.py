@@ -6,6 +6,7 @@ file; scenarios that fail are reported after the good ones are stored, as before
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import sqlite3
@@ -270,6 +271,18 @@ def building_size(directory: Path) -> int:
     return max(sizes, default=0)
 
 
+def wait_unlocked(path: Path, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    with path.open("rb") as file:
+        while True:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return  # closing the file releases it
+            except BlockingIOError:
+                assert time.monotonic() < deadline, f"{path.name} still locked"
+                time.sleep(0.02)
+
+
 def test_a_killed_replay_leaves_no_database_at_the_path(tmp_path: Path) -> None:
     names = [p.name for p in write_cohort(tmp_path, grouped.PARALLEL_FROM)]
     path = tmp_path / "new.db"
@@ -287,12 +300,35 @@ def test_a_killed_replay_leaves_no_database_at_the_path(tmp_path: Path) -> None:
     assert not path.exists()
     left = leftovers(tmp_path)
     assert left and all(name.startswith(f".new.db.{proc.pid}.") for name in left)
-    live = tmp_path / f".new.db.{os.getpid()}.abcd1234.building"  # a replay still building
+    wait_unlocked(tmp_path / left[0])  # its forked workers share the lock until they are gone
+    # A replay still building holds its file's lock, whatever its pid says (another host's
+    # replay, through a shared directory, has a pid this one cannot see): kept.
+    live = tmp_path / f".new.db.{proc.pid + 1}.abcd1234.building"
     other = tmp_path / f".new.db.{proc.pid}.{proc.pid}.abcd1234.building"  # new.db.N's
     for kept in (live, other):
         kept.write_bytes(b"")
-    replay_into(url(path), FILES[:1], DEFS, key())  # the next one removes the dead one's
+    with live.open("rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        replay_into(url(path), FILES[:1], DEFS, key())  # the next one removes the dead one's
     assert leftovers(tmp_path) == sorted([live.name, other.name])
+
+
+@pytest.mark.parametrize("how", ["removed", "replaced"])
+def test_a_temporary_file_removed_or_replaced_meanwhile_is_never_linked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    real, path = new_file.complete, tmp_path / "new.db"
+
+    def meddled(aside: Path, target: Path, made: os.stat_result) -> None:
+        aside.unlink()  # another process at work in the directory
+        if how == "replaced":
+            aside.write_bytes(b"")
+        real(aside, target, made)
+
+    monkeypatch.setattr(new_file, "complete", meddled)
+    with pytest.raises(PathwayError, match="removed or replaced by another process"):
+        replay_into(url(path), FILES[:1], DEFS, key())
+    assert not path.exists() and leftovers(tmp_path) == []
 
 
 def test_an_interrupted_replay_leaves_no_file_and_no_temporary_file(tmp_path: Path) -> None:
