@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from pathway.definition import Definition, compile_definition
@@ -28,11 +27,13 @@ from pathway.registry import DefinitionRegistry
 from storage.columns import read_json, read_time
 from storage.database import create_engine_for, ensure_schema
 from storage.sql import QUERIES, for_driver
-from storage.tables import DefinitionRow, EpisodeRow
 from storage.unit_of_work import SqlUnitOfWorkFactory
 
-_definitions = DefinitionRow.__table__  # type: ignore[attr-defined]
+# Plain SQL, not the sqlmodel tables (storage.tables: ~75 ms to import, at every process start:
+# the scheduler's workers, each CLI command); ``stored_versions`` (one command) imports them.
 _RECORD = QUERIES["record_definition"]
+_ALL = QUERIES["definitions_stored"]
+_ONE = QUERIES["definition_stored"]
 # The database's clock (storage reads none of its own), to the millisecond or better.
 _NOW = {"postgresql": "clock_timestamp()", "sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now')"}
 
@@ -63,7 +64,7 @@ class StoredDefinitions(DefinitionRegistry):
             return super().get(version)
         except InvalidDefinition:
             with self._lock:
-                found = _load(self.engine, [version])
+                found = _load(self.engine, version)
             if not found:
                 raise
             self.add(found[0])
@@ -119,6 +120,11 @@ def stored_versions(
 ) -> list[StoredVersion]:
     """Every stored version and every version episodes name, with episode counts (oldest
     first); only one pathway's with ``pathway``."""
+    from sqlalchemy import func, select
+
+    from storage.tables import DefinitionRow, EpisodeRow
+
+    _definitions = DefinitionRow.__table__  # type: ignore[attr-defined]
     e = EpisodeRow.__table__.c  # type: ignore[attr-defined]
     with engine.connect() as db:
         rows = db.execute(select(_definitions.c.version, _definitions.c.first_seen_at)).all()
@@ -149,21 +155,20 @@ def _terminal(definitions: DefinitionRegistry, version: str, state: str) -> bool
         return False  # unknown version or state: count it as live, so it is not overlooked
 
 
-def _load(engine: Engine, versions: list[str] | None = None) -> list[Definition]:
-    """The stored versions (all, or those named), compiled and checked, oldest first."""
-    query = select(_definitions.c.version, _definitions.c.document)
-    if versions is not None:
-        query = query.where(_definitions.c.version.in_(versions))
+def _load(engine: Engine, version: str | None = None) -> list[Definition]:
+    """The stored versions (all, oldest first, or the one named), compiled and checked."""
+    postgres = engine.dialect.name == "postgresql"
+    sql, params = (_ALL, {}) if version is None else (_ONE, {"version": version})
     with engine.connect() as db:
-        rows = db.execute(query.order_by(_definitions.c.first_seen_at, _definitions.c.version))
-        rows = rows.all()
-    return [_compile_stored(version, document) for version, document in rows]
+        rows = db.exec_driver_sql(_driver_style(sql, postgres), params).all()
+    return [_compile_stored(v, document) for v, document in rows]
 
 
 def _stored(engine: Engine, version: str) -> bool:
-    query = select(_definitions.c.version).where(_definitions.c.version == version)
+    postgres = engine.dialect.name == "postgresql"
     with engine.connect() as db:
-        return db.execute(query).first() is not None
+        found = db.exec_driver_sql(_driver_style(_ONE, postgres), {"version": version}).first()
+    return found is not None
 
 
 def _compile_stored(version: str, document: Any) -> Definition:

@@ -42,10 +42,10 @@ from pathlib import Path
 from sqlalchemy.engine import Engine, make_url
 
 from pathway.errors import PathwayError
+from storage.database import scripts_head
 from storage.file_modes import COMPANIONS
 
 SUFFIX = ".building"
-_REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
 
 
 class DatabaseAppeared(PathwayError):
@@ -171,23 +171,3 @@ def give_schema(engine: Engine) -> None:
                     schema_template.apply_template(connection, template)
             return
     database.ensure_schema(engine)
-
-
-def scripts_head() -> str | None:
-    """The one revision no migration script names as its ``down_revision``; ``None`` when the
-    scripts do not say it plainly (then Alembic decides)."""
-    from storage.database import MIGRATIONS
-
-    revisions, downs = set(), set()
-    for script in (MIGRATIONS / "versions").glob("*.py"):
-        found = dict((m[0], m[1]) for m in _REVISION.findall(script.read_text()))
-        revision, down = found.get("revision", ""), found.get("down_revision", "")
-        if not re.fullmatch(r"[\"'][\w-]+[\"']", revision):
-            return None
-        revisions.add(revision[1:-1])
-        if down != "None":
-            if not re.fullmatch(r"[\"'][\w-]+[\"']", down):
-                return None  # a merge (a tuple of revisions) or something else: Alembic's
-            downs.add(down[1:-1])
-    heads = revisions - downs
-    return heads.pop() if len(heads) == 1 and downs <= revisions else None

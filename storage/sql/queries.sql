@@ -264,6 +264,17 @@ INSERT INTO definitions (version, id, content_hash, document, first_seen_at)
 VALUES (:version, :id, :content_hash, {document}, {now})
 ON CONFLICT (version) DO NOTHING
 
+-- alembic_revisions --
+-- The revision a database is at, read without Alembic (storage.database.ensure_schema).
+SELECT version_num FROM alembic_version
+
+-- definitions_stored --
+-- Every stored definition version's document, oldest first (storage.definitions).
+SELECT version, document FROM definitions ORDER BY first_seen_at, version
+
+-- definition_stored --
+SELECT version, document FROM definitions WHERE version = :version
+
 -- token_insert --
 INSERT INTO tokens (id, name, role, token_hash, created_at)
 VALUES (:id, :name, :role, :token_hash, :created_at)
