@@ -30,8 +30,6 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any
 
-import psycopg
-
 from storage.backends import Backend
 from storage.group_writes import GroupFailed
 from storage.outbox import write_notices
@@ -207,9 +205,11 @@ def write_group_arrays(
             write_notices(db, backend.dialect, notices)
     except GroupFailed:
         raise
-    except psycopg.Error as exc:  # a duplicate event id or episode, a deadlock: redo carefully
-        # (only the database's refusals: a bug here must fail loudly, not turn every batch
-        # into a careful redo that hides it)
+    except Exception as exc:  # a duplicate event id or episode, a deadlock: redo carefully
+        import psycopg  # here: a SQLite process imports this module but never psycopg
+
+        if not isinstance(exc, psycopg.Error):
+            raise  # not the database's refusal but a bug: fail loudly, not in a careful redo
         raise GroupFailed(f"{type(exc).__name__}: {exc}") from exc
     return {row["id"] for row in updates}
 

@@ -124,3 +124,23 @@ def test_each_episode_row_is_written_once_under_its_first_expected_version() -> 
 def test_a_group_size_below_one_is_refused(factory) -> None:
     with pytest.raises(ValueError, match="size 0"):
         run_grouped(factory, [1], lambda uow, n: None, size=0)
+
+
+def test_a_bug_in_the_group_write_fails_loudly_not_in_a_careful_redo(
+    factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the database's refusals (a duplicate, a moved episode, a deadlock) send a group to
+    its careful redo: a programming error there would otherwise be hidden by redoing every
+    group decision by decision, ten times slower and silently."""
+    from storage import batch_arrays, group_writes
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a bug in the group write")
+
+    monkeypatch.setattr(group_writes, "execute_many", broken)  # SQLite's statements
+    monkeypatch.setattr(batch_arrays, "columns", broken)  # PostgreSQL's
+    before = check_all(factory)
+    with pytest.raises(TypeError, match="a bug in the group write"):
+        run_grouped(factory, range(4), lambda uow, n: observe(n)(uow), size=4)
+    monkeypatch.undo()
+    assert check_all(factory) == before  # nothing written
