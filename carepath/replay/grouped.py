@@ -62,20 +62,14 @@ class ReplayUnitOfWork(BatchUnitOfWork):
         return None
 
 
-def replay_grouped(
-    scenarios: Sequence[Scenario | str],
-    definitions: DefinitionRegistry,
-    factory: SqlUnitOfWorkFactory,
-    per_transaction: int = PER_TRANSACTION,
-    progress: Callable[[int, int], None] | None = None,
-    workers: int | None = 1,
-) -> list[ReplayResult]:
-    """Replay scenarios (or scenario files, loaded by the workers) into the database; results
-    in order. ``workers`` processes (``None``: one per core); ``progress(done, total)`` after
-    each transaction. Raises the first scenario's error, once all the others are written."""
-    results, errors = replay_all(
-        scenarios, definitions, factory, per_transaction, progress, workers
-    )
+def replay_grouped(*args: Any, **kwargs: Any) -> list[ReplayResult]:
+    """``replay_all`` (the same arguments): the results in order, and the first scenario's
+    error raised once all the others are written."""
+    return raise_first(replay_all(*args, **kwargs))
+
+
+def raise_first(done: Done) -> list[ReplayResult]:
+    results, errors = done
     if errors:
         raise errors[0]
     return results
@@ -89,7 +83,9 @@ def replay_all(
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = 1,
 ) -> Done:
-    """``replay_grouped``, returning the scenarios' errors (in order) instead of raising."""
+    """Replay scenarios (or scenario files, loaded by the workers) into the database: the
+    results in order and the scenarios' errors in order. ``workers`` processes (``None``: one
+    per core); ``progress(done, total)`` after each transaction."""
     workers = _workers(workers, len(scenarios), factory)
     size = max(1, per_transaction)
     if workers > 1:  # a few chunks per worker at least, so that they all have work to the end

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from carepath.replay.grouped import PER_TRANSACTION, replay_all, replay_grouped
+from carepath.replay.grouped import PER_TRANSACTION, raise_first, replay_all, replay_grouped
 from carepath.replay.runner import ReplayResult
 from pathway.audit import AuditKey
 from pathway.usecases import DefinitionRegistry
@@ -44,11 +44,7 @@ def replay_into(
         factory = SqlUnitOfWorkFactory(create_engine_for(f"sqlite:///{aside}", True), audit_key)
         try:
             give_schema(factory.engine)
-            results, errors = replay_all(
-                paths, definitions, factory, per_transaction, progress, workers
-            )
+            done = replay_all(paths, definitions, factory, per_transaction, progress, workers)
         finally:
             factory.dispose()  # every connection closed: the file can be completed
-    if errors:
-        raise errors[0]
-    return results
+    return raise_first(done)

@@ -4,15 +4,13 @@ name (``storage.database.ensure_schema``), and still migrates every other case w
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from storage import database
 from storage.unit_of_work import uow_factory
-from tests.support.protocol import REPOSITORY
+from tests.support.imports import imports_module
 
 
 def revision_of(path: Path) -> list[tuple[str]]:
@@ -24,16 +22,9 @@ def test_a_database_at_head_is_opened_without_importing_alembic(tmp_path: Path) 
     path = tmp_path / "at-head.db"
     database.upgrade(f"sqlite:///{path}")
     code = (
-        "import sys\n"
-        "from storage.unit_of_work import uow_factory\n"
-        f"uow_factory('sqlite:///{path}').dispose()\n"
-        "print('alembic' in sys.modules)\n"
+        f"from storage.unit_of_work import uow_factory\nuow_factory('sqlite:///{path}').dispose()"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, cwd=REPOSITORY, timeout=120
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split()[-1] == b"False"
+    assert not imports_module(code, "alembic")
 
 
 @pytest.mark.parametrize("plain", [True, False], ids=["scripts read", "scripts unclear"])
@@ -61,3 +52,17 @@ def test_a_new_database_is_migrated(tmp_path: Path) -> None:
 
 def test_the_scripts_name_alembics_head() -> None:
     assert database.scripts_head() == database.head_revision()
+
+
+def test_definitions_are_recorded_and_loaded_without_the_sqlmodel_tables(tmp_path: Path) -> None:
+    code = (
+        "from storage.definitions import registry_for\n"
+        "from storage.unit_of_work import uow_factory\n"
+        "from tests.support.episode_driver import DEFS\n"
+        f"factory = uow_factory('sqlite:///{tmp_path / 'defs.db'}')\n"
+        "registry = registry_for(factory, [DEFS.get(v) for v in DEFS.versions()])\n"
+        "assert registry.get(DEFS.versions()[0]).version == DEFS.versions()[0]\n"
+        "again = registry_for(factory, [DEFS.get(DEFS.versions()[0])])  # the others: stored\n"
+        "assert sorted(again.versions()) == sorted(DEFS.versions())\n"
+    )
+    assert not imports_module(code, "storage.tables")
