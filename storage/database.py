@@ -142,6 +142,14 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 @lru_cache(maxsize=1)
 def head_revision() -> str:
+    """The revision the migrations lead to: read from the scripts' text when they say it
+    plainly (``scripts_head``: no Alembic import, ~0.1 s of every process start), else
+    Alembic's."""
+    return scripts_head() or alembic_head()
+
+
+@lru_cache(maxsize=1)
+def alembic_head() -> str:
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -158,17 +166,10 @@ def current_revision(connection: Connection) -> str | None:
 
 def ensure_schema(engine: Engine) -> None:
     """Migrate to the latest revision unless already there. The usual case (already there)
-    is told without Alembic: the ``alembic_version`` row against the head the scripts name
-    (``scripts_head``), ~0.1 s of CPU less at every process start (a scheduler worker, each CLI
-    command). Anything else (a new database, another revision, a head the scripts do not say
-    plainly) is Alembic's to decide."""
-    head = scripts_head()
-    if head is not None and _stored_revisions(engine) == [head]:
-        return
-    with engine.connect() as connection:
-        if current_revision(connection) == head_revision():
-            return
-    migrate(engine)
+    is told without Alembic: the ``alembic_version`` row read as plain SQL against
+    ``head_revision``. Anything else (a new database, another revision) goes to ``migrate``."""
+    if _stored_revisions(engine) != [head_revision()]:
+        migrate(engine)
 
 
 def _stored_revisions(engine: Engine) -> list[str] | None:
@@ -223,11 +224,11 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             postgres = engine.dialect.name == "postgresql"
             if postgres:
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            if revision == "head" and _from_template(connection):
+                return
             target = head_revision() if revision == "head" else revision
             current = current_revision(connection)
             if current != target:
-                if _from_template(connection, current, revision):
-                    return
                 if postgres:
                     _refuse_without_ddl(connection, current, target)
                 from alembic import command
@@ -235,9 +236,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
                 command.upgrade(alembic_config(connection), revision)
 
 
-def _from_template(connection: Connection, current: str | None, revision: str) -> bool:
-    """An empty SQLite file at no revision gets the head schema from the cached template."""
-    if connection.dialect.name != "sqlite" or current is not None or revision != "head":
+def _from_template(connection: Connection) -> bool:
+    """An empty SQLite file (no table, so at no revision) gets the head schema from the cached
+    template, without importing Alembic unless the template must be built."""
+    if connection.dialect.name != "sqlite":
         return False
     from storage import schema_template
 

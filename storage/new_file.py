@@ -17,11 +17,8 @@ holds an exclusive ``flock`` on its file for the whole build, so the next replay
 removes only files nobody holds: not those of a replay still running, on this host or, through
 a shared directory, another one, whose pid this host cannot see.)
 
-The new file gets its schema from the cached template (``storage.schema_template``) without
-importing Alembic (~0.1 s of a replay's start, before any worker runs): the head revision is
-read from the migration scripts' ``revision``/``down_revision`` lines, and the template is used
-only if it is of that head (its cache key is a digest of those very scripts). A head that
-cannot be read that way (several heads, an unusual script) takes ``ensure_schema``: Alembic.
+The new file gets its schema from ``ensure_schema``, which gives an empty SQLite file the
+cached template (``storage.schema_template``) without importing Alembic.
 
 An existing file, an in-memory database and PostgreSQL are written in place, as before.
 """
@@ -39,10 +36,9 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import make_url
 
 from pathway.errors import PathwayError
-from storage.database import scripts_head
 from storage.file_modes import COMPANIONS
 
 SUFFIX = ".building"
@@ -76,9 +72,7 @@ def built_aside(path: Path) -> Iterator[Path]:
         yield aside
         complete(aside, path, os.fstat(fd))
     finally:
-        for file in (aside, *(aside.with_name(aside.name + s) for s in COMPANIONS)):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(file)
+        _remove(aside)
         os.close(fd)
 
 
@@ -99,11 +93,16 @@ def _remove_stale(path: Path) -> None:
             os.close(fd)
             continue  # held: a replay is building it
         try:
-            for file in (stale, *(stale.with_name(stale.name + s) for s in COMPANIONS)):
-                with contextlib.suppress(OSError):
-                    os.unlink(file)
+            _remove(stale, ignore=OSError)  # another's, say: not ours to fail on
         finally:
             os.close(fd)
+
+
+def _remove(file: Path, ignore: type[OSError] = FileNotFoundError) -> None:
+    """``file`` and its SQLite companions (``-wal``, ``-shm``, ``-journal``), if there."""
+    for name in (file.name, *(file.name + s for s in COMPANIONS)):
+        with contextlib.suppress(ignore):
+            os.unlink(file.with_name(name))
 
 
 def complete(aside: Path, path: Path, made: os.stat_result) -> None:
@@ -154,20 +153,3 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def give_schema(engine: Engine) -> None:
-    """The head schema on the new, empty file at ``engine``: from the cached template when its
-    head is the scripts' (no Alembic import), else by ``ensure_schema``."""
-    from storage import database, schema_template
-
-    head = scripts_head()
-    if head is not None:
-        template = schema_template.load_template(head, database.alembic_migrate_file)
-        if template["versions"] == [head]:
-            with engine.connect() as connection:
-                connection.execution_options(sqlite_immediate=True)
-                with connection.begin():
-                    schema_template.apply_template(connection, template)
-            return
-    database.ensure_schema(engine)

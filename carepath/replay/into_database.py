@@ -20,8 +20,8 @@ from carepath.replay.grouped import PER_TRANSACTION, raise_first, replay_all, re
 from carepath.replay.runner import ReplayResult
 from pathway.audit import AuditKey
 from pathway.usecases import DefinitionRegistry
-from storage.database import create_engine_for
-from storage.new_file import built_aside, give_schema, new_sqlite_path
+from storage.database import create_engine_for, ensure_schema
+from storage.new_file import built_aside, new_sqlite_path
 from storage.unit_of_work import SqlUnitOfWorkFactory, uow_factory
 
 
@@ -43,7 +43,7 @@ def replay_into(
     with built_aside(path) as aside:
         factory = SqlUnitOfWorkFactory(create_engine_for(f"sqlite:///{aside}", True), audit_key)
         try:
-            give_schema(factory.engine)
+            ensure_schema(factory.engine)
             done = replay_all(paths, definitions, factory, per_transaction, progress, workers)
         finally:
             factory.dispose()  # every connection closed: the file can be completed

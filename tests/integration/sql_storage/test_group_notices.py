@@ -17,7 +17,12 @@ from tests.integration.sql_storage.test_replay_grouped import (  # noqa: F401 - 
     table_rows,
     two_urls,
 )
-from tests.integration.sql_storage.test_rows_once import EPISODES, STEPS, step
+from tests.integration.sql_storage.test_rows_once import (
+    EPISODES,
+    STEPS,
+    step,
+    stepped_decision_by_decision,
+)
 from tests.support.episode_driver import DEFS, PRESENTATION, PROFILE, Course, day
 
 
@@ -25,18 +30,7 @@ def test_a_group_with_a_subscription_writes_the_decision_by_decision_outbox_rows
     two_urls: tuple[str, str],  # noqa: F811 - the fixture imported above
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    by_decision, grouped = (uow_factory(url) for url in two_urls)
-    for factory in (by_decision, grouped):
-        subscribe(factory)
-        counted_ids(monkeypatch)
-        for episode_id in EPISODES:
-            Course(factory, episode_id).open(PROFILE)
-    steps = range(len(EPISODES) * len(STEPS))
-    counted_ids(monkeypatch)
-    for n in steps:
-        with by_decision() as uow:
-            step(uow, n)
-    counted_ids(monkeypatch)
+    by_decision, grouped, steps = stepped_decision_by_decision(two_urls, monkeypatch, subscribe)
     results = run_grouped(grouped, steps, step, size=len(steps) // 2)
     assert not [r for r in results if isinstance(r, Exception)]
     want, have = table_rows(by_decision), table_rows(grouped)

@@ -385,7 +385,7 @@ def test_a_missing_directory_is_the_database_error_it_always_was(tmp_path: Path)
 
 
 def test_the_scripts_head_is_alembics() -> None:
-    assert new_file.scripts_head() == database.head_revision()
+    assert database.scripts_head() == database.alembic_head()
 
 
 @pytest.mark.parametrize(
@@ -405,7 +405,7 @@ def test_a_head_the_scripts_do_not_say_plainly_is_left_to_alembic(
         text = f'"""{name}"""\n\nrevision = {revision}\ndown_revision = {down}\n'
         (tmp_path / "versions" / f"{name}.py").write_text(text)
     monkeypatch.setattr(database, "MIGRATIONS", tmp_path)
-    assert new_file.scripts_head() == head
+    assert database.scripts_head() == head
 
 
 def test_a_new_file_gets_its_schema_without_importing_alembic(tmp_path: Path) -> None:
@@ -416,15 +416,3 @@ def test_a_new_file_gets_its_schema_without_importing_alembic(tmp_path: Path) ->
         f"replay_into({url(tmp_path / 'new.db')!r}, [{FILES[0]!r}], DEFS, None)"
     )
     assert not imports_module(code, "alembic")
-
-
-def test_a_template_of_another_head_is_not_used(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(new_file, "scripts_head", lambda: "not-the-head")
-    path = tmp_path / "new.db"
-    replay_into(url(path), FILES[:1], DEFS, key())
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [
-            (database.head_revision(),)
-        ]

@@ -6,6 +6,7 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -78,12 +79,17 @@ def episode_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return built
 
 
-def test_a_group_that_changes_an_episode_many_times_stores_the_decision_by_decision_rows(
-    two_urls: tuple[str, str],  # noqa: F811 - the fixture imported above
+def stepped_decision_by_decision(
+    urls: tuple[str, str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    by_decision, grouped = (uow_factory(url) for url in two_urls)
+    prepare: Callable[[Any], None] = lambda factory: None,
+) -> tuple[Any, Any, range]:
+    """Two databases with the same EPISODES opened (each after ``prepare``) under the same
+    ids, and every step applied to the first decision by decision: the two factories and the
+    steps, for the second to take as a group."""
+    by_decision, grouped = (uow_factory(url) for url in urls)
     for factory in (by_decision, grouped):
+        prepare(factory)
         counted_ids(monkeypatch)
         for episode_id in EPISODES:
             Course(factory, episode_id).open(PROFILE)
@@ -93,6 +99,14 @@ def test_a_group_that_changes_an_episode_many_times_stores_the_decision_by_decis
         with by_decision() as uow:
             step(uow, n)
     counted_ids(monkeypatch)
+    return by_decision, grouped, steps
+
+
+def test_a_group_that_changes_an_episode_many_times_stores_the_decision_by_decision_rows(
+    two_urls: tuple[str, str],  # noqa: F811 - the fixture imported above
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    by_decision, grouped, steps = stepped_decision_by_decision(two_urls, monkeypatch)
     built = episode_builds(monkeypatch)
     results = run_grouped(grouped, steps, step, size=len(steps))
     assert not [r for r in results if isinstance(r, Exception)]
