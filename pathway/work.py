@@ -334,12 +334,9 @@ class DecisionInProgress:
     def _withdraw(self, rules: tuple[str, ...], open_rules: set[str]) -> None:
         """Take back the tasks this decision opened for ``rules`` (superseded by a stronger one)."""
         opened = self.decision.tasks_opened
-        for t in opened:
-            if t.rule_id in rules:
-                break
-        else:
-            return  # none opened by this decision: the common case
         withdrawn = [t for t in opened if t.rule_id in rules]
+        if not withdrawn:
+            return  # none opened by this decision: the common case
         opened[:] = [t for t in opened if t.rule_id not in rules]
         gone = {id(t) for t in withdrawn}  # this decision's own tasks, not earlier ones
         self.tasks[:] = [t for t in self.tasks if id(t) not in gone]

@@ -40,10 +40,10 @@ def any_subscription(db: Any) -> bool:
 
 
 def notices_due(backend: Any, db: Any) -> bool:
-    """Whether a chunk's (or a scheduler batch's) decisions need their webhook notices, read inside its transaction. On
-    SQLite that transaction holds the write lock: no subscription can appear before it commits.
-    On PostgreSQL one added meanwhile gets the notices of the chunks that begin after it, as
-    ``storage.outbox.Subscribed`` allows (the write would drop them anyway)."""
+    """Whether a group's (or a scheduler batch's) decisions need their webhook notices, read
+    inside its transaction. On SQLite that transaction holds the write lock: no subscription
+    can appear before it commits. On PostgreSQL one added meanwhile gets the notices of the
+    groups that begin after it, as ``Subscribed`` allows (the write would drop them anyway)."""
     subscribed = backend.subscribed
     return any_subscription(db) if subscribed is None else subscribed.check(db)
 
