@@ -61,7 +61,10 @@ def _register_groups() -> None:
 def main() -> None:
     from carepath.settings import SettingsError
 
-    _register_groups()
+    try:
+        _register_groups()
+    except KeyboardInterrupt:  # Ctrl-C while the commands load: an interruption, not a trace
+        raise SystemExit(130) from None
     try:
         app()
     except SettingsError as exc:  # a bad environment variable: one line, not a traceback

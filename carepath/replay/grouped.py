@@ -13,8 +13,8 @@ deciding a chunk and then writing it on its own connection: only the outputs com
 the rows (pickling them costs ~470 µs an episode), and while one worker writes (SQLite: holding
 a lock the workers take turns on) the other decides its next chunk.
 An in-memory SQLite database cannot be shared between processes: it is replayed here. The
-workers are a ``ProcessPoolExecutor``: one that dies raises ``BrokenProcessPool`` (the others
-are terminated) instead of leaving the replay waiting forever for its chunk.
+workers are ``carepath.replay.workers``': one that dies raises ``BrokenProcessPool``, and a
+Ctrl-C lets the chunks being written end (each all or nothing) before the replay stops.
 A new SQLite file is built aside (``carepath.replay.into_database``, ``storage.new_file``): its
 engine ``is_building``, and the workers open it the same way (journal in memory, no fsync).
 
@@ -35,6 +35,7 @@ from typing import Any
 from carepath.replay.decided import Decided, decide_all
 from carepath.replay.runner import ReplayResult, replay
 from carepath.replay.scenario import Scenario
+from carepath.replay.workers import in_workers
 from pathway.audit import AuditKey
 from pathway.errors import InvalidScenario, PathwayError
 from pathway.unit_of_work import Outcome
@@ -144,26 +145,19 @@ def _replayed(
             yield replay_chunk(chunk, definitions, factory, notices)
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     global _POOL
     url = factory.engine.url.render_as_string(hide_password=False)
-    context = multiprocessing.get_context("fork")
     # SQLite has one writer: workers take turns on a lock of their own, handed over at once,
     # rather than polling for SQLite's (its busy handler sleeps up to 100 ms between tries).
-    turn = context.Lock() if factory.connections.backend.dialect == "sqlite" else None
+    turn = (
+        multiprocessing.get_context("fork").Lock()
+        if factory.connections.backend.dialect == "sqlite"
+        else None
+    )
     _POOL = (definitions, url, factory.audit_key, notices, turn, is_building(factory.engine))
     factory.connections.close()  # no connection of this process crosses the fork
-    # An executor, not a multiprocessing.Pool: a worker that dies (killed, out of memory)
-    # raises BrokenProcessPool here, and the others are terminated, where a Pool waits forever
-    # for the lost chunk (and its terminate() can hang on the queue's lock).
-    pool = ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context)
-    try:
-        yield from pool.map(_in_worker, chunks)
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)  # the chunks being written end first
-        raise
-    pool.shutdown()  # a clean exit: each worker disposes of its engine (``_in_worker``)
+    yield from in_workers(_in_worker, chunks, workers)  # each disposes of its engine at exit
 
 
 _POOL: tuple[Any, ...] | None = None  # (definitions, URL, audit key, notices, turn, building)

@@ -201,12 +201,11 @@ def replay_files(
     if workers <= 1 or len(paths) < 200:
         parts = [_replay_chunk(list(paths))]
     else:
-        import multiprocessing
+        from carepath.replay.workers import in_workers
 
         size = max(1, -(-len(paths) // (workers * 4)))
         chunks = [list(paths[i : i + size]) for i in range(0, len(paths), size)]
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_replay_chunk, chunks, chunksize=1)
+        parts = list(in_workers(_replay_chunk, chunks, workers))
     outputs: list[bytes] = []
     failures: list[str] = []
     code = 0
