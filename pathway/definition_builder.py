@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pathway.criteria import Compiler, Node, resolve_rule_refs
+from pathway.criteria import Node
+from pathway.criteria_compiler import Compiler, resolve_rule_refs
 from pathway.definition import (
     ACTION_KINDS,
     Action,

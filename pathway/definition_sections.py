@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pathway.criteria import Compiler
+from pathway.criteria_compiler import Compiler
 from pathway.definition import (
     CLOCKS,
     Derived,

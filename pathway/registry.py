@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pathway.criteria import Compiler, Node, resolve_rule_refs
+from pathway.criteria import Node
+from pathway.criteria_compiler import Compiler, resolve_rule_refs
 from pathway.definition import DEFAULT_PATHWAY, Definition, EnrolmentDef
 from pathway.errors import InvalidDefinition, InvalidRequest
 

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pathway.criteria import Compiler, Context, Evidence, Node, RuleRef, resolve_rule_refs
+from pathway.criteria import Context, Evidence, Node, RuleRef
+from pathway.criteria_compiler import Compiler, resolve_rule_refs
 from pathway.model import FactValue
 
 AT = datetime(2026, 1, 5, tzinfo=UTC)

@@ -18,7 +18,8 @@ import orjson
 import pytest
 
 from pathway import engine_plan
-from pathway.criteria import Compiler, Context
+from pathway.criteria import Context
+from pathway.criteria_compiler import Compiler
 from pathway.definition import DEFAULT_DEFINITION, Definition, compile_definition
 from pathway.engine import decide, open_episode
 from pathway.engine_plan import build_plan, cached_plans, plan_of
