@@ -7,6 +7,12 @@ read or write, with a warning that names the file and both modes. SQLite then cr
 ``-wal`` and ``-shm`` files with the database file's mode; ``secure_companions`` is called on
 every new connection too, so that a companion file made otherwise is tightened as well.
 A file owned by someone else cannot be tightened: that is a warning, not a refusal to run.
+
+A database file that is missing while its ``-wal`` or ``-journal`` is there is refused
+(``OrphanedJournal``): SQLite applies the log it finds beside a database of that name with no
+check that the two belong together, so a new database made there would silently take the old
+one's pages (its tables and rows replaced by the deleted database's). The log is left for a
+person to move away, or to put back with its database.
 """
 
 from __future__ import annotations
@@ -22,10 +28,33 @@ log = logging.getLogger("carepath.storage")
 
 MODE = 0o600
 COMPANIONS = ("-wal", "-shm", "-journal")
+LOGS = ("-wal", "-journal")  # the companions SQLite applies to the database beside them
+
+
+class OrphanedJournal(Exception):
+    """A write-ahead log or rollback journal beside a database file that is not there."""
+
+
+def refuse_orphaned_journal(path: Path) -> None:
+    """Raise ``OrphanedJournal`` if ``path`` does not exist but its ``-wal`` or ``-journal``
+    does: a database created at ``path`` would take that log's pages as its own."""
+    if os.path.lexists(path):
+        return
+    for suffix in LOGS:
+        log_file = path.with_name(path.name + suffix)
+        if os.path.lexists(log_file):
+            raise OrphanedJournal(
+                f"{log_file} is there but its database {path.name} is not (deleted or moved?): "
+                f"SQLite would apply it to a new database at {path}, replacing that database's "
+                f"tables and rows with the old one's. Move {log_file.name} away, or put its "
+                "database back, and try again"
+            )
 
 
 def secure_sqlite_files(path: Path) -> None:
-    """Create the database file 0600 if missing; tighten it and its companions if too open."""
+    """Create the database file 0600 if missing (never beside a log left by a deleted one);
+    tighten it and its companions if too open."""
+    refuse_orphaned_journal(path)
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, MODE)
     except FileExistsError:

@@ -20,6 +20,10 @@ a shared directory, another one, whose pid this host cannot see.)
 The new file gets its schema from ``ensure_schema``, which gives an empty SQLite file the
 cached template (``storage.schema_template``) without importing Alembic.
 
+A ``PATH-wal`` or ``PATH-journal`` left by a deleted database is refused, before the build
+and again just before the link (``storage.file_modes.OrphanedJournal``): SQLite would apply it
+to the new file.
+
 An existing file, an in-memory database and PostgreSQL are written in place, as before.
 """
 
@@ -39,7 +43,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from pathway.errors import PathwayError
-from storage.file_modes import COMPANIONS
+from storage.file_modes import COMPANIONS, refuse_orphaned_journal
 
 SUFFIX = ".building"
 
@@ -63,6 +67,7 @@ def new_sqlite_path(url: str) -> Path | None:
 def built_aside(path: Path) -> Iterator[Path]:
     """The temporary file to fill; on a clean exit (every connection to it closed) it is
     completed and becomes ``path``. The temporary file is removed whatever happens."""
+    refuse_orphaned_journal(path)  # before any work: it would be refused at the link anyway
     _remove_stale(path)
     prefix = f".{path.name}.{os.getpid()}."  # whose it is, for a person looking
     fd, name = tempfile.mkstemp(prefix=prefix, suffix=SUFFIX, dir=path.parent)
@@ -120,6 +125,7 @@ def complete(aside: Path, path: Path, made: os.stat_result) -> None:
         raise PathwayError(f"{path}: could not switch the new database to WAL (got {mode!r})")
     _fsync(aside)
     _same_file(aside, made)
+    refuse_orphaned_journal(path)  # a log left meanwhile would be applied to the new file
     try:
         os.link(aside, path)
     except FileExistsError:

@@ -21,6 +21,9 @@ def database_problem(exc: BaseException) -> str | None:
     database = sys.modules.get("storage.database")  # loaded if it is what raised
     if database is not None and isinstance(exc, database.SchemaNotCurrent):
         return f"database: {exc}"
+    files = sys.modules.get("storage.file_modes")
+    if files is not None and isinstance(exc, files.OrphanedJournal):
+        return f"database: {exc}"
     module = type(exc).__module__.split(".")[0]
     if module not in ("sqlalchemy", "psycopg", "sqlite3", "alembic"):
         return None
