@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text
+from sqlalchemy import JSON, Column, DateTime, Index, Text, func, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -127,7 +127,15 @@ class ObservationRow(SQLModel, table=True):
 
 class TimerRow(SQLModel, table=True):
     __tablename__ = "timers"
-    __table_args__ = (Index("ix_timers_status_due_at", "status", "due_at"), CLUSTERED)
+    __table_args__ = (  # the pending timers by due time (migration 0014): fired ones leave it
+        Index(
+            "ix_timers_pending_due_at",
+            "due_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        CLUSTERED,
+    )
 
     episode_id: str = Field(primary_key=True, foreign_key="episodes.id")
     key: str = Field(primary_key=True)
@@ -200,8 +208,6 @@ TABLES = (
 
 
 # -- migration 0003: API tokens, and the indexes of the worklist (storage/worklist.py) -------
-
-from sqlalchemy import func, text  # noqa: E402  (appended section: its own imports)
 
 
 class TokenRow(SQLModel, table=True):
