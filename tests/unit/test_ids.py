@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pathway import usecases
-from pathway.ids import time_ordered_id
+from pathway.ids import POOLED, random_digits, time_ordered_id
 from pathway.unit_of_work import InMemoryStore, InMemoryUnitOfWork
 from tests.support.episode_driver import DEFS, PROFILE
 
@@ -62,3 +64,40 @@ def test_events_given_no_id_get_ids_in_the_order_they_were_decided() -> None:
         events = [r.event_id for r in uow.audit_records(eid)]
     assert len(events) == 4 and sorted(events) == events
     assert events[0][:12] == f"{int(T0.timestamp() * 1000):012x}"
+
+
+def test_ids_drawn_across_many_pool_refills_all_differ() -> None:
+    drawn = [time_ordered_id(T0) for _ in range(3 * POOLED + 7)]
+    assert len(set(drawn)) == len(drawn)
+    assert all(len(d) == 32 and int(d, 16) >= 0 for d in drawn)
+
+
+def _drawn_after_fork() -> tuple[list[str], list[str]]:
+    """The next ids the parent and a forked child draw, from a pool both had half-used."""
+    time_ordered_id(T0)  # the pool is filled, with ids left in it
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its ids to the parent, then out without pytest's teardown
+        try:
+            os.write(write, ",".join(time_ordered_id(T0) for _ in range(5)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    parent = [time_ordered_id(T0) for _ in range(5)]
+    with os.fdopen(read) as pipe:
+        child = pipe.read().split(",")
+    os.waitpid(pid, 0)
+    return parent, child
+
+
+def test_a_forked_child_does_not_draw_the_parents_ids() -> None:
+    """Forked workers (replay, the scheduler's) each make ids: none may repeat another's."""
+    parent, child = _drawn_after_fork()
+    assert len(child) == 5 and not set(parent) & set(child)
+
+
+def test_threads_drawing_at_once_never_share_an_id() -> None:
+    with ThreadPoolExecutor(4) as pool:
+        batches = list(pool.map(lambda _: [random_digits() for _ in range(2000)], range(8)))
+    drawn = [d for batch in batches for d in batch]
+    assert len(set(drawn)) == len(drawn) == 16_000
