@@ -120,7 +120,9 @@ def _links_json(ep: Episode) -> str:
 # The JSON of each fact in force, ``"name":{...}``, by the identity of its FactValue (kept
 # here, so the id is not reused): a decision replaces a fact or two and carries the others
 # over as the same objects, so an episode's facts column is mostly joined, not encoded again.
-# Only facts whose value is immutable (a str, number, bool or None) are kept.
+# Only facts whose value is immutable are kept: a str, number, bool or None, or a tuple of
+# them (a list fact's value as the engine holds it: one per episode of bench_storage, encoded
+# again on every decision before).
 _FACT_JSON: dict[int, tuple[FactValue, str, bytes]] = {}
 _FACT_JSON_LIMIT = 16_384  # ~5 MB at most; a cohort larger than that only gains less
 _SCALARS = frozenset((str, int, float, bool, type(None)))
@@ -137,12 +139,17 @@ def _facts_json(ep: Episode) -> str:
             continue
         part = orjson.dumps({n: {"value": f.value, "observation_id": f.observation_id, "at": f.at}})
         part = part[1:-1]
-        if type(f.value) in _SCALARS:
+        if _immutable(f.value):
             if len(cache) >= _FACT_JSON_LIMIT:
                 cache.clear()
             cache[id(f)] = (f, n, part)
         parts.append(part)
     return (b"{" + b",".join(parts) + b"}").decode()
+
+
+def _immutable(value: Any) -> bool:
+    kind = type(value)
+    return kind in _SCALARS or (kind is tuple and all(type(v) in _SCALARS for v in value))
 
 
 def change_rows(change: Change, time: TimeParam) -> ChangeRows:

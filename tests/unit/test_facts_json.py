@@ -71,6 +71,19 @@ def test_a_fact_whose_value_is_mutable_is_encoded_each_time() -> None:
     assert id(fact) not in writes._FACT_JSON
 
 
+def test_a_tuple_of_scalars_is_cached_and_a_tuple_holding_a_list_is_not() -> None:
+    kept = FactValue(("L1", "L2"), "o1", T0)
+    assert '"value":["L1","L2"]' in _facts_json(episode({"levels": kept}))
+    assert id(kept) in writes._FACT_JSON
+    assert _facts_json(episode({"levels": kept})) == _facts_json(episode({"levels": kept}))
+    inner = ["L1"]
+    mutable = FactValue((inner,), "o2", T0)
+    assert '"value":[["L1"]]' in _facts_json(episode({"levels": mutable}))
+    inner.append("L2")
+    assert '"value":[["L1","L2"]]' in _facts_json(episode({"levels": mutable}))
+    assert id(mutable) not in writes._FACT_JSON
+
+
 def test_the_facts_cache_is_bounded() -> None:
     for i in range(writes._FACT_JSON_LIMIT + 10):
         _facts_json(episode({"a": FactValue(i, "o", T0)}))
