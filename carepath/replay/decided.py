@@ -57,7 +57,7 @@ class RecordingUnitOfWork(InMemoryUnitOfWork):
 
     def audit_records(self, episode_id: str) -> list[AuditRecord]:
         """Nothing: the only reader is the replay's closing check of the chain, which the
-        writer replaces with the check of the rows it stored (``grouped._verify``); recomputing
+        writer replaces with the check of the rows it stored (``grouped._verified``); recomputing
         the chain in memory as well would cost ~5 % of a scenario for a verdict overwritten."""
         return []
 
@@ -72,6 +72,7 @@ class Decided:
     source: str
     result: ReplayResult | None = None
     rows: list[ChangeRows] = field(default_factory=list)
+    chain: list[AuditRecord] = field(default_factory=list)  # the opened episode's entries
     error: InvalidScenario | None = None  # not a scenario, or its patient cannot be opened
     scenario: Scenario | None = None  # set when it must go through the SQL unit of work
 
@@ -104,7 +105,15 @@ def decide(
         return Decided(source, error=exc)
     except SeesDatabase:
         return Decided(source, scenario=scenario)
-    return Decided(source, result, folded([change_rows(c, time) for c in uow.changes]))
+    changes = uow.changes
+    rows = [change_rows(c, time) for c in changes]
+    opened = changes[0].audit.episode_id if changes else None
+    chain = []
+    for change, written in zip(changes, rows, strict=True):
+        if change.audit.episode_id == opened:  # what the writer verifies (``grouped``)
+            chain.append(change.audit)
+            written.own["payload_bytes"] = change.audit.payload  # as SQLite reads it back
+    return Decided(source, result, folded(rows), chain)
 
 
 def folded(rows: list[ChangeRows]) -> list[ChangeRows]:

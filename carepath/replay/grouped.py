@@ -6,7 +6,8 @@ very rows the SQL unit of work would have written (``storage.writes.change_rows`
 up to ``per_transaction`` scenarios is then written in one transaction — one ``executemany`` per
 table for the chunk, each scenario all or nothing (``storage.bulk_load``) — and each scenario's
 chain is verified from the stored rows inside that transaction (``bulk_load.verify_stored``),
-so the output's ``audit_verified`` says what the database holds.
+so the output's ``audit_verified`` says what the database holds (the chunk's chains read
+back in two statements, ``bulk_load.stored_chains``).
 
 A large cohort is split over worker processes (as ``replay`` without a database is), each
 deciding a chunk and then writing it on its own connection: only the outputs come back, never
@@ -41,7 +42,7 @@ from pathway.errors import InvalidScenario, PathwayError
 from pathway.unit_of_work import Outcome
 from pathway.usecases import DefinitionRegistry
 from storage.batch import BatchUnitOfWork
-from storage.bulk_load import load_units, stored_chain, verify_stored
+from storage.bulk_load import Chain, load_units, stored_chains, verify_stored
 from storage.database import create_engine_for, is_building, is_memory
 from storage.outbox import any_subscription
 from storage.unit_of_work import SqlUnitOfWorkFactory
@@ -212,6 +213,8 @@ def _transaction(
             ready = [d for d in decided if d.result is not None]
             failed = load_units(backend, db, [d.rows for d in ready])
             why_not = dict(zip(map(id, ready), failed, strict=True))
+            written = [d.episode_id for d in ready if why_not[id(d)] is None]
+            stored = stored_chains(backend, db, written)
             for one in decided:
                 if one.scenario is not None:
                     try:
@@ -224,7 +227,7 @@ def _transaction(
                 elif (why := why_not[id(one)]) is not None:
                     errors.append(PathwayError(f"{one.source}: not stored: {why}"))
                 else:
-                    _verify(one, backend, db, factory.audit_key)
+                    _verified(one, stored[one.episode_id], factory.audit_key)
                     results.append(one.result)
     finally:
         factory.connections.give(held)
@@ -233,13 +236,15 @@ def _transaction(
     return results, errors
 
 
-def _verify(decided: Decided, backend: Any, db: Any, key: AuditKey) -> None:
+def _verified(decided: Decided, chain: Chain, key: AuditKey) -> None:
     """The scenario's chain, from the rows just stored: the output says what they hold."""
     episode_id = decided.episode_id
-    stored, head = stored_chain(backend, db, episode_id)
+    stored, head = chain
     written = [rows for rows in decided.rows if rows.own["id"] == episode_id]
     assert decided.result is not None
-    decided.result.output["audit_verified"] = verify_stored(episode_id, stored, head, written, key)
+    decided.result.output["audit_verified"] = verify_stored(
+        episode_id, stored, head, written, key, decided.chain
+    )
 
 
 def replay_decision_by_decision(
