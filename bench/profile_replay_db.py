@@ -138,7 +138,8 @@ def written(factory: SqlUnitOfWorkFactory, decided: list[Any], defs: Any) -> tup
     start = time.process_time()
     for one in decided:
         log.append([])
-        _, errors = grouped._transaction(one, defs, factory, None)
+        (_, errors), read_back = grouped._transaction(one, defs, factory, None)
+        grouped._verify_all(read_back, factory.audit_key)
         assert not errors, errors[:1]
     write = time.process_time() - start
     for name, function in real.items():
@@ -169,15 +170,13 @@ def main() -> None:
         in_memory = time.process_time() - start
         gc.disable()  # as replay_chunk does
         chunks = [paths[i : i + CHUNK] for i in range(0, n, CHUNK)]
-        real_rows = decided_module.change_rows
-        decided_module.change_rows = lambda change, time_format: None  # type: ignore[assignment]
-        real_fold = decided_module.folded
-        decided_module.folded = lambda rows: []  # type: ignore[assignment]
+        real_rows = decided_module.written_rows
+        decided_module.written_rows = lambda changes, time_format: ([], [])  # type: ignore[assignment]
         start = time.process_time()
         for chunk in chunks:
             decided_module.decide_all(chunk, defs, key, fmt, False)
         no_rows = time.process_time() - start
-        decided_module.change_rows, decided_module.folded = real_rows, real_fold
+        decided_module.written_rows = real_rows  # type: ignore[assignment]
         start = time.process_time()
         decided = [decided_module.decide_all(c, defs, key, fmt, False) for c in chunks]
         with_rows = time.process_time() - start
@@ -202,7 +201,7 @@ def main() -> None:
     print(f"L1–L2 cohort: {n} files, one process, CPU (process time) per episode")
     print(f"  in memory (replay_files):                 {us(in_memory)}")
     print(f"  decided on the recording unit of work:     {us(no_rows)}")
-    print(f"  + the rows built (change_rows, folded):    {us(with_rows - no_rows)}")
+    print(f"  + the rows built (written_rows):           {us(with_rows - no_rows)}")
     for name, (write, times, verify, _) in phases.items():
         print(
             f"  written and verified into {name}, {CHUNK} per transaction: {us(write)}, of which:"

@@ -117,7 +117,9 @@ def replay_chunk(
     """Decide a chunk in memory, then write it in one transaction. ``notices=False``: decided
     without webhook notices, as no subscription existed when the replay began; should one
     exist by the time of the write, the chunk is decided again with them. ``turn``: held
-    while writing (the workers' turns at SQLite's one write lock). The cyclic garbage
+    while writing (the workers' turns at SQLite's one write lock), and let go before the
+    chains read back in the transaction are checked (the check writes nothing, and the other
+    worker may write meanwhile: ~10 % of a turn, measured). The cyclic garbage
     collector pauses meanwhile (as in ``storage.group``): the chunk's decided rows stay alive
     until they are written, so each collection in between only scanned them again."""
     key, time = factory.audit_key, factory.connections.backend.time
@@ -127,7 +129,9 @@ def replay_chunk(
         decided = decide_all(chunk, definitions, key, time, notices)
         redo = None if notices else (lambda: decide_all(chunk, definitions, key, time, True))
         with turn if turn is not None else nullcontext():
-            return _transaction(decided, definitions, factory, redo)
+            done, stored = _transaction(decided, definitions, factory, redo)
+        _verify_all(stored, key)  # from the rows read in the transaction: the turn is free
+        return done
     finally:
         if collecting:
             gc.enable()
@@ -158,7 +162,11 @@ def _replayed(
     )
     _POOL = (definitions, url, factory.audit_key, notices, turn, is_building(factory.engine))
     factory.connections.close()  # no connection of this process crosses the fork
-    yield from in_workers(_in_worker, chunks, workers)  # each disposes of its engine at exit
+    gc.freeze()  # no worker's collection touches (and so copies) the pages of these objects
+    try:
+        yield from in_workers(_in_worker, chunks, workers)  # each disposes of its engine at exit
+    finally:
+        gc.unfreeze()
 
 
 _POOL: tuple[Any, ...] | None = None  # (definitions, URL, audit key, notices, turn, building)
@@ -198,14 +206,16 @@ def _transaction(
     definitions: DefinitionRegistry,
     factory: SqlUnitOfWorkFactory,
     redo: Callable[[], list[Decided]] | None = None,
-) -> Done:
-    """Write decided scenarios in one transaction, each all or nothing, verifying their chains
-    there: the results of those written, in order, and the others' errors."""
+) -> tuple[Done, list[tuple[Decided, Chain]]]:
+    """Write decided scenarios in one transaction, each all or nothing, reading their chains
+    back there: the results of those written, in order, and the others' errors; and each
+    written scenario with its chain as stored, for ``_verify_all``."""
     held = factory.connections.take()
     backend, db = factory.connections.backend, held[1]
     uow = ReplayUnitOfWork(factory, held)  # for a scenario that needs the database
     results: list[ReplayResult] = []
     errors: list[PathwayError] = []
+    read_back: list[tuple[Decided, Chain]] = []
     try:
         with backend.transaction(db):
             if redo is not None and any_subscription(db):  # one appeared: notices are due
@@ -227,13 +237,18 @@ def _transaction(
                 elif (why := why_not[id(one)]) is not None:
                     errors.append(PathwayError(f"{one.source}: not stored: {why}"))
                 else:
-                    _verified(one, stored[one.episode_id], factory.audit_key)
+                    read_back.append((one, stored[one.episode_id]))
                     results.append(one.result)
     finally:
         factory.connections.give(held)
     for episode in uow.written.values():  # committed: now the cache may trust them
         factory.snapshots.put(episode)
-    return results, errors
+    return (results, errors), read_back
+
+
+def _verify_all(read_back: list[tuple[Decided, Chain]], key: AuditKey) -> None:
+    for decided, chain in read_back:
+        _verified(decided, chain, key)
 
 
 def _verified(decided: Decided, chain: Chain, key: AuditKey) -> None:
