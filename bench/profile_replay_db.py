@@ -171,7 +171,7 @@ def main() -> None:
         gc.disable()  # as replay_chunk does
         chunks = [paths[i : i + CHUNK] for i in range(0, n, CHUNK)]
         real_rows = decided_module.written_rows
-        decided_module.written_rows = lambda changes, time_format: ([], [])  # type: ignore[assignment]
+        decided_module.written_rows = lambda changes, time_format, key: ([], False)  # type: ignore[assignment]
         start = time.process_time()
         for chunk in chunks:
             decided_module.decide_all(chunk, defs, key, fmt, False)

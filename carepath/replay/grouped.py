@@ -49,6 +49,8 @@ from storage.unit_of_work import SqlUnitOfWorkFactory
 
 PER_TRANSACTION = 250  # scenarios (~2,000 decisions) per transaction and per worker task
 CHUNKS_PER_WORKER = 4  # at least: the last chunks leave a worker idle, so not too large
+TAIL_CHUNK = 100  # scenarios: the last chunks shrink to this, no less: a chunk's write costs
+# ~5 ms of CPU besides its rows (the pages its commit writes), measured (``chunk_sizes``)
 PARALLEL_FROM = 200  # scenarios: fewer are replayed in this process (no pool to start)
 
 Done = tuple[list[ReplayResult], list[PathwayError]]  # a chunk's results, and its errors
@@ -89,10 +91,10 @@ def replay_all(
     results in order and the scenarios' errors in order. ``workers`` processes (``None``: one
     per core); ``progress(done, total)`` after each transaction."""
     workers = _workers(workers, len(scenarios), factory)
-    size = max(1, per_transaction)
-    if workers > 1:  # a few chunks per worker at least, so that they all have work to the end
-        size = min(size, -(-len(scenarios) // (CHUNKS_PER_WORKER * workers)))
-    chunks = [scenarios[i : i + size] for i in range(0, len(scenarios), size)]
+    chunks, first = [], 0
+    for size in chunk_sizes(len(scenarios), per_transaction, workers):
+        chunks.append(scenarios[first : first + size])
+        first += size
     results: list[ReplayResult] = []
     errors: list[PathwayError] = []
     done = 0
@@ -105,6 +107,26 @@ def replay_all(
         if progress is not None:
             progress(done, len(scenarios))
     return results, errors
+
+
+def chunk_sizes(total: int, per_transaction: int, workers: int) -> list[int]:
+    """How many scenarios each chunk takes, in order. One process: ``per_transaction`` each.
+    Workers: at most ``CHUNKS_PER_WORKER`` per worker's share, a first chunk a quarter of
+    that, so that the write turn is first taken soon rather than once every worker has
+    decided a whole chunk, and the last ones shrinking (each at most a ``2 × workers``-th of
+    what is left, ``TAIL_CHUNK`` at least), so that a worker deciding or writing the last
+    large chunk leaves the others idle for less of the end (measured with equal chunks:
+    10–16 % of the workers' time idle, 2,000 files on 2 workers)."""
+    size = max(1, per_transaction)
+    if workers <= 1:
+        return [min(size, total - i) for i in range(0, total, size)]
+    size = min(size, -(-total // (CHUNKS_PER_WORKER * workers)))
+    sizes, left = [], total
+    while left > 0:
+        share = max(size // 4, 1) if not sizes else -(-left // (2 * workers))
+        sizes.append(min(left, size, max(share, TAIL_CHUNK)))
+        left -= sizes[-1]
+    return sizes
 
 
 def replay_chunk(
@@ -258,7 +280,7 @@ def _verified(decided: Decided, chain: Chain, key: AuditKey) -> None:
     written = [rows for rows in decided.rows if rows.own["id"] == episode_id]
     assert decided.result is not None
     decided.result.output["audit_verified"] = verify_stored(
-        episode_id, stored, head, written, key, decided.chain
+        episode_id, stored, head, written, key, decided.linked
     )
 
 

@@ -43,10 +43,9 @@ FROM audit_log WHERE episode_id = :id ORDER BY seq
 
 -- audit_records_of_many@sqlite --
 -- The audit rows of many episodes in one statement, in chain order within each: a replay
--- verifies what it stored, a chunk at a time (storage.bulk_load). :ids: a JSON array. The
--- payload as bytes, which the replay compares with the bytes it hashed (no text to decode).
-SELECT episode_id, seq, event_id, kind, actor, at, recorded_at, state_from, state_to,
-       CAST(payload AS BLOB), prev_hash, hash
+-- verifies what it stored, a chunk at a time (storage.bulk_load). :ids: a JSON array.
+SELECT episode_id, seq, event_id, kind, actor, at, recorded_at, state_from, state_to, payload,
+       prev_hash, hash
 FROM audit_log WHERE episode_id IN (SELECT value FROM json_each(:ids)) ORDER BY episode_id, seq
 
 -- audit_records_of_many@postgresql --
