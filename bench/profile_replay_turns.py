@@ -9,6 +9,7 @@ split into: setting up (schema, pool start), the workers' deciding, writing, wai
 turn and idle (no chunk left, or the pipeline's start and end), and the CPU the whole took.
 
 Run: python bench/profile_replay_turns.py [--patients 2000] [--workers 2] [--existing]
+     [--chunks-per-worker 4] [--tail-chunk 100]
 """
 
 from __future__ import annotations
@@ -83,8 +84,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--existing", action="store_true", help="an existing empty file")
     parser.add_argument("--chunks-per-worker", type=int, default=grouped.CHUNKS_PER_WORKER)
+    parser.add_argument(
+        "--tail-chunk", type=int, default=grouped.TAIL_CHUNK,
+        help=f"the smallest of the last chunks (≥ {grouped.PER_TRANSACTION}: all chunks equal)",
+    )  # fmt: skip
     args = parser.parse_args()
     grouped.CHUNKS_PER_WORKER = args.chunks_per_worker
+    grouped.TAIL_CHUNK = args.tail_chunk
     with tempfile.TemporaryDirectory() as tmp:
         paths = [str(p) for p in write_cohort(Path(tmp) / "cohort", args.patients)]
         settings = Settings.from_env()
@@ -108,7 +114,8 @@ def main() -> None:
     span = last - first
     idle = span * len(workers) - decide - wait - write
     kind = "an existing empty file" if args.existing else "a new file, built aside"
-    print(f"{n} files into {kind}, {len(workers)} workers, {len(chunks)} chunks")
+    print(f"{n} files into {kind}, {len(workers)} workers, {len(chunks)} chunks "
+          f"(tail ≥ {grouped.TAIL_CHUNK})")  # fmt: skip
     print(f"  wall {wall:.2f} s: setting up {first - start:.2f} s, chunks {span:.2f} s, "
           f"closing {start + wall - last:.2f} s; CPU {used:.2f} s = {used / wall:.2f} cores, "
           f"{1e6 * used / n:,.0f} µs an episode")  # fmt: skip

@@ -27,7 +27,7 @@ from typing import Any
 
 from carepath.replay.runner import ReplayResult, replay
 from carepath.replay.scenario import Scenario, load_scenario
-from pathway.audit import AuditKey, AuditRecord
+from pathway.audit import AuditKey, AuditRecord, verify_chain
 from pathway.errors import InvalidScenario
 from pathway.model import Episode
 from pathway.unit_of_work import Change, InMemoryStore, InMemoryUnitOfWork
@@ -57,7 +57,7 @@ class RecordingUnitOfWork(InMemoryUnitOfWork):
 
     def audit_records(self, episode_id: str) -> list[AuditRecord]:
         """Nothing: the only reader is the replay's closing check of the chain, which the
-        writer replaces with the check of the rows it stored (``grouped._verify``); recomputing
+        writer replaces with the check of the rows it stored (``grouped._verified``); recomputing
         the chain in memory as well would cost ~5 % of a scenario for a verdict overwritten."""
         return []
 
@@ -72,6 +72,7 @@ class Decided:
     source: str
     result: ReplayResult | None = None
     rows: list[ChangeRows] = field(default_factory=list)
+    linked: bool = False  # the opened episode's chain links up, as ``entry_for`` sealed it
     error: InvalidScenario | None = None  # not a scenario, or its patient cannot be opened
     scenario: Scenario | None = None  # set when it must go through the SQL unit of work
 
@@ -104,7 +105,25 @@ def decide(
         return Decided(source, error=exc)
     except SeesDatabase:
         return Decided(source, scenario=scenario)
-    return Decided(source, result, folded([change_rows(c, time) for c in uow.changes]))
+    return Decided(source, result, *written_rows(uow.changes, time, audit_key))
+
+
+def written_rows(
+    changes: list[Change], time: TimeParam, audit_key: AuditKey
+) -> tuple[list[ChangeRows], bool]:
+    """A scenario's rows (``folded``), each episode's row already built (now, rather than while
+    the writer holds the workers' write turn), and whether the chain of the episode it opened
+    links up as ``entry_for`` sealed it (``verify_chain`` of entries made here: no HMAC
+    computed again): the writer then checks that the stored rows are these rows, which were
+    built from those entries (``storage.bulk_load.verify_stored``)."""
+    rows = [change_rows(c, time) for c in changes]
+    opened = changes[0].audit.episode_id if changes else None
+    chain = [c.audit for c in changes if c.audit.episode_id == opened]
+    linked = opened is not None and verify_chain(opened, chain, key=audit_key, columns=False).ok
+    last = {written.own["id"]: written for written in rows}
+    for written in last.values():
+        written.params  # noqa: B018  (read: built)
+    return folded(rows), linked
 
 
 def folded(rows: list[ChangeRows]) -> list[ChangeRows]:

@@ -235,14 +235,21 @@ def test_workers_write_a_large_cohort_that_verifies_and_rebuilds(
     factory.dispose()
 
 
-def test_audit_verified_says_what_the_stored_rows_hold(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = grouped.stored_chain
+def each_chain(monkeypatch: pytest.MonkeyPatch, edit: Any) -> None:
+    """Every chain the replay reads back (``bulk_load.stored_chains``) as ``edit`` leaves it."""
+    real = grouped.stored_chains
 
-    def last_entry_lost(*args: Any) -> Any:
-        records, head = real(*args)
+    def edited(*args: Any) -> Any:
+        return {episode_id: edit(*chain) for episode_id, chain in real(*args).items()}
+
+    monkeypatch.setattr(grouped, "stored_chains", edited)
+
+
+def test_audit_verified_says_what_the_stored_rows_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    def last_entry_lost(records: Any, head: Any) -> Any:
         return records[:-1], head
 
-    monkeypatch.setattr(grouped, "stored_chain", last_entry_lost)
+    each_chain(monkeypatch, last_entry_lost)
     factory = uow_factory("sqlite://")
     got = replay_grouped(L1_L2[:2], DEFS, factory)
     assert [r.output["audit_verified"] for r in got] == [False, False]
@@ -296,15 +303,12 @@ def test_a_subscription_added_after_the_replay_began_still_gets_its_notices(
 def test_audit_verified_compares_each_stored_column_with_its_payload(
     monkeypatch: pytest.MonkeyPatch, column: int
 ) -> None:
-    real = grouped.stored_chain
-
-    def one_column_edited(*args: Any) -> Any:
-        rows, head = real(*args)
+    def one_column_edited(rows: Any, head: Any) -> Any:
         edited = list(rows[1])
         edited[column] = "2020-01-01T00:00:00.000000Z" if column == 5 else "edited"
         return [rows[0], tuple(edited), *rows[2:]], head
 
-    monkeypatch.setattr(grouped, "stored_chain", one_column_edited)
+    each_chain(monkeypatch, one_column_edited)
     factory = uow_factory("sqlite://")
     got = replay_grouped(L1_L2[:2], DEFS, factory)
     assert [r.output["audit_verified"] for r in got] == [False, False]
@@ -314,15 +318,12 @@ def test_audit_verified_compares_each_stored_column_with_its_payload(
 def test_a_stored_payload_that_was_not_written_is_not_verified(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = grouped.stored_chain
-
-    def payload_edited(*args: Any) -> Any:
-        rows, head = real(*args)
+    def payload_edited(rows: Any, head: Any) -> Any:
         edited = list(rows[0])
         edited[9] = edited[9].replace('"', "'", 1)
         return [tuple(edited), *rows[1:]], head
 
-    monkeypatch.setattr(grouped, "stored_chain", payload_edited)
+    each_chain(monkeypatch, payload_edited)
     factory = uow_factory("sqlite://")
     got = replay_grouped(L1_L2[:2], DEFS, factory)
     assert [r.output["audit_verified"] for r in got] == [False, False]
@@ -332,13 +333,11 @@ def test_a_stored_payload_that_was_not_written_is_not_verified(
 def test_a_chain_that_does_not_reach_the_episode_rows_head_is_not_verified(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = grouped.stored_chain
-
-    def head_moved(*args: Any) -> Any:
-        rows, (version, audit_hash) = real(*args)
+    def head_moved(rows: Any, head: Any) -> Any:
+        version, audit_hash = head
         return rows, (version + 1, audit_hash)
 
-    monkeypatch.setattr(grouped, "stored_chain", head_moved)
+    each_chain(monkeypatch, head_moved)
     factory = uow_factory("sqlite://")
     got = replay_grouped(L1_L2[:2], DEFS, factory)
     assert [r.output["audit_verified"] for r in got] == [False, False]
