@@ -113,11 +113,12 @@ def chunk_sizes(total: int, per_transaction: int, workers: int) -> list[int]:
     """How many scenarios each chunk takes, in order. One process: ``per_transaction`` each.
     Workers: at most ``CHUNKS_PER_WORKER`` per worker's share, a first chunk a quarter of
     that (``TAIL_CHUNK`` at least), so that the write turn is first taken soon rather than
-    once every worker has decided a whole chunk, and the last ones shrinking (each at most a ``2 × workers``-th of
-    what is left, ``TAIL_CHUNK`` at least), so that a worker deciding or writing the last
-    large chunk leaves the others idle for less of the end (measured with equal chunks:
-    10–16 % of the workers' time idle, 2,000 files on 2 workers; 6–8 % so, for ~1.5 % more
-    CPU: 12 transactions instead of 8, bench/profile_replay_turns.py --tail-chunk)."""
+    once every worker has decided a whole chunk, and the last ones shrinking (each at most a
+    ``2 × workers``-th of what is left, ``TAIL_CHUNK`` at least), so that a worker deciding or
+    writing the last large chunk leaves the others idle for less of the end (measured with
+    equal chunks: 10–16 % of the workers' time idle, 2,000 files on 2 workers; 6–8 % so, for
+    ~1.5 % more CPU: 12 transactions instead of 8, bench/profile_replay_turns.py
+    --tail-chunk)."""
     size = max(1, per_transaction)
     if workers <= 1:
         return [min(size, total - i) for i in range(0, total, size)]
@@ -143,9 +144,9 @@ def replay_chunk(
     while writing (the workers' turns at SQLite's one write lock), and let go before the
     chains read back in the transaction are checked (the check writes nothing, and the other
     worker may write meanwhile; with the episode rows built while deciding, a turn is ~15 %
-    shorter, measured). The cyclic garbage
-    collector pauses meanwhile (as in ``storage.group``): the chunk's decided rows stay alive
-    until they are written, so each collection in between only scanned them again."""
+    shorter, measured). The cyclic garbage collector pauses meanwhile (as in
+    ``storage.group``): the chunk's decided rows stay alive until they are written, so each
+    collection in between only scanned them again."""
     key, time = factory.audit_key, factory.connections.backend.time
     collecting = gc.isenabled()
     gc.disable()
