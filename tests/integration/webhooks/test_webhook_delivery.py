@@ -32,8 +32,12 @@ DEFS = DefinitionRegistry(busy_definition())
 KEY = AuditKey(b"k" * 32)
 FAST = DeliveryPolicy(
     timeout=2.0, backoff=timedelta(seconds=0.05), backoff_cap=timedelta(seconds=0.2),
-    lease_margin=0.5,
+    lease_margin=30.0,
 )  # fmt: skip
+# A lease outlasts any stall of a loaded machine (a lapsed lease sends a message twice); every
+# recorded attempt releases its lease, so a long one costs these tests nothing. Deadlines below
+# are hang guards only.
+HANG = 60
 
 
 @pytest.fixture
@@ -47,7 +51,7 @@ def factory(database_url: str):
 def receiver():
     r = Receiver().up()
     yield r
-    r.down()
+    r.close()
 
 
 def _subscribe(factory, receiver: Receiver, events: str, **kw) -> str:
@@ -80,7 +84,7 @@ def test_each_decision_raises_signed_messages_for_matching_subscriptions_only(
     assert fired == 3 * (EXTRA + 1)
     assert WebhookStore(factory).counts()["pending"] == fired  # one per escalation, one sub
     worker = DeliveryWorker(factory, KEY, FAST)
-    _deliver_until(worker, receiver, fired, 10)
+    _deliver_until(worker, receiver, fired, HANG)
     worker.close()
     assert receiver.bad_signatures == 0
     assert len(receiver.ids()) == len(set(receiver.ids())) == fired
@@ -107,7 +111,7 @@ def test_patient_ref_only_reaches_subscriptions_that_asked_for_it(
     )
     TimerWorker(factory, DEFS).sweep(NOW)
     worker = DeliveryWorker(factory, KEY, FAST)
-    _deliver_until(worker, receiver, EXTRA + 1, 10)
+    _deliver_until(worker, receiver, EXTRA + 1, HANG)
     worker.close()
     assert receiver.got and all("patient_ref" not in r.body["data"] for r in receiver.got)
     assert "MRN-77" not in str([r.body for r in receiver.got])
@@ -126,7 +130,7 @@ def test_a_receiver_down_for_a_while_then_up_loses_nothing(factory, receiver: Re
     some = store.failed_messages()  # none failed: still within the retry period
     assert some == []
     receiver.up()  # the same port again
-    _deliver_until(worker, receiver, fired, 10)
+    _deliver_until(worker, receiver, fired, HANG)
     worker.close()
     assert len(set(receiver.ids())) == fired and receiver.bad_signatures == 0
     assert store.counts()["delivered"] == fired
@@ -139,15 +143,17 @@ def test_a_message_retried_past_its_period_fails_and_status_counts_it(
     fired = _escalate(factory, 1)
     receiver.status = 500
     policy = DeliveryPolicy(
-        timeout=2.0, backoff=timedelta(seconds=0.05), retry_for=timedelta(seconds=1.5),
-        lease_margin=0.5,
+        timeout=2.0, backoff=timedelta(seconds=10), retry_for=timedelta(minutes=1),
+        lease_margin=30.0,
     )  # fmt: skip
-    # 1.5 s: a loaded machine's first attempt must still come before the period ends
+    # The worker's clock, not the wall's, says when the period is over: the first attempts now
+    # (well within the minute however loaded the machine: retried in 10 s), the next ones with
+    # the worker's clock two minutes on (past the period: failed). Within the receiver's
+    # five minutes' signature tolerance, so it still answers 500.
     worker = DeliveryWorker(factory, KEY, policy)
-    deadline = time.monotonic() + 10
-    while WebhookStore(factory).counts()["failed"] < fired and time.monotonic() < deadline:
-        worker.deliver_due(datetime.now(UTC))
-        time.sleep(0.03)
+    worker.deliver_due(datetime.now(UTC))
+    assert WebhookStore(factory).counts() == {"pending": fired, "delivered": 0, "failed": 0}
+    worker.deliver_due(datetime.now(UTC) + timedelta(minutes=2))
     worker.close()
     report = scheduler_status(factory, datetime.now(UTC))["webhooks"]
     assert report["failed"] == fired and report["pending"] == 0
@@ -166,7 +172,7 @@ def test_two_workers_never_have_two_attempts_of_one_message_in_flight(
     other = uow_factory(database_url, KEY)
     workers = [DeliveryWorker(f, KEY, FAST) for f in (factory, other)]
     threads = [
-        threading.Thread(target=_deliver_until, args=(w, receiver, fired, 15)) for w in workers
+        threading.Thread(target=_deliver_until, args=(w, receiver, fired, HANG)) for w in workers
     ]
     for t in threads:
         t.start()
@@ -199,22 +205,22 @@ def test_a_worker_killed_mid_delivery_loses_nothing(
 ) -> None:
     _subscribe(factory, receiver, "escalation.opened")
     fired = _escalate(factory, 2)
-    receiver.delay = 0.4  # every request is held: the victim is killed while it waits
+    receiver.hold = threading.Event()  # no answer until the victim is dead: it records nothing
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])}
     victim = subprocess.Popen([sys.executable, "-c", _SENDER, database_url], env=env)
     try:
-        assert receiver.arrived.wait(20), "the victim never posted"
+        assert receiver.arrived.wait(HANG), "the victim never posted"
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
     finally:
         if victim.poll() is None:
             victim.kill()
+        receiver.hold.set()
     assert victim.returncode == -signal.SIGKILL
-    receiver.delay = 0.0
-    time.sleep(0.5)  # let the answers to the dead worker's requests finish
+    receiver.settle()  # every request the dead worker made has been answered (or dropped)
     taken = set(receiver.ids())  # received, but the victim died before recording it
     survivor, store = DeliveryWorker(factory, KEY, FAST), WebhookStore(factory)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + HANG
     while store.counts()["pending"] and time.monotonic() < deadline:  # the victim's leases lapse
         survivor.deliver_due(datetime.now(UTC))
         time.sleep(0.05)
