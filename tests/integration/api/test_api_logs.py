@@ -39,10 +39,12 @@ def test_writes_and_refusals_log_no_fact_value_and_no_patient_ref(
         assert secret not in logged
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _bound_socket() -> socket.socket:
+    """A loopback socket on a free port, handed to uvicorn bound: no other process can take the
+    port between choosing it and listening on it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 class _Lines(logging.Handler):
@@ -56,16 +58,18 @@ class _Lines(logging.Handler):
 
 def test_the_servers_access_log_drops_the_query_string(api: ApiWorld) -> None:
     """uvicorn configured as ``uvicorn.run`` configures it (its own logging config)."""
-    port = _free_port()
+    listening = _bound_socket()
+    port = listening.getsockname()[1]
     config = uvicorn.Config(api.app, host="127.0.0.1", port=port, lifespan="off")
     server = uvicorn.Server(config)
     access, capture = logging.getLogger("uvicorn.access"), _Lines()
     access.addHandler(capture)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
+        deadline = time.monotonic() + 60  # a hang guard
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.01)
         response = httpx.get(
             f"http://127.0.0.1:{port}/api/episodes?q={SECRET_REF}",
@@ -75,6 +79,7 @@ def test_the_servers_access_log_drops_the_query_string(api: ApiWorld) -> None:
     finally:
         server.should_exit = True
         thread.join(10)
+        listening.close()
         access.removeHandler(capture)
     assert any('"GET /api/episodes HTTP/1.1" 200' in line for line in capture.lines), capture.lines
     assert not any(SECRET_REF in line for line in capture.lines)

@@ -64,20 +64,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     now = datetime.now(UTC)
     load_cohort(app.state.uow_factory, app.state.definitions, now)
     _, token = app.state.tokens.create("browser-coordinator", "coordinator", now)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    listening = socket.socket()  # bound here and handed to uvicorn: no other process can take
+    listening.bind(("127.0.0.1", 0))  # the port between choosing it and listening on it
+    port = listening.getsockname()[1]
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
+    thread = threading.Thread(target=running.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # a hang guard
     while not running.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     yield f"http://127.0.0.1:{port}", token
     running.should_exit = True
     thread.join(timeout=10)
+    listening.close()
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +120,7 @@ def test_coordinator_records_a_motor_deficit_and_the_episode_leaves_the_worklist
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     base, token = server
-    wait = WebDriverWait(browser, 10)
+    wait = WebDriverWait(browser, 60)  # a hang guard: a loaded machine's Chromium is slow
 
     browser.get(f"{base}/worklist?pathway=l1-l2-compression-fracture")
     wait.until(ec.presence_of_element_located((By.ID, "token")))

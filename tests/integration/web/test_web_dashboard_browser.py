@@ -42,21 +42,22 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         now = datetime.now(UTC)
         load_cohort(app.state.uow_factory, app.state.definitions, now)
         _, token = app.state.tokens.create("browser-auditor", "auditor", now)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        listening = socket.socket()  # bound here and handed to uvicorn: the port stays ours
+        listening.bind(("127.0.0.1", 0))
+        port = listening.getsockname()[1]
         running = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
         )
-        thread = threading.Thread(target=running.run, daemon=True)
+        thread = threading.Thread(target=running.run, kwargs={"sockets": [listening]}, daemon=True)
         thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a hang guard
         while not running.started:
             assert time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.05)
         yield f"http://127.0.0.1:{port}", token
         running.should_exit = True
         thread.join(timeout=10)
+        listening.close()
 
 
 def sign_in_as_auditor(driver: Any, base: str, token: str) -> None:
@@ -68,7 +69,7 @@ def sign_in_as_auditor(driver: Any, base: str, token: str) -> None:
     driver.get(f"{base}/login?next=/dashboard")
     driver.find_element(By.ID, "token").send_keys(token)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    WebDriverWait(driver, 20).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".measure")))
+    WebDriverWait(driver, 60).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".measure")))
 
 
 def test_an_auditor_reads_the_bands_and_follows_a_failing_episode(
@@ -79,7 +80,7 @@ def test_an_auditor_reads_the_bands_and_follows_a_failing_episode(
     from selenium.webdriver.support.ui import WebDriverWait
 
     base, token = dashboard_server
-    wait = WebDriverWait(browser, 10)
+    wait = WebDriverWait(browser, 60)  # a hang guard: a loaded machine's Chromium is slow
     sign_in_as_auditor(browser, base, token)
     assert browser.current_url.endswith("/dashboard")
 
