@@ -2,6 +2,9 @@
 
 ``throwaway_postgres()`` runs ``initdb`` into a temporary directory and starts the server on a
 free loopback port with fsync off (``-F``); leaving the block stops it and deletes everything.
+The port is free when chosen but bound only once the server starts, seconds later: another
+process (a test's outgoing connection, another cluster) may take it meanwhile, so a start that
+finds it taken is tried again on another port.
 As root the server runs as the ``postgres`` user (PostgreSQL refuses to run as root).
 ``CAREPATH_TEST_POSTGRES_URL`` names an existing server instead; ``postgres_available()`` says
 whether either is possible, so that callers can skip with a reason.
@@ -19,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ENV_URL = "CAREPATH_TEST_POSTGRES_URL"
+PORT_ATTEMPTS = 5  # a port taken between choosing it and the server's start: another one
 
 
 def postgres_bindir() -> Path | None:
@@ -65,7 +69,7 @@ def throwaway_postgres() -> Iterator[str]:
     if os.geteuid() == 0:  # PostgreSQL will not run as root
         shutil.chown(root, "postgres", "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
+    data = root / "data"
 
     def run(*args: str) -> None:
         proc = subprocess.run([*as_user, *args], capture_output=True, text=True, check=False)
@@ -87,18 +91,26 @@ def throwaway_postgres() -> Iterator[str]:
             "-D",
             str(data),
         )
-        server_options = f"-k {root} -h 127.0.0.1 -p {port} -F -c max_connections=60"
-        run(
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(root / "server.log"),
-            "-w",
-            "-o",
-            server_options,
-            "start",
-        )
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            port = _free_port()
+            server_options = f"-k {root} -h 127.0.0.1 -p {port} -F -c max_connections=60"
+            (root / "server.log").unlink(missing_ok=True)  # this attempt's log only
+            try:
+                run(
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(root / "server.log"),
+                    "-w",
+                    "-o",
+                    server_options,
+                    "start",
+                )
+                break
+            except RuntimeError as exc:
+                if "Address already in use" not in str(exc) or attempt == PORT_ATTEMPTS:
+                    raise
         try:
             yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
         finally:
