@@ -78,7 +78,7 @@ def test_a_worker_three_days_ahead_fires_nothing_and_logs_the_refusal(
     service = SchedulerService(worker, interval=0.05, heartbeat=0.05, clock=clock)
     with caplog.at_level(logging.ERROR, logger="carepath.scheduler"):
         service.start()
-        deadline, workers = time.monotonic() + 20, []
+        deadline, workers = time.monotonic() + 60, []  # a hang guard
         while not workers and time.monotonic() < deadline:
             time.sleep(0.1)
             workers = scheduler_status(pg, _db_now(pg))["workers"]  # as any host sees them
@@ -149,7 +149,7 @@ def test_on_sqlite_the_clock_is_the_hosts(tmp_path: Path) -> None:
         clock = SchedulerClock(factory, TOLERANCE, host=host)
         reading = clock.reading()
         assert reading.database is None and reading.skew is None and not reading.refused
-        assert abs(clock() - host()) < timedelta(seconds=1)
+        assert abs(clock() - host()) < timedelta(seconds=10)  # not the 3 days a database's is
     finally:
         factory.dispose()
 
