@@ -46,10 +46,14 @@ import sys, time
 from pathlib import Path
 from carepath.replay.workers import in_workers
 
+here = Path(sys.argv[1])
+
 def chunk(i):
-    (Path(sys.argv[1]) / f"begun-{i}").touch()
-    time.sleep(0.4)
-    (Path(sys.argv[1]) / f"ended-{i}").write_bytes(b"x" * 1_000_000)
+    (here / f"begun-{i}").touch()
+    deadline = time.monotonic() + 60  # a hang guard: the test opens the gate at once
+    while i > 0 and not (here / "gate").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (here / f"ended-{i}").write_bytes(b"x" * 1_000_000)
     return b"x" * 1_000_000  # a large result: sent while the process group is interrupted
 
 try:
@@ -61,6 +65,13 @@ except KeyboardInterrupt:
 """
 
 
+def wait_for(path: Path) -> None:
+    deadline = time.monotonic() + 60  # a hang guard, not a timing
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.01)
+
+
 def test_ctrl_c_to_the_process_group_ends_the_chunks_begun_and_begins_no_other(
     tmp_path: Path,
 ) -> None:
@@ -69,13 +80,15 @@ def test_ctrl_c_to_the_process_group_ends_the_chunks_begun_and_begins_no_other(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     )  # fmt: skip
     assert proc.stdout is not None and proc.stderr is not None
-    assert proc.stdout.read(1) == b"1"  # the first chunk is back
-    time.sleep(0.2)  # the next ones are being replayed
-    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the process and its workers
+    assert proc.stdout.read(1) == b"1"  # chunk 0 is back; 1 and 2 wait at the gate
+    wait_for(tmp_path / "begun-1")
+    wait_for(tmp_path / "begun-2")
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the process and its workers, mid-chunk
+    (tmp_path / "gate").touch()
     assert proc.wait(timeout=60) == 130, proc.stderr.read().decode()[-2000:]
     begun = {p.name.split("-")[1] for p in tmp_path.glob("begun-*")}
     ended = {p.name.split("-")[1] for p in tmp_path.glob("ended-*")}
-    assert begun == ended and 3 <= len(begun) < 12
+    assert begun == ended and {"0", "1", "2"} <= begun and len(begun) < 12
     assert all(p.stat().st_size == 1_000_000 for p in tmp_path.glob("ended-*"))
 
 
