@@ -165,7 +165,11 @@ class AnyOf(Node):
     def __init__(self, children: list[Node]) -> None:
         self.children = children
         pairs = _identity_leaves(children)
-        self.test = _any_is(pairs) if pairs else _any_of([c.test for c in children])
+        if pairs:
+            self.test = _any_is(pairs)
+        else:
+            pairs = _identity_leaves(children, "event")
+            self.test = _any_event_is(pairs) if pairs else _any_of([c.test for c in children])
 
     def explain(self, ctx: Context, held: bool | None = None) -> list[Evidence]:
         if held is None:
@@ -201,12 +205,16 @@ def _all_of(tests: list[Test]) -> Test:
     return test
 
 
-def _identity_leaves(children: list[Node]) -> tuple[tuple[str, Any], ...] | None:
-    """(name, target) of each child when every one is a plain ``is`` leaf (an any-of of flags,
-    as transfer checks are written), else None."""
+def _identity_leaves(
+    children: list[Node], scope: str | None = None
+) -> tuple[tuple[str, Any], ...] | None:
+    """(name, target) of each child when every one is a plain ``is`` leaf of ``scope`` (an
+    any-of of flags, as transfer checks and this-observation checks are written), else None."""
     pairs = []
     for c in children:
-        if not isinstance(c, Compare) or c.op != "is" or c.scope or c.count or c.var:
+        if not isinstance(c, Compare) or c.op != "is" or c.scope != scope or c.count or c.var:
+            return None
+        if scope is not None and c.value is None:  # an unknown event fact never holds
             return None
         pairs.append((c.name, c.value))
     return tuple(pairs)
@@ -217,6 +225,19 @@ def _any_is(pairs: tuple[tuple[str, Any], ...]) -> Test:
 
     def test(ctx: Context) -> bool:
         get = ctx.values.get
+        for name, target in pairs:
+            if get(name) is target:
+                return True
+        return False
+
+    return test
+
+
+def _any_event_is(pairs: tuple[tuple[str, Any], ...]) -> Test:
+    """``_any_is`` over this event's own facts (``scope: event`` leaves), one call."""
+
+    def test(ctx: Context) -> bool:
+        get = ctx.event.get
         for name, target in pairs:
             if get(name) is target:
                 return True
@@ -286,6 +307,10 @@ class Compare(Node):
     def _compile(self) -> Test:
         name, fn, target, var = self.name, self.fn, self.value, self.var
         if self.scope == "event":
+            if var is None and not self.count:  # _observed and _holds, inlined
+                if self.op == "is" and target is not None:  # (None: unknown never holds)
+                    return lambda ctx: ctx.event.get(name) is target
+                return lambda ctx: (v := ctx.event.get(name)) is not None and fn(v, target)
             return lambda ctx: self._holds(ctx, self._observed(ctx)[0])
         if self.count:
             return lambda ctx: (v := ctx.values.get(name)) is not None and fn(len(v), target)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from pathway.criteria import Always, Context, Node, Test
+from pathway.criteria import All, Always, AnyOf, Compare, Context, Known, Node, Not, RuleRef, Test
 from pathway.definition import Definition, Route, Rule, StateDef, TimerDef
 
 
@@ -60,6 +60,10 @@ class Plan:
     superseded_by: Mapping[str, frozenset[str]]
     # (trigger, source, dest) of every edge of the graph: the check before each move
     edges: frozenset[tuple[str, str, str]]
+    # the facts the TX check (``global_routes``) reads, when it reads nothing else (no derived
+    # value, state or this event's own facts): its result is then a function of those facts
+    # alone, and an observation of none of them cannot change it (``work.DecisionInProgress``)
+    global_reads: frozenset[str] | None = None
 
 
 def route_plan(definition: Definition, route: Route) -> RoutePlan:
@@ -116,7 +120,45 @@ def build_plan(definition: Definition) -> Plan:
         {tid: (spec, _plain_delay(spec)) for tid, spec in definition.timers.items()},
         definition.superseded_by,
         definition.graph.edges,
+        _routes_reads(definition, definition.global_routes),
     )
+
+
+def _routes_reads(definition: Definition, routes: tuple[Route, ...]) -> frozenset[str] | None:
+    """The facts whether any of ``routes`` applies depends on (guards and rules), or None when
+    it reads anything else too (a derived value, the state, this event's facts)."""
+    facts = definition.vocabulary.facts
+    names: set[str] = set()
+    nodes: list[Node] = [r.when for r in routes if r.when is not None]
+    nodes += [definition.rules[rule].criterion for r in routes for rule in r.rules]
+    return frozenset(names) if all(_reads(n, facts, names, set()) for n in nodes) else None
+
+
+def _reads(node: Node, facts: Mapping[str, object], out: set[str], seen: set[int]) -> bool:
+    """Add the facts ``node`` reads to ``out``; False when it reads anything but sticky facts."""
+    if isinstance(node, Always):
+        return True
+    if isinstance(node, (All, AnyOf)):
+        return all(_reads(c, facts, out, seen) for c in node.children)
+    if isinstance(node, Not):
+        return _reads(node.child, facts, out, seen)
+    if isinstance(node, RuleRef):
+        if node.target is None or id(node) in seen:
+            return False
+        seen.add(id(node))
+        return _reads(node.target, facts, out, seen)
+    if isinstance(node, Compare):
+        read = [node.name] if node.var is None else [node.name, node.var]
+        if node.scope is not None or any(name not in facts for name in read):
+            return False
+        out.update(read)
+        return True
+    if isinstance(node, Known):
+        if node.name not in facts:
+            return False
+        out.add(node.name)
+        return True
+    return False  # InState, or a node kind this does not know: assume it reads anything
 
 
 def _plain_delay(spec: TimerDef) -> timedelta | None:

@@ -73,6 +73,20 @@ def derive_into(out: dict[str, Any], definition: Definition, ep: Episode, at: da
                 out[name] = (at - start).days  # floored, as whole days since the clock
 
 
+# id(facts) → (those facts, a plan whose TX check reads only facts and held on none of them):
+# the facts maps a decision left its episode with (``observe``). A facts map is never changed
+# in place (each observation makes a new one), and the entry keeps it alive (its id is not
+# reused), so a hit says that the check, a function of these very values, is false on them.
+# Bounded: cleared when full (a miss only evaluates the check again).
+_TX_CLEAR: dict[int, tuple[dict[str, FactValue], Plan]] = {}
+_TX_CLEAR_MAX = 4096
+
+
+def tx_clear_entries() -> int:
+    """How many facts maps are known to clear the TX check (for tests)."""
+    return len(_TX_CLEAR)
+
+
 class DecisionInProgress:
     """The decision under construction: a private copy of the episode plus what happened."""
 
@@ -165,7 +179,7 @@ class DecisionInProgress:
         states = self.plan.states
         was_review = states[ep.state].sdef.review
         visited = [ep.state]
-        self._settle(visited)
+        self._settle(visited, self._tx_still_clear(before, facts))
         if newly_known and not states[ep.state].terminal:
             for name in newly_known:
                 for tid in dated[name]:
@@ -227,16 +241,38 @@ class DecisionInProgress:
             self.decision.timers_retimed.append((t, new))
             self.timers.append(new)
 
-    def _settle(self, visited: list[str]) -> None:
-        """TX check, then the state's routes, for as long as a transition applies."""
+    def _tx_still_clear(self, before: dict[str, FactValue], facts: dict[str, Any]) -> bool:
+        """Whether the TX check is known false on ``before`` (the facts before this
+        observation) and reads none of ``facts`` (this observation's): then it is false on
+        the merged facts too, and need not be evaluated again."""
+        reads = self.plan.global_reads
+        if reads is None:
+            return False
+        entry = _TX_CLEAR.get(id(before))
+        if entry is None or entry[0] is not before or entry[1] is not self.plan:
+            return False
+        for name in facts:
+            if name in reads:
+                return False
+        return True
+
+    def _settle(self, visited: list[str], tx_clear: bool = False) -> None:
+        """TX check (unless ``tx_clear``: known false), then the state's routes, for as long
+        as a transition applies."""
         plan = self.plan
         if plan.global_routes:
-            ctx = self.context()
-            for route in plan.global_routes:
-                if route.applies(ctx):
-                    self._apply(route, ctx)
-                    visited.append(self.episode.state)
-                    return
+            if not tx_clear:
+                ctx = self.context()
+                for route in plan.global_routes:
+                    if route.applies(ctx):
+                        self._apply(route, ctx)
+                        visited.append(self.episode.state)
+                        return
+            if plan.global_reads is not None:  # false on these facts: say so for the next
+                facts = self.episode.facts
+                if len(_TX_CLEAR) >= _TX_CLEAR_MAX:
+                    _TX_CLEAR.clear()
+                _TX_CLEAR[id(facts)] = (facts, plan)
         states, ep = plan.states, self.episode
         for _ in range(len(states)):
             splan = states[ep.state]
