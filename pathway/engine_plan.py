@@ -46,6 +46,9 @@ class StatePlan:
     on_enter: tuple[tuple[Rule, bool], ...]
     timers: tuple[str, ...]
     checks: tuple[Rule, ...]
+    # per check: facts of which an observation must carry one for the check to hold (its
+    # criterion needs one of them as this event's own), or None when it can hold without
+    checks_need: tuple[frozenset[str] | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,7 @@ def build_plan(definition: Definition) -> Plan:
             tuple((rules[r], type(rules[r].criterion) is not Always) for r in sdef.on_enter),
             sdef.timers,
             tuple(rules[r] for r in sdef.checks),
+            tuple(event_needs(rules[r].criterion) for r in sdef.checks),
         )
     return Plan(
         tuple(route_plan(definition, r) for r in definition.global_routes),
@@ -132,6 +136,27 @@ def _routes_reads(definition: Definition, routes: tuple[Route, ...]) -> frozense
     nodes: list[Node] = [r.when for r in routes if r.when is not None]
     nodes += [definition.rules[rule].criterion for r in routes for rule in r.rules]
     return frozenset(names) if all(_reads(n, facts, names, set()) for n in nodes) else None
+
+
+def event_needs(node: Node, seen: frozenset[int] = frozenset()) -> frozenset[str] | None:
+    """Facts of which the event must carry one for ``node`` to hold (a ``scope: event`` leaf
+    holds only on a fact this very observation recorded), or None when it can hold without."""
+    if isinstance(node, Compare):
+        return frozenset([node.name]) if node.scope == "event" else None
+    if isinstance(node, All):  # every part holds: any part's need is the whole's
+        needs = [n for c in node.children if (n := event_needs(c, seen)) is not None]
+        return min(needs, key=len) if needs else None
+    if isinstance(node, AnyOf):  # one part holds: the whole needs one of the parts' needs
+        out: set[str] = set()
+        for c in node.children:
+            need = event_needs(c, seen)
+            if need is None:
+                return None
+            out |= need
+        return frozenset(out)
+    if isinstance(node, RuleRef) and node.target is not None and id(node) not in seen:
+        return event_needs(node.target, seen | {id(node)})
+    return None  # Not, Known, InState, Always: may hold whatever the event carries
 
 
 def _reads(node: Node, facts: Mapping[str, object], out: set[str], seen: set[int]) -> bool:

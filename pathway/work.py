@@ -196,13 +196,16 @@ class DecisionInProgress:
         ctx = self._ctx  # (a method of its own: in observe, mypy and mypyc think it None)
         ended = states[ep.state].terminal
         fired: set[str] | None = None
+        observed = self.event_facts
         for state in () if ended else visited:  # a transferred episode needs no review task
             splan = states[state]
             if splan.terminal or not splan.checks:
                 continue
-            if ctx is None:
-                ctx = self.context()
-            for rule in splan.checks:
+            for rule, need in zip(splan.checks, splan.checks_need, strict=True):
+                if need is not None and need.isdisjoint(observed):
+                    continue  # it holds only on a fact this observation did not record
+                if ctx is None:
+                    ctx = self.context()
                 if fired is None:
                     fired = {f.rule_id for f in self.decision.fired}
                 if rule.id in fired:

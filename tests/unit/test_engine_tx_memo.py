@@ -1,11 +1,14 @@
-"""The TX check's memo (``pathway.work``) and the event-scoped fast tests (``pathway.criteria``).
+"""The TX check's memo and the review checks' needs (``pathway.work``), and the event-scoped
+fast tests (``pathway.criteria``).
 
 An observation of facts the TX check does not read cannot change its result, so the engine
 skips the check when it is known false on the very facts map the observation starts from
 (``Plan.global_reads``: the facts it reads, or None when it reads anything else). These tests
 fail if the memo is stale: if it ignored the observed facts, keyed on the episode instead of
 its facts map, or served a plan that reads derived values. Event-scoped leaves compiled to
-direct closures give exactly the result of the slow path they replace.
+direct closures give exactly the result of the slow path they replace. A review check that
+holds only on a fact this very observation recorded (``StatePlan.checks_need``) is not tested,
+nor its context built, on an observation of none of them.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from typing import Any
 import orjson
 
 from pathway import work
-from pathway.criteria import AnyOf, Compare, Context
+from pathway.criteria import All, AnyOf, Compare, Context, Not
 from pathway.definition import DEFAULT_DEFINITION, Definition, compile_definition
 from pathway.engine import decide, open_episode
-from pathway.engine_plan import plan_of
+from pathway.engine_plan import event_needs, plan_of
 from pathway.model import Episode, FactValue, Observe, Open
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -155,3 +158,48 @@ def test_an_any_of_event_flags_tests_as_its_leaves() -> None:
         event = {n: f for n, f in zip(names, flags, strict=True) if f is not None}
         ctx = Context(sticky, event, "o-2", {})
         assert node.test(ctx) is any(f is True for f in flags), flags
+
+
+# -- review checks that need this observation's own facts ----------------------------------
+
+
+def fired(definition: Definition, episode: Episode, facts: dict[str, Any]) -> list[str]:
+    at = AT + timedelta(hours=1)
+    return decide(definition, episode, Observe("ev-c", at, "t", facts), at).rule_ids
+
+
+def leaf(name: str, scope: str | None = "event") -> Compare:
+    return Compare(name, "is", True, None, False, scope)
+
+
+def test_a_check_knows_the_event_facts_it_needs() -> None:
+    (need,) = plan_of(DEFINITION).states["conservative_care"].checks_need
+    assert need == {"kyphosis_progression", "significant_deformity", "pulmonary_dysfunction"}
+    a, b, sticky = leaf("a"), leaf("b"), leaf("s", None)
+    assert event_needs(All([sticky, AnyOf([a, b])])) == {"a", "b"}
+    assert event_needs(All([a, b])) == {"a"}  # either part's need is the whole's
+    assert event_needs(AnyOf([a, sticky])) is None  # the sticky part can hold alone
+    assert event_needs(Not(a)) is None
+    assert event_needs(sticky) is None
+
+
+def test_a_check_fires_on_an_observation_of_a_fact_it_needs() -> None:
+    episode = in_care()
+    assert "DR-EARLY-REVIEW" not in fired(DEFINITION, episode, {"pain_score": 4})
+    for flag in ("kyphosis_progression", "significant_deformity", "pulmonary_dysfunction"):
+        assert "DR-EARLY-REVIEW" in fired(DEFINITION, episode, {flag: True}), flag
+
+
+def test_a_check_that_can_hold_without_this_events_facts_is_tested_on_any() -> None:
+    doc = document()
+    doc["rules"]["DR-EARLY-REVIEW"]["when"] = {
+        "any": [
+            {"fact": "kyphosis_progression", "scope": "event", "is": True},
+            {"fact": "pain_score", ">": 8},
+        ]
+    }
+    definition = compile_definition(doc)
+    assert plan_of(definition).states["conservative_care"].checks_need == (None,)
+    episode = in_care(definition)
+    assert "DR-EARLY-REVIEW" in fired(definition, episode, {"pain_score": 9})
+    assert "DR-EARLY-REVIEW" not in fired(definition, episode, {"pain_score": 3})
