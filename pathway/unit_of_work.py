@@ -63,7 +63,7 @@ class Outcome:
             event.kind,
             ep.version,
             ep.state,
-            tuple([f.rule_id for f in decision.fired]),
+            tuple([f.rule_id for f in decision.fired]) if decision.fired else (),
             tuple([r.firing.rule_id for r in decision.refused]) if decision.refused else (),
             tuple([(t.source, t.dest, t.rules) for t in decision.transitions])
             if decision.transitions

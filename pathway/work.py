@@ -214,8 +214,8 @@ class DecisionInProgress:
                     self.fire(rule, rule.criterion.explain(ctx, True))
                     fired.add(rule.id)  # fired (or once-only and fired before: again a no-op)
         if ctx is None:
-            for task in self.tasks:
-                if task.status == OPEN and task.kind == "escalation":
+            for task in self.tasks:  # (kind first: most tasks are open, few are escalations)
+                if task.kind == "escalation" and task.status == OPEN:
                     ctx = self.context()
                     break
         if was_review and self.definition.remembered:
@@ -330,7 +330,7 @@ class DecisionInProgress:
     def _resolve_escalations(self, ctx: Context) -> None:
         rules = self.definition.rules
         for i, task in enumerate(self.tasks):
-            if task.status == OPEN and task.kind == "escalation":
+            if task.kind == "escalation" and task.status == OPEN:
                 rule = rules[task.rule_id]
                 if rule.resolves_when_false and not rule.criterion.test(ctx):
                     self.set_task_status(i, RESOLVED)
