@@ -125,6 +125,12 @@ class Episode:
     links: tuple[Link, ...] = ()
     owner: str | None = None  # the coordinator it is assigned to (None: unassigned)
     appointment: Appointment | None = None  # the booked review (pathway.appointments)
+    # (definition version, facts): the TX check of that version was evaluated false on this
+    # very facts map, by the decision that made this snapshot (``pathway.work``). Not stored,
+    # compared or copied: a snapshot read back, replaced or given other facts has none.
+    tx_clear: tuple[str, dict[str, FactValue]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def pathway(self) -> str:

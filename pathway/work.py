@@ -73,20 +73,6 @@ def derive_into(out: dict[str, Any], definition: Definition, ep: Episode, at: da
                 out[name] = (at - start).days  # floored, as whole days since the clock
 
 
-# id(facts) → (those facts, a plan whose TX check reads only facts and held on none of them):
-# the facts maps a decision left its episode with (``observe``). A facts map is never changed
-# in place (each observation makes a new one), and the entry keeps it alive (its id is not
-# reused), so a hit says that the check, a function of these very values, is false on them.
-# Bounded: cleared when full (a miss only evaluates the check again).
-_TX_CLEAR: dict[int, tuple[dict[str, FactValue], Plan]] = {}
-_TX_CLEAR_MAX = 4096
-
-
-def tx_clear_entries() -> int:
-    """How many facts maps are known to clear the TX check (for tests)."""
-    return len(_TX_CLEAR)
-
-
 class DecisionInProgress:
     """The decision under construction: a private copy of the episode plus what happened."""
 
@@ -246,13 +232,15 @@ class DecisionInProgress:
 
     def _tx_still_clear(self, before: dict[str, FactValue], facts: dict[str, Any]) -> bool:
         """Whether the TX check is known false on ``before`` (the facts before this
-        observation) and reads none of ``facts`` (this observation's): then it is false on
-        the merged facts too, and need not be evaluated again."""
-        reads = self.plan.global_reads
-        if reads is None:
+        observation: the decision that made the episode evaluated it on that very map, under
+        this version, ``Episode.tx_clear``) and reads none of ``facts`` (this observation's):
+        then it is false on the merged facts too, and need not be evaluated again. A facts map
+        is never changed in place (each observation makes a new one)."""
+        reads, prior = self.plan.global_reads, self.decision.episode_before
+        if reads is None or prior is None:
             return False
-        entry = _TX_CLEAR.get(id(before))
-        if entry is None or entry[0] is not before or entry[1] is not self.plan:
+        clear = prior.tx_clear
+        if clear is None or clear[1] is not before or clear[0] != self.definition.version:
             return False
         for name in facts:
             if name in reads:
@@ -272,10 +260,8 @@ class DecisionInProgress:
                         visited.append(self.episode.state)
                         return
             if plan.global_reads is not None:  # false on these facts: say so for the next
-                facts = self.episode.facts
-                if len(_TX_CLEAR) >= _TX_CLEAR_MAX:
-                    _TX_CLEAR.clear()
-                _TX_CLEAR[id(facts)] = (facts, plan)
+                ep = self.episode
+                ep.tx_clear = (self.definition.version, ep.facts)
         states, ep = plan.states, self.episode
         for _ in range(len(states)):
             splan = states[ep.state]

@@ -4,8 +4,8 @@ fast tests (``pathway.criteria``).
 An observation of facts the TX check does not read cannot change its result, so the engine
 skips the check when it is known false on the very facts map the observation starts from
 (``Plan.global_reads``: the facts it reads, or None when it reads anything else). These tests
-fail if the memo is stale: if it ignored the observed facts, keyed on the episode instead of
-its facts map, or served a plan that reads derived values. Event-scoped leaves compiled to
+fail if the memo is stale: if it ignored the observed facts, the facts map it was made on or
+the definition version, or served a plan that reads derived values. Event-scoped leaves compiled to
 direct closures give exactly the result of the slow path they replace. A review check that
 holds only on a fact this very observation recorded (``StatePlan.checks_need``) is not tested,
 nor its context built, on an observation of none of them.
@@ -20,7 +20,6 @@ from typing import Any
 
 import orjson
 
-from pathway import work
 from pathway.criteria import All, AnyOf, Compare, Context, Not
 from pathway.definition import DEFAULT_DEFINITION, Definition, compile_definition
 from pathway.engine import decide, open_episode
@@ -123,11 +122,20 @@ def test_the_memo_is_of_one_plan() -> None:
     assert observe(other, episode, {"pain_score": 3}, 2).state == "immediate_transfer"
 
 
-def test_the_memo_is_bounded() -> None:
-    episode = in_care()
-    for n in range(work._TX_CLEAR_MAX + 10):
-        episode = observe(DEFINITION, episode, {"pain_score": n % 10}, n + 1)
-    assert 0 < work.tx_clear_entries() <= work._TX_CLEAR_MAX
+def test_the_memo_is_of_the_very_facts_map() -> None:
+    episode = observe(DEFINITION, in_care(), {"pain_score": 5}, 1)
+    assert episode.tx_clear is not None and episode.tx_clear[1] is episode.facts
+    # the snapshot's facts replaced in place of its map (not as the engine does): re-checked
+    episode.facts = {**episode.facts, "radicular_symptoms": FactValue(True, "ev-x", AT)}
+    assert observe(DEFINITION, episode, {"pain_score": 3}, 2).state == "immediate_transfer"
+
+
+def test_a_snapshot_read_back_or_replaced_has_no_memo() -> None:
+    episode = observe(DEFINITION, in_care(), {"pain_score": 5}, 1)
+    copy = replace(episode)
+    assert copy.tx_clear is None
+    assert copy == episode  # never compared
+    assert "tx_clear" not in repr(episode)
 
 
 def test_event_scoped_leaves_test_as_the_slow_path_does() -> None:
