@@ -46,9 +46,9 @@ class StatePlan:
     on_enter: tuple[tuple[Rule, bool], ...]
     timers: tuple[str, ...]
     checks: tuple[Rule, ...]
-    # per check: facts of which an observation must carry one for the check to hold (its
-    # criterion needs one of them as this event's own), or None when it can hold without
-    checks_need: tuple[frozenset[str] | None, ...] = ()
+    # (check, facts of which an observation must carry one for it to hold: its criterion
+    # needs one of them as this event's own; None when it can hold without), per check
+    checks_need: tuple[tuple[Rule, frozenset[str] | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +116,7 @@ def build_plan(definition: Definition) -> Plan:
             tuple((rules[r], type(rules[r].criterion) is not Always) for r in sdef.on_enter),
             sdef.timers,
             tuple(rules[r] for r in sdef.checks),
-            tuple(event_needs(rules[r].criterion) for r in sdef.checks),
+            tuple((rules[r], event_needs(rules[r].criterion)) for r in sdef.checks),
         )
     return Plan(
         tuple(route_plan(definition, r) for r in definition.global_routes),

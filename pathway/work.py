@@ -165,7 +165,9 @@ class DecisionInProgress:
         states = self.plan.states
         was_review = states[ep.state].sdef.review
         visited = [ep.state]
-        self._settle(visited, self._tx_still_clear(before, facts))
+        prior = self.decision.episode_before  # the TX check known false on ``before``?
+        clear = prior.tx_clear if prior is not None else None
+        self._settle(visited, clear is not None and self._tx_still_clear(clear, before, facts))
         if newly_known and not states[ep.state].terminal:
             for name in newly_known:
                 for tid in dated[name]:
@@ -187,7 +189,7 @@ class DecisionInProgress:
             splan = states[state]
             if splan.terminal or not splan.checks:
                 continue
-            for rule, need in zip(splan.checks, splan.checks_need, strict=True):
+            for rule, need in splan.checks_need:
                 if need is not None and need.isdisjoint(observed):
                     continue  # it holds only on a fact this observation did not record
                 if ctx is None:
@@ -230,17 +232,19 @@ class DecisionInProgress:
             self.decision.timers_retimed.append((t, new))
             self.timers.append(new)
 
-    def _tx_still_clear(self, before: dict[str, FactValue], facts: dict[str, Any]) -> bool:
+    def _tx_still_clear(
+        self,
+        clear: tuple[str, dict[str, FactValue]],
+        before: dict[str, FactValue],
+        facts: dict[str, Any],
+    ) -> bool:
         """Whether the TX check is known false on ``before`` (the facts before this
         observation: the decision that made the episode evaluated it on that very map, under
         this version, ``Episode.tx_clear``) and reads none of ``facts`` (this observation's):
         then it is false on the merged facts too, and need not be evaluated again. A facts map
         is never changed in place (each observation makes a new one)."""
-        reads, prior = self.plan.global_reads, self.decision.episode_before
-        if reads is None or prior is None:
-            return False
-        clear = prior.tx_clear
-        if clear is None or clear[1] is not before or clear[0] != self.definition.version:
+        reads = self.plan.global_reads
+        if reads is None or clear[1] is not before or clear[0] != self.definition.version:
             return False
         for name in facts:
             if name in reads:

@@ -181,7 +181,8 @@ def leaf(name: str, scope: str | None = "event") -> Compare:
 
 
 def test_a_check_knows_the_event_facts_it_needs() -> None:
-    (need,) = plan_of(DEFINITION).states["conservative_care"].checks_need
+    ((rule, need),) = plan_of(DEFINITION).states["conservative_care"].checks_need
+    assert rule.id == "DR-EARLY-REVIEW"
     assert need == {"kyphosis_progression", "significant_deformity", "pulmonary_dysfunction"}
     a, b, sticky = leaf("a"), leaf("b"), leaf("s", None)
     assert event_needs(All([sticky, AnyOf([a, b])])) == {"a", "b"}
@@ -207,7 +208,8 @@ def test_a_check_that_can_hold_without_this_events_facts_is_tested_on_any() -> N
         ]
     }
     definition = compile_definition(doc)
-    assert plan_of(definition).states["conservative_care"].checks_need == (None,)
+    ((_, need),) = plan_of(definition).states["conservative_care"].checks_need
+    assert need is None
     episode = in_care(definition)
     assert "DR-EARLY-REVIEW" in fired(definition, episode, {"pain_score": 9})
     assert "DR-EARLY-REVIEW" not in fired(definition, episode, {"pain_score": 3})
