@@ -103,6 +103,17 @@ class Appointment:
     deviation: bool = False
 
 
+class Facts(dict[str, FactValue]):
+    """An episode's facts map as an observation made it: a plain mapping (stored, compared and
+    serialised as one) that also notes ``tx_clear``, the definition version whose TX check the
+    engine evaluated false on this very map (``pathway.work``), or None. A facts map is never
+    changed in place (each observation makes a new one), so the note cannot go stale; a map
+    read back from storage, or copied, is a plain dict with no note."""
+
+    __slots__ = ("tx_clear",)
+    tx_clear: str | None  # set by whoever makes one (no __init__: a call per observation)
+
+
 @dataclass(slots=True)
 class Episode:
     """One patient's place in one pathway version."""
@@ -125,12 +136,6 @@ class Episode:
     links: tuple[Link, ...] = ()
     owner: str | None = None  # the coordinator it is assigned to (None: unassigned)
     appointment: Appointment | None = None  # the booked review (pathway.appointments)
-    # (definition version, facts): the TX check of that version was evaluated false on this
-    # very facts map, by the decision that made this snapshot (``pathway.work``). Not stored,
-    # compared or copied: a snapshot read back, replaced or given other facts has none.
-    tx_clear: tuple[str, dict[str, FactValue]] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
 
     @property
     def pathway(self) -> str:

@@ -24,6 +24,7 @@ from pathway.model import (
     Decision,
     Episode,
     Event,
+    Facts,
     FactValue,
     Observation,
     Refusal,
@@ -145,7 +146,8 @@ class DecisionInProgress:
         self.decision.observation = obs
         self.event_facts, self.observation_id = facts, obs.id
         before = ep.facts
-        merged = dict(before)
+        merged = Facts(before)
+        merged.tx_clear = None
         for name, value in facts.items():
             merged[name] = FactValue(value, obs.id, at)
         ep.facts = merged
@@ -165,9 +167,8 @@ class DecisionInProgress:
         states = self.plan.states
         was_review = states[ep.state].sdef.review
         visited = [ep.state]
-        prior = self.decision.episode_before  # the TX check known false on ``before``?
-        clear = prior.tx_clear if prior is not None else None
-        self._settle(visited, clear is not None and self._tx_still_clear(clear, before, facts))
+        clear = before.tx_clear if type(before) is Facts else None  # TX known false on it?
+        self._settle(visited, clear is not None and self._tx_still_clear(clear, facts))
         if newly_known and not states[ep.state].terminal:
             for name in newly_known:
                 for tid in dated[name]:
@@ -232,19 +233,13 @@ class DecisionInProgress:
             self.decision.timers_retimed.append((t, new))
             self.timers.append(new)
 
-    def _tx_still_clear(
-        self,
-        clear: tuple[str, dict[str, FactValue]],
-        before: dict[str, FactValue],
-        facts: dict[str, Any],
-    ) -> bool:
-        """Whether the TX check is known false on ``before`` (the facts before this
-        observation: the decision that made the episode evaluated it on that very map, under
-        this version, ``Episode.tx_clear``) and reads none of ``facts`` (this observation's):
-        then it is false on the merged facts too, and need not be evaluated again. A facts map
-        is never changed in place (each observation makes a new one)."""
+    def _tx_still_clear(self, clear: str, facts: dict[str, Any]) -> bool:
+        """Whether the TX check is known false on the facts before this observation (the
+        engine evaluated it on that very map under version ``clear``, ``Facts.tx_clear``) and
+        reads none of ``facts`` (this observation's): then it is false on the merged facts
+        too, and need not be evaluated again."""
         reads = self.plan.global_reads
-        if reads is None or clear[1] is not before or clear[0] != self.definition.version:
+        if reads is None or clear != self.definition.version:
             return False
         for name in facts:
             if name in reads:
@@ -263,9 +258,9 @@ class DecisionInProgress:
                         self._apply(route, ctx)
                         visited.append(self.episode.state)
                         return
-            if plan.global_reads is not None:  # false on these facts: say so for the next
-                ep = self.episode
-                ep.tx_clear = (self.definition.version, ep.facts)
+            facts = self.episode.facts
+            if plan.global_reads is not None and type(facts) is Facts:  # false on these facts
+                facts.tx_clear = self.definition.version  # (the next observation reads it)
         states, ep = plan.states, self.episode
         for _ in range(len(states)):
             splan = states[ep.state]
