@@ -32,6 +32,7 @@ AUDIT_COLUMNS = (
     "state_to", "payload", "prev_hash", "hash",
 )  # fmt: skip
 _audit_columns = itemgetter(*AUDIT_COLUMNS)  # one tuple of them, in C
+PAYLOAD, PREV_HASH, HASH = (AUDIT_COLUMNS.index(c) for c in ("payload", "prev_hash", "hash"))
 
 
 def load_units(backend: Backend, db: Any, units: Sequence[list[ChangeRows]]) -> list[str | None]:
@@ -114,13 +115,13 @@ def verify_stored(
     expected = [_audit_columns(r.own) for r in written]
     if head is not None and [tuple(row) for row in stored] == expected:
         if linked:
-            return bool(stored) and (len(stored), stored[-1][11]) == tuple(head)
+            return bool(stored) and (len(stored), stored[-1][HASH]) == tuple(head)
         prev = GENESIS
         for row in stored:
-            payload = row[9]
-            if row[10] != prev or key.chain_hash(prev, payload.encode()) != row[11]:
+            payload = row[PAYLOAD]
+            if row[PREV_HASH] != prev or key.chain_hash(prev, payload.encode()) != row[HASH]:
                 break
-            prev = row[11]
+            prev = row[HASH]
         else:
             return (len(stored), prev) == tuple(head)
     records = [audit_from_row(row) for row in stored]
