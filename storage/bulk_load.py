@@ -23,7 +23,6 @@ from storage.columns import to_json
 from storage.group_writes import GroupFailed, write_group
 from storage.outbox import any_subscription
 from storage.reads import audit_from_row
-from storage.sql import for_driver, query
 from storage.writes import ChangeRows
 
 # The audit_records statement's columns, as ``ChangeRows.own`` names them.
@@ -67,27 +66,19 @@ def load_units(backend: Backend, db: Any, units: Sequence[list[ChangeRows]]) -> 
 Chain = tuple[list[Any], tuple[int, str] | None]  # an episode's stored audit rows, and head
 
 
-def stored_chain(backend: Backend, db: Any, episode_id: str) -> Chain:
-    """The episode's audit rows as stored (``audit_records``' columns), and its row's
-    (version, audit hash); ``None`` for the head when there is no such episode row."""
-    q = backend.queries
-    rows = db.execute(q.audit_records, {"id": episode_id}).fetchall()
-    head = db.execute(q.episode_head, {"id": episode_id}).fetchone()
-    return rows, (None if head is None else (head[0], head[1]))
-
-
 def stored_chains(backend: Backend, db: Any, episode_ids: Sequence[str]) -> dict[str, Chain]:
-    """``stored_chain`` of each episode, in two statements for them all (two per episode
-    cost ~10 µs an episode of a replay's write, measured)."""
+    """Each episode's audit rows as stored (``audit_records``' columns), and its row's
+    (version, audit hash), ``None`` for the head when there is no such episode row: in two
+    statements for them all (two per episode cost ~10 µs an episode of a replay's write,
+    measured)."""
     if not episode_ids:
         return {}
-    dialect = backend.dialect
-    ids: Any = to_json(list(episode_ids)) if dialect == "sqlite" else list(episode_ids)
-    sql = for_driver(query("audit_records_of_many", dialect), dialect)
+    q = backend.queries
+    ids: Any = to_json(list(episode_ids)) if backend.dialect == "sqlite" else list(episode_ids)
     chains: dict[str, list[Any]] = {episode_id: [] for episode_id in episode_ids}
-    for row in db.execute(sql, {"ids": ids}).fetchall():
+    for row in db.execute(q.audit_records_of_many, {"ids": ids}).fetchall():
         chains[row[0]].append(row)
-    heads = {r[0]: (r[1], r[2]) for r in db.execute(backend.queries.episode_heads, {"ids": ids})}
+    heads = {r[0]: (r[1], r[2]) for r in db.execute(q.episode_heads, {"ids": ids})}
     return {episode_id: (rows, heads.get(episode_id)) for episode_id, rows in chains.items()}
 
 

@@ -25,6 +25,7 @@ EPISODE_IDS = QUERIES["episode_ids"]
 EPISODES_OF_PATIENT = QUERIES["episodes_of_patient"]
 OBSERVATIONS = QUERIES["observations"]
 AUDIT_RECORDS = QUERIES["audit_records"]
+AUDIT_RECORDS_OF_MANY = QUERIES["audit_records_of_many"]
 _SNAPSHOT = QUERIES["episode_snapshot"]
 _DUE_TIMERS = QUERIES["due_timers"]
 INSERT_EPISODE = QUERIES["insert_episode"]
@@ -85,6 +86,7 @@ class Queries:
     episodes_of_patient: str
     observations: str
     audit_records: str
+    audit_records_of_many: str  # many episodes' at once (:ids: an array; SQLite: JSON)
     due_timers: str
     due_timers_of_episode: str
     insert_episode: str
@@ -103,15 +105,18 @@ class Queries:
         common["episode_snapshots"] = common["episode_snapshots"].replace(
             "= ANY(:ids)", "IN (SELECT value FROM json_each(:ids))"
         )
-        common["episode_heads"] = EPISODE_HEADS.replace(
-            "{ids}", "IN (SELECT value FROM json_each(:ids))"
-        )
+        for name, sql in (
+            ("episode_heads", EPISODE_HEADS),
+            ("audit_records_of_many", AUDIT_RECORDS_OF_MANY),
+        ):
+            common[name] = sql.replace("{ids}", "IN (SELECT value FROM json_each(:ids))")
         return cls(**common)
 
     @classmethod
     def postgresql(cls) -> Queries:
         common = _common("json_agg", "json_build_array", 'COLLATE "C"')
         common["episode_heads"] = EPISODE_HEADS.replace("{ids}", "= ANY(:ids)")
+        common["audit_records_of_many"] = AUDIT_RECORDS_OF_MANY.replace("{ids}", "= ANY(:ids)")
         return cls(**{name: pyformat(sql) for name, sql in common.items()})
 
 

@@ -41,18 +41,12 @@ SELECT episode_id, seq, event_id, kind, actor, at, recorded_at, state_from, stat
        prev_hash, hash
 FROM audit_log WHERE episode_id = :id ORDER BY seq
 
--- audit_records_of_many@sqlite --
+-- audit_records_of_many --
 -- The audit rows of many episodes in one statement, in chain order within each: a replay
--- verifies what it stored, a chunk at a time (storage.bulk_load). :ids: a JSON array.
+-- verifies what it stored, a chunk at a time (storage.bulk_load). {ids}: the dialect's list.
 SELECT episode_id, seq, event_id, kind, actor, at, recorded_at, state_from, state_to, payload,
        prev_hash, hash
-FROM audit_log WHERE episode_id IN (SELECT value FROM json_each(:ids)) ORDER BY episode_id, seq
-
--- audit_records_of_many@postgresql --
--- The same, :ids an array.
-SELECT episode_id, seq, event_id, kind, actor, at, recorded_at, state_from, state_to, payload,
-       prev_hash, hash
-FROM audit_log WHERE episode_id = ANY(:ids) ORDER BY episode_id, seq
+FROM audit_log WHERE episode_id {ids} ORDER BY episode_id, seq
 
 -- episode_snapshot --
 -- An episode with its timers and tasks in one row.

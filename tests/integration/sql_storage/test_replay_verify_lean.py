@@ -15,7 +15,7 @@ from carepath.replay import grouped
 from carepath.replay.grouped import chunk_sizes, replay_grouped
 from carepath.replay.scenario import load_scenario
 from pathway.audit import AuditKey
-from storage.bulk_load import stored_chain, stored_chains
+from storage.bulk_load import stored_chains
 from storage.unit_of_work import uow_factory
 from tests.support.episode_driver import DEFS
 from tests.support.protocol import SCENARIO_DIR
@@ -38,7 +38,9 @@ def test_a_chunks_chains_read_at_once_are_those_read_one_episode_at_a_time(
         assert len(ids) >= len(L1_L2)
         at_once = stored_chains(backend, db, [*ids, "no-such-episode"])
         for episode_id in ids:
-            rows, head = stored_chain(backend, db, episode_id)
+            q = backend.queries
+            rows = db.execute(q.audit_records, {"id": episode_id}).fetchall()
+            head = tuple(db.execute(q.episode_head, {"id": episode_id}).fetchone())
             assert rows
             assert [tuple(r) for r in at_once[episode_id][0]] == [tuple(r) for r in rows]
             assert at_once[episode_id][1] == head
