@@ -17,6 +17,7 @@ from carepath.replay import runner
 from carepath.replay.cohort import write_cohort
 from carepath.replay.workers import in_workers
 from tests.support.episode_driver import DEFS
+from tests.support.terminal import ctrl_c_as_at_a_terminal
 
 
 def _interrupted_meanwhile(seconds: float) -> tuple[int, int]:
@@ -78,6 +79,7 @@ def test_ctrl_c_to_the_process_group_ends_the_chunks_begun_and_begins_no_other(
     proc = subprocess.Popen(
         [sys.executable, "-c", INTERRUPTED, str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        preexec_fn=ctrl_c_as_at_a_terminal,
     )  # fmt: skip
     assert proc.stdout is not None and proc.stderr is not None
     assert proc.stdout.read(1) == b"1"  # chunk 0 is back; 1 and 2 wait at the gate

@@ -41,6 +41,7 @@ from tests.integration.sql_storage.test_replay_grouped import (
 from tests.support.episode_driver import DEFS
 from tests.support.imports import imports_module
 from tests.support.protocol import REPOSITORY
+from tests.support.terminal import ctrl_c_as_at_a_terminal
 
 FILES = [s.source for s in L1_L2[:6]]
 
@@ -289,7 +290,7 @@ def test_a_killed_replay_leaves_no_database_at_the_path(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     proc = run_cli(
         tmp_path, "replay", "--json", "--database", url(path), "--workers", "2", *names,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=ctrl_c_as_at_a_terminal,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while building_size(tmp_path) < 400_000 and proc.poll() is None:  # some chunks written
@@ -337,7 +338,7 @@ def test_an_interrupted_replay_leaves_no_file_and_no_temporary_file(tmp_path: Pa
     path = tmp_path / "new.db"
     proc = run_cli(
         tmp_path, "replay", "--json", "--database", url(path), "--workers", "2", *names,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=ctrl_c_as_at_a_terminal,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while building_size(tmp_path) < 400_000 and proc.poll() is None:
