@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import typer
 
+from carepath.cli.console import PLAIN_HELP
 from carepath.cli.replay import replay_command
 
 app = typer.Typer(
     help="carepath: clinical care pathways as explainable, versioned state machines.",
     no_args_is_help=True,
     add_completion=False,
-    pretty_exceptions_enable=False,
+    **PLAIN_HELP,
 )
 
 

@@ -8,13 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from carepath.cli.console import checked, fail, run_reporting
+from carepath.cli.console import checked, command_group, fail, run_reporting
 from carepath.cli.episode import _backend
 from carepath.inputs import identifier
 
-audit_app = typer.Typer(
-    help="Verify and export the tamper-evident audit log.", no_args_is_help=True
-)
+audit_app = command_group("Verify and export the tamper-evident audit log.")
 
 
 @audit_app.command()

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from carepath.cli.console import fail, run_reporting
+from carepath.cli.console import command_group, fail, run_reporting
 
 if TYPE_CHECKING:
     from storage.roles import Roles
 
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+db_app = command_group("Database schema.")
 
 OwnerRole = Annotated[
     str,

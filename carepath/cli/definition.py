@@ -12,15 +12,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from carepath.cli.console import fail, run_reporting
+from carepath.cli.console import command_group, fail, run_reporting
 
 if TYPE_CHECKING:
     from pathway.checking.explore import CheckReport
     from pathway.definition import Definition
 
-definition_app = typer.Typer(
-    help="Check, draw, export and describe a pathway definition.", no_args_is_help=True
-)
+definition_app = command_group("Check, draw, export and describe a pathway definition.")
 
 DefinitionFile = Annotated[
     Path | None,

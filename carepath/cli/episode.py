@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from carepath import inputs
-from carepath.cli.console import checked, fail, run_reporting
+from carepath.cli.console import checked, command_group, fail, run_reporting
 
 if TYPE_CHECKING:
     from pathway.model import Event
     from pathway.unit_of_work import UnitOfWork
     from pathway.usecases import Applied, DefinitionRegistry
 
-episode_app = typer.Typer(help="Open, advance, inspect and close episodes.", no_args_is_help=True)
+episode_app = command_group("Open, advance, inspect and close episodes.")
 
 Actor = Annotated[str | None, typer.Option(help="Who did this (default: the OS user).")]
 At = Annotated[

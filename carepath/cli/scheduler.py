@@ -8,11 +8,9 @@ from typing import Annotated
 
 import typer
 
-from carepath.cli.console import database_problem, fail
+from carepath.cli.console import command_group, database_problem, fail
 
-scheduler_app = typer.Typer(
-    help="Fire due timers exactly once, with any number of workers.", no_args_is_help=True
-)
+scheduler_app = command_group("Fire due timers exactly once, with any number of workers.")
 
 
 def _factory():  # noqa: ANN202 - typed at the call sites

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from carepath.cli.console import database_problem, fail
+from carepath.cli.console import command_group, database_problem, fail
 
 if TYPE_CHECKING:
     from storage.access import Token, TokenStore
 
-token_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
+token_app = command_group("API tokens: create (shown once), list, revoke.")
 
 
 def _store() -> TokenStore:

@@ -11,15 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from carepath.cli.console import database_problem, fail
+from carepath.cli.console import command_group, database_problem, fail
 
 if TYPE_CHECKING:
     from storage.unit_of_work import SqlUnitOfWorkFactory
     from storage.webhooks import Subscription
 
-webhook_app = typer.Typer(
-    help="Webhook subscriptions: add (secret shown once), list, remove, rotate-secret.",
-    no_args_is_help=True,
+webhook_app = command_group(
+    "Webhook subscriptions: add (secret shown once), list, remove, rotate-secret."
 )
 
 
