@@ -7,7 +7,9 @@ figures (Spiff, carepath, Spiff, carepath, …), so that this shared machine's l
 - ``carepath replay --json`` of N generated L1–L2 files in one call (all cores, the default)
   ≥ 10× Spiff's median episodes/s;
 - ``carepath replay --json --workers 1``: ≥ 7,500 episodes/s in one process (wall, startup
-  included; beside it the in-process rate, ``replay_files`` on one core, startup excluded);
+  included; beside it the in-process rate, ``replay_files`` on one core, startup excluded,
+  and the floor bench/replay_floor.py measures: what remains of an episode whatever the
+  engine does, which shows whether this machine allows the goal at all);
 - ``carepath replay --json --database sqlite:///…`` (a fresh file each run) ≥ 3× Spiff's
   in-memory rate. Beside it, on the same files: the in-memory replay on all cores (the
   ceiling of a replay that also writes), the write cost per episode that separates the two,
@@ -91,6 +93,22 @@ def in_process_rate(carepath: str, cohort: Path) -> float:
     return float(proc.stdout.split()[-1])
 
 
+def floor_us(carepath: str) -> float:
+    """The CPU µs per episode that bench/replay_floor.py measures whatever the engine does
+    (reading the files, every entry's canonical JSON and keyed hash, the output's JSON), run
+    under the same installation."""
+    python = Path(carepath).parent / "python"
+    script = Path(__file__).resolve().with_name("replay_floor.py")
+    proc = subprocess.run(
+        [str(python), str(script), "--patients", "2000"], capture_output=True, text=True,
+        cwd=tempfile.gettempdir(),
+    )  # fmt: skip
+    found = re.search(r"floor total ([\d.]+) µs", proc.stdout)
+    if proc.returncode != 0 or found is None:
+        raise SystemExit(f"replay_floor.py failed: {proc.stderr[-500:]}")
+    return float(found.group(1))
+
+
 def verdict(value: float, goal: float) -> str:
     return "PASS" if value >= goal else "FAIL"
 
@@ -161,6 +179,13 @@ def main() -> None:
     print(
         f"  in process (replay_files, one core, startup excluded): median {med(inproc):,.0f} "
         f"episodes per CPU-second (runs: {_fmt(inproc)}) → {verdict(med(inproc), 7500)}"
+    )
+    floor = floor_us(exe)
+    print(
+        f"  the floor alone (bench/replay_floor.py): {floor:.0f} CPU µs per episode → at most "
+        f"{1e6 / floor:,.0f} episodes/s on one core with an engine that cost nothing, against "
+        f"the {1e6 / 7500:.0f} µs that 7,500/s allows"
+        + (": this machine forbids the goal" if 1e6 / floor < 7500 else "")
     )
     r = med(db) / s
     print(
