@@ -97,6 +97,9 @@ class _Walk:
         self.probed: set[str] = set()
         self.broken_from: set[int] = set()  # cases with a step that breaks a property
         self.events = 0
+        # (id of a fact's tests, the value's type, the value) → their answers, for ``key``:
+        # the tests come from the abstraction's cache, alive (and their ids theirs) all walk
+        self.answers: dict[tuple[int, type, Any], tuple[bool, ...]] = {}
 
     def concrete(self, facts: dict[str, Any], day: int) -> dict[str, Any]:
         """Facts as recorded on ``day``: a date fact's witness (a day count) becomes its date."""
@@ -225,17 +228,28 @@ class _Walk:
             return (ep.state,)
         at = START + timedelta(days=day)
         tests, prev = self.abstraction.future(ep.state, ep.care_started_at is not None, watched(ep))
-        regions = tuple(
-            ep.fact(f)
-            if f in self.abstraction.relational
-            else tuple(holds(t, ep.fact(f)) for t in ts)
-            for f, ts in tests
-        )
+        relational, answers = self.abstraction.relational, self.answers
+        regions = []
+        for f, ts in tests:
+            value = ep.fact(f)
+            if f in relational:
+                regions.append(value)
+                continue
+            try:  # the same tests of the same value: answered once per walk
+                memo = (id(ts), type(value), value)
+                answer = answers.get(memo)
+            except TypeError:  # a list fact's value: answered again, unkept
+                memo, answer = None, None
+            if answer is None:
+                answer = tuple([holds(t, value) for t in ts])
+                if memo is not None:
+                    answers[memo] = answer
+            regions.append(answer)
         return (
             ep.state, tuple(c.region(ep, at) for c in self.abstraction.clocks),
             tuple(t.rule_id for t in ep.pending_timers()),
             tuple(sorted(t.rule_id for t in ep.open_escalations())),
-            regions, tuple(sorted(ep.remembered.items())) if prev else None,
+            tuple(regions), tuple(sorted(ep.remembered.items())) if prev else None,
         )  # fmt: skip
 
     def report(self, prop: str, message: str, parent: int, edge: Edge) -> None:
