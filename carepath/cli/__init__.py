@@ -20,20 +20,20 @@ import typer
 from carepath.cli.console import PLAIN_HELP, command_group
 from carepath.cli.replay import replay_command
 
-app = typer.Typer(
-    help="carepath: clinical care pathways as explainable, versioned state machines.",
-    no_args_is_help=True,
-    add_completion=False,
-    **PLAIN_HELP,
-)
 
-
-@app.callback()
 def _root() -> None:
     """carepath: clinical care pathways as explainable, versioned state machines."""
 
 
-app.command("replay")(replay_command)  # light: its heavy imports are inside the command
+def _root_app() -> typer.Typer:
+    """The root command with ``replay`` (light: its heavy imports are inside the command)."""
+    root = typer.Typer(help=_root.__doc__, no_args_is_help=True, add_completion=False, **PLAIN_HELP)
+    root.callback()(_root)
+    root.command("replay")(replay_command)
+    return root
+
+
+app = _root_app()
 
 
 class Entry(NamedTuple):
@@ -111,10 +111,7 @@ def _register_groups() -> None:
 def _overview() -> typer.Typer:
     """The root's help, usage errors and unknown commands: every command's name and summary,
     none of their modules imported."""
-    overview = typer.Typer(help=app.info.help, no_args_is_help=True, add_completion=False,
-                           **PLAIN_HELP)  # fmt: skip
-    overview.callback()(_root)
-    overview.command("replay")(replay_command)
+    overview = _root_app()
     for name, entry in COMMANDS.items():
         if entry.group:
             overview.add_typer(command_group(entry.summary), name=name)

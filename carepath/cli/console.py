@@ -8,10 +8,10 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 
-# Help and usage errors as plain text: typer formats them with rich when rich is installed
-# (tqdm's bars do not need it, but other packages bring it), and importing typer.rich_utils
-# (rich.markdown, markdown_it, rich.traceback) more than doubled ``carepath --help``: 0.44 s
-# against 0.26 s on a 2-core machine whose bare interpreter starts in 0.05 s.
+# Help and usage errors as plain text: typer (which depends on rich) formats them with rich by
+# default, and importing typer.rich_utils (rich.markdown, markdown_it, rich.traceback) more
+# than doubled ``carepath --help``: 0.44 s against 0.26 s on a 2-core machine whose bare
+# interpreter starts in 0.05 s.
 PLAIN_HELP: dict[str, Any] = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
 
 
