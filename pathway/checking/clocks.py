@@ -8,6 +8,7 @@ against and the timers' anchors), so no clock is known by name.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -42,15 +43,19 @@ class Clock:
         if self.date_fact is not None:
             fv = ep.facts.get(self.date_fact)
             return None if fv is None else (at.date() - date.fromisoformat(fv.value)).days
-        start = {"opening": ep.opened_at, "state_entry": ep.state_entered_at}.get(
-            self.since,  # type: ignore[arg-type]
-            ep.care_started_at,
-        )
+        since = self.since
+        if since == "opening":
+            start: datetime | None = ep.opened_at
+        elif since == "state_entry":
+            start = ep.state_entered_at
+        else:
+            start = ep.care_started_at
         return None if start is None else int((at - start).total_seconds() // _DAY)
 
     def region(self, ep: Episode, at: datetime) -> int | None:
+        """How many of the regions' starts the clock has reached (``starts`` is sorted)."""
         v = self.value(ep, at)
-        return None if v is None else sum(v >= s for s in self.starts)
+        return None if v is None else bisect_right(self.starts, v)
 
 
 def thresholds(tests: Mapping[str, Sequence[Any]], names: list[str]) -> set[int]:
