@@ -17,6 +17,7 @@ from typing import Any
 from pathway.criteria import Compare
 from pathway.definition import Definition
 from pathway.model import Episode
+from pathway.work import clock_start
 
 _DAY = 86400
 
@@ -43,13 +44,7 @@ class Clock:
         if self.date_fact is not None:
             fv = ep.facts.get(self.date_fact)
             return None if fv is None else (at.date() - date.fromisoformat(fv.value)).days
-        since = self.since
-        if since == "opening":
-            start: datetime | None = ep.opened_at
-        elif since == "state_entry":
-            start = ep.state_entered_at
-        else:
-            start = ep.care_started_at
+        start = clock_start(ep, self.since)  # type: ignore[arg-type]
         return None if start is None else int((at - start).total_seconds() // _DAY)
 
     def region(self, ep: Episode, at: datetime) -> int | None:
