@@ -1,5 +1,6 @@
 """Exhaustive safety check speed: abstract states explored and seconds on each shipped definition
-(target: under 10 s on a 2-core machine), and the same with seeded mistakes of the tests.
+(target: under 10 s on a 2-core machine), and the same with seeded mistakes of the tests, whole
+and with ``--first`` (stopped at the first violation).
 
 Run: python bench/bench_definition_check.py [--repeat 3]
 Prints figures; asserts nothing (benchmarks are not tests).
@@ -67,11 +68,14 @@ def main() -> None:
         print(f"events/s             {report.events_run / statistics.median(seconds):,.0f}")
         print(f"violations           {len(report.violations)}")
     for name, doc in _mutations().items():
-        mutated = check_definition(compile_definition(doc))
+        definition = compile_definition(doc)
+        mutated = check_definition(definition)
+        quick = check_definition(definition, first=True)  # `definition check --first`
         found = ", ".join(v.property for v in mutated.violations) or "none"
         print(
             f"mutant: {name:<38} {mutated.states_explored} states, "
-            f"{mutated.seconds:.2f} s, found {found}"
+            f"{mutated.seconds:.2f} s, found {found}; --first: {quick.states_explored} states, "
+            f"{quick.seconds:.2f} s ({mutated.seconds / max(quick.seconds, 1e-3):.1f}× faster)"
         )
 
 

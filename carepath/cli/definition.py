@@ -68,12 +68,20 @@ def check(
         Path | None,
         typer.Option(help="Write each counterexample as a scenario file into this directory."),
     ] = None,
+    first: Annotated[
+        bool,
+        typer.Option(
+            "--first",
+            help="Stop at the first case that breaks a property: a quick answer while editing "
+            "(reachability, rule coverage and dead ends are then not checked).",
+        ),
+    ] = False,
 ) -> None:
     """Explore every abstract case of the definition against the safety properties it
     declares; exit 1 on a violation, with the shortest counterexample of each."""
     from pathway.checking.explore import check_definition
 
-    report = check_definition(_load(file or definition, pathway))
+    report = check_definition(_load(file or definition, pathway), first=first)
     written = _write_counterexamples(report, out) if out is not None else []
     if json_out:
         _print_json({**report.to_dict(), "written": [str(p) for p in written]})
@@ -105,6 +113,11 @@ def render_report(report: CheckReport, written: list[Path]) -> str:
         f"{report.version}: {report.states_explored} abstract states explored "
         f"({report.events_run} events) in {report.seconds:.2f} s: {verdict}"
     ]
+    if report.stopped_at_first:
+        lines.append(
+            "  stopped at the first violation (--first): reachability, rule coverage and dead "
+            "ends not checked"
+        )
     boundaries = [  # facts whose witnesses fall on both sides of a TX rule
         fact + " " + " · ".join(f"{w} → {'+'.join(tx) or 'stays'}" for w, tx in seen.items())
         for fact, seen in sorted(report.tx_by_witness.items())

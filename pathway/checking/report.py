@@ -31,6 +31,8 @@ class Violation:
 class CheckReport:
     version: str
     complete: bool
+    # stopped at the first violation (``first``): no whole-walk check was run
+    stopped_at_first: bool
     states_explored: int
     events_run: int
     seconds: float

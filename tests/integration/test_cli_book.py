@@ -6,6 +6,7 @@ deviation with one, moved, cancelled, shown by ``show --json``."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -35,8 +36,11 @@ def _in_care(cli: CliRunner) -> str:
     return ep
 
 
-def _day(n: int) -> str:
-    return (datetime.now(UTC) + timedelta(days=n)).date().isoformat()
+def _care_day(cli: CliRunner, ep: str) -> Callable[[int], str]:
+    """Care day n's date, counted from the episode's own care start (not from the test's
+    clock, which may have passed midnight since the episode was opened)."""
+    started = datetime.fromisoformat(str(_show(cli, ep)["care_started_at"]))
+    return lambda n: (started + timedelta(days=n)).astimezone(UTC).date().isoformat()
 
 
 def _show(cli: CliRunner, ep: str) -> dict[str, object]:
@@ -45,6 +49,7 @@ def _show(cli: CliRunner, ep: str) -> dict[str, object]:
 
 def test_book_outside_without_then_with_a_reason_move_and_cancel(cli: CliRunner) -> None:
     ep = _in_care(cli)
+    _day = _care_day(cli, ep)
     listed = _run(cli, "book", ep, "--windows")
     assert (
         listed.exit_code == 0

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from carepath.cli.definition import definition_app
 from carepath.replay.runner import replay
 from carepath.replay.scenario import parse_scenario
+from pathway.checking import explore
 from pathway.checking.explore import CheckReport, Violation, check_definition
 from pathway.definition import DEFAULT_DEFINITION, Definition, compile_definition, load_definition
 from pathway.errors import InvalidDefinition
@@ -152,7 +153,7 @@ def test_collapse_of_exactly_50_stays_and_51_transfers_in_the_report() -> None:
 @pytest.mark.parametrize("state", ["intake", "workup", "conservative_care", "reassessment"])
 def test_tx_neuro_dropped_from_one_state_is_a_p1_counterexample(state: str) -> None:
     _, definition = mutated(tx_neuro_dropped_in(state))
-    report = check_definition(definition)
+    report = check_definition(definition, first=True)
     v = violation(report, "P1")
     assert "TX-NEURO" in v.message and repr(state) in v.message
     step = assert_replay_reproduces(definition, v)
@@ -170,17 +171,45 @@ def test_collapse_at_or_over_50_is_no_safety_violation_but_moves_the_boundary() 
     assert shipped_report().tx_by_witness["vertebral_collapse_pct"]["50"] == []
 
 
-def test_discharge_without_osteoporosis_care_is_a_p3_counterexample() -> None:
+@cache
+def discharge_without_osteoporosis_care_report() -> tuple[Definition, CheckReport]:
     _, definition = mutated(discharge_without_osteoporosis_care)
-    v = violation(check_definition(definition), "P3")
+    return definition, check_definition(definition)
+
+
+def test_discharge_without_osteoporosis_care_is_a_p3_counterexample() -> None:
+    definition, report = discharge_without_osteoporosis_care_report()
+    v = violation(report, "P3")
     assert "dxa_done" in v.message
     step = assert_replay_reproduces(definition, v)
     assert step["state"] == "discharged" and "RA-RESOLVED" in step["rules"]
 
 
+def test_first_stops_at_the_case_that_breaks_a_property_with_the_same_counterexample() -> None:
+    """``first`` (``definition check --first``) ends the walk after the case where a property
+    first breaks: the same shortest counterexample as the whole walk's, from far fewer cases,
+    and no whole-walk verdict on a walk cut short."""
+    definition, whole = discharge_without_osteoporosis_care_report()
+    quick = check_definition(definition, first=True)
+    assert whole.complete and not whole.stopped_at_first
+    assert quick.stopped_at_first and not quick.complete
+    assert quick.states_explored * 5 < whole.states_explored
+    assert quick.violations and all(v in whole.violations for v in quick.violations)
+    assert violation(quick, "P3") == violation(whole, "P3")
+    whole_walk = {"reachability", "rule-coverage", "dead-end"}  # verdicts that need every case
+    assert not whole_walk & {v.property for v in quick.violations}
+
+
+def test_first_still_reports_a_walk_cut_short_by_its_limit() -> None:
+    """A clean walk that reaches ``limit`` is incomplete, ``first`` or not: never a clean bill."""
+    report = check_definition(load_definition(), limit=50, first=True)
+    assert not report.complete and not report.stopped_at_first
+    assert [v.property for v in report.violations] == ["incomplete"]
+
+
 def test_kyphoplasty_at_day_60_is_a_p4_counterexample() -> None:
     _, definition = mutated(kyphoplasty_from_day_60)
-    report = check_definition(definition)
+    report = check_definition(definition, first=True)
     v = violation(report, "P4")
     assert "care_day >= 90 (is 60)" in v.message
     step = assert_replay_reproduces(definition, v)
@@ -190,13 +219,13 @@ def test_kyphoplasty_at_day_60_is_a_p4_counterexample() -> None:
 
 def test_vertebroplasty_allowed_is_a_p2_counterexample() -> None:
     _, definition = mutated(vertebroplasty_allowed)
-    v = violation(check_definition(definition), "P2")
+    v = violation(check_definition(definition, first=True), "P2")
     assert_replay_reproduces(definition, v)
 
 
 def test_overdue_review_without_escalation_is_a_p5_counterexample() -> None:
     _, definition = mutated(overdue_review_only_a_task)
-    v = violation(check_definition(definition), "P5")
+    v = violation(check_definition(definition, first=True), "P5")
     step = assert_replay_reproduces(definition, v)
     assert step["state"] == "reassessment" and step["timers_fired"]
 
@@ -227,7 +256,12 @@ def test_a_rule_no_patient_can_satisfy_is_reported() -> None:
 runner = CliRunner()
 
 
-def test_cli_check_of_the_shipped_definition_exits_0_and_says_what_it_explored() -> None:
+def test_cli_check_of_the_shipped_definition_exits_0_and_says_what_it_explored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shipped report (explored once above) as the command prints it; the command's own
+    walks run in the ``--first`` tests below."""
+    monkeypatch.setattr(explore, "check_definition", lambda d, first: shipped_report())
     result = runner.invoke(definition_app, ["check"])
     assert result.exit_code == 0, result.output
     assert "abstract states explored" in result.output and "no violation" in result.output
@@ -240,7 +274,9 @@ def test_cli_check_writes_a_counterexample_that_carepath_replay_reproduces(tmp_p
     doc, _ = mutated(discharge_without_osteoporosis_care)
     definition_file = tmp_path / "mutated.json"
     definition_file.write_bytes(orjson.dumps(doc))
-    result = runner.invoke(definition_app, ["check", str(definition_file), "--out", str(tmp_path)])
+    result = runner.invoke(
+        definition_app, ["check", str(definition_file), "--out", str(tmp_path), "--first"]
+    )
     assert result.exit_code == 1, result.output
     assert "VIOLATION P3" in result.output
     scenario_file = tmp_path / "counterexample_p3.json"
@@ -252,12 +288,14 @@ def test_cli_check_writes_a_counterexample_that_carepath_replay_reproduces(tmp_p
     assert json.loads(replayed.stdout)["final_state"] == "discharged"
 
 
-def test_cli_check_json_is_the_whole_report() -> None:
+def test_cli_check_json_is_the_whole_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report as ``check_definition`` gave it (the shipped one, explored once above)."""
+    monkeypatch.setattr(explore, "check_definition", lambda d, first: shipped_report())
     result = runner.invoke(definition_app, ["check", "--json"])
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert data["ok"] is True and data["violations"] == []
-    assert data["states_explored"] == shipped_report().states_explored
+    assert data["ok"] is True and data["violations"] == [] and data["written"] == []
+    assert data == json.loads(json.dumps({**shipped_report().to_dict(), "written": []}))
 
 
 def test_cli_check_of_a_missing_file_is_one_line_and_exit_2() -> None:
@@ -277,14 +315,21 @@ def test_cli_show_names_id_version_states_and_rule_count() -> None:
     assert definition.version in text and f"{len(definition.rules)} rules" in text
 
 
-def test_carepath_definition_is_registered_on_the_main_command() -> None:
+def test_carepath_definition_check_first_from_the_main_command(tmp_path: Path) -> None:
+    """``--first`` from the installed command: the first violation, exit 1, said to be cut short."""
+    doc, _ = mutated(discharge_without_osteoporosis_care)
+    definition_file = tmp_path / "mutated.json"
+    definition_file.write_bytes(orjson.dumps(doc))
     result = subprocess.run(
-        [sys.executable, "-m", "carepath.cli", "definition", "check"],
+        [sys.executable, "-m", "carepath.cli", "definition", "check", "--first",
+         str(definition_file)],
         capture_output=True,
         text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "no violation" in result.stdout
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "VIOLATION P3" in result.stdout
+    assert "stopped at the first violation (--first)" in result.stdout
+    assert "never reached" not in result.stdout and "Traceback" not in result.stderr
 
 
 def test_a_renamed_tx_rule_that_a_safety_property_names_is_refused_when_loading() -> None:

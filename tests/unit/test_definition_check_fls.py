@@ -167,7 +167,7 @@ def test_low_risk_to_treatment_is_an_fls_p6_counterexample() -> None:
         )
 
     definition = mutated(mutate)
-    v = violation(check_definition(definition), "FLS-P6")
+    v = violation(check_definition(definition, first=True), "FLS-P6")
     step = replay_counterexample(definition, v)
     assert step["state"] == "treatment" and "FLS-HIGH" in step["rules"]
 
@@ -188,7 +188,7 @@ def test_completed_without_aom_still_prescribed_is_an_fls_p2_counterexample(
             rule["when"] = criterion
 
     definition = mutated(mutate)
-    v = violation(check_definition(definition), "FLS-P2")
+    v = violation(check_definition(definition, first=True), "FLS-P2")
     assert "aom_still_prescribed is true" in v.message
     step = replay_counterexample(definition, v)
     assert step["state"] == "completed" and "FLS-PERSISTING" in step["rules"]
@@ -206,7 +206,7 @@ def eligible_from(age: int, *rules: str) -> Callable[[Doc], None]:
 
 def test_eligibility_at_40_lets_a_45_year_old_into_treatment_an_fls_p3_counterexample() -> None:
     definition = mutated(eligible_from(40, "FLS-ELIGIBLE", "FLS-NOT-ELIGIBLE"))
-    v = violation(check_definition(definition), "FLS-P3")
+    v = violation(check_definition(definition, first=True), "FLS-P3")
     assert "age < 50" in v.message
     assert v.scenario is not None
     assert (
@@ -240,7 +240,7 @@ def test_first_follow_up_without_its_overdue_timer_is_an_fls_p4_counterexample()
             del doc["windows"][rule]
 
     definition = mutated(mutate)
-    v = violation(check_definition(definition), "FLS-P4")
+    v = violation(check_definition(definition, first=True), "FLS-P4")
     assert "'first_follow_up'" in v.message
     step = replay_counterexample(definition, v)
     assert step["state"] == "first_follow_up"
@@ -249,7 +249,7 @@ def test_first_follow_up_without_its_overdue_timer_is_an_fls_p4_counterexample()
 
 def test_very_high_without_its_referral_task_is_an_fls_p5_counterexample() -> None:
     definition = mutated(lambda doc: doc["rules"]["FLS-VERY-HIGH"].pop("action"))
-    v = violation(check_definition(definition), "FLS-P5")
+    v = violation(check_definition(definition, first=True), "FLS-P5")
     step = replay_counterexample(definition, v)
     assert step["state"] == "treatment" and "FLS-VERY-HIGH" in step["rules"]
 
