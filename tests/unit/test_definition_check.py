@@ -256,14 +256,29 @@ def test_a_rule_no_patient_can_satisfy_is_reported() -> None:
 runner = CliRunner()
 
 
+def answer_shipped_report(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """``check_definition`` as the command calls it, answering the shipped report (explored
+    once above) instead of walking again; the list gets each call's ``first``."""
+    calls: list[bool] = []
+
+    def check(definition: Definition, *, first: bool = False) -> CheckReport:
+        assert definition.version == load_definition().version
+        calls.append(first)
+        return shipped_report()
+
+    monkeypatch.setattr(explore, "check_definition", check)
+    return calls
+
+
 def test_cli_check_of_the_shipped_definition_exits_0_and_says_what_it_explored(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The shipped report (explored once above) as the command prints it; the command's own
-    walks run in the ``--first`` tests below."""
-    monkeypatch.setattr(explore, "check_definition", lambda d, first: shipped_report())
+    """The shipped report as the command prints it; the command's own walks run in the
+    ``--first`` tests below."""
+    calls = answer_shipped_report(monkeypatch)
     result = runner.invoke(definition_app, ["check"])
     assert result.exit_code == 0, result.output
+    assert calls == [False]  # the whole walk unless --first is given
     assert "abstract states explored" in result.output and "no violation" in result.output
     assert "vertebral_collapse_pct 50 → stays · 51 → TX-INSTAB" in result.output
 
@@ -289,10 +304,10 @@ def test_cli_check_writes_a_counterexample_that_carepath_replay_reproduces(tmp_p
 
 
 def test_cli_check_json_is_the_whole_report(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The report as ``check_definition`` gave it (the shipped one, explored once above)."""
-    monkeypatch.setattr(explore, "check_definition", lambda d, first: shipped_report())
+    """The report as ``check_definition`` gave it."""
+    calls = answer_shipped_report(monkeypatch)
     result = runner.invoke(definition_app, ["check", "--json"])
-    assert result.exit_code == 0
+    assert result.exit_code == 0 and calls == [False]
     data = json.loads(result.stdout)
     assert data["ok"] is True and data["violations"] == [] and data["written"] == []
     assert data == json.loads(json.dumps({**shipped_report().to_dict(), "written": []}))
