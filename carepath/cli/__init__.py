@@ -129,12 +129,9 @@ def main() -> None:
 
     args = sys.argv[1:]
     name = args[0] if args else None  # the command: the root takes no option but --help
-    try:
-        if name in COMMANDS:
-            _register([name])
-        run = app if name in COMMANDS or name == "replay" else _overview()
-    except KeyboardInterrupt:  # Ctrl-C while the commands load: an interruption, not a trace
-        raise SystemExit(130) from None
+    if name in COMMANDS:
+        _register([name])
+    run = app if name in COMMANDS or name == "replay" else _overview()
     try:
         run()
     except SettingsError as exc:  # a bad environment variable: one line, not a traceback

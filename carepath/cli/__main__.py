@@ -1,5 +1,5 @@
 """``python -m carepath.cli``: the same as the ``carepath`` command."""
 
-from carepath.cli import main
+from carepath.launch import main
 
 main()

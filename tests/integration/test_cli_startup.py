@@ -6,7 +6,10 @@ the rest of ``--help``)."""
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import inspect
+import os
+import pathlib
 import subprocess
 import sys
 
@@ -81,3 +84,23 @@ def test_the_overview_says_what_every_command_says_of_itself() -> None:
 def _names(help_text: str) -> list[str]:
     lines = help_text.split("Commands:\n", 1)[1].splitlines()
     return [line.split()[0] for line in lines if line.startswith("  ") and line.strip()]
+
+
+def test_a_ctrl_c_while_the_command_line_loads_exits_130_without_a_traceback(
+    tmp_path: pathlib.Path,
+) -> None:
+    """The console script (``carepath.launch``) stopped inside the import of typer, the first
+    thing ``carepath.cli`` loads: a stand-in typer that is interrupted as it loads."""
+    fake = tmp_path / "typer"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    script = "from carepath.launch import main; main()"
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "--help"], capture_output=True, text=True, env=env,
+        timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    entry = importlib.metadata.entry_points(group="console_scripts", name="carepath")
+    assert [e.value for e in entry] == ["carepath.launch:main"]
