@@ -6,6 +6,7 @@ Thin like the rest of the CLI: load the definition, call one function of ``pathw
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -81,12 +82,13 @@ def check(
     declares; exit 1 on a violation, with the shortest counterexample of each."""
     from pathway.checking.explore import check_definition
 
-    report = check_definition(_load(file or definition, pathway), first=first)
+    source = file or definition
+    report = check_definition(_load(source, pathway), first=first)
     written = _write_counterexamples(report, out) if out is not None else []
     if json_out:
         _print_json({**report.to_dict(), "written": [str(p) for p in written]})
     else:
-        typer.echo(render_report(report, written))
+        typer.echo(render_report(report, written, source))
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -106,8 +108,12 @@ def _write_counterexamples(report: CheckReport, out: Path) -> list[Path]:
         fail(f"--out {out}: {exc.strerror}")
 
 
-def render_report(report: CheckReport, written: list[Path]) -> str:
-    """The check as text: what was explored, the boundaries tried, each violation's path."""
+def render_report(
+    report: CheckReport, written: list[Path], definition_file: Path | None = None
+) -> str:
+    """The check as text: what was explored, the boundaries tried, each violation's path, and
+    the command that replays each counterexample written (on ``definition_file`` when the
+    check ran on one: on the pathway's current definition, it would not break)."""
     verdict = "no violation" if report.ok else f"{len(report.violations)} violation(s)"
     lines = [
         f"{report.version}: {report.states_explored} abstract states explored "
@@ -132,7 +138,11 @@ def render_report(report: CheckReport, written: list[Path]) -> str:
     for v in report.violations:
         lines.append(f"  VIOLATION {v.property}: {v.message}")
         lines += [f"      {step}" for step in v.path]
-    lines += [f"  counterexample written: {p}  (carepath replay {p})" for p in written]
+    on = f"--definition {shlex.quote(str(definition_file))} " if definition_file else ""
+    lines += [
+        f"  counterexample written: {p}  (carepath replay {on}{shlex.quote(str(p))})"
+        for p in written
+    ]
     return "\n".join(lines)
 
 

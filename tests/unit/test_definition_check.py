@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -284,10 +286,12 @@ def test_cli_check_of_the_shipped_definition_exits_0_and_says_what_it_explored(
 
 
 def test_cli_check_writes_a_counterexample_that_carepath_replay_reproduces(tmp_path: Path) -> None:
+    """The replay command the check prints for a counterexample it wrote, run as printed (on
+    the checked file: the pathway's current definition would not break), reproduces it."""
     from carepath.cli import app
 
     doc, _ = mutated(discharge_without_osteoporosis_care)
-    definition_file = tmp_path / "mutated.json"
+    definition_file = tmp_path / "mutated definition.json"  # a space: the command quotes it
     definition_file.write_bytes(orjson.dumps(doc))
     result = runner.invoke(
         definition_app, ["check", str(definition_file), "--out", str(tmp_path), "--first"]
@@ -296,9 +300,10 @@ def test_cli_check_writes_a_counterexample_that_carepath_replay_reproduces(tmp_p
     assert "VIOLATION P3" in result.output
     scenario_file = tmp_path / "counterexample_p3.json"
     assert scenario_file.exists()
-    replayed = runner.invoke(
-        app, ["replay", "--definition", str(definition_file), "--json", str(scenario_file)]
-    )
+    (printed,) = re.findall(r"\(carepath (replay .*)\)$", result.output, re.MULTILINE)
+    args = shlex.split(printed)
+    assert args == ["replay", "--definition", str(definition_file), str(scenario_file)]
+    replayed = runner.invoke(app, [*args, "--json"])
     assert replayed.exit_code == 0, replayed.output
     assert json.loads(replayed.stdout)["final_state"] == "discharged"
 
