@@ -226,6 +226,7 @@ def install_pages(app: FastAPI, settings: Settings | None = None) -> None:
     app.state.secure_cookies = settings.secure_cookies
     app.state.sessions = SessionStore(
         app.state.tokens.connections,
+        key=app.state.uow_factory.audit_key,
         idle=settings.session_idle,
         lifetime=settings.session_lifetime,
     )

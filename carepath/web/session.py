@@ -1,8 +1,9 @@
 """Who is using the pages: server-side sessions opened with an API token, and CSRF tokens.
 
 Signing in with a token the API accepts (``storage.access.TokenStore``) opens a session
-(``storage.sessions.SessionStore``): a row holding the sha256 of a random session id and the
-token it was opened with. The cookie holds only the session id — never the token: HttpOnly (no
+(``storage.sessions.SessionStore``): a row holding a keyed hash of a random session id (the
+key derives from the audit key, so a row written straight into the database opens nothing) and
+the token it was opened with. The cookie holds only the session id — never the token: HttpOnly (no
 script can read it), SameSite=Strict (no other site's page can make the browser send it),
 Secure when served over HTTPS. Every page request looks the session up: signing out deletes
 it, revoking its token ends it, and it expires after ``CAREPATH_SESSION_IDLE_MINUTES`` unused

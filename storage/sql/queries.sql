@@ -507,7 +507,7 @@ SELECT count(*) FROM tasks WHERE kind = 'escalation' AND status = 'open'
 SELECT min(due_at) FROM timers WHERE status = 'pending' AND due_at <= :now
 
 -- session_insert --
--- A page session: the sha256 of its random id (the cookie holds the id), the token it opened.
+-- A page session: the keyed hash of its random id (the cookie holds the id), the token it opened.
 INSERT INTO sessions (id_hash, token_id, created_at, last_seen_at)
 VALUES (:id_hash, :token_id, :now, :now)
 
